@@ -1,0 +1,89 @@
+# artifs: one plain Makefile. `make` builds build/artifs, `make test` installs what the tests
+# need (make deps), then runs the unit and integration tests. Overrides go in config.mk.
+-include config.mk
+
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+PKGS = fuse3 lmdb libzstd libcrypto jansson libcurl expat
+DEPS_APT = build-essential pkg-config libfuse3-dev fuse3 liblmdb-dev libzstd-dev libssl-dev \
+	libjansson-dev libcurl4-openssl-dev libexpat1-dev libcriterion-dev attr rsync \
+	python3 tar coreutils procps util-linux
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation \
+	-D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -MMD -MP $(PKG_CFLAGS)
+ifeq ($(DEV),1)
+CFLAGS += -Werror
+endif
+CFLAGS += $(EXTRA_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread
+LDFLAGS += $(EXTRA_LDFLAGS)
+
+LIB_SRC := $(wildcard backends/*.c meta/*.c fs/*.c)
+TOOL_SRC := $(wildcard tools/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit check asan install deps clean bench
+
+all: $(BUILD)/artifs
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libartifs.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/artifs: $(TOOL_OBJ) $(BUILD)/libartifs.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libartifs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libartifs.a $(LDLIBS) -lcriterion
+
+# Installs every build and test dependency from Debian's packages; a no-op when present.
+deps:
+	@missing=""; for p in $(DEPS_APT); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail
+
+check: $(BUILD)/artifs
+	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/integration/run.sh
+
+# The README's test command: dependencies, build, unit tests, integration tests.
+test: deps
+	$(MAKE) all $(UNIT_BIN)
+	$(MAKE) unit
+	$(MAKE) check
+
+asan: deps
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" all unit check
+
+install: $(BUILD)/artifs
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
+	install -m 755 $(BUILD)/artifs $(DESTDIR)$(PREFIX)/bin/artifs
+	ln -sf $(PREFIX)/bin/artifs $(DESTDIR)$(PREFIX)/bin/mount.artifs
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)

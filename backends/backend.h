@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backends/: the object-store interface, its leaves (local; s3 later), and the chunk layer
+ * above it (content-defined chunking, SHA-256 names, zstd frames, verification).
+ *
+ * Error convention (STYLE.md section 3): every fallible function returns 0 or a positive
+ * errno. Results leave through out-pointers.
+ *
+ * Threads: every be_* operation and every chunk_* function that takes a struct be is safe to
+ * call from many threads at once on the same instance. A struct chunker is used by one
+ * thread at a time.
+ */
+#ifndef ARTIFS_BACKEND_H
+#define ARTIFS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <syslog.h> /* LOG_* priorities for log_msg() */
+
+struct be;
+
+/* ---- logging (backends/log.c), shared by every layer ----
+ * One line per event, to stderr in the foreground and to syslog once log_to_syslog() was
+ * called. prio is a syslog priority (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG); LOG_DEBUG
+ * lines are dropped unless log_set_debug(1). Never pass credentials in a message. */
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_to_syslog(const char *ident);
+void log_set_debug(int on);
+
+/* Called once per object by list(); return 0 to go on, anything else stops the listing and
+ * is returned by list(). key is borrowed, valid only during the call. */
+typedef int be_list_fn(void *arg, const char *key, uint64_t size);
+
+/*
+ * The ops table of one store implementation. Contract for every implementation:
+ * - get: copies at most len bytes of object key, starting at byte off, into buf (owned by
+ *   the caller); *got receives the count. *got < len only at the end of the object. An off
+ *   past the end gives *got = 0 and 0. Missing object: ENOENT.
+ * - put: stores the whole object, replacing any previous one; readers see the old or the new
+ *   object whole, never a part.
+ * - put_new: as put, but only when key does not exist yet: EEXIST otherwise (atomic).
+ * - head: *size receives the object's size; ENOENT when missing.
+ * - del: removes the object; a missing key is not an error.
+ * - list: calls fn for every key that starts with prefix, in byte order of keys.
+ * - destroy: frees the instance and any inner instance it wraps.
+ * Keys are relative slash-separated paths such as "chunks/ab/abcd..." and never start with
+ * '/' nor contain "." or ".." components.
+ */
+struct be_ops {
+	const char *name;
+	int (*get)(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
+		   size_t *got);
+	int (*put)(struct be *be, const char *key, const void *buf, size_t len);
+	int (*put_new)(struct be *be, const char *key, const void *buf, size_t len);
+	int (*head)(struct be *be, const char *key, uint64_t *size);
+	int (*del)(struct be *be, const char *key);
+	int (*list)(struct be *be, const char *prefix, be_list_fn *fn, void *arg);
+	void (*destroy)(struct be *be);
+};
+
+/* Every implementation embeds this as its first member. inner is the wrapped store of a
+ * layer (NULL for a leaf). */
+struct be {
+	const struct be_ops *ops;
+	struct be *inner;
+};
+
+static inline int be_get(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
+			 size_t *got)
+{
+	return be->ops->get(be, key, off, len, buf, got);
+}
+static inline int be_put(struct be *be, const char *key, const void *buf, size_t len)
+{
+	return be->ops->put(be, key, buf, len);
+}
+static inline int be_put_new(struct be *be, const char *key, const void *buf, size_t len)
+{
+	return be->ops->put_new(be, key, buf, len);
+}
+static inline int be_head(struct be *be, const char *key, uint64_t *size)
+{
+	return be->ops->head(be, key, size);
+}
+static inline int be_del(struct be *be, const char *key)
+{
+	return be->ops->del(be, key);
+}
+static inline int be_list(struct be *be, const char *prefix, be_list_fn *fn, void *arg)
+{
+	return be->ops->list(be, prefix, fn, arg);
+}
+static inline void be_destroy(struct be *be)
+{
+	if (be)
+		be->ops->destroy(be);
+}
+
+/*
+ * Reads a whole object into a fresh buffer. *buf is caller-frees (free()); *len its size.
+ * max bounds the object size accepted (EFBIG past it), so hostile stores cannot make us
+ * allocate without limit.
+ */
+int be_get_all(struct be *be, const char *key, size_t max, void **buf, size_t *len);
+
+/* ---- local leaf (backends/local.c) ---- */
+
+struct be_local_conf {
+	const char *root; /* borrowed; must outlive the instance */
+};
+
+/* Opens the store directory root (it must exist). *out is destroyed with be_destroy(). */
+int be_local_create(const struct be_local_conf *c, struct be **out);
+
+/* ---- store format (backends/store.c) ---- */
+
+struct store_conf {
+	uint32_t chunk_min; /* bytes; defaults 1 MiB / 4 MiB / 16 MiB */
+	uint32_t chunk_avg;
+	uint32_t chunk_max;
+	int zstd_level; /* default 3; 0 stores chunks raw */
+};
+
+void store_conf_init(struct store_conf *c);
+
+/*
+ * Opens the store behind be: reads its "format" object into *c. When the store is empty
+ * (no objects at all) and create is set, writes a new format object from *c first.
+ * Errors: ENOTDIR-like refusal as EINVAL when objects exist but no valid format object
+ * does (not an artifs store); the reason goes to *why (a static string, may be NULL).
+ */
+int store_open(struct be *be, int create, struct store_conf *c, const char **why);
+
+/* ---- chunks (backends/chunk.c) ---- */
+
+#define CHUNK_ID_LEN 32 /* SHA-256 */
+#define CHUNK_HEX_LEN 64
+
+struct chunk_ref {
+	uint8_t id[CHUNK_ID_LEN];
+	uint32_t len; /* plain (uncompressed) length */
+};
+
+void chunk_id_hex(const uint8_t id[CHUNK_ID_LEN], char out[CHUNK_HEX_LEN + 1]);
+/* 0, or EINVAL if hex is not 64 lowercase hex digits. */
+int chunk_id_parse(const char *hex, uint8_t id[CHUNK_ID_LEN]);
+/* "chunks/<hh>/<hex>" into out (at least 80 bytes). */
+void chunk_key(const uint8_t id[CHUNK_ID_LEN], char *out, size_t outlen);
+
+/* SHA-256 of buf into id. */
+void chunk_hash(const void *buf, size_t len, uint8_t id[CHUNK_ID_LEN]);
+
+/*
+ * Stores one chunk of plain bytes: names it by SHA-256, skips the upload when an object of
+ * that name exists (head), otherwise frames it (zstd at level, or raw when compression saves
+ * less than 1/16, or level 0) and puts it. ref receives the name and length; *added (may be
+ * NULL) the stored bytes added to the store (0 when deduplicated).
+ */
+int chunk_store(struct be *be, const void *buf, size_t len, int level, struct chunk_ref *ref,
+		uint64_t *added);
+
+/*
+ * Fetches one chunk, unframes it and checks its SHA-256 against ref->id. buf must hold
+ * ref->len bytes. A missing object: ENOENT; a damaged frame, wrong length or hash mismatch:
+ * EIO, with a log line naming the chunk.
+ */
+int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf);
+
+/* Frame codec, exposed for tests: frame plain bytes into *out (caller-frees) / unframe. */
+int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen);
+int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len);
+
+/*
+ * FastCDC content-defined chunker over a stream. Feed bytes with chunker_next(): it returns
+ * the length of the next chunk that starts at data[0], given avail bytes of data and whether
+ * the stream ends after them (eof). A return of 0 means "need more data" (only when !eof
+ * and avail < max). Deterministic: the same bytes always cut at the same places.
+ */
+struct chunker {
+	uint32_t min, avg, max;
+	uint64_t mask_s, mask_l;
+};
+
+void chunker_init(struct chunker *ck, uint32_t min, uint32_t avg, uint32_t max);
+size_t chunker_next(const struct chunker *ck, const uint8_t *data, size_t avail, int eof);
+
+#endif

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chunk layer: FastCDC content-defined chunking, SHA-256 names, and the frame that wraps
+ * each stored chunk (a 16-byte header, then zstd or raw bytes). Fetching verifies every
+ * chunk against its name, so a damaged store yields EIO and a log line, never wrong bytes.
+ * See docs/store-format.md.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#include "backend.h"
+
+/* ---- names ---- */
+
+void chunk_id_hex(const uint8_t id[CHUNK_ID_LEN], char out[CHUNK_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < CHUNK_ID_LEN; i++) {
+		out[2 * i] = digits[id[i] >> 4];
+		out[2 * i + 1] = digits[id[i] & 15];
+	}
+	out[CHUNK_HEX_LEN] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int chunk_id_parse(const char *hex, uint8_t id[CHUNK_ID_LEN])
+{
+	uint8_t t[CHUNK_ID_LEN];
+	int i, hi, lo;
+
+	if (!hex)
+		return EINVAL;
+	for (i = 0; i < CHUNK_ID_LEN; i++) {
+		hi = hexval(hex[2 * i]);
+		if (hi < 0)
+			return EINVAL;
+		lo = hexval(hex[2 * i + 1]);
+		if (lo < 0)
+			return EINVAL;
+		t[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if (hex[CHUNK_HEX_LEN])
+		return EINVAL;
+	memcpy(id, t, sizeof(t));
+	return 0;
+}
+
+void chunk_key(const uint8_t id[CHUNK_ID_LEN], char *out, size_t outlen)
+{
+	char hex[CHUNK_HEX_LEN + 1];
+
+	chunk_id_hex(id, hex);
+	snprintf(out, outlen, "chunks/%.2s/%s", hex, hex);
+}
+
+void chunk_hash(const void *buf, size_t len, uint8_t id[CHUNK_ID_LEN])
+{
+	unsigned int n = 0;
+
+	/*
+	 * EVP_Digest() only fails when OpenSSL itself is broken (no SHA-256 provider, no
+	 * memory). A made-up name would silently corrupt the store, so stop instead.
+	 */
+	if (!EVP_Digest(buf, len, id, &n, EVP_sha256(), NULL) || n != CHUNK_ID_LEN) {
+		log_msg(LOG_CRIT, "SHA-256 failed in OpenSSL; cannot name chunks");
+		abort();
+	}
+}
+
+/* ---- FastCDC ---- */
+
+/*
+ * The gear table: 256 pseudo-random 64-bit words from splitmix64 with a fixed seed. It must
+ * never change: cut points, hence chunk names, hence dedup across stores depend on it.
+ */
+static uint64_t gear[256];
+static pthread_once_t gear_once = PTHREAD_ONCE_INIT;
+
+static void gear_fill(void)
+{
+	uint64_t s = 0x61727469667321ull; /* "artifs!" */
+	uint64_t z;
+	int i;
+
+	for (i = 0; i < 256; i++) {
+		s += 0x9e3779b97f4a7c15ull;
+		z = s;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		gear[i] = z ^ (z >> 31);
+	}
+}
+
+static unsigned int log2_floor(uint32_t v)
+{
+	unsigned int b = 0;
+
+	while (v >>= 1)
+		b++;
+	return b;
+}
+
+/*
+ * A mask of the top n bits: with h = (h << 1) + gear[b], bit k of h depends on the last k + 1
+ * bytes only, so the top bits see a 64-byte window while the low bits see almost nothing.
+ */
+static uint64_t top_bits(unsigned int n)
+{
+	if (n == 0)
+		return 0;
+	if (n >= 64)
+		return ~0ull;
+	return ~0ull << (64 - n);
+}
+
+void chunker_init(struct chunker *ck, uint32_t min, uint32_t avg, uint32_t max)
+{
+	unsigned int bits;
+
+	pthread_once(&gear_once, gear_fill);
+	/* store_open() validated the values; keep the chunker sane even if nobody did. */
+	if (max == 0)
+		max = 1;
+	if (avg > max)
+		avg = max;
+	if (min > avg)
+		min = avg;
+	ck->min = min;
+	ck->avg = avg;
+	ck->max = max;
+	/*
+	 * Normalized chunking, level 2: two bits harder than 1/avg before avg, two bits easier
+	 * after it, which squeezes chunk sizes toward avg.
+	 */
+	bits = log2_floor(avg ? avg : 1);
+	ck->mask_s = top_bits(bits + 2);
+	ck->mask_l = top_bits(bits > 2 ? bits - 2 : 1);
+}
+
+size_t chunker_next(const struct chunker *ck, const uint8_t *data, size_t avail, int eof)
+{
+	size_t n, normal, i;
+	uint64_t h = 0;
+
+	if (!avail)
+		return 0;
+	n = avail < ck->max ? avail : ck->max;
+	if (n <= ck->min)
+		return eof || avail >= ck->max ? n : 0;
+	normal = n < ck->avg ? n : ck->avg;
+	/*
+	 * A cut depends only on the bytes before it, so a cut found in what we have is final even
+	 * when more data may follow; only "no cut yet" needs more data.
+	 */
+	for (i = ck->min; i < normal; i++) {
+		h = (h << 1) + gear[data[i]];
+		if (!(h & ck->mask_s))
+			return i + 1;
+	}
+	for (; i < n; i++) {
+		h = (h << 1) + gear[data[i]];
+		if (!(h & ck->mask_l))
+			return i + 1;
+	}
+	if (eof || avail >= ck->max)
+		return n;
+	return 0;
+}
+
+/* ---- frames ---- */
+
+#define FRAME_MAGIC "AFC1"
+#define FRAME_HDR 16
+
+enum frame_codec {
+	CODEC_RAW = 0,
+	CODEC_ZSTD = 1,
+};
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void frame_header(uint8_t *hdr, enum frame_codec codec, uint64_t plain_len)
+{
+	memcpy(hdr, FRAME_MAGIC, 4);
+	hdr[4] = (uint8_t)codec;
+	hdr[5] = hdr[6] = hdr[7] = 0;
+	put_be64(hdr + 8, plain_len);
+}
+
+int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen)
+{
+	size_t bound, csize;
+	uint8_t *buf;
+
+	*out = NULL;
+	*outlen = 0;
+	bound = level > 0 ? ZSTD_compressBound(len) : len;
+	if (ZSTD_isError(bound) || bound < len)
+		return EFBIG;
+	buf = malloc(FRAME_HDR + bound);
+	if (!buf)
+		return ENOMEM;
+	if (level > 0) {
+		csize = ZSTD_compress(buf + FRAME_HDR, bound, plain, len, level);
+		if (ZSTD_isError(csize)) {
+			log_msg(LOG_WARNING, "zstd: %s; storing a chunk raw",
+				ZSTD_getErrorName(csize));
+		} else if (csize <= len - len / 16) {
+			/* Compression pays only when it saves at least 1/16 of the bytes. */
+			frame_header(buf, CODEC_ZSTD, len);
+			*out = buf;
+			*outlen = FRAME_HDR + csize;
+			return 0;
+		}
+	}
+	frame_header(buf, CODEC_RAW, len);
+	if (len)
+		memcpy(buf + FRAME_HDR, plain, len);
+	*out = buf;
+	*outlen = FRAME_HDR + len;
+	return 0;
+}
+
+static int unframe(const void *framed, size_t flen, void *plain, size_t plain_len,
+		   const char **why)
+{
+	const uint8_t *f = framed;
+	size_t n;
+
+	if (flen < FRAME_HDR) {
+		*why = "shorter than a frame header";
+		return EIO;
+	}
+	if (memcmp(f, FRAME_MAGIC, 4)) {
+		*why = "bad frame magic";
+		return EIO;
+	}
+	if (f[5] || f[6] || f[7]) {
+		*why = "reserved header bytes are not zero";
+		return EIO;
+	}
+	if (get_be64(f + 8) != plain_len) {
+		*why = "frame length differs from the expected length";
+		return EIO;
+	}
+	switch (f[4]) {
+	case CODEC_RAW:
+		if (flen - FRAME_HDR != plain_len) {
+			*why = "raw payload has the wrong size";
+			return EIO;
+		}
+		if (plain_len)
+			memcpy(plain, f + FRAME_HDR, plain_len);
+		return 0;
+	case CODEC_ZSTD:
+		n = ZSTD_decompress(plain, plain_len, f + FRAME_HDR, flen - FRAME_HDR);
+		if (ZSTD_isError(n)) {
+			*why = ZSTD_getErrorName(n);
+			return EIO;
+		}
+		if (n != plain_len) {
+			*why = "zstd payload decompresses to the wrong size";
+			return EIO;
+		}
+		return 0;
+	default:
+		*why = "unknown codec";
+		return EIO;
+	}
+}
+
+int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len)
+{
+	const char *why;
+
+	return unframe(framed, flen, plain, plain_len, &why);
+}
+
+/* ---- store and fetch ---- */
+
+int chunk_store(struct be *be, const void *buf, size_t len, int level, struct chunk_ref *ref,
+		uint64_t *added)
+{
+	char key[80];
+	void *framed = NULL;
+	size_t flen;
+	uint64_t size;
+	int err;
+
+	if (added)
+		*added = 0;
+	if (len > UINT32_MAX)
+		return EFBIG;
+	chunk_hash(buf, len, ref->id);
+	ref->len = (uint32_t)len;
+	chunk_key(ref->id, key, sizeof(key));
+
+	err = be_head(be, key, &size);
+	if (!err)
+		return 0; /* already there: deduplicated */
+	if (err != ENOENT)
+		return err;
+	err = chunk_frame(buf, len, level, &framed, &flen);
+	if (err)
+		return err;
+	err = be_put(be, key, framed, flen);
+	if (!err && added)
+		*added = flen;
+	free(framed);
+	return err;
+}
+
+int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf)
+{
+	char key[80], hex[CHUNK_HEX_LEN + 1];
+	uint8_t id[CHUNK_ID_LEN];
+	const char *why;
+	void *framed = NULL;
+	size_t flen = 0, max;
+	int err;
+
+	chunk_key(ref->id, key, sizeof(key));
+	max = FRAME_HDR + ZSTD_compressBound(ref->len);
+	err = be_get_all(be, key, max, &framed, &flen);
+	if (err == EFBIG) {
+		why = "object larger than any frame of that length";
+		err = EIO;
+		goto bad;
+	}
+	if (err)
+		return err;
+	err = unframe(framed, flen, buf, ref->len, &why);
+	if (err)
+		goto bad;
+	chunk_hash(buf, ref->len, id);
+	if (memcmp(id, ref->id, CHUNK_ID_LEN)) {
+		why = "content does not match its SHA-256 name";
+		err = EIO;
+		goto bad;
+	}
+	free(framed);
+	return 0;
+bad:
+	chunk_id_hex(ref->id, hex);
+	log_msg(LOG_ERR, "chunk %s: %s (%zu stored bytes, %u expected plain bytes)", hex, why,
+		flen, ref->len);
+	/* Never leave damaged bytes where a careless caller could mistake them for data. */
+	if (ref->len)
+		memset(buf, 0, ref->len);
+	free(framed);
+	return EIO;
+}

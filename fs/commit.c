@@ -1,0 +1,967 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Commits (DESIGN.md sections 2 and 5): snapshot the HEAD tree, cut staged files into
+ * chunks and upload the missing ones, write the manifest with an exclusive create of the
+ * next version number, then update the index in one transaction. A failure before that
+ * transaction leaves the draft as it was; a crash leaves at worst unreferenced chunks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+struct snap {
+	struct manifest m;
+	size_t cap;
+	uint64_t *inos;   /* HEAD inode of each entry (the artifact for the root) */
+	uint32_t *uids, *gids;
+	uint8_t *staged;  /* entry's bytes come from its staging file */
+	uint8_t *keep;    /* staged and still open: stays staged after the commit */
+};
+
+static void snap_release(struct snap *s)
+{
+	manifest_release(&s->m);
+	free(s->inos);
+	free(s->uids);
+	free(s->gids);
+	free(s->staged);
+	free(s->keep);
+	memset(s, 0, sizeof(*s));
+}
+
+static int snap_grow(struct snap *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 64;
+	void *p;
+
+	if (s->m.nentries < s->cap)
+		return 0;
+#define GROW(field, n)                                            \
+	do {                                                      \
+		p = realloc(s->field, (n) * sizeof(*s->field));    \
+		if (!p)                                           \
+			return ENOMEM;                            \
+		s->field = p;                                     \
+	} while (0)
+	GROW(m.entries, cap);
+	GROW(inos, cap);
+	GROW(uids, cap);
+	GROW(gids, cap);
+	GROW(staged, cap);
+	GROW(keep, cap);
+#undef GROW
+	s->cap = cap;
+	return 0;
+}
+
+static int xattr_skip_root(const char *name)
+{
+	return strncmp(name, "user.artifs.", 12) == 0 || strncmp(name, "user.label.", 11) == 0 ||
+	       strncmp(name, "user.metric.", 12) == 0;
+}
+
+struct xa_collect {
+	struct manifest_xattr *v;
+	size_t n;
+	int root;    /* skip the artifact's own names */
+	int pending; /* collect only the pending version-level names */
+	int err;
+};
+
+static int xa_collect_fn(void *arg, const char *name, const void *val, size_t len)
+{
+	struct xa_collect *c = arg;
+	struct manifest_xattr *nv;
+
+	if (c->root && xattr_skip_root(name))
+		return 0;
+	if (c->pending && strncmp(name, "user.metric.", 12) != 0)
+		return 0;
+	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	if (!nv) {
+		c->err = ENOMEM;
+		return 1;
+	}
+	c->v = nv;
+	nv[c->n].name = strdup(name);
+	nv[c->n].val = malloc(len ? len : 1);
+	nv[c->n].len = len;
+	if (!nv[c->n].name || !nv[c->n].val) {
+		free(nv[c->n].name);
+		free(nv[c->n].val);
+		c->err = ENOMEM;
+		return 1;
+	}
+	memcpy(nv[c->n].val, val, len);
+	c->n++;
+	return 0;
+}
+
+struct child {
+	char name[META_NAME_MAX + 1];
+	uint64_t ino;
+};
+
+struct children {
+	struct child *v;
+	size_t n;
+	int top;
+};
+
+static int children_fn(void *arg, const char *name, size_t namelen, uint64_t child,
+		       uint32_t type)
+{
+	struct children *c = arg;
+	struct child *nv;
+
+	if (c->top && name[0] == '@')
+		return 0; /* versions, tags and @latest are not content */
+	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	c->v = nv;
+	memcpy(nv[c->n].name, name, namelen);
+	nv[c->n].name[namelen] = '\0';
+	nv[c->n].ino = child;
+	c->n++;
+	return 0;
+}
+
+/* Lists a directory's children into memory (callers then recurse or change the tree,
+ * which must not happen under an open cursor). */
+static int children_get(struct meta_txn *txn, uint64_t dir, int top, struct children *c)
+{
+	int err;
+
+	c->v = NULL;
+	c->n = 0;
+	c->top = top;
+	err = meta_dirent_iter(txn, dir, NULL, children_fn, c);
+	if (err) {
+		free(c->v);
+		c->v = NULL;
+	}
+	return err;
+}
+
+static int open_count(struct fs *fs, uint64_t ino)
+{
+	int n = 0;
+
+	fs_open_ref(fs, ino, 0, &n);
+	return n;
+}
+
+/* Appends the subtree at ino (path rel) to the snapshot, preorder, siblings by name. */
+static int snap_walk(struct fs *fs, struct meta_txn *txn, struct snap *s, uint64_t ino,
+		     const char *rel)
+{
+	struct meta_inode in;
+	struct manifest_entry *e;
+	struct xa_collect xc = { .root = rel[0] == '\0' };
+	struct children ch;
+	size_t i;
+	int err;
+
+	err = meta_inode_get(txn, ino, &in);
+	if (err)
+		return err;
+	err = snap_grow(s);
+	if (err)
+		return err;
+	i = s->m.nentries;
+	e = &s->m.entries[i];
+	memset(e, 0, sizeof(*e));
+	s->inos[i] = ino;
+	s->uids[i] = in.uid;
+	s->gids[i] = in.gid;
+	s->staged[i] = !!(in.flags & MI_STAGED);
+	s->keep[i] = s->staged[i] && open_count(fs, ino) > 0;
+	e->path = strdup(rel);
+	if (!e->path)
+		return ENOMEM;
+	s->m.nentries++;
+	e->mode = in.mode;
+	e->mtime_ns = in.mtime_ns;
+	err = meta_xattr_iter(txn, ino, xa_collect_fn, &xc);
+	if (!err)
+		err = xc.err;
+	e->xattrs = xc.v;
+	e->nxattrs = xc.n;
+	if (err)
+		return err;
+	if (S_ISLNK(in.mode)) {
+		err = meta_link_get(txn, ino, &e->target);
+		e->size = e->target ? strlen(e->target) : 0;
+		return err;
+	}
+	if (S_ISREG(in.mode)) {
+		e->size = in.size;
+		memcpy(e->digest, in.digest, 32);
+		if (s->staged[i])
+			return 0; /* filled in by cutting the staging file */
+		err = meta_chunks_get(txn, ino, &e->chunks, &e->nchunks);
+		return err == ENOENT ? 0 : err;
+	}
+	err = children_get(txn, ino, rel[0] == '\0', &ch);
+	if (err)
+		return err;
+	for (size_t k = 0; k < ch.n && !err; k++) {
+		char *sub;
+
+		if (asprintf(&sub, "%s%s%s", rel, rel[0] ? "/" : "", ch.v[k].name) < 0) {
+			err = ENOMEM;
+			break;
+		}
+		err = snap_walk(fs, txn, s, ch.v[k].ino, sub);
+		free(sub);
+	}
+	free(ch.v);
+	return err;
+}
+
+/* Cuts a staging file into chunks, stores them, and fills e (size, mtime, digest). */
+static int cut_file(struct fs *fs, uint64_t ino, struct manifest_entry *e)
+{
+	struct chunker ck;
+	char path[4200];
+	size_t cap = (size_t)fs->sc.chunk_max * 2, avail = 0, ncap = 0;
+	uint8_t *buf = NULL;
+	EVP_MD_CTX *md = NULL;
+	struct stat st;
+	int fd, eof = 0, err = 0;
+	unsigned int mdlen;
+
+	fs_staging_path(fs, ino, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* A staged inode whose file never appeared is an empty file. */
+		e->size = 0;
+		chunk_hash("", 0, e->digest);
+		return 0;
+	}
+	if (fd < 0) {
+		err = errno;
+		log_msg(LOG_ERR, "commit: cannot open %s: %s", path, strerror(err));
+		return err;
+	}
+	if (fstat(fd, &st)) {
+		err = errno;
+		goto out;
+	}
+	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	chunker_init(&ck, fs->sc.chunk_min, fs->sc.chunk_avg, fs->sc.chunk_max);
+	buf = malloc(cap);
+	md = EVP_MD_CTX_new();
+	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		err = ENOMEM;
+		goto out;
+	}
+	e->size = 0;
+	while (1) {
+		size_t cut;
+
+		while (!eof && avail < fs->sc.chunk_max) {
+			ssize_t r = read(fd, buf + avail, cap - avail);
+
+			if (r < 0) {
+				err = errno;
+				log_msg(LOG_ERR, "commit: cannot read %s: %s", path, strerror(err));
+				goto out;
+			}
+			if (r == 0)
+				eof = 1;
+			avail += r;
+		}
+		if (avail == 0)
+			break;
+		cut = chunker_next(&ck, buf, avail, eof);
+		if (cut == 0 || cut > avail) {
+			err = EIO; /* our bug: the chunker must cut within what it was given */
+			goto out;
+		}
+		if (e->nchunks == ncap) {
+			struct chunk_ref *nc;
+
+			ncap = ncap ? ncap * 2 : 16;
+			nc = realloc(e->chunks, ncap * sizeof(*nc));
+			if (!nc) {
+				err = ENOMEM;
+				goto out;
+			}
+			e->chunks = nc;
+		}
+		{
+			uint64_t added = 0;
+
+			err = chunk_store(fs->be, buf, cut, fs->sc.zstd_level,
+					  &e->chunks[e->nchunks], &added);
+			if (err) {
+				log_msg(LOG_ERR, "commit: cannot store a chunk of %s: %s", path,
+					strerror(err));
+				goto out;
+			}
+			if (added) {
+				atomic_fetch_add(&fs->st.chunks_stored, 1);
+				atomic_fetch_add(&fs->st.bytes_stored, added);
+			}
+		}
+		EVP_DigestUpdate(md, buf, cut);
+		e->nchunks++;
+		e->size += cut;
+		memmove(buf, buf + cut, avail - cut);
+		avail -= cut;
+	}
+	EVP_DigestFinal_ex(md, e->digest, &mdlen);
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	close(fd);
+	return err;
+}
+
+static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *m)
+{
+	struct xa_collect xc = { .pending = 1 };
+	void *v;
+	size_t len;
+	int err;
+
+	if (meta_xattr_get(txn, art, "user.artifs.message", &v, &len) == 0) {
+		m->message = strndup(v, len);
+		free(v);
+	}
+	if (meta_xattr_get(txn, art, "user.artifs.inputs", &v, &len) == 0) {
+		m->inputs = strndup(v, len);
+		free(v);
+	}
+	err = meta_xattr_iter(txn, art, xa_collect_fn, &xc);
+	m->attrs = xc.v;
+	m->nattrs = xc.n;
+	return err ? err : xc.err;
+}
+
+static int pending_clear(struct meta_txn *txn, uint64_t art)
+{
+	struct xa_collect xc = { .pending = 1 };
+	int err = meta_xattr_iter(txn, art, xa_collect_fn, &xc);
+
+	for (size_t i = 0; i < xc.n; i++) {
+		if (!err)
+			err = meta_xattr_del(txn, art, xc.v[i].name);
+		free(xc.v[i].name);
+		free(xc.v[i].val);
+	}
+	free(xc.v);
+	meta_xattr_del(txn, art, "user.artifs.message");
+	meta_xattr_del(txn, art, "user.artifs.inputs");
+	return err ? err : xc.err;
+}
+
+int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
+		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
+		       const uint32_t *gids, uint32_t uid, uint32_t gid)
+{
+	struct meta_version v = { .artifact = a->ino, .n = m->version, .created_ns = m->created_ns };
+	struct meta_inode root, in;
+	uint64_t *inos = NULL;
+	size_t *stack = NULL, depth = 0;
+	char vname[32], target[32];
+	int err;
+
+	memset(&root, 0, sizeof(root));
+	err = meta_ino_alloc(txn, &root.ino);
+	if (err)
+		return err;
+	root.parent = root.artifact = a->ino;
+	root.kind = MK_VERSION;
+	root.version = m->version;
+	root.mode = S_IFDIR | 0555;
+	root.uid = uid;
+	root.gid = gid;
+	root.nlink = 1;
+	root.mtime_ns = root.ctime_ns = m->created_ns;
+	memcpy(root.digest, digest, 32);
+	inos = calloc(m->nentries + 1, sizeof(*inos));
+	stack = calloc(m->nentries + 1, sizeof(*stack));
+	if (!inos || !stack) {
+		err = ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < m->nentries; i++) {
+		const struct manifest_entry *e = &m->entries[i];
+		const char *base = strrchr(e->path, '/');
+		size_t plen = base ? (size_t)(base - e->path) : 0;
+
+		base = base ? base + 1 : e->path;
+		if (e->path[0] == '\0') {
+			/* The HEAD root: its mode (without write bits) and attributes. */
+			root.mode = S_IFDIR | (e->mode & 07555);
+			root.mtime_ns = e->mtime_ns;
+			inos[i] = root.ino;
+			for (size_t k = 0; k < e->nxattrs && !err; k++)
+				err = meta_xattr_put(txn, root.ino, e->xattrs[k].name,
+						     e->xattrs[k].val, e->xattrs[k].len);
+			stack[depth++] = i;
+			continue;
+		}
+		/* Preorder: the parent is on the stack of open folders. */
+		while (depth > 0) {
+			const char *pp = m->entries[stack[depth - 1]].path;
+
+			if (strlen(pp) == plen && strncmp(pp, e->path, plen) == 0)
+				break;
+			depth--;
+		}
+		memset(&in, 0, sizeof(in));
+		err = meta_ino_alloc(txn, &in.ino);
+		if (err)
+			goto out;
+		in.parent = depth ? inos[stack[depth - 1]] : root.ino;
+		in.artifact = a->ino;
+		in.version = m->version;
+		in.kind = MK_VNODE;
+		in.mode = e->mode;
+		in.uid = uids ? uids[i] : uid;
+		in.gid = gids ? gids[i] : gid;
+		in.nlink = 1;
+		in.size = e->size;
+		in.mtime_ns = e->mtime_ns;
+		in.ctime_ns = m->created_ns;
+		if (S_ISREG(e->mode)) {
+			memcpy(in.digest, e->digest, 32);
+			v.files++;
+			v.bytes += e->size;
+		}
+		inos[i] = in.ino;
+		err = meta_inode_put(txn, &in);
+		if (!err && e->target)
+			err = meta_link_put(txn, in.ino, e->target);
+		if (!err && e->nchunks)
+			err = meta_chunks_put(txn, in.ino, e->chunks, e->nchunks);
+		for (size_t k = 0; k < e->nxattrs && !err; k++)
+			err = meta_xattr_put(txn, in.ino, e->xattrs[k].name, e->xattrs[k].val,
+					     e->xattrs[k].len);
+		if (!err)
+			err = meta_dirent_put(txn, in.parent, base, in.ino, e->mode & S_IFMT);
+		if (err)
+			goto out;
+		if (S_ISDIR(e->mode))
+			stack[depth++] = i;
+	}
+	if (!err && m->message)
+		err = meta_xattr_put(txn, root.ino, "user.artifs.message", m->message,
+				     strlen(m->message));
+	if (!err && m->inputs)
+		err = meta_xattr_put(txn, root.ino, "user.artifs.inputs", m->inputs,
+				     strlen(m->inputs));
+	if (!err && m->producer)
+		err = meta_xattr_put(txn, root.ino, "user.artifs.producer", m->producer,
+				     strlen(m->producer));
+	for (size_t k = 0; k < m->nattrs && !err; k++)
+		err = meta_xattr_put(txn, root.ino, m->attrs[k].name, m->attrs[k].val,
+				     m->attrs[k].len);
+	if (err)
+		goto out;
+	err = meta_inode_put(txn, &root);
+	snprintf(vname, sizeof(vname), "@v%" PRIu64, m->version);
+	if (!err)
+		err = meta_dirent_put(txn, a->ino, vname, root.ino, S_IFDIR);
+	v.root = root.ino;
+	memcpy(v.digest, digest, 32);
+	manifest_tree_digest(m, v.tree_digest);
+	if (!err)
+		err = meta_version_put(txn, &v);
+	if (err)
+		goto out;
+	if (m->version >= a->latest) {
+		a->latest = m->version;
+		memcpy(a->tree_digest, v.tree_digest, 32);
+	}
+	if (a->next <= m->version)
+		a->next = m->version + 1;
+	memset(&in, 0, sizeof(in));
+	if (a->latest_link)
+		err = meta_inode_get(txn, a->latest_link, &in);
+	else {
+		err = meta_ino_alloc(txn, &in.ino);
+		in.parent = in.artifact = a->ino;
+		in.kind = MK_LATEST;
+		in.mode = S_IFLNK | 0777;
+		in.uid = uid;
+		in.gid = gid;
+		in.nlink = 1;
+		if (!err)
+			err = meta_dirent_put(txn, a->ino, "@latest", in.ino, S_IFLNK);
+		a->latest_link = in.ino;
+	}
+	snprintf(target, sizeof(target), "@v%" PRIu64, a->latest);
+	in.size = strlen(target);
+	in.mtime_ns = in.ctime_ns = m->created_ns;
+	if (!err)
+		err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_link_put(txn, in.ino, target);
+	if (!err)
+		err = meta_artifact_put(txn, a);
+out:
+	free(inos);
+	free(stack);
+	return err;
+}
+
+struct install_arg {
+	struct fs *fs;
+	struct snap *s;
+	const uint8_t *digest;
+	int changed;       /* 0: only fold staged files into chunks, no version */
+	int kept;
+};
+
+static int install_fn(struct meta_txn *txn, void *arg)
+{
+	struct install_arg *ia = arg;
+	struct snap *s = ia->s;
+	struct meta_artifact a;
+	int err = meta_artifact_get(txn, s->inos[0], &a);
+
+	if (err)
+		return err;
+	if (ia->changed) {
+		err = fs_version_install(ia->fs, txn, &a, &s->m, ia->digest, s->uids, s->gids,
+					 s->uids[0], s->gids[0]);
+		if (!err)
+			err = pending_clear(txn, a.ino);
+		if (err)
+			return err;
+	}
+	ia->kept = 0;
+	for (size_t i = 0; i < s->m.nentries; i++) {
+		struct manifest_entry *e = &s->m.entries[i];
+		struct meta_inode in;
+
+		if (!s->staged[i])
+			continue;
+		if (s->keep[i]) {
+			ia->kept = 1;
+			continue;
+		}
+		err = meta_inode_get(txn, s->inos[i], &in);
+		if (err)
+			return err;
+		in.flags &= ~MI_STAGED;
+		in.size = e->size;
+		in.mtime_ns = e->mtime_ns;
+		memcpy(in.digest, e->digest, 32);
+		err = meta_inode_put(txn, &in);
+		if (!err)
+			err = e->nchunks ? meta_chunks_put(txn, in.ino, e->chunks, e->nchunks)
+					 : meta_chunks_del(txn, in.ino);
+		if (err && err != ENOENT)
+			return err;
+	}
+	err = meta_artifact_get(txn, s->inos[0], &a);
+	if (err)
+		return err;
+	a.draft = ia->kept;
+	return meta_artifact_put(txn, &a);
+}
+
+static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
+			 uint64_t *made)
+{
+	struct snap s = { 0 };
+	struct install_arg ia = { .fs = fs, .s = &s };
+	struct meta_artifact a;
+	struct meta_txn *txn = NULL;
+	uint8_t digest[32], tree[32];
+	char key[600], *text = NULL;
+	size_t textlen;
+	int err;
+
+	*made = 0;
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_artifact_get(txn, art->ino, &a);
+	if (err)
+		goto out;
+	if (!a.draft)
+		goto out; /* nothing changed since the last version */
+	err = snap_walk(fs, txn, &s, art->ino, "");
+	if (!err)
+		err = pending_collect(txn, art->ino, &s.m);
+	meta_txn_abort(txn);
+	txn = NULL;
+	if (err)
+		goto out;
+	if (message) {
+		free(s.m.message);
+		s.m.message = strdup(message);
+	}
+	for (size_t i = 0; i < s.m.nentries && !err; i++)
+		if (s.staged[i])
+			err = cut_file(fs, s.inos[i], &s.m.entries[i]);
+	if (err)
+		goto out;
+	manifest_tree_digest(&s.m, tree);
+	ia.changed = !(a.latest && memcmp(tree, a.tree_digest, 32) == 0);
+	if (ia.changed) {
+		s.m.project = strdup(a.project);
+		s.m.artifact = strdup(a.name);
+		s.m.created_ns = fs_now_ns();
+		pthread_mutex_lock(&fs->lock);
+		if (art->producer[0])
+			s.m.producer = strdup(art->producer);
+		pthread_mutex_unlock(&fs->lock);
+		/* Version numbers: exclusive create of the next free one (other hosts may
+		 * take numbers too; they never repeat). */
+		for (uint64_t n = a.next > a.latest ? a.next : a.latest + 1, tries = 0;;
+		     n++, tries++) {
+			s.m.version = n;
+			free(text);
+			text = NULL;
+			err = manifest_encode(&s.m, &text, &textlen);
+			if (err)
+				goto out;
+			snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, a.project, a.name,
+				 n);
+			err = be_put_new(fs->be, key, text, textlen);
+			if (err != EEXIST || tries > 1000)
+				break;
+		}
+		if (err) {
+			log_msg(LOG_ERR, "commit %s/%s: cannot write manifest %s: %s", a.project,
+				a.name, key, strerror(err));
+			goto out;
+		}
+		chunk_hash(text, textlen, digest);
+		ia.digest = digest;
+	}
+	err = meta_write(fs->meta, install_fn, &ia);
+	if (err) {
+		log_msg(LOG_ERR, "commit %s/%s: index update failed: %s", a.project, a.name,
+			strerror(err));
+		goto out;
+	}
+	meta_sync(fs->meta);
+	for (size_t i = 0; i < s.m.nentries; i++)
+		if (s.staged[i] && !s.keep[i])
+			fs_staging_drop(fs, s.inos[i]);
+	if (ia.changed) {
+		*made = s.m.version;
+		atomic_fetch_add(&fs->st.commits, 1);
+		log_msg(LOG_INFO, "committed %s/%s@v%" PRIu64 " (%zu entries)", a.project, a.name,
+			s.m.version, s.m.nentries);
+	} else {
+		atomic_fetch_add(&fs->st.commit_noops, 1);
+	}
+out:
+	if (txn)
+		meta_txn_abort(txn);
+	if (err)
+		atomic_fetch_add(&fs->st.commit_errors, 1);
+	free(text);
+	snap_release(&s);
+	return err;
+}
+
+int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made)
+{
+	uint64_t n;
+	int err;
+
+	pthread_mutex_lock(&art->lock);
+	err = commit_locked(fs, art, message, &n);
+	pthread_mutex_unlock(&art->lock);
+	if (made)
+		*made = n;
+	return err;
+}
+
+/* Deletes the HEAD subtree below dir (not dir itself); staged inodes go to drop[]. */
+static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top,
+		      uint64_t **drop, size_t *ndrop)
+{
+	struct children ch;
+	int err = children_get(txn, dir, top, &ch);
+
+	for (size_t i = 0; i < ch.n && !err; i++) {
+		struct meta_inode in;
+
+		err = meta_inode_get(txn, ch.v[i].ino, &in);
+		if (err)
+			break;
+		if (S_ISDIR(in.mode))
+			err = head_clear(fs, txn, in.ino, 0, drop, ndrop);
+		if (!err && (in.flags & MI_STAGED)) {
+			uint64_t *nd = realloc(*drop, (*ndrop + 1) * sizeof(**drop));
+
+			if (!nd) {
+				err = ENOMEM;
+				break;
+			}
+			*drop = nd;
+			nd[(*ndrop)++] = in.ino;
+		}
+		if (!err)
+			err = fs_head_free(fs, txn, in.ino);
+		if (!err)
+			err = meta_dirent_del(txn, dir, ch.v[i].name);
+	}
+	free(ch.v);
+	return err;
+}
+
+/* Copies the version subtree below vdir into the HEAD folder hdir. */
+static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_t art)
+{
+	struct children ch;
+	int err = children_get(txn, vdir, 0, &ch);
+
+	for (size_t i = 0; i < ch.n && !err; i++) {
+		struct meta_inode v, h;
+		struct xa_collect xc = { 0 };
+		struct chunk_ref *refs = NULL;
+		size_t n = 0;
+		char *link = NULL;
+
+		err = meta_inode_get(txn, ch.v[i].ino, &v);
+		if (err)
+			break;
+		h = v;
+		err = meta_ino_alloc(txn, &h.ino);
+		if (err)
+			break;
+		h.parent = hdir;
+		h.artifact = art;
+		h.version = 0;
+		h.kind = MK_HEAD;
+		h.flags = 0;
+		err = meta_inode_put(txn, &h);
+		if (!err && S_ISLNK(v.mode) && meta_link_get(txn, v.ino, &link) == 0)
+			err = meta_link_put(txn, h.ino, link);
+		if (!err && S_ISREG(v.mode) && meta_chunks_get(txn, v.ino, &refs, &n) == 0 && n)
+			err = meta_chunks_put(txn, h.ino, refs, n);
+		if (!err)
+			err = meta_xattr_iter(txn, v.ino, xa_collect_fn, &xc);
+		for (size_t k = 0; k < xc.n; k++) {
+			if (!err)
+				err = meta_xattr_put(txn, h.ino, xc.v[k].name, xc.v[k].val,
+						     xc.v[k].len);
+			free(xc.v[k].name);
+			free(xc.v[k].val);
+		}
+		free(xc.v);
+		free(refs);
+		free(link);
+		if (!err)
+			err = meta_dirent_put(txn, hdir, ch.v[i].name, h.ino, h.mode & S_IFMT);
+		if (!err && S_ISDIR(v.mode))
+			err = head_copy(txn, v.ino, h.ino, art);
+	}
+	free(ch.v);
+	return err;
+}
+
+struct reset_arg {
+	struct fs *fs;
+	uint64_t art;
+	uint64_t *drop;
+	size_t ndrop;
+};
+
+static int reset_head(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
+		      uint64_t n, uint64_t **drop, size_t *ndrop)
+{
+	struct meta_version v;
+	struct meta_inode root, ain;
+	struct xa_collect xc = { .root = 1 };
+	int err = head_clear(fs, txn, a->ino, 1, drop, ndrop);
+
+	if (err || !n)
+		goto done;
+	err = meta_version_get(txn, a->ino, n, &v);
+	if (!err)
+		err = head_copy(txn, v.root, a->ino, a->ino);
+	if (!err)
+		err = meta_inode_get(txn, v.root, &root);
+	if (!err)
+		err = meta_inode_get(txn, a->ino, &ain);
+	if (err)
+		return err;
+	/* The HEAD root folder's own attributes and mode come back too. */
+	ain.mode = S_IFDIR | (root.mode & 07777) | (ain.mode & 0200);
+	ain.mtime_ns = root.mtime_ns;
+	err = meta_inode_put(txn, &ain);
+	if (!err)
+		err = meta_xattr_iter(txn, v.root, xa_collect_fn, &xc);
+	for (size_t k = 0; k < xc.n; k++) {
+		if (!err)
+			err = meta_xattr_put(txn, a->ino, xc.v[k].name, xc.v[k].val, xc.v[k].len);
+		free(xc.v[k].name);
+		free(xc.v[k].val);
+	}
+	free(xc.v);
+done:
+	if (err)
+		return err;
+	err = meta_artifact_get(txn, a->ino, a);
+	if (err)
+		return err;
+	a->draft = 0;
+	return meta_artifact_put(txn, a);
+}
+
+int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n)
+{
+	uint64_t *drop = NULL;
+	size_t ndrop = 0;
+	int err = reset_head(fs, txn, a, n, &drop, &ndrop);
+
+	free(drop);
+	return err;
+}
+
+static int discard_fn(struct meta_txn *txn, void *arg)
+{
+	struct reset_arg *r = arg;
+	struct meta_artifact a;
+	struct xa_collect xc = { .root = 1 };
+	int err = meta_artifact_get(txn, r->art, &a);
+
+	free(r->drop);
+	r->drop = NULL;
+	r->ndrop = 0;
+	if (err)
+		return err;
+	/* The HEAD root's own attributes are part of the draft: drop them first. */
+	err = meta_xattr_iter(txn, a.ino, xa_collect_fn, &xc);
+	for (size_t k = 0; k < xc.n; k++) {
+		if (!err)
+			err = meta_xattr_del(txn, a.ino, xc.v[k].name);
+		free(xc.v[k].name);
+		free(xc.v[k].val);
+	}
+	free(xc.v);
+	if (!err)
+		err = pending_clear(txn, a.ino);
+	if (!err)
+		err = reset_head(r->fs, txn, &a, a.latest, &r->drop, &r->ndrop);
+	return err;
+}
+
+int fs_discard(struct fs *fs, struct fs_art *art)
+{
+	struct reset_arg r = { .fs = fs, .art = art->ino };
+	int err;
+
+	pthread_mutex_lock(&art->lock);
+	err = meta_write(fs->meta, discard_fn, &r);
+	pthread_mutex_unlock(&art->lock);
+	if (!err) {
+		for (size_t i = 0; i < r.ndrop; i++)
+			fs_staging_drop(fs, r.drop[i]);
+		pthread_mutex_lock(&fs->lock);
+		art->scheduled = 0;
+		pthread_mutex_unlock(&fs->lock);
+		log_msg(LOG_INFO, "draft of artifact inode %" PRIu64 " discarded", art->ino);
+	}
+	free(r.drop);
+	return err;
+}
+
+static void *committer_main(void *arg)
+{
+	struct fs *fs = arg;
+	int64_t delay = (int64_t)fs->conf.commit_delay_ms * 1000000;
+
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->stopping) {
+		struct fs_art *pick = NULL;
+		int64_t now = fs_mono_ns(), wait = 3600LL * 1000000000;
+		struct timespec ts;
+
+		for (struct fs_art *a = fs->arts; a; a = a->next) {
+			/* A failed commit is retried after a pause, not in a tight loop. */
+			int64_t due = a->last_change + delay + (a->failed ? 5000000000LL : 0);
+
+			if (!a->scheduled || a->writers)
+				continue;
+			if (due <= now) {
+				pick = a;
+				break;
+			}
+			if (due - now < wait)
+				wait = due - now;
+		}
+		if (pick) {
+			int err;
+
+			pick->scheduled = 0;
+			pthread_mutex_unlock(&fs->lock);
+			err = fs_commit(fs, pick, NULL, NULL);
+			pthread_mutex_lock(&fs->lock);
+			if (err) {
+				pick->scheduled = 1;
+				pick->failed = 1;
+				pick->last_change = fs_mono_ns();
+			}
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait / 1000000000;
+		ts.tv_nsec += wait % 1000000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&fs->cond, &fs->lock, &ts);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+int fs_committer_start(struct fs *fs)
+{
+	pthread_condattr_t ca;
+	int err;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	err = pthread_create(&fs->committer, NULL, committer_main, fs);
+	if (!err)
+		fs->committer_started = 1;
+	return err;
+}
+
+void fs_committer_stop(struct fs *fs)
+{
+	if (fs->committer_started) {
+		pthread_mutex_lock(&fs->lock);
+		fs->stopping = 1;
+		pthread_cond_broadcast(&fs->cond);
+		pthread_mutex_unlock(&fs->lock);
+		pthread_join(fs->committer, NULL);
+		fs->committer_started = 0;
+	}
+	/* Unmount commits what this session changed (recovered drafts stay drafts). */
+	for (struct fs_art *a = fs->arts; a; a = a->next) {
+		if (!a->scheduled)
+			continue;
+		if (fs_commit(fs, a, NULL, NULL))
+			log_msg(LOG_ERR, "unmount: a draft could not be committed; it is kept");
+		a->scheduled = 0;
+	}
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* The mount root and the reserved .artifs control folder: version, stats, drafts. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+static int put_node(struct meta_txn *txn, uint64_t ino, uint64_t parent, uint32_t kind,
+		    uint32_t mode)
+{
+	struct meta_inode in;
+
+	if (meta_inode_get(txn, ino, &in) == 0)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	in.ino = ino;
+	in.parent = parent;
+	in.kind = kind;
+	in.mode = mode;
+	in.uid = getuid();
+	in.gid = getgid();
+	in.nlink = 1;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	return meta_inode_put(txn, &in);
+}
+
+static int init_fn(struct meta_txn *txn, void *arg)
+{
+	static const struct {
+		uint64_t ino;
+		const char *name;
+	} files[] = { { FS_CTL_VERSION_INO, "version" },
+		      { FS_CTL_STATS_INO, "stats" },
+		      { FS_CTL_DRAFTS_INO, "drafts" } };
+	int err = put_node(txn, META_ROOT_INO, META_ROOT_INO, MK_ROOT, S_IFDIR | 0755);
+
+	if (!err)
+		err = put_node(txn, FS_CTL_INO, META_ROOT_INO, MK_CTL, S_IFDIR | 0555);
+	if (!err)
+		err = meta_dirent_put(txn, META_ROOT_INO, ".artifs", FS_CTL_INO, S_IFDIR);
+	for (size_t i = 0; i < 3 && !err; i++) {
+		err = put_node(txn, files[i].ino, FS_CTL_INO, MK_CTL, S_IFREG | 0444);
+		if (!err)
+			err = meta_dirent_put(txn, FS_CTL_INO, files[i].name, files[i].ino,
+					      S_IFREG);
+	}
+	return err;
+}
+
+int fs_ctl_init(struct fs *fs)
+{
+	return meta_write(fs->meta, init_fn, NULL);
+}
+
+struct drafts_arg {
+	char *buf;
+	size_t len;
+	FILE *f;
+};
+
+static int drafts_fn(void *arg, const struct meta_artifact *a)
+{
+	struct drafts_arg *d = arg;
+
+	if (a->draft)
+		fprintf(d->f, "%s/%s\n", a->project, a->name);
+	return 0;
+}
+
+int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len)
+{
+	struct drafts_arg d = { 0 };
+	struct meta_txn *txn;
+	int err = 0;
+
+	d.f = open_memstream(&d.buf, &d.len);
+	if (!d.f)
+		return ENOMEM;
+	switch (ino) {
+	case FS_CTL_VERSION_INO:
+		fprintf(d.f, "artifs %s\n", ARTIFS_VERSION);
+		break;
+	case FS_CTL_STATS_INO:
+		fprintf(d.f,
+			"{\"commits\":%" PRIu64 ",\"commit_noops\":%" PRIu64
+			",\"commit_errors\":%" PRIu64 ",\"chunks_fetched\":%" PRIu64
+			",\"bytes_fetched\":%" PRIu64 ",\"chunks_stored\":%" PRIu64
+			",\"bytes_stored\":%" PRIu64 ",\"rcache_hits\":%" PRIu64
+			",\"rcache_misses\":%" PRIu64 ",\"read_errors\":%" PRIu64 "}\n",
+			(uint64_t)fs->st.commits, (uint64_t)fs->st.commit_noops,
+			(uint64_t)fs->st.commit_errors, (uint64_t)fs->st.chunks_fetched,
+			(uint64_t)fs->st.bytes_fetched, (uint64_t)fs->st.chunks_stored,
+			(uint64_t)fs->st.bytes_stored, (uint64_t)fs->st.rcache_hits,
+			(uint64_t)fs->st.rcache_misses, (uint64_t)fs->st.read_errors);
+		break;
+	case FS_CTL_DRAFTS_INO:
+		err = meta_txn_begin(fs->meta, 1, &txn);
+		if (!err) {
+			err = meta_artifact_iter(txn, drafts_fn, &d);
+			meta_txn_abort(txn);
+		}
+		break;
+	default:
+		err = ENOENT;
+	}
+	fclose(d.f);
+	if (err) {
+		free(d.buf);
+		return err;
+	}
+	*buf = d.buf;
+	*len = d.len;
+	return 0;
+}

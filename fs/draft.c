@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Drafts: which artifacts changed in this session and when (for the quiet commit), who
+ * writes to them (the producer), copy-up of HEAD files into staging files, and inodes that
+ * were unlinked while open.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fs_int.h"
+
+struct fs_open {
+	uint64_t ino;
+	int count;
+	int unlinked;
+	struct fs_open *next;
+};
+
+struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino)
+{
+	struct fs_art *a;
+
+	pthread_mutex_lock(&fs->lock);
+	for (a = fs->arts; a; a = a->next)
+		if (a->ino == art_ino)
+			break;
+	if (!a) {
+		/* Artifacts touched in a session are few; they stay until unmount. */
+		a = calloc(1, sizeof(*a));
+		if (a) {
+			a->ino = art_ino;
+			pthread_mutex_init(&a->lock, NULL);
+			a->next = fs->arts;
+			fs->arts = a;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return a;
+}
+
+void fs_art_touch(struct fs *fs, struct fs_art *art)
+{
+	pthread_mutex_lock(&fs->lock);
+	art->scheduled = 1;
+	art->failed = 0;
+	art->last_change = fs_mono_ns();
+	pthread_cond_broadcast(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fs_art_writers(struct fs *fs, struct fs_art *art, int delta)
+{
+	pthread_mutex_lock(&fs->lock);
+	art->writers += delta;
+	art->last_change = fs_mono_ns();
+	pthread_cond_broadcast(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void read_proc(pid_t pid, const char *what, char *out, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, out, len - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	out[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] == '\0')
+			out[i] = ' ';
+	while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\n'))
+		out[--n] = '\0';
+}
+
+void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx)
+{
+	char cmd[1024], host[256] = "";
+	json_t *o;
+	char *s;
+
+	read_proc(ctx->pid, "cmdline", cmd, sizeof(cmd));
+	gethostname(host, sizeof(host) - 1);
+	o = json_pack("{s:i, s:i, s:s, s:i, s:s, s:s}", "uid", (json_int_t)ctx->uid, "gid",
+		      (json_int_t)ctx->gid, "host", host, "pid", (json_int_t)ctx->pid, "command",
+		      cmd, "artifs", ARTIFS_VERSION);
+	if (!o)
+		return;
+	s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	snprintf(art->producer, sizeof(art->producer), "%s", s);
+	pthread_mutex_unlock(&fs->lock);
+	free(s);
+}
+
+struct stage_arg {
+	uint64_t ino;
+};
+
+static int stage_commit_fn(struct meta_txn *txn, void *arg)
+{
+	struct stage_arg *sa = arg;
+	struct meta_inode in;
+	int err = meta_inode_get(txn, sa->ino, &in);
+
+	if (err)
+		return err;
+	in.flags |= MI_STAGED;
+	err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_chunks_del(txn, sa->ino);
+	if (err == ENOENT)
+		err = 0;
+	if (!err) {
+		/* Opening for writing is a change of the draft, even before the first byte. */
+		struct meta_artifact a;
+
+		err = meta_artifact_get(txn, in.artifact, &a);
+		if (!err && !a.draft) {
+			a.draft = 1;
+			err = meta_artifact_put(txn, &a);
+		}
+	}
+	return err;
+}
+
+int fs_stage(struct fs *fs, uint64_t ino, int trunc)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	struct chunk_ref *refs = NULL;
+	struct stage_arg sa = { ino };
+	size_t n = 0;
+	char path[4200];
+	uint8_t *buf = NULL;
+	int fd = -1, err;
+
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	if (!err && !(in.flags & MI_STAGED) && !trunc)
+		err = meta_chunks_get(txn, ino, &refs, &n);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	fs_staging_path(fs, ino, path, sizeof(path));
+	if (in.flags & MI_STAGED) {
+		if (trunc && truncate(path, 0))
+			return errno;
+		return meta_write(fs->meta, stage_commit_fn, &sa);
+	}
+	/* Copy-up: the staging file gets the file's bytes one chunk at a time, is synced, and
+	 * only then does the index say the file is staged. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = errno;
+		log_msg(LOG_ERR, "cannot create staging file %s: %s", path, strerror(err));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct rchunk *c;
+		const uint8_t *data;
+		size_t done = 0;
+
+		err = rcache_get(fs, &refs[i], &c, &data);
+		if (err)
+			goto out;
+		while (done < refs[i].len) {
+			ssize_t w = write(fd, data + done, refs[i].len - done);
+
+			if (w < 0) {
+				err = errno;
+				break;
+			}
+			done += w;
+		}
+		rcache_put(fs->rc, c);
+		if (err) {
+			log_msg(LOG_ERR, "cannot write staging file %s: %s", path, strerror(err));
+			goto out;
+		}
+	}
+	if (fsync(fd)) {
+		err = errno;
+		goto out;
+	}
+	err = meta_write(fs->meta, stage_commit_fn, &sa);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (err && fd >= 0)
+		unlink(path);
+	free(buf);
+	free(refs);
+	return err;
+}
+
+void fs_open_ref(struct fs *fs, uint64_t ino, int delta, int *now)
+{
+	struct fs_open **pp, *o;
+
+	pthread_mutex_lock(&fs->lock);
+	for (pp = &fs->opens; (o = *pp); pp = &o->next)
+		if (o->ino == ino)
+			break;
+	if (!o && delta > 0) {
+		o = calloc(1, sizeof(*o));
+		if (o) {
+			o->ino = ino;
+			o->next = fs->opens;
+			fs->opens = o;
+			pp = &fs->opens;
+		}
+	}
+	if (o) {
+		o->count += delta;
+		if (now)
+			*now = o->count;
+	} else if (now) {
+		*now = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Deletes a HEAD inode's record now, or marks it to go at its last release. The dirent and
+ * the staging file (fs_staging_drop() once the transaction committed) are the caller's. */
+int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino)
+{
+	struct fs_open *o;
+	int deferred = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (o = fs->opens; o; o = o->next)
+		if (o->ino == ino && o->count > 0) {
+			o->unlinked = 1;
+			deferred = 1;
+		}
+	pthread_mutex_unlock(&fs->lock);
+	if (deferred) {
+		struct meta_inode in;
+		int err = meta_inode_get(txn, ino, &in);
+
+		if (err)
+			return err;
+		in.nlink = 0;
+		return meta_inode_put(txn, &in);
+	}
+	return meta_inode_del(txn, ino);
+}
+
+void fs_staging_drop(struct fs *fs, uint64_t ino)
+{
+	char path[4200];
+	int n;
+
+	pthread_mutex_lock(&fs->lock);
+	n = 0;
+	for (struct fs_open *o = fs->opens; o; o = o->next)
+		if (o->ino == ino)
+			n = o->count;
+	pthread_mutex_unlock(&fs->lock);
+	if (n > 0)
+		return; /* still open: goes at the last release */
+	fs_staging_path(fs, ino, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		log_msg(LOG_WARNING, "cannot remove staging file %s: %s", path, strerror(errno));
+}
+
+static int free_fn(struct meta_txn *txn, void *arg)
+{
+	return meta_inode_del(txn, *(uint64_t *)arg);
+}
+
+void fs_free_deferred(struct fs *fs, uint64_t ino)
+{
+	struct fs_open **pp, *o;
+	int unlinked = 0;
+	char path[4200];
+
+	pthread_mutex_lock(&fs->lock);
+	for (pp = &fs->opens; (o = *pp); pp = &o->next) {
+		if (o->ino == ino && o->count == 0) {
+			unlinked = o->unlinked;
+			*pp = o->next;
+			free(o);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (!unlinked)
+		return;
+	fs_staging_path(fs, ino, path, sizeof(path));
+	unlink(path);
+	meta_write(fs->meta, free_fn, &ino);
+}

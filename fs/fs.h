@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs/: the FUSE low-level daemon: namespace (DESIGN.md section 1), drafts and commits
+ * (section 2), extended attributes (section 3), reads through the chunk layer, and the
+ * offline rebuild of the index from the store.
+ *
+ * Every function returns 0 or a positive errno and logs why it refused.
+ */
+#ifndef ARTIFS_FS_H
+#define ARTIFS_FS_H
+
+#include <stdint.h>
+
+struct fuse_args;
+
+struct fs_conf {
+	const char *store;        /* store directory (borrowed) */
+	const char *state;        /* state directory: LMDB index and staging files */
+	unsigned commit_delay_ms; /* quiet time before a draft commits; 0 = at last close */
+	uint64_t map_size;        /* initial LMDB map size, 0 for the default */
+	uint64_t rcache_bytes;    /* decoded-chunk memory cache bound, 0 for the default */
+	int foreground;
+	int debug;
+};
+
+/* Default store and state directories under $HOME/.local/share/artifs (or
+ * $XDG_DATA_HOME/artifs). Returns static storage. */
+const char *fs_default_store(void);
+const char *fs_default_state(void);
+
+/*
+ * Mounts at mountpoint and serves requests until unmounted. args holds the FUSE options
+ * (allow_other, default_permissions, ro, …) and is consumed. Drafts changed in this session
+ * are committed before it returns. Returns 0 after a clean unmount.
+ */
+int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *mountpoint);
+
+/*
+ * Rebuilds the index in c->state from the store alone: every project, artifact, version,
+ * tag, label and metric; each HEAD becomes its newest version's tree. The state directory
+ * must not be in use (EBUSY). Drafts in the old index are lost, so the old index is moved
+ * aside to <state>/index.old-<time> first.
+ */
+int fs_rebuild(const struct fs_conf *c);
+
+/* Name rules of DESIGN.md section 1. 0 or EINVAL; *why says which rule broke. */
+int fs_name_check_pa(const char *name, const char **why);
+/* A tag name after its '@': the same character set, not "latest", not v<digits>. */
+int fs_name_check_tag(const char *tag, const char **why);
+
+#endif

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* fs/ private interfaces shared by its files. Not for other folders. */
+#ifndef ARTIFS_FS_INT_H
+#define ARTIFS_FS_INT_H
+
+#define FUSE_USE_VERSION 34
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "../backends/backend.h"
+#include "../meta/meta.h"
+#include "fs.h"
+
+#define ARTIFS_VERSION "0.1.0"
+#define FS_XATTR_MAX (64 * 1024)
+
+/* Reserved inodes below 16 (meta_ino_alloc starts at 16). */
+#define FS_CTL_INO 2ULL
+#define FS_CTL_VERSION_INO 3ULL
+#define FS_CTL_STATS_INO 4ULL
+#define FS_CTL_DRAFTS_INO 5ULL
+
+/* In-memory state of an artifact that was touched in this session. */
+struct fs_art {
+	uint64_t ino;
+	pthread_mutex_t lock; /* serialises HEAD tree changes and commits of this artifact */
+	unsigned writers;     /* open handles with write access (under fs->lock) */
+	int scheduled;        /* changed in this session: commit when quiet (under fs->lock) */
+	int failed;           /* last commit failed: retry later (under fs->lock) */
+	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
+	char producer[2048];  /* JSON of the last writer (under lock) */
+	struct fs_art *next;
+};
+
+/* An open file or directory (fi->fh). */
+struct fs_handle {
+	uint64_t ino;
+	uint32_t kind;
+	int fd;                 /* staging file, or -1 */
+	int writable;
+	struct fs_art *art;     /* HEAD files: their artifact */
+	struct chunk_ref *chunks; /* chunk-backed files */
+	uint64_t *offsets;      /* start offset of each chunk */
+	size_t nchunks;
+	uint64_t size;
+	char *buf;              /* control files: the generated content */
+	size_t buflen;
+	/* directories: where the last readdir stopped, to resume without rescanning */
+	off_t next_off;
+	char last[META_NAME_MAX + 1];
+};
+
+struct fs_stats {
+	atomic_uint_least64_t commits, commit_noops, commit_errors;
+	atomic_uint_least64_t chunks_fetched, bytes_fetched, chunks_stored, bytes_stored;
+	atomic_uint_least64_t rcache_hits, rcache_misses, read_errors;
+};
+
+struct rcache;
+
+struct fs {
+	struct fs_conf conf;
+	struct meta *meta;
+	struct be *be;
+	struct store_conf sc;
+	char staging[4096];
+	struct fuse_session *se;
+	struct rcache *rc;
+	struct fs_stats st;
+
+	pthread_mutex_t lock; /* arts list and their scheduling fields, open counts */
+	pthread_cond_t cond;
+	struct fs_art *arts;
+	struct fs_open *opens; /* open counts per HEAD inode (for unlink while open) */
+	pthread_t committer;
+	int committer_started;
+	int stopping;
+};
+
+/* ---- fs/util.c ---- */
+int64_t fs_now_ns(void);     /* CLOCK_REALTIME */
+int64_t fs_mono_ns(void);    /* CLOCK_MONOTONIC */
+void fs_staging_path(struct fs *fs, uint64_t ino, char *out, size_t len);
+/* Fills st from an inode (for staged files the staging file gives size and times). */
+void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st);
+/* Entry and attribute timeouts for the kind: long for immutable versions. */
+double fs_timeout(const struct meta_inode *in);
+/* URI of an inode in a version: artifs://p/a@vN[/path]. *out caller-frees. */
+int fs_uri(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in, char **out);
+/* The name under which ino stands in parent (a scan of parent: not for hot paths). */
+int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
+		  char out[META_NAME_MAX + 1]);
+/* Path of a node relative to its HEAD or version root. *out caller-frees. */
+int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
+/* Opens the state, store and index. */
+int fs_open_backing(struct fs *fs, int create_store);
+void fs_close_backing(struct fs *fs);
+/* Writes the mutable metadata (labels, kind, metrics) of a project, artifact or version
+ * to the store's meta/ objects, so that rebuild restores it. */
+int fs_mirror_meta(struct fs *fs, uint64_t ino);
+
+/* ---- fs/draft.c ---- */
+struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);
+/* Records a change of the artifact's HEAD: schedules a quiet commit. */
+void fs_art_touch(struct fs *fs, struct fs_art *art);
+void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
+/* Remembers who writes to art (the producer of its next version). */
+void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx);
+/* Makes a HEAD file's bytes live in a staging file (copy-up), fetching its chunks unless
+ * trunc. Caller holds art->lock. */
+int fs_stage(struct fs *fs, uint64_t ino, int trunc);
+/* Open counts of HEAD inodes: an unlinked inode is freed at its last release. */
+void fs_open_ref(struct fs *fs, uint64_t ino, int delta, int *now);
+/* Frees a HEAD inode's record, or defers it until its last release. */
+int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino);
+/* Removes the staging file of a freed inode unless it is still open. */
+void fs_staging_drop(struct fs *fs, uint64_t ino);
+void fs_free_deferred(struct fs *fs, uint64_t ino);
+
+/* ---- fs/commit.c ---- */
+/* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version
+ * number or 0 when the tree did not change. Takes art->lock. */
+int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made);
+/* Throws the draft away: the HEAD becomes the newest version's tree again. */
+int fs_discard(struct fs *fs, struct fs_art *art);
+int fs_committer_start(struct fs *fs);
+/* Stops the committer and commits every draft changed in this session. */
+void fs_committer_stop(struct fs *fs);
+/* Creates the @vN tree of a manifest in the index (commit and rebuild share it). */
+int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
+		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
+		       const uint32_t *gids, uint32_t uid, uint32_t gid);
+/* Makes the HEAD of a the tree of version n (replacing whatever HEAD holds). */
+int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n);
+
+/* ---- fs/rcache.c: decoded chunks in memory, shared by readers ---- */
+struct rchunk;
+int rcache_create(uint64_t bound, struct rcache **out);
+void rcache_destroy(struct rcache *rc);
+/* Returns the plain bytes of ref, fetching and verifying once for all concurrent callers.
+ * *data valid until rcache_put(). */
+int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,
+	       const uint8_t **data);
+void rcache_put(struct rcache *rc, struct rchunk *c);
+/* Reads [off, off+len) of a chunk-backed file into buf. *got < len only at EOF. */
+int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len, char *buf,
+		   size_t *got);
+
+/* ---- fs/ns.c: the namespace operations (each one LMDB transaction) ---- */
+int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
+int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
+int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
+		  struct fuse_file_info *fi, struct stat *out, double *timeout);
+int fs_do_mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
+		 mode_t mode, const char *link, struct fuse_entry_param *e);
+int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir);
+int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname, unsigned flags);
+int fs_do_readlink(struct fs *fs, uint64_t ino, char **target);
+int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flags,
+	       struct fs_handle **out);
+int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
+		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out);
+void fs_handle_free(struct fs *fs, struct fs_handle *h);
+int fs_do_fsyncdir(struct fs *fs, uint64_t ino);
+int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cacheable);
+/* Fills buf (size bytes) with entries from offset off on; *len gets the bytes used. */
+int fs_do_readdir(struct fs *fs, fuse_req_t req, struct fs_handle *h, off_t off, size_t size,
+		  int plus, char *buf, size_t *len);
+
+/* ---- fs/xattr.c ---- */
+int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, size_t *len);
+int fs_do_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *val,
+		   size_t len, int flags);
+int fs_do_listxattr(struct fs *fs, uint64_t ino, char **list, size_t *len);
+int fs_do_removexattr(struct fs *fs, uint64_t ino, const char *name);
+
+/* ---- fs/ctl.c: the .artifs control folder ---- */
+int fs_ctl_init(struct fs *fs);
+int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len);
+
+#endif

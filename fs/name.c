@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* Name rules of DESIGN.md section 1, kept apart so that unit tests reach them. */
+#include <errno.h>
+#include <string.h>
+
+#include "fs.h"
+#include "../meta/meta.h"
+
+static int allowed(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+int fs_name_check_pa(const char *name, const char **why)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > META_PA_MAX) {
+		*why = "names are 1 to 128 bytes long";
+		return EINVAL;
+	}
+	if (name[0] == '.' || name[0] == '@') {
+		*why = "names may not start with '.' or '@'";
+		return EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!allowed(name[i])) {
+			*why = "names use only the characters A-Z a-z 0-9 . _ -";
+			return EINVAL;
+		}
+	}
+	return 0;
+}
+
+int fs_name_check_tag(const char *tag, const char **why)
+{
+	size_t n = strlen(tag);
+
+	if (n == 0 || n > META_PA_MAX) {
+		*why = "tag names are 1 to 128 bytes long after the '@'";
+		return EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!allowed(tag[i])) {
+			*why = "tag names use only the characters A-Z a-z 0-9 . _ -";
+			return EINVAL;
+		}
+	}
+	if (strcmp(tag, "latest") == 0) {
+		*why = "@latest is kept by artifs and cannot be changed";
+		return EPERM;
+	}
+	if (tag[0] == 'v' && n > 1 && strspn(tag + 1, "0123456789") == n - 1) {
+		*why = "@v<number> names are reserved for versions";
+		return EINVAL;
+	}
+	return 0;
+}

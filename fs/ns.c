@@ -1,0 +1,1242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The namespace of DESIGN.md section 1: lookups, attributes, directory listings, and every
+ * change of the tree. Each operation is one LMDB transaction; changes of a HEAD take the
+ * artifact's lock so that they never interleave with its commit. Every refusal logs why.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+static int refuse(int err, const char *op, const char *name, const char *why)
+{
+	log_msg(LOG_NOTICE, "%s %s: %s (%s)", op, name ? name : "", why, strerror(err));
+	return err;
+}
+
+static int is_headish(const struct meta_inode *in)
+{
+	return in->kind == MK_ARTIFACT || in->kind == MK_HEAD;
+}
+
+static int is_version(const struct meta_inode *in)
+{
+	return in->kind == MK_VERSION || in->kind == MK_VNODE;
+}
+
+static void entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = in->ino;
+	e->generation = 1;
+	fs_stat_fill(fs, in, &e->attr);
+	e->attr_timeout = fs_timeout(in);
+	e->entry_timeout = fs_timeout(in);
+}
+
+int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	uint64_t child;
+	uint32_t type;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_dirent_get(txn, parent, name, &child, &type);
+	if (!err)
+		err = meta_inode_get(txn, child, &in);
+	else if (err == ENOENT && meta_inode_get(txn, parent, &in) == 0 && is_version(&in)) {
+		/* Versions never change: the kernel may remember that a name is absent. */
+		memset(e, 0, sizeof(*e));
+		e->entry_timeout = 86400.0;
+		err = 0;
+		goto out;
+	}
+	if (!err)
+		entry_fill(fs, &in, e);
+out:
+	meta_txn_abort(txn);
+	return err;
+}
+
+int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	fs_stat_fill(fs, &in, st);
+	*timeout = fs_timeout(&in);
+	return 0;
+}
+
+/* Marks the artifact's draft as changed; part of the caller's transaction. */
+static int draft_mark(struct meta_txn *txn, uint64_t art)
+{
+	struct meta_artifact a;
+	int err = meta_artifact_get(txn, art, &a);
+
+	if (err || a.draft)
+		return err;
+	a.draft = 1;
+	return meta_artifact_put(txn, &a);
+}
+
+static int touch_dir(struct meta_txn *txn, uint64_t ino)
+{
+	struct meta_inode in;
+	int err = meta_inode_get(txn, ino, &in);
+
+	if (err)
+		return err;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	return meta_inode_put(txn, &in);
+}
+
+/* Resolves a tag target ("@v3", "@prod", "@latest") to a version number of artifact art. */
+static int resolve_ref(struct meta_txn *txn, uint64_t art, const char *target, uint64_t *n)
+{
+	char *end, *link = NULL;
+	struct meta_version v;
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	if (target[0] != '@' || target[1] == '\0')
+		return EINVAL;
+	if (target[1] == 'v' && target[2] >= '0' && target[2] <= '9') {
+		*n = strtoull(target + 2, &end, 10);
+		if (*end)
+			return EINVAL;
+		return meta_version_get(txn, art, *n, &v);
+	}
+	if (strchr(target, '/'))
+		return EINVAL;
+	err = meta_dirent_get(txn, art, target, &child, &type);
+	if (err)
+		return err;
+	err = meta_link_get(txn, child, &link);
+	if (err)
+		return err;
+	err = (link[0] == '@' && link[1] == 'v') ? resolve_ref(txn, art, link, n) : EINVAL;
+	free(link);
+	return err;
+}
+
+struct mk_arg {
+	struct fs *fs;
+	uint32_t uid, gid;
+	uint64_t parent;
+	const char *name;
+	mode_t mode;
+	const char *link;
+	struct meta_inode out;
+	uint64_t art; /* artifact whose HEAD changed, 0 if none */
+	const char *why;
+	char tagkey[600];
+	char tagval[32];
+};
+
+static int mk_tag(struct mk_arg *m, struct meta_txn *txn, const struct meta_inode *p)
+{
+	struct meta_artifact a;
+	struct meta_inode in;
+	uint64_t n, child;
+	uint32_t type;
+	char target[48];
+	int err;
+
+	err = fs_name_check_tag(m->name + 1, &m->why);
+	if (err)
+		return err;
+	err = resolve_ref(txn, p->ino, m->link, &n);
+	if (err == ENOENT) {
+		m->why = "the tag's target version does not exist";
+		return ENOENT;
+	}
+	if (err) {
+		m->why = "a tag points at @v<N>, another tag or @latest";
+		return err == ENOENT ? ENOENT : EINVAL;
+	}
+	if (meta_dirent_get(txn, p->ino, m->name, &child, &type) == 0) {
+		m->why = "the tag exists (ln -sfn moves it)";
+		return EEXIST;
+	}
+	err = meta_artifact_get(txn, p->ino, &a);
+	if (err)
+		return err;
+	memset(&in, 0, sizeof(in));
+	err = meta_ino_alloc(txn, &in.ino);
+	if (err)
+		return err;
+	in.parent = p->ino;
+	in.artifact = p->ino;
+	in.kind = MK_TAG;
+	in.mode = S_IFLNK | 0777;
+	in.uid = m->uid;
+	in.gid = m->gid;
+	in.nlink = 1;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	snprintf(target, sizeof(target), "@v%" PRIu64, n);
+	in.size = strlen(target);
+	err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_link_put(txn, in.ino, target);
+	if (!err)
+		err = meta_dirent_put(txn, p->ino, m->name, in.ino, S_IFLNK);
+	if (err)
+		return err;
+	/* The store's ref first: once the index says the tag exists, the store does too. */
+	snprintf(m->tagkey, sizeof(m->tagkey), "refs/%s/%s/%s", a.project, a.name, m->name + 1);
+	snprintf(m->tagval, sizeof(m->tagval), "%" PRIu64 "\n", n);
+	err = be_put(m->fs->be, m->tagkey, m->tagval, strlen(m->tagval));
+	if (err) {
+		m->why = "cannot write the tag to the store";
+		return err;
+	}
+	m->out = in;
+	return 0;
+}
+
+static int mk_fn(struct meta_txn *txn, void *arg)
+{
+	struct mk_arg *m = arg;
+	struct meta_inode p, in;
+	struct meta_artifact a;
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	m->art = 0;
+	err = meta_inode_get(txn, m->parent, &p);
+	if (err)
+		return err;
+	if (is_version(&p)) {
+		m->why = "versions are read-only";
+		return EROFS;
+	}
+	if (!S_ISDIR(p.mode))
+		return ENOTDIR;
+	if (p.kind == MK_CTL) {
+		m->why = "the control folder is kept by artifs";
+		return EPERM;
+	}
+	if (p.kind == MK_ARTIFACT && m->name[0] == '@') {
+		if (m->link)
+			return mk_tag(m, txn, &p);
+		m->why = "names starting with '@' are reserved at the top of an artifact";
+		return EINVAL;
+	}
+	if (strlen(m->name) > META_NAME_MAX)
+		return ENAMETOOLONG;
+	if (meta_dirent_get(txn, p.ino, m->name, &child, &type) == 0)
+		return EEXIST;
+
+	memset(&in, 0, sizeof(in));
+	in.parent = p.ino;
+	in.uid = m->uid;
+	in.gid = m->gid;
+	in.nlink = 1;
+	in.mode = m->mode;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	if (p.kind == MK_ROOT || p.kind == MK_PROJECT) {
+		if (!S_ISDIR(m->mode)) {
+			m->why = p.kind == MK_ROOT ? "only project folders can be made at the top"
+						   : "only artifact folders can be made in a project";
+			return EPERM;
+		}
+		err = fs_name_check_pa(m->name, &m->why);
+		if (err)
+			return err;
+		in.kind = p.kind == MK_ROOT ? MK_PROJECT : MK_ARTIFACT;
+	} else if (is_headish(&p)) {
+		if (!S_ISDIR(m->mode) && !S_ISREG(m->mode) && !S_ISLNK(m->mode)) {
+			m->why = "artifacts hold files, folders and symlinks only";
+			return EPERM;
+		}
+		in.kind = MK_HEAD;
+		in.artifact = p.artifact;
+		if (S_ISREG(m->mode))
+			in.flags = MI_STAGED;
+		if (S_ISLNK(m->mode))
+			in.size = strlen(m->link);
+	} else {
+		return EPERM;
+	}
+	err = meta_ino_alloc(txn, &in.ino);
+	if (err)
+		return err;
+	if (in.kind == MK_ARTIFACT) {
+		memset(&a, 0, sizeof(a));
+		in.artifact = in.ino;
+		a.ino = in.ino;
+		a.project_ino = p.ino;
+		a.next = 1;
+		snprintf(a.name, sizeof(a.name), "%s", m->name);
+		{
+			char pname[META_NAME_MAX + 1];
+
+			err = fs_child_name(txn, META_ROOT_INO, p.ino, pname);
+			snprintf(a.project, sizeof(a.project), "%s", pname);
+		}
+		if (!err)
+			err = meta_artifact_put(txn, &a);
+		if (err)
+			return err;
+	}
+	err = meta_inode_put(txn, &in);
+	if (!err && m->link)
+		err = meta_link_put(txn, in.ino, m->link);
+	if (!err)
+		err = meta_dirent_put(txn, p.ino, m->name, in.ino, in.mode & S_IFMT);
+	if (!err)
+		err = touch_dir(txn, p.ino);
+	if (!err && in.kind == MK_HEAD) {
+		err = draft_mark(txn, in.artifact);
+		m->art = in.artifact;
+	}
+	if (!err)
+		m->out = in;
+	return err;
+}
+
+int fs_do_mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
+		 mode_t mode, const char *link, struct fuse_entry_param *e)
+{
+	struct mk_arg m = { .fs = fs, .uid = ctx->uid, .gid = ctx->gid, .parent = parent,
+			    .name = name, .mode = mode, .link = link };
+	struct fs_art *art = NULL;
+	struct meta_txn *txn;
+	struct meta_inode p;
+	int err;
+
+	/* The artifact's lock keeps a commit from walking a half-changed HEAD. */
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, parent, &p);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if (is_headish(&p)) {
+		art = fs_art_get(fs, p.artifact);
+		if (!art)
+			return ENOMEM;
+		pthread_mutex_lock(&art->lock);
+	}
+	err = meta_write(fs->meta, mk_fn, &m);
+	if (!err && S_ISREG(m.out.mode)) {
+		char path[4200];
+		int fd;
+
+		fs_staging_path(fs, m.out.ino, path, sizeof(path));
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		else
+			log_msg(LOG_ERR, "cannot create staging file %s: %s", path, strerror(errno));
+	}
+	if (art)
+		pthread_mutex_unlock(&art->lock);
+	if (err) {
+		const char *op = link ? "symlink" : S_ISDIR(mode) ? "mkdir" : "create";
+
+		if (m.why)
+			refuse(err, op, name, m.why);
+		return err;
+	}
+	if (m.out.kind == MK_ARTIFACT || m.out.kind == MK_PROJECT)
+		fs_mirror_meta(fs, m.out.ino);
+	if (art && m.art)
+		fs_art_touch(fs, art);
+	entry_fill(fs, &m.out, e);
+	return 0;
+}
+
+struct rm_arg {
+	struct fs *fs;
+	uint64_t parent;
+	const char *name;
+	int dir;
+	const char *why;
+	uint64_t freed;  /* HEAD inode whose staging file goes after commit */
+	uint64_t art;    /* artifact whose HEAD changed */
+	char storekey[600];
+};
+
+static int rm_fn(struct meta_txn *txn, void *arg)
+{
+	struct rm_arg *r = arg;
+	struct meta_inode p, c;
+	struct meta_artifact a;
+	uint64_t child;
+	uint32_t type;
+	int empty, err;
+
+	r->freed = r->art = 0;
+	r->storekey[0] = '\0';
+	err = meta_inode_get(txn, r->parent, &p);
+	if (err)
+		return err;
+	if (is_version(&p)) {
+		r->why = "versions are read-only";
+		return EROFS;
+	}
+	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, child, &c);
+	if (err)
+		return err;
+	if (r->dir && !S_ISDIR(c.mode))
+		return ENOTDIR;
+	if (!r->dir && S_ISDIR(c.mode))
+		return EISDIR;
+	switch (c.kind) {
+	case MK_VERSION:
+		r->why = "versions are read-only";
+		return EROFS;
+	case MK_LATEST:
+		r->why = "@latest is kept by artifs and cannot be removed";
+		return EPERM;
+	case MK_CTL:
+		r->why = "the control folder is kept by artifs";
+		return EPERM;
+	case MK_TAG:
+		err = meta_artifact_get(txn, c.artifact, &a);
+		if (err)
+			return err;
+		snprintf(r->storekey, sizeof(r->storekey), "refs/%s/%s/%s", a.project, a.name,
+			 r->name + 1);
+		err = be_del(r->fs->be, r->storekey);
+		if (err) {
+			r->why = "cannot remove the tag from the store";
+			return err;
+		}
+		r->storekey[0] = '\0';
+		err = meta_dirent_del(txn, r->parent, r->name);
+		return err ? err : meta_inode_del(txn, c.ino);
+	case MK_PROJECT:
+	case MK_ARTIFACT:
+	case MK_HEAD:
+		break;
+	default:
+		return EPERM;
+	}
+	if (S_ISDIR(c.mode)) {
+		err = meta_dir_empty(txn, c.ino, &empty);
+		if (err)
+			return err;
+		if (!empty) {
+			if (c.kind == MK_ARTIFACT) {
+				err = meta_artifact_get(txn, c.ino, &a);
+				if (!err && a.latest)
+					r->why = "the artifact has versions";
+			}
+			return ENOTEMPTY;
+		}
+	}
+	if (c.kind == MK_ARTIFACT) {
+		err = meta_artifact_get(txn, c.ino, &a);
+		if (err)
+			return err;
+		if (a.latest || a.next > 1) {
+			r->why = "the artifact has versions";
+			return ENOTEMPTY;
+		}
+		snprintf(r->storekey, sizeof(r->storekey), "meta/%s/%s/artifact.json", a.project,
+			 a.name);
+		err = meta_artifact_del(txn, c.ino);
+		if (!err)
+			err = meta_inode_del(txn, c.ino);
+	} else if (c.kind == MK_PROJECT) {
+		snprintf(r->storekey, sizeof(r->storekey), "meta/%s/project.json", r->name);
+		err = meta_inode_del(txn, c.ino);
+	} else {
+		err = fs_head_free(r->fs, txn, c.ino);
+		r->freed = S_ISREG(c.mode) ? c.ino : 0;
+		r->art = c.artifact;
+		if (!err)
+			err = draft_mark(txn, c.artifact);
+	}
+	if (!err)
+		err = meta_dirent_del(txn, r->parent, r->name);
+	if (!err)
+		err = touch_dir(txn, r->parent);
+	return err;
+}
+
+int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
+{
+	struct rm_arg r = { .fs = fs, .parent = parent, .name = name, .dir = dir };
+	struct fs_art *art = NULL;
+	struct meta_txn *txn;
+	struct meta_inode p;
+	int err;
+
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, parent, &p);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if (is_headish(&p)) {
+		art = fs_art_get(fs, p.artifact);
+		if (!art)
+			return ENOMEM;
+		pthread_mutex_lock(&art->lock);
+	}
+	err = meta_write(fs->meta, rm_fn, &r);
+	if (art)
+		pthread_mutex_unlock(&art->lock);
+	if (err) {
+		if (r.why)
+			refuse(err, dir ? "rmdir" : "unlink", name, r.why);
+		return err;
+	}
+	if (r.freed)
+		fs_staging_drop(fs, r.freed);
+	if (r.storekey[0])
+		be_del(fs->be, r.storekey);
+	if (art && r.art)
+		fs_art_touch(fs, art);
+	return 0;
+}
+
+struct mv_arg {
+	struct fs *fs;
+	uint64_t parent, newparent;
+	const char *name, *newname;
+	unsigned flags;
+	const char *why;
+	uint64_t freed, art;
+	char putkey[600], putval[32], delkey[600];
+};
+
+/* Sets tag `name` (with its '@') of artifact art to version n, replacing it if present. */
+static int tag_set(struct mv_arg *r, struct meta_txn *txn, uint64_t art, const char *name,
+		   uint64_t n)
+{
+	struct meta_artifact a;
+	struct meta_inode in;
+	uint64_t child;
+	uint32_t type;
+	char target[48];
+	int err;
+
+	err = meta_artifact_get(txn, art, &a);
+	if (err)
+		return err;
+	snprintf(target, sizeof(target), "@v%" PRIu64, n);
+	if (meta_dirent_get(txn, art, name, &child, &type) == 0) {
+		err = meta_inode_get(txn, child, &in);
+		if (err)
+			return err;
+		if (in.kind != MK_TAG) {
+			r->why = in.kind == MK_LATEST ? "@latest is kept by artifs"
+						      : "versions are read-only";
+			return in.kind == MK_LATEST ? EPERM : EROFS;
+		}
+	} else {
+		memset(&in, 0, sizeof(in));
+		err = meta_ino_alloc(txn, &in.ino);
+		if (err)
+			return err;
+		in.parent = in.artifact = art;
+		in.kind = MK_TAG;
+		in.mode = S_IFLNK | 0777;
+		in.nlink = 1;
+		err = meta_dirent_put(txn, art, name, in.ino, S_IFLNK);
+		if (err)
+			return err;
+	}
+	in.size = strlen(target);
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_link_put(txn, in.ino, target);
+	if (err)
+		return err;
+	snprintf(r->putkey, sizeof(r->putkey), "refs/%s/%s/%s", a.project, a.name, name + 1);
+	snprintf(r->putval, sizeof(r->putval), "%" PRIu64 "\n", n);
+	err = be_put(r->fs->be, r->putkey, r->putval, strlen(r->putval));
+	if (err)
+		r->why = "cannot write the tag to the store";
+	return err;
+}
+
+static int is_below(struct meta_txn *txn, uint64_t dir, uint64_t ancestor, int *below)
+{
+	struct meta_inode in;
+	int err;
+
+	*below = 0;
+	while (1) {
+		if (dir == ancestor) {
+			*below = 1;
+			return 0;
+		}
+		err = meta_inode_get(txn, dir, &in);
+		if (err)
+			return err;
+		if (in.kind != MK_HEAD)
+			return 0;
+		dir = in.parent;
+	}
+}
+
+static int mv_fn(struct meta_txn *txn, void *arg)
+{
+	struct mv_arg *r = arg;
+	struct meta_inode p, np, c, d;
+	uint64_t child, dchild, n;
+	uint32_t type, dtype;
+	char *link = NULL;
+	int err, below, empty, have_d;
+
+	r->freed = r->art = 0;
+	r->putkey[0] = r->delkey[0] = '\0';
+	err = meta_inode_get(txn, r->parent, &p);
+	if (!err)
+		err = meta_inode_get(txn, r->newparent, &np);
+	if (err)
+		return err;
+	if (is_version(&p) || is_version(&np)) {
+		r->why = "versions are read-only";
+		return EROFS;
+	}
+	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
+	if (!err)
+		err = meta_inode_get(txn, child, &c);
+	if (err)
+		return err;
+	if (c.kind == MK_VERSION) {
+		r->why = "versions are read-only";
+		return EROFS;
+	}
+	if (c.kind == MK_LATEST) {
+		r->why = "@latest is kept by artifs";
+		return EPERM;
+	}
+	if (c.kind == MK_PROJECT || c.kind == MK_ARTIFACT || c.kind == MK_CTL) {
+		r->why = "projects and artifacts cannot be renamed";
+		return EPERM;
+	}
+	if (!is_headish(&p) || !is_headish(&np)) {
+		r->why = "files move only within one artifact";
+		return EXDEV;
+	}
+	if (p.artifact != np.artifact) {
+		r->why = "renames across artifacts are copies (mv falls back to copy and delete)";
+		return EXDEV;
+	}
+	if (r->flags & RENAME_EXCHANGE) {
+		r->why = "RENAME_EXCHANGE is not supported";
+		return EINVAL;
+	}
+	if (c.kind == MK_TAG) {
+		/* Renaming a tag: the new name takes the old one's version. */
+		if (np.kind != MK_ARTIFACT || r->newname[0] != '@') {
+			r->why = "tags live at the top of their artifact, named @<tag>";
+			return EINVAL;
+		}
+		err = fs_name_check_tag(r->newname + 1, &r->why);
+		if (!err)
+			err = meta_link_get(txn, c.ino, &link);
+		if (!err)
+			err = resolve_ref(txn, c.artifact, link, &n);
+		free(link);
+		if (!err)
+			err = tag_set(r, txn, c.artifact, r->newname, n);
+		if (!err) {
+			struct meta_artifact a;
+
+			err = meta_artifact_get(txn, c.artifact, &a);
+			snprintf(r->delkey, sizeof(r->delkey), "refs/%s/%s/%s", a.project, a.name,
+				 r->name + 1);
+		}
+		if (!err)
+			err = meta_dirent_del(txn, r->parent, r->name);
+		return err ? err : meta_inode_del(txn, c.ino);
+	}
+	if (np.kind == MK_ARTIFACT && r->newname[0] == '@') {
+		/* `ln -sfn @v3 @prod` makes a symlink under a temporary name and renames it
+		 * over the tag: that is a tag move, and the temporary link leaves the draft. */
+		err = fs_name_check_tag(r->newname + 1, &r->why);
+		if (err)
+			return err;
+		if (c.kind != MK_HEAD || !S_ISLNK(c.mode)) {
+			r->why = "names starting with '@' are reserved at the top of an artifact";
+			return EINVAL;
+		}
+		err = meta_link_get(txn, c.ino, &link);
+		if (err)
+			return err;
+		err = resolve_ref(txn, c.artifact, link, &n);
+		free(link);
+		if (err) {
+			r->why = err == ENOENT ? "the tag's target version does not exist"
+					       : "a tag points at @v<N>, another tag or @latest";
+			return err == ENOENT ? ENOENT : EINVAL;
+		}
+		err = tag_set(r, txn, c.artifact, r->newname, n);
+		if (!err)
+			err = meta_dirent_del(txn, r->parent, r->name);
+		if (!err)
+			err = meta_inode_del(txn, c.ino);
+		r->art = c.artifact;
+		return err;
+	}
+	if (strlen(r->newname) > META_NAME_MAX)
+		return ENAMETOOLONG;
+	have_d = meta_dirent_get(txn, r->newparent, r->newname, &dchild, &dtype) == 0;
+	if (have_d) {
+		if (r->flags & RENAME_NOREPLACE)
+			return EEXIST;
+		if (dchild == c.ino)
+			return 0;
+		err = meta_inode_get(txn, dchild, &d);
+		if (err)
+			return err;
+		if (S_ISDIR(d.mode)) {
+			if (!S_ISDIR(c.mode))
+				return EISDIR;
+			err = meta_dir_empty(txn, d.ino, &empty);
+			if (err)
+				return err;
+			if (!empty)
+				return ENOTEMPTY;
+		} else if (S_ISDIR(c.mode)) {
+			return ENOTDIR;
+		}
+	}
+	if (S_ISDIR(c.mode)) {
+		err = is_below(txn, np.ino, c.ino, &below);
+		if (err)
+			return err;
+		if (below) {
+			r->why = "a folder cannot move into itself";
+			return EINVAL;
+		}
+	}
+	if (have_d) {
+		err = fs_head_free(r->fs, txn, d.ino);
+		r->freed = S_ISREG(d.mode) ? d.ino : 0;
+		if (err)
+			return err;
+	}
+	err = meta_dirent_del(txn, r->parent, r->name);
+	if (!err)
+		err = meta_dirent_put(txn, r->newparent, r->newname, c.ino, c.mode & S_IFMT);
+	if (err)
+		return err;
+	c.parent = r->newparent;
+	c.ctime_ns = fs_now_ns();
+	err = meta_inode_put(txn, &c);
+	if (!err)
+		err = touch_dir(txn, r->parent);
+	if (!err && r->newparent != r->parent)
+		err = touch_dir(txn, r->newparent);
+	if (!err)
+		err = draft_mark(txn, c.artifact);
+	r->art = c.artifact;
+	return err;
+}
+
+int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname, unsigned flags)
+{
+	struct mv_arg r = { .fs = fs, .parent = parent, .newparent = newparent, .name = name,
+			    .newname = newname, .flags = flags };
+	struct fs_art *art = NULL;
+	struct meta_txn *txn;
+	struct meta_inode p;
+	int err;
+
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, parent, &p);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if (is_headish(&p)) {
+		art = fs_art_get(fs, p.artifact);
+		if (!art)
+			return ENOMEM;
+		pthread_mutex_lock(&art->lock);
+	}
+	err = meta_write(fs->meta, mv_fn, &r);
+	if (art)
+		pthread_mutex_unlock(&art->lock);
+	if (err) {
+		if (r.why)
+			refuse(err, "rename", name, r.why);
+		return err;
+	}
+	if (r.freed)
+		fs_staging_drop(fs, r.freed);
+	if (r.delkey[0])
+		be_del(fs->be, r.delkey);
+	if (art && r.art)
+		fs_art_touch(fs, art);
+	return 0;
+}
+
+int fs_do_readlink(struct fs *fs, uint64_t ino, char **target)
+{
+	struct meta_txn *txn;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_link_get(txn, ino, target);
+	meta_txn_abort(txn);
+	return err == ENOENT ? EINVAL : err;
+}
+
+struct sa_arg {
+	uint64_t ino;
+	struct stat *attr;
+	int to_set;
+	struct meta_inode out;
+	const char *why;
+};
+
+static int sa_fn(struct meta_txn *txn, void *arg)
+{
+	struct sa_arg *s = arg;
+	struct meta_inode in;
+	int64_t now = fs_now_ns();
+	int err = meta_inode_get(txn, s->ino, &in);
+
+	if (err)
+		return err;
+	if (is_version(&in)) {
+		s->why = "versions are read-only";
+		return EROFS;
+	}
+	if (in.kind != MK_HEAD && in.kind != MK_ARTIFACT && in.kind != MK_PROJECT) {
+		s->why = "kept by artifs";
+		return EPERM;
+	}
+	if (s->to_set & FUSE_SET_ATTR_MODE)
+		in.mode = (in.mode & S_IFMT) | (s->attr->st_mode & 07777);
+	if (s->to_set & FUSE_SET_ATTR_UID)
+		in.uid = s->attr->st_uid;
+	if (s->to_set & FUSE_SET_ATTR_GID)
+		in.gid = s->attr->st_gid;
+	if (s->to_set & FUSE_SET_ATTR_MTIME_NOW)
+		in.mtime_ns = now;
+	else if (s->to_set & FUSE_SET_ATTR_MTIME)
+		in.mtime_ns = (int64_t)s->attr->st_mtim.tv_sec * 1000000000 +
+			      s->attr->st_mtim.tv_nsec;
+	if (s->to_set & FUSE_SET_ATTR_SIZE)
+		in.mtime_ns = now;
+	in.ctime_ns = now;
+	err = meta_inode_put(txn, &in);
+	if (!err && in.kind != MK_PROJECT)
+		err = draft_mark(txn, in.artifact);
+	s->out = in;
+	return err;
+}
+
+int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
+		  struct fuse_file_info *fi, struct stat *out, double *timeout)
+{
+	struct sa_arg s = { .ino = ino, .attr = attr, .to_set = to_set };
+	struct fs_art *art = NULL;
+	struct meta_txn *txn;
+	struct meta_inode in;
+	char path[4200];
+	int err;
+
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && in.kind == MK_HEAD && !S_ISREG(in.mode))
+		return S_ISDIR(in.mode) ? EISDIR : EINVAL;
+	if (in.kind == MK_HEAD || in.kind == MK_ARTIFACT) {
+		art = fs_art_get(fs, in.artifact);
+		if (!art)
+			return ENOMEM;
+		pthread_mutex_lock(&art->lock);
+	}
+	if (in.kind == MK_HEAD && S_ISREG(in.mode) && (to_set & FUSE_SET_ATTR_SIZE)) {
+		err = fs_stage(fs, ino, attr->st_size == 0);
+		fs_staging_path(fs, ino, path, sizeof(path));
+		if (!err && truncate(path, attr->st_size))
+			err = errno;
+		if (err)
+			goto out;
+	}
+	err = meta_write(fs->meta, sa_fn, &s);
+	if (err)
+		goto out;
+	if (s.out.flags & MI_STAGED) {
+		/* A draft file's times live on its staging file, which write() moves too. */
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = attr->st_mtim;
+		fs_staging_path(fs, ino, path, sizeof(path));
+		if ((to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) &&
+		    utimensat(AT_FDCWD, path, ts, 0))
+			log_msg(LOG_WARNING, "cannot set times of %s: %s", path, strerror(errno));
+	}
+	fs_stat_fill(fs, &s.out, out);
+	*timeout = fs_timeout(&s.out);
+out:
+	if (art)
+		pthread_mutex_unlock(&art->lock);
+	if (err && s.why)
+		refuse(err, "setattr", "", s.why);
+	if (!err && art && in.kind != MK_PROJECT)
+		fs_art_touch(fs, art);
+	return err;
+}
+
+static int handle_chunks(struct fs *fs, struct meta_txn *txn, struct fs_handle *h,
+			 uint64_t size)
+{
+	uint64_t off = 0;
+	int err = meta_chunks_get(txn, h->ino, &h->chunks, &h->nchunks);
+
+	if (err == ENOENT) {
+		h->nchunks = 0;
+		err = 0;
+	}
+	if (err)
+		return err;
+	h->offsets = calloc(h->nchunks + 1, sizeof(*h->offsets));
+	if (!h->offsets)
+		return ENOMEM;
+	for (size_t i = 0; i < h->nchunks; i++) {
+		h->offsets[i] = off;
+		off += h->chunks[i].len;
+	}
+	h->offsets[h->nchunks] = off;
+	if (off != size) {
+		log_msg(LOG_ERR, "inode %" PRIu64 ": chunks hold %" PRIu64 " bytes, size is %" PRIu64,
+			h->ino, off, size);
+		return EIO;
+	}
+	h->size = size;
+	return 0;
+}
+
+void fs_handle_free(struct fs *fs, struct fs_handle *h)
+{
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h->chunks);
+	free(h->offsets);
+	free(h->buf);
+	free(h);
+}
+
+static struct fs_handle *handle_new(uint64_t ino, uint32_t kind)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+
+	if (h) {
+		h->ino = ino;
+		h->kind = kind;
+		h->fd = -1;
+	}
+	return h;
+}
+
+int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flags,
+	       struct fs_handle **out)
+{
+	int wr = (flags & O_ACCMODE) != O_RDONLY, trunc = !!(flags & O_TRUNC);
+	struct fs_handle *h = NULL;
+	struct fs_art *art = NULL;
+	struct meta_txn *txn = NULL;
+	struct meta_inode in;
+	char path[4200];
+	int err;
+
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	if (err)
+		goto out;
+	if (S_ISDIR(in.mode)) {
+		err = EISDIR;
+		goto out;
+	}
+	if (in.kind == MK_CTL) {
+		meta_txn_abort(txn);
+		txn = NULL;
+		if (wr) {
+			err = EACCES;
+			goto out;
+		}
+		h = handle_new(ino, in.kind);
+		err = h ? fs_ctl_content(fs, ino, &h->buf, &h->buflen) : ENOMEM;
+		goto out;
+	}
+	if (!S_ISREG(in.mode)) {
+		err = ELOOP;
+		goto out;
+	}
+	if (is_version(&in)) {
+		if (wr || trunc) {
+			err = refuse(EROFS, "open for writing", "", "versions are read-only");
+			goto out;
+		}
+		h = handle_new(ino, in.kind);
+		err = h ? handle_chunks(fs, txn, h, in.size) : ENOMEM;
+		goto out;
+	}
+	meta_txn_abort(txn);
+	txn = NULL;
+
+	/* A HEAD file. */
+	art = fs_art_get(fs, in.artifact);
+	h = handle_new(ino, in.kind);
+	if (!art || !h) {
+		err = ENOMEM;
+		goto out;
+	}
+	h->art = art;
+	pthread_mutex_lock(&art->lock);
+	if (wr || trunc)
+		err = fs_stage(fs, ino, trunc);
+	if (!err)
+		err = meta_txn_begin(fs->meta, 1, &txn);
+	if (!err)
+		err = meta_inode_get(txn, ino, &in);
+	if (!err && (in.flags & MI_STAGED)) {
+		fs_staging_path(fs, ino, path, sizeof(path));
+		h->fd = open(path, (wr ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
+		if (h->fd < 0 && !wr && errno == ENOENT)
+			h->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (h->fd < 0) {
+			err = errno;
+			log_msg(LOG_ERR, "cannot open staging file %s: %s", path, strerror(err));
+		}
+	} else if (!err) {
+		err = handle_chunks(fs, txn, h, in.size);
+	}
+	if (!err) {
+		fs_open_ref(fs, ino, 1, NULL);
+		if (wr) {
+			h->writable = 1;
+			fs_art_writers(fs, art, 1);
+			fs_art_producer(fs, art, ctx);
+		}
+	}
+	pthread_mutex_unlock(&art->lock);
+	if (!err && trunc)
+		fs_art_touch(fs, art);
+out:
+	if (txn)
+		meta_txn_abort(txn);
+	if (err) {
+		fs_handle_free(fs, h);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
+		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out)
+{
+	int err = fs_do_mknode(fs, ctx, parent, name, (mode & 07777) | S_IFREG, NULL, e);
+
+	if (err)
+		return err;
+	return fs_do_open(fs, ctx, e->ino, (flags & ~O_TRUNC) | O_RDWR, out);
+}
+
+int fs_do_fsyncdir(struct fs *fs, uint64_t ino)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if (in.kind == MK_ARTIFACT) {
+		struct fs_art *art = fs_art_get(fs, ino);
+
+		return art ? fs_commit(fs, art, NULL, NULL) : ENOMEM;
+	}
+	return meta_sync(fs->meta);
+}
+
+int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cacheable)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	struct fs_handle *h;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if (!S_ISDIR(in.mode))
+		return ENOTDIR;
+	h = handle_new(ino, in.kind);
+	if (!h)
+		return ENOMEM;
+	*cacheable = is_version(&in);
+	*out = h;
+	return 0;
+}
+
+struct rd_arg {
+	struct fs *fs;
+	struct meta_txn *txn;
+	fuse_req_t req;
+	struct fs_handle *h;
+	int plus;
+	char *buf;
+	size_t size, len;
+	off_t off;
+	int err;
+};
+
+static int rd_fn(void *arg, const char *name, size_t namelen, uint64_t child, uint32_t type)
+{
+	struct rd_arg *r = arg;
+	char nm[META_NAME_MAX + 1];
+	size_t need;
+
+	memcpy(nm, name, namelen);
+	nm[namelen] = '\0';
+	if (r->plus) {
+		struct fuse_entry_param e;
+		struct meta_inode in;
+
+		r->err = meta_inode_get(r->txn, child, &in);
+		if (r->err)
+			return 1;
+		entry_fill(r->fs, &in, &e);
+		need = fuse_add_direntry_plus(r->req, r->buf + r->len, r->size - r->len, nm, &e,
+					      r->off + 1);
+	} else {
+		struct stat st = { .st_ino = child, .st_mode = type };
+
+		need = fuse_add_direntry(r->req, r->buf + r->len, r->size - r->len, nm, &st,
+					 r->off + 1);
+	}
+	if (need > r->size - r->len)
+		return 1;
+	r->len += need;
+	r->off++;
+	memcpy(r->h->last, nm, namelen + 1);
+	r->h->next_off = r->off;
+	return 0;
+}
+
+struct skip_arg {
+	off_t left;
+	char last[META_NAME_MAX + 1];
+};
+
+static int skip_fn(void *arg, const char *name, size_t namelen, uint64_t child, uint32_t type)
+{
+	struct skip_arg *s = arg;
+
+	memcpy(s->last, name, namelen);
+	s->last[namelen] = '\0';
+	return --s->left == 0;
+}
+
+int fs_do_readdir(struct fs *fs, fuse_req_t req, struct fs_handle *h, off_t off, size_t size,
+		  int plus, char *buf, size_t *len)
+{
+	struct rd_arg r = { .fs = fs, .req = req, .h = h, .plus = plus, .buf = buf,
+			    .size = size, .off = off };
+	const char *after = NULL;
+	struct meta_inode self;
+	int err = meta_txn_begin(fs->meta, 1, &r.txn);
+
+	if (err)
+		return err;
+	err = meta_inode_get(r.txn, h->ino, &self);
+	if (err)
+		goto out;
+	/* Offsets: 1 after ".", 2 after "..", then one per entry in name order. */
+	while (r.off < 2) {
+		struct fuse_entry_param e;
+		const char *nm = r.off == 0 ? "." : "..";
+		size_t need;
+
+		entry_fill(fs, &self, &e);
+		if (plus) {
+			/* "." and ".." are not looked up by the kernel: no lookup count. */
+			e.attr.st_ino = r.off == 0 ? self.ino : self.parent ? self.parent : 1;
+			need = fuse_add_direntry_plus(req, buf + r.len, size - r.len, nm, &e,
+						      r.off + 1);
+		} else {
+			need = fuse_add_direntry(req, buf + r.len, size - r.len, nm, &e.attr,
+						 r.off + 1);
+		}
+		if (need > size - r.len)
+			goto out;
+		r.len += need;
+		r.off++;
+	}
+	if (off > 2 && off == h->next_off && h->last[0]) {
+		/* Sequential listing: resume after the last name, no rescanning. */
+		after = h->last;
+	} else if (off > 2) {
+		struct skip_arg s = { .left = off - 2 };
+
+		err = meta_dirent_iter(r.txn, h->ino, NULL, skip_fn, &s);
+		if (err < 0 || (err && err != 1))
+			goto out;
+		err = 0;
+		if (s.left > 0)
+			goto out; /* past the end */
+		memcpy(h->last, s.last, sizeof(s.last));
+		after = h->last;
+	}
+	err = meta_dirent_iter(r.txn, h->ino, after, rd_fn, &r);
+	if (err == 1)
+		err = r.err;
+out:
+	meta_txn_abort(r.txn);
+	*len = r.len;
+	/* Entries already packed must reach the kernel even if a later one failed. */
+	return r.len ? 0 : err;
+}

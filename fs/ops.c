@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE low-level operations: each unpacks its arguments, calls fs_do_*() and replies
+ * exactly once. Also the session set-up of fs_mount_main().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+static struct fs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct fs_handle *H(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* Reads of version files are served from page cache once fetched. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_destroy(void *userdata)
+{
+	fs_committer_stop(userdata);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int err = fs_do_lookup(FS(req), parent, name, &e);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	/* Inodes live in the index, not in memory: nothing to free. */
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	int err = fs_do_getattr(FS(req), ino, &st, &timeout);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	int err = fs_do_setattr(FS(req), ino, attr, to_set, fi, &st, &timeout);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void reply_entry_or_err(fuse_req_t req, int err, struct fuse_entry_param *e)
+{
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	struct fuse_entry_param e;
+
+	reply_entry_or_err(req, fs_do_mknode(FS(req), fuse_req_ctx(req), parent, name, mode,
+					     NULL, &e), &e);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fuse_entry_param e;
+
+	reply_entry_or_err(req, fs_do_mknode(FS(req), fuse_req_ctx(req), parent, name,
+					     S_IFDIR | (mode & 07777), NULL, &e), &e);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+
+	reply_entry_or_err(req, fs_do_mknode(FS(req), fuse_req_ctx(req), parent, name,
+					     S_IFLNK | 0777, link, &e), &e);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, fs_do_unlink(FS(req), parent, name, 0));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, fs_do_unlink(FS(req), parent, name, 1));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, fs_do_rename(FS(req), parent, name, newparent, newname, flags));
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	log_msg(LOG_NOTICE, "link %s: hard links are not supported (%s)", newname,
+		strerror(EPERM));
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char *target = NULL;
+	int err = fs_do_readlink(FS(req), ino, &target);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+}
+
+static void set_cache(struct fs_handle *h, struct fuse_file_info *fi)
+{
+	if (h->kind == MK_VNODE) {
+		fi->keep_cache = 1; /* immutable: the page cache stays valid forever */
+		fi->noflush = 1;
+	} else if (h->kind == MK_CTL) {
+		fi->direct_io = 1; /* generated content of unknown length */
+	}
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	int err = fs_do_open(FS(req), fuse_req_ctx(req), ino, fi->flags, &h);
+
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	set_cache(h, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_handle_free(FS(req), h); /* interrupted: no release will come */
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+	struct fs_handle *h;
+	int err = fs_do_create(FS(req), fuse_req_ctx(req), parent, name, mode, fi->flags, &e, &h);
+
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fuse_reply_create(req, &e, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_handle *h = H(fi);
+	struct fs *fs = FS(req);
+	char *buf;
+	size_t got;
+	int err;
+
+	if (h->fd >= 0) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = h->fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	if (h->buf) {
+		if ((size_t)off >= h->buflen)
+			size = 0;
+		else if (size > h->buflen - off)
+			size = h->buflen - off;
+		fuse_reply_buf(req, h->buf + (size ? off : 0), size);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	err = fs_read_chunks(fs, h, off, size, buf, &got);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, got);
+	free(buf);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct fs_handle *h = H(fi);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	if (h->fd < 0 || !h->writable) {
+		fuse_reply_err(req, h->kind == MK_VNODE ? EROFS : EBADF);
+		return;
+	}
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = h->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0) {
+		fuse_reply_err(req, -n);
+		return;
+	}
+	fs_art_touch(FS(req), h->art);
+	fuse_reply_write(req, n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = H(fi);
+	struct fs *fs = FS(req);
+	int err = 0;
+
+	/* commit_delay=0: the last close of a writer commits, before close() returns. */
+	if (h->writable && fs->conf.commit_delay_ms == 0) {
+		unsigned writers;
+
+		pthread_mutex_lock(&fs->lock);
+		writers = h->art->writers;
+		pthread_mutex_unlock(&fs->lock);
+		if (writers == 1)
+			err = fs_commit(fs, h->art, NULL, NULL);
+	}
+	fuse_reply_err(req, err);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = H(fi);
+	struct fs *fs = FS(req);
+
+	if (h->kind == MK_HEAD) {
+		int left;
+
+		if (h->writable) {
+			fs_art_writers(fs, h->art, -1);
+			fs_art_touch(fs, h->art);
+		}
+		fs_open_ref(fs, h->ino, -1, &left);
+		if (left == 0)
+			fs_free_deferred(fs, h->ino);
+	}
+	fs_handle_free(fs, h);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = H(fi);
+	int err = 0;
+
+	if (h->fd >= 0 && (datasync ? fdatasync(h->fd) : fsync(h->fd)))
+		err = errno;
+	if (!err)
+		err = meta_sync(FS(req)->meta);
+	fuse_reply_err(req, err);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	int cacheable, err = fs_do_opendir(FS(req), ino, &h, &cacheable);
+
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (cacheable) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_handle_free(FS(req), h);
+}
+
+static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+			   int plus)
+{
+	char *buf = malloc(size);
+	size_t len = 0;
+	int err;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	err = fs_do_readdir(FS(req), req, H(fi), off, size, plus, buf, &len);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	readdir_common(req, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	readdir_common(req, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fs_handle_free(FS(req), H(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, fs_do_fsyncdir(FS(req), ino));
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (statvfs(FS(req)->conf.store, &sv)) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = META_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void reply_xattr(fuse_req_t req, int err, char *val, size_t len, size_t size)
+{
+	if (err)
+		fuse_reply_err(req, err);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+	free(val);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *val = NULL;
+	size_t len = 0;
+	int err = fs_do_getxattr(FS(req), ino, name, &val, &len);
+
+	reply_xattr(req, err, val, len, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *val = NULL;
+	size_t len = 0;
+	int err = fs_do_listxattr(FS(req), ino, &val, &len);
+
+	reply_xattr(req, err, val, len, size);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	fuse_reply_err(req, fs_do_setxattr(FS(req), ino, name, value, size, flags));
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, fs_do_removexattr(FS(req), ino, name));
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.destroy = op_destroy,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write_buf = op_write_buf,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+};
+
+int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *mountpoint)
+{
+	struct fuse_loop_config *lc = NULL;
+	struct fs *fs = calloc(1, sizeof(*fs));
+	int err, ret = 1;
+
+	if (!fs)
+		return ENOMEM;
+	fs->conf = *c;
+	pthread_mutex_init(&fs->lock, NULL);
+	err = fs_open_backing(fs, 1);
+	if (err)
+		goto out_free;
+	err = fs_ctl_init(fs);
+	if (err) {
+		log_msg(LOG_ERR, "cannot initialise the index: %s", strerror(err));
+		goto out_backing;
+	}
+	fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
+	if (!fs->se) {
+		err = EINVAL;
+		goto out_backing;
+	}
+	if (fuse_set_signal_handlers(fs->se)) {
+		err = EIO;
+		goto out_session;
+	}
+	if (fuse_session_mount(fs->se, mountpoint)) {
+		log_msg(LOG_ERR, "cannot mount at %s", mountpoint);
+		err = EIO;
+		goto out_signals;
+	}
+	if (!c->foreground) {
+		log_to_syslog("artifs");
+		if (fuse_daemonize(0)) {
+			err = EIO;
+			goto out_unmount;
+		}
+	}
+	err = fs_committer_start(fs);
+	if (err)
+		goto out_unmount;
+	log_msg(LOG_INFO, "mounted at %s (store %s, state %s)", mountpoint, c->store, c->state);
+	lc = fuse_loop_cfg_create();
+	if (!lc) {
+		err = ENOMEM;
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	ret = fuse_session_loop_mt(fs->se, lc);
+	fuse_loop_cfg_destroy(lc);
+	err = ret < 0 ? -ret : 0;
+	if (ret > 0)
+		err = 0; /* ended by a signal: a clean stop */
+out_unmount:
+	fuse_session_unmount(fs->se);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_session:
+	/* destroy (commit of this session's drafts) runs inside fuse_session_destroy. */
+	fuse_session_destroy(fs->se);
+	fs_committer_stop(fs);
+out_backing:
+	fs_close_backing(fs);
+out_free:
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+	return err;
+}

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers of fs/: clocks, paths, stat filling, URIs, opening the backing stores and
+ * mirroring mutable metadata into the store. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+int64_t fs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t fs_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *data_home(void)
+{
+	static char buf[PATH_MAX];
+	const char *x = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+
+	if (x && *x)
+		snprintf(buf, sizeof(buf), "%s/artifs", x);
+	else
+		snprintf(buf, sizeof(buf), "%s/.local/share/artifs", home && *home ? home : "/root");
+	return buf;
+}
+
+const char *fs_default_store(void)
+{
+	static char buf[PATH_MAX + 8];
+
+	snprintf(buf, sizeof(buf), "%s/store", data_home());
+	return buf;
+}
+
+const char *fs_default_state(void)
+{
+	static char buf[PATH_MAX + 8];
+
+	snprintf(buf, sizeof(buf), "%s/state", data_home());
+	return buf;
+}
+
+void fs_staging_path(struct fs *fs, uint64_t ino, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%" PRIu64, fs->staging, ino);
+}
+
+static void ts_set(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+	if (ts->tv_nsec < 0) {
+		ts->tv_sec--;
+		ts->tv_nsec += 1000000000;
+	}
+}
+
+void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->ino;
+	st->st_mode = in->mode;
+	st->st_nlink = S_ISDIR(in->mode) ? 1 : (in->nlink ? in->nlink : 1);
+	st->st_uid = in->uid;
+	st->st_gid = in->gid;
+	st->st_size = in->size;
+	st->st_blksize = 128 * 1024;
+	ts_set(&st->st_mtim, in->mtime_ns);
+	ts_set(&st->st_atim, in->mtime_ns);
+	ts_set(&st->st_ctim, in->ctime_ns);
+	if (in->flags & MI_STAGED) {
+		char path[4200];
+		struct stat sst;
+
+		/* The staging file is the truth for a draft file's size. */
+		fs_staging_path(fs, in->ino, path, sizeof(path));
+		if (stat(path, &sst) == 0)
+			st->st_size = sst.st_size;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+double fs_timeout(const struct meta_inode *in)
+{
+	switch (in->kind) {
+	case MK_VERSION:
+	case MK_VNODE:
+		return 86400.0;
+	case MK_LATEST:
+	case MK_TAG:
+		return 0.0;
+	default:
+		return 1.0;
+	}
+}
+
+struct find_child {
+	uint64_t ino;
+	char name[META_NAME_MAX + 1];
+};
+
+static int find_child_fn(void *arg, const char *name, size_t namelen, uint64_t child,
+			 uint32_t type)
+{
+	struct find_child *f = arg;
+
+	if (child != f->ino)
+		return 0;
+	memcpy(f->name, name, namelen);
+	f->name[namelen] = '\0';
+	return 1;
+}
+
+int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
+		  char out[META_NAME_MAX + 1])
+{
+	struct find_child f = { .ino = ino };
+	int r = meta_dirent_iter(txn, parent, NULL, find_child_fn, &f);
+
+	if (r != 1)
+		return r ? r : ENOENT;
+	memcpy(out, f.name, sizeof(f.name));
+	return 0;
+}
+
+int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out)
+{
+	struct meta_inode cur = *in;
+	char *path = strdup("");
+	int err = 0;
+
+	if (!path)
+		return ENOMEM;
+	/* Names are not kept in inode records; a child's name is found in its parent. This is
+	 * for URIs only, never on a hot path. */
+	while (cur.kind == MK_VNODE || cur.kind == MK_HEAD) {
+		struct find_child f = { .ino = cur.ino };
+		char *np;
+		int r = meta_dirent_iter(txn, cur.parent, NULL, find_child_fn, &f);
+
+		if (r != 1) {
+			err = r ? r : ENOENT;
+			goto out;
+		}
+		if (asprintf(&np, "%s%s%s", f.name, *path ? "/" : "", path) < 0) {
+			err = ENOMEM;
+			goto out;
+		}
+		free(path);
+		path = np;
+		err = meta_inode_get(txn, cur.parent, &cur);
+		if (err)
+			goto out;
+	}
+out:
+	if (err) {
+		free(path);
+		return err;
+	}
+	*out = path;
+	return 0;
+}
+
+int fs_uri(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in, char **out)
+{
+	struct meta_artifact a;
+	char *rel = NULL;
+	int err;
+
+	if (in->kind != MK_VERSION && in->kind != MK_VNODE)
+		return ENODATA;
+	err = meta_artifact_get(txn, in->artifact, &a);
+	if (err)
+		return err;
+	err = fs_relpath(txn, in, &rel);
+	if (err)
+		return err;
+	if (asprintf(out, "artifs://%s/%s@v%" PRIu64 "%s%s", a.project, a.name, in->version,
+		     *rel ? "/" : "", rel) < 0)
+		err = ENOMEM;
+	free(rel);
+	return err;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return EINVAL;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) && errno != EEXIST)
+			return errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return errno;
+	return 0;
+}
+
+int fs_open_backing(struct fs *fs, int create_store)
+{
+	struct be_local_conf lc = { .root = fs->conf.store };
+	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
+	const char *why = NULL;
+	int err;
+
+	if (create_store) {
+		err = mkdir_p(fs->conf.store);
+		if (err) {
+			log_msg(LOG_ERR, "cannot create store directory %s: %s", fs->conf.store,
+				strerror(err));
+			return err;
+		}
+	}
+	err = mkdir_p(fs->conf.state);
+	if (err) {
+		log_msg(LOG_ERR, "cannot create state directory %s: %s", fs->conf.state,
+			strerror(err));
+		return err;
+	}
+	snprintf(fs->staging, sizeof(fs->staging), "%s/staging", fs->conf.state);
+	err = mkdir_p(fs->staging);
+	if (err) {
+		log_msg(LOG_ERR, "cannot create %s: %s", fs->staging, strerror(err));
+		return err;
+	}
+	err = be_local_create(&lc, &fs->be);
+	if (err) {
+		log_msg(LOG_ERR, "cannot open store %s: %s", fs->conf.store, strerror(err));
+		return err;
+	}
+	store_conf_init(&fs->sc);
+	err = store_open(fs->be, create_store, &fs->sc, &why);
+	if (err) {
+		log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
+		goto fail_be;
+	}
+	err = meta_open(&mc, &fs->meta, &why);
+	if (err) {
+		log_msg(LOG_ERR, "state %s: %s", fs->conf.state, why ? why : strerror(err));
+		goto fail_be;
+	}
+	err = rcache_create(fs->conf.rcache_bytes, &fs->rc);
+	if (err)
+		goto fail_meta;
+	return 0;
+fail_meta:
+	meta_close(fs->meta);
+	fs->meta = NULL;
+fail_be:
+	be_destroy(fs->be);
+	fs->be = NULL;
+	return err;
+}
+
+void fs_close_backing(struct fs *fs)
+{
+	if (fs->rc)
+		rcache_destroy(fs->rc);
+	if (fs->meta)
+		meta_close(fs->meta);
+	be_destroy(fs->be);
+	fs->rc = NULL;
+	fs->meta = NULL;
+	fs->be = NULL;
+}
+
+struct mirror {
+	json_t *labels, *metrics;
+	const char *kind;
+	json_t *kindv;
+};
+
+static int mirror_fn(void *arg, const char *name, const void *val, size_t len)
+{
+	struct mirror *m = arg;
+	json_t *v = json_stringn(val, len);
+
+	if (!v)
+		return 0; /* not UTF-8: labels are text, skip what cannot be said in JSON */
+	if (strncmp(name, "user.label.", 11) == 0)
+		json_object_set_new(m->labels, name + 11, v);
+	else if (strncmp(name, "user.metric.", 12) == 0)
+		json_object_set_new(m->metrics, name + 12, v);
+	else if (strcmp(name, "user.artifs.kind") == 0)
+		json_object_set_new(m->kindv, "kind", v);
+	else
+		json_decref(v);
+	return 0;
+}
+
+int fs_mirror_meta(struct fs *fs, uint64_t ino)
+{
+	struct mirror m = { json_object(), json_object(), NULL, json_object() };
+	struct meta_txn *txn = NULL;
+	struct meta_inode in;
+	struct meta_artifact a;
+	json_t *doc = json_object();
+	char key[600];
+	char *text = NULL;
+	int err;
+
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		goto out;
+	err = meta_inode_get(txn, ino, &in);
+	if (err)
+		goto out;
+	if (in.kind == MK_PROJECT) {
+		/* A project's name is its entry in the root. */
+		struct find_child f = { .ino = ino };
+
+		if (meta_dirent_iter(txn, META_ROOT_INO, NULL, find_child_fn, &f) != 1) {
+			err = ENOENT;
+			goto out;
+		}
+		snprintf(key, sizeof(key), "meta/%s/project.json", f.name);
+	} else {
+		err = meta_artifact_get(txn, in.artifact, &a);
+		if (err)
+			goto out;
+		if (in.kind == MK_ARTIFACT)
+			snprintf(key, sizeof(key), "meta/%s/%s/artifact.json", a.project, a.name);
+		else if (in.kind == MK_VERSION)
+			snprintf(key, sizeof(key), "meta/%s/%s/versions/%020" PRIu64 ".json",
+				 a.project, a.name, in.version);
+		else {
+			err = EINVAL;
+			goto out;
+		}
+	}
+	err = meta_xattr_iter(txn, ino, mirror_fn, &m);
+	meta_txn_abort(txn);
+	txn = NULL;
+	if (err)
+		goto out;
+	json_object_set(doc, "labels", m.labels);
+	if (in.kind == MK_VERSION)
+		json_object_set(doc, "metrics", m.metrics);
+	if (in.kind == MK_ARTIFACT && json_object_get(m.kindv, "kind"))
+		json_object_set(doc, "kind", json_object_get(m.kindv, "kind"));
+	text = json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT);
+	if (!text) {
+		err = ENOMEM;
+		goto out;
+	}
+	err = be_put(fs->be, key, text, strlen(text));
+	if (err)
+		log_msg(LOG_ERR, "cannot write %s to the store: %s", key, strerror(err));
+out:
+	if (txn)
+		meta_txn_abort(txn);
+	free(text);
+	json_decref(doc);
+	json_decref(m.labels);
+	json_decref(m.metrics);
+	json_decref(m.kindv);
+	return err;
+}

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Extended attributes of DESIGN.md section 3. Computed names (uri, version, digest,
+ * created) are made on read; everything else is stored in the index. Which names may be
+ * written depends on where: see docs/xattrs.md.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "fs_int.h"
+
+static int refuse(int err, const char *name, const char *why)
+{
+	log_msg(LOG_NOTICE, "xattr %s: %s (%s)", name, why, strerror(err));
+	return err;
+}
+
+static int prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+static void hex32(const uint8_t d[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static int zero32(const uint8_t d[32])
+{
+	for (int i = 0; i < 32; i++)
+		if (d[i])
+			return 0;
+	return 1;
+}
+
+static void rfc3339(int64_t ns, char *out, size_t len)
+{
+	time_t s = ns / 1000000000;
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Names whose values artifs computes; they are read-only everywhere. */
+static const char *const computed[] = { "user.artifs.uri", "user.artifs.version",
+					"user.artifs.digest", "user.artifs.created",
+					"user.artifs.producer" };
+
+static int is_computed(const char *name)
+{
+	for (size_t i = 0; i < sizeof(computed) / sizeof(computed[0]); i++)
+		if (strcmp(name, computed[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The computed value of name for in, or ENODATA. *val caller-frees. */
+static int computed_get(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in,
+			const char *name, char **val)
+{
+	struct meta_version v;
+	struct meta_artifact a;
+	char buf[80];
+	int err;
+
+	if (strcmp(name, "user.artifs.uri") == 0)
+		return fs_uri(fs, txn, in, val);
+	if (strcmp(name, "user.artifs.version") == 0) {
+		if (in->kind == MK_VERSION)
+			snprintf(buf, sizeof(buf), "%" PRIu64, in->version);
+		else if (in->kind == MK_ARTIFACT) {
+			err = meta_artifact_get(txn, in->ino, &a);
+			if (err)
+				return err;
+			if (!a.latest)
+				return ENODATA;
+			snprintf(buf, sizeof(buf), "%" PRIu64, a.latest);
+		} else
+			return ENODATA;
+		return (*val = strdup(buf)) ? 0 : ENOMEM;
+	}
+	if (strcmp(name, "user.artifs.digest") == 0) {
+		if (!(in->kind == MK_VERSION || (in->kind == MK_VNODE && S_ISREG(in->mode))) ||
+		    zero32(in->digest))
+			return ENODATA;
+		memcpy(buf, "sha256:", 7);
+		hex32(in->digest, buf + 7);
+		return (*val = strdup(buf)) ? 0 : ENOMEM;
+	}
+	if (strcmp(name, "user.artifs.created") == 0) {
+		if (in->kind != MK_VERSION)
+			return ENODATA;
+		err = meta_version_get(txn, in->artifact, in->version, &v);
+		if (err)
+			return err;
+		rfc3339(v.created_ns, buf, sizeof(buf));
+		return (*val = strdup(buf)) ? 0 : ENOMEM;
+	}
+	return ENODATA; /* producer is stored on the version */
+}
+
+int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, size_t *len)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	void *v = NULL;
+	int err;
+
+	/* ls -l asks for security.* and ACL names on every file: answer before any lookup. */
+	if (!prefix(name, "user."))
+		return ENODATA;
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	if (err)
+		goto out;
+	if (is_computed(name) && strcmp(name, "user.artifs.producer") != 0) {
+		err = computed_get(fs, txn, &in, name, val);
+		if (!err)
+			*len = strlen(*val);
+		goto out;
+	}
+	err = meta_xattr_get(txn, ino, name, &v, len);
+	if (err == ENOENT)
+		err = ENODATA;
+	if (!err)
+		*val = v;
+out:
+	meta_txn_abort(txn);
+	return err;
+}
+
+struct list_arg {
+	char *buf;
+	size_t len, cap;
+	int err;
+};
+
+static void list_add(struct list_arg *l, const char *name)
+{
+	size_t n = strlen(name) + 1;
+
+	if (l->len + n > l->cap) {
+		size_t cap = (l->cap + n) * 2;
+		char *nb = realloc(l->buf, cap);
+
+		if (!nb) {
+			l->err = ENOMEM;
+			return;
+		}
+		l->buf = nb;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, name, n);
+	l->len += n;
+}
+
+static int list_fn(void *arg, const char *name, const void *val, size_t len)
+{
+	list_add(arg, name);
+	return 0;
+}
+
+int fs_do_listxattr(struct fs *fs, uint64_t ino, char **list, size_t *len)
+{
+	struct list_arg l = { 0 };
+	struct meta_txn *txn;
+	struct meta_inode in;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < sizeof(computed) / sizeof(computed[0]); i++) {
+		char *v = NULL;
+
+		if (strcmp(computed[i], "user.artifs.producer") == 0)
+			continue; /* stored; listed by the iteration below */
+		if (computed_get(fs, txn, &in, computed[i], &v) == 0)
+			list_add(&l, computed[i]);
+		free(v);
+	}
+	err = meta_xattr_iter(txn, ino, list_fn, &l);
+	if (!err)
+		err = l.err;
+out:
+	meta_txn_abort(txn);
+	if (err) {
+		free(l.buf);
+		return err;
+	}
+	*list = l.buf;
+	*len = l.len;
+	return 0;
+}
+
+/* What writing (or removing) name on in means. */
+enum xa_class {
+	XA_STORE,       /* stored on this inode */
+	XA_STORE_DRAFT, /* stored, and a change of the HEAD's tree */
+	XA_PENDING,     /* stored on the artifact, goes with the next version */
+	XA_COMMIT,
+	XA_DISCARD,
+};
+
+static int classify(const struct meta_inode *in, const char *name, enum xa_class *c,
+		    const char **why)
+{
+	int label = prefix(name, "user.label.") && name[11];
+	int metric = prefix(name, "user.metric.") && name[12];
+
+	if (is_computed(name)) {
+		*why = "this attribute is computed by artifs";
+		return EPERM;
+	}
+	if (in->kind == MK_VNODE) {
+		*why = "versions are read-only";
+		return EROFS;
+	}
+	switch (in->kind) {
+	case MK_PROJECT:
+		if (label) {
+			*c = XA_STORE;
+			return 0;
+		}
+		*why = "projects carry user.label.* attributes only";
+		return EPERM;
+	case MK_VERSION:
+		if (label || metric) {
+			*c = XA_STORE;
+			return 0;
+		}
+		if (prefix(name, "user.artifs.")) {
+			*why = "a version's artifs attributes are read-only";
+			return EPERM;
+		}
+		*why = "versions are read-only (labels and metrics excepted)";
+		return EROFS;
+	case MK_ARTIFACT:
+		if (strcmp(name, "user.artifs.commit") == 0) {
+			*c = XA_COMMIT;
+			return 0;
+		}
+		if (strcmp(name, "user.artifs.discard") == 0) {
+			*c = XA_DISCARD;
+			return 0;
+		}
+		if (label || strcmp(name, "user.artifs.kind") == 0) {
+			*c = XA_STORE;
+			return 0;
+		}
+		if (metric || strcmp(name, "user.artifs.inputs") == 0 ||
+		    strcmp(name, "user.artifs.message") == 0) {
+			*c = XA_PENDING;
+			return 0;
+		}
+		if (prefix(name, "user.artifs.")) {
+			*why = "unknown or read-only artifs attribute";
+			return EPERM;
+		}
+		*c = XA_STORE_DRAFT; /* the HEAD root folder's own attributes */
+		return 0;
+	case MK_HEAD:
+		if (prefix(name, "user.artifs.")) {
+			*why = "artifs attributes belong on the artifact folder";
+			return EPERM;
+		}
+		*c = XA_STORE_DRAFT;
+		return 0;
+	default:
+		*why = "kept by artifs";
+		return EPERM;
+	}
+}
+
+static int check_value(const char *name, const char *val, size_t len, const char **why)
+{
+	if (prefix(name, "user.metric.")) {
+		char buf[64], *end;
+		double d;
+
+		if (len == 0 || len >= sizeof(buf)) {
+			*why = "a metric is a number";
+			return EINVAL;
+		}
+		memcpy(buf, val, len);
+		buf[len] = '\0';
+		d = strtod(buf, &end);
+		while (*end == ' ' || *end == '\n')
+			end++;
+		if (end == buf || *end || !isfinite(d)) {
+			*why = "a metric is a number";
+			return EINVAL;
+		}
+	}
+	if (strcmp(name, "user.artifs.kind") == 0) {
+		for (size_t i = 0; i < len; i++) {
+			char ch = val[i];
+
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
+				*why = "a kind is one word";
+				return EINVAL;
+			}
+		}
+		if (len == 0) {
+			*why = "a kind is one word";
+			return EINVAL;
+		}
+	}
+	return 0;
+}
+
+struct xw_arg {
+	uint64_t ino;
+	const char *name;
+	const char *val;
+	size_t len;
+	int flags;
+	int remove;
+	enum xa_class cls;
+	uint32_t kind;
+	uint64_t art;
+	const char *why;
+};
+
+static int xw_fn(struct meta_txn *txn, void *arg)
+{
+	struct xw_arg *x = arg;
+	struct meta_inode in;
+	struct meta_artifact a;
+	void *old = NULL;
+	size_t oldlen;
+	int have, err;
+
+	err = meta_inode_get(txn, x->ino, &in);
+	if (err)
+		return err;
+	err = classify(&in, x->name, &x->cls, &x->why);
+	if (err)
+		return err;
+	x->kind = in.kind;
+	x->art = in.artifact;
+	if (x->cls == XA_COMMIT || x->cls == XA_DISCARD)
+		return 0;
+	have = meta_xattr_get(txn, x->ino, x->name, &old, &oldlen) == 0;
+	free(old);
+	if (x->remove) {
+		if (!have)
+			return ENODATA;
+		err = meta_xattr_del(txn, x->ino, x->name);
+	} else {
+		if ((x->flags & XATTR_CREATE) && have)
+			return EEXIST;
+		if ((x->flags & XATTR_REPLACE) && !have)
+			return ENODATA;
+		err = meta_xattr_put(txn, x->ino, x->name, x->val, x->len);
+	}
+	if (err)
+		return err;
+	if (x->cls == XA_STORE_DRAFT) {
+		in.ctime_ns = fs_now_ns();
+		err = meta_inode_put(txn, &in);
+		if (!err && in.artifact) {
+			err = meta_artifact_get(txn, in.artifact, &a);
+			if (!err && !a.draft) {
+				a.draft = 1;
+				err = meta_artifact_put(txn, &a);
+			}
+		}
+	}
+	return err;
+}
+
+static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char *val,
+		       size_t len, int flags, int remove)
+{
+	struct xw_arg x = { .ino = ino, .name = name, .val = val, .len = len, .flags = flags,
+			    .remove = remove };
+	struct fs_art *art = NULL;
+	struct meta_txn *txn;
+	struct meta_inode in;
+	const char *why = NULL;
+	int err;
+
+	if (!prefix(name, "user."))
+		return refuse(ENOTSUP, name, "only user.* attributes are supported");
+	if (len > FS_XATTR_MAX)
+		return refuse(E2BIG, name, "values are at most 64 KiB");
+	if (!remove) {
+		err = check_value(name, val, len, &why);
+		if (err)
+			return refuse(err, name, why);
+	}
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if (in.kind == MK_HEAD || in.kind == MK_ARTIFACT) {
+		art = fs_art_get(fs, in.artifact);
+		if (!art)
+			return ENOMEM;
+	}
+	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.commit") == 0) {
+		char *msg = strndup(val, len);
+
+		err = msg ? fs_commit(fs, art, len ? msg : NULL, NULL) : ENOMEM;
+		free(msg);
+		return err;
+	}
+	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.discard") == 0)
+		return fs_discard(fs, art);
+	if (art)
+		pthread_mutex_lock(&art->lock);
+	err = meta_write(fs->meta, xw_fn, &x);
+	if (art)
+		pthread_mutex_unlock(&art->lock);
+	if (err) {
+		if (x.why)
+			refuse(err, name, x.why);
+		return err;
+	}
+	if (x.cls == XA_STORE && (x.kind == MK_PROJECT || x.kind == MK_ARTIFACT ||
+				  x.kind == MK_VERSION))
+		fs_mirror_meta(fs, ino);
+	if (x.cls == XA_STORE_DRAFT && art)
+		fs_art_touch(fs, art);
+	return 0;
+}
+
+int fs_do_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *val,
+		   size_t len, int flags)
+{
+	return xattr_write(fs, ino, name, val, len, flags, 0);
+}
+
+int fs_do_removexattr(struct fs *fs, uint64_t ino, const char *name)
+{
+	return xattr_write(fs, ino, name, NULL, 0, 0, 1);
+}

@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Typed records over the DBIs of meta.c, so that key encodings live in one file (schema in
+ * docs/meta.md). Values from mdb_get() die with the transaction, hence every getter copies
+ * out; iterators hand out borrowed bytes for the duration of one callback only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "meta_int.h"
+
+#define CONF_NEXT_INO "next_ino"
+#define FIRST_INO 16 /* below: reserved (1 is the root) */
+#define XATTR_NAME_MAX 255
+#define XATTR_VAL_MAX (64 * 1024)
+#define LINK_MAX 4095
+
+#define DBI(txn, d) ((txn)->m->dbi[d])
+
+/* Room for an inode number and a name of up to 255 bytes. */
+struct name_key {
+	uint8_t b[8 + META_NAME_MAX];
+	size_t len;
+};
+
+static void ino_key(uint8_t k[8], uint64_t ino)
+{
+	meta_be64_put(k, ino);
+}
+
+static int name_key_make(struct name_key *k, uint64_t ino, const char *name, int toolong)
+{
+	size_t n = strlen(name);
+
+	if (!n)
+		return EINVAL;
+	if (n > META_NAME_MAX)
+		return toolong;
+	meta_be64_put(k->b, ino);
+	memcpy(k->b + 8, name, n);
+	k->len = 8 + n;
+	return 0;
+}
+
+static int get(struct meta_txn *txn, enum meta_dbi d, void *key, size_t klen, MDB_val *v)
+{
+	MDB_val k = { klen, key };
+
+	return meta_err(mdb_get(txn->txn, DBI(txn, d), &k, v), "get");
+}
+
+static int put(struct meta_txn *txn, enum meta_dbi d, void *key, size_t klen, const void *val,
+	       size_t vlen)
+{
+	MDB_val k = { klen, key }, v = { vlen, (void *)val };
+
+	return meta_err(mdb_put(txn->txn, DBI(txn, d), &k, &v, 0), "put");
+}
+
+static int del(struct meta_txn *txn, enum meta_dbi d, void *key, size_t klen)
+{
+	MDB_val k = { klen, key };
+
+	return meta_err(mdb_del(txn->txn, DBI(txn, d), &k, NULL), "del");
+}
+
+/* Copies a fixed-size record out, refusing records of another size (a damaged index). */
+static int get_rec(struct meta_txn *txn, enum meta_dbi d, void *key, size_t klen, void *out,
+		   size_t size, const char *what)
+{
+	MDB_val v;
+	int rc = get(txn, d, key, klen, &v);
+
+	if (rc)
+		return rc;
+	if (v.mv_size != size) {
+		log_msg(LOG_ERR, "meta: %s record of %zu bytes, expected %zu", what, v.mv_size,
+			size);
+		return EIO;
+	}
+	memcpy(out, v.mv_data, size);
+	return 0;
+}
+
+static int cursor_open(struct meta_txn *txn, enum meta_dbi d, MDB_cursor **c)
+{
+	return meta_err(mdb_cursor_open(txn->txn, DBI(txn, d), c), "cursor");
+}
+
+/* Ends a cursor walk: MDB_NOTFOUND from a seek or step just means the range ended. */
+static int walk_end(int rc)
+{
+	return rc == MDB_NOTFOUND ? 0 : meta_err(rc, "cursor");
+}
+
+/* ---- inodes ---- */
+
+int meta_ino_alloc(struct meta_txn *txn, uint64_t *ino)
+{
+	uint8_t next[8];
+	uint64_t n = FIRST_INO;
+	MDB_val v;
+	int rc;
+
+	rc = get(txn, DBI_CONF, CONF_NEXT_INO, sizeof(CONF_NEXT_INO) - 1, &v);
+	if (rc && rc != ENOENT)
+		return rc;
+	if (!rc) {
+		if (v.mv_size != 8) {
+			log_msg(LOG_ERR, "meta: damaged inode counter");
+			return EIO;
+		}
+		n = meta_be64_get(v.mv_data);
+	}
+	if (n < FIRST_INO || n == UINT64_MAX) {
+		log_msg(LOG_ERR, "meta: inode counter out of range: %" PRIu64, n);
+		return EIO;
+	}
+	meta_be64_put(next, n + 1);
+	rc = put(txn, DBI_CONF, CONF_NEXT_INO, sizeof(CONF_NEXT_INO) - 1, next, 8);
+	if (!rc)
+		*ino = n;
+	return rc;
+}
+
+int meta_inode_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *out)
+{
+	uint8_t k[8];
+
+	ino_key(k, ino);
+	return get_rec(txn, DBI_INODES, k, 8, out, sizeof(*out), "inode");
+}
+
+int meta_inode_put(struct meta_txn *txn, const struct meta_inode *in)
+{
+	uint8_t k[8];
+
+	ino_key(k, in->ino);
+	return put(txn, DBI_INODES, k, 8, in, sizeof(*in));
+}
+
+/* Deletes every key of d that starts with the 8 bytes of ino (xattrs). */
+static int del_prefix(struct meta_txn *txn, enum meta_dbi d, uint64_t ino)
+{
+	uint8_t k[8];
+	MDB_val key = { 8, k }, v;
+	MDB_cursor *c;
+	int rc;
+
+	ino_key(k, ino);
+	rc = cursor_open(txn, d, &c);
+	if (rc)
+		return rc;
+	for (;;) {
+		/* Seek again after each delete rather than rely on where it left the cursor. */
+		key.mv_size = 8;
+		key.mv_data = k;
+		rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+		if (rc || key.mv_size < 8 || memcmp(key.mv_data, k, 8))
+			break;
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return walk_end(rc);
+}
+
+int meta_inode_del(struct meta_txn *txn, uint64_t ino)
+{
+	uint8_t k[8];
+	int rc;
+
+	ino_key(k, ino);
+	rc = del(txn, DBI_INODES, k, 8);
+	if (rc)
+		return rc;
+	rc = del(txn, DBI_LINKS, k, 8);
+	if (rc && rc != ENOENT)
+		return rc;
+	rc = meta_chunks_del(txn, ino);
+	if (rc)
+		return rc;
+	return del_prefix(txn, DBI_XATTRS, ino);
+}
+
+/* ---- symlinks ---- */
+
+int meta_link_get(struct meta_txn *txn, uint64_t ino, char **target)
+{
+	uint8_t k[8];
+	MDB_val v;
+	char *s;
+	int rc;
+
+	*target = NULL;
+	ino_key(k, ino);
+	rc = get(txn, DBI_LINKS, k, 8, &v);
+	if (rc)
+		return rc;
+	s = malloc(v.mv_size + 1);
+	if (!s)
+		return ENOMEM;
+	memcpy(s, v.mv_data, v.mv_size);
+	s[v.mv_size] = '\0';
+	*target = s;
+	return 0;
+}
+
+int meta_link_put(struct meta_txn *txn, uint64_t ino, const char *target)
+{
+	size_t n = strlen(target);
+	uint8_t k[8];
+
+	if (n > LINK_MAX)
+		return ENAMETOOLONG;
+	ino_key(k, ino);
+	return put(txn, DBI_LINKS, k, 8, target, n);
+}
+
+/* ---- chunk lists ---- */
+
+int meta_chunks_get(struct meta_txn *txn, uint64_t ino, struct chunk_ref **refs, size_t *n)
+{
+	uint8_t k[8];
+	MDB_val v;
+	int rc;
+
+	*refs = NULL;
+	*n = 0;
+	ino_key(k, ino);
+	rc = get(txn, DBI_CHUNKS, k, 8, &v);
+	if (rc)
+		return rc;
+	if (v.mv_size % sizeof(struct chunk_ref)) {
+		log_msg(LOG_ERR, "meta: chunk list of inode %" PRIu64 " has %zu bytes", ino,
+			v.mv_size);
+		return EIO;
+	}
+	if (!v.mv_size)
+		return 0;
+	*refs = malloc(v.mv_size);
+	if (!*refs)
+		return ENOMEM;
+	memcpy(*refs, v.mv_data, v.mv_size);
+	*n = v.mv_size / sizeof(struct chunk_ref);
+	return 0;
+}
+
+int meta_chunks_put(struct meta_txn *txn, uint64_t ino, const struct chunk_ref *refs, size_t n)
+{
+	uint8_t k[8];
+
+	if (n > SIZE_MAX / sizeof(*refs) / 2)
+		return EFBIG;
+	ino_key(k, ino);
+	return put(txn, DBI_CHUNKS, k, 8, n ? (const void *)refs : "", n * sizeof(*refs));
+}
+
+int meta_chunks_del(struct meta_txn *txn, uint64_t ino)
+{
+	uint8_t k[8];
+	int rc;
+
+	ino_key(k, ino);
+	rc = del(txn, DBI_CHUNKS, k, 8);
+	return rc == ENOENT ? 0 : rc;
+}
+
+/* ---- directory entries ---- */
+
+/* Value: child ino and type, host order, packed into 12 bytes. */
+#define DIRENT_VAL 12
+
+static int dirent_decode(const MDB_val *v, uint64_t *child, uint32_t *type)
+{
+	if (v->mv_size != DIRENT_VAL) {
+		log_msg(LOG_ERR, "meta: dirent value of %zu bytes", v->mv_size);
+		return EIO;
+	}
+	memcpy(child, v->mv_data, 8);
+	memcpy(type, (const uint8_t *)v->mv_data + 8, 4);
+	return 0;
+}
+
+int meta_dirent_get(struct meta_txn *txn, uint64_t parent, const char *name, uint64_t *child,
+		    uint32_t *type)
+{
+	struct name_key k;
+	uint64_t c;
+	uint32_t t;
+	MDB_val v;
+	int rc;
+
+	rc = name_key_make(&k, parent, name, ENAMETOOLONG);
+	if (!rc)
+		rc = get(txn, DBI_DIRENTS, k.b, k.len, &v);
+	if (!rc)
+		rc = dirent_decode(&v, &c, &t);
+	if (rc)
+		return rc;
+	if (child)
+		*child = c;
+	if (type)
+		*type = t;
+	return 0;
+}
+
+int meta_dirent_put(struct meta_txn *txn, uint64_t parent, const char *name, uint64_t child,
+		    uint32_t type)
+{
+	uint8_t val[DIRENT_VAL];
+	struct name_key k;
+	int rc;
+
+	rc = name_key_make(&k, parent, name, ENAMETOOLONG);
+	if (rc)
+		return rc;
+	memcpy(val, &child, 8);
+	memcpy(val + 8, &type, 4);
+	return put(txn, DBI_DIRENTS, k.b, k.len, val, sizeof(val));
+}
+
+int meta_dirent_del(struct meta_txn *txn, uint64_t parent, const char *name)
+{
+	struct name_key k;
+	int rc;
+
+	rc = name_key_make(&k, parent, name, ENAMETOOLONG);
+	if (rc)
+		return rc;
+	return del(txn, DBI_DIRENTS, k.b, k.len);
+}
+
+int meta_dirent_iter(struct meta_txn *txn, uint64_t parent, const char *after,
+		     meta_dirent_fn *fn, void *arg)
+{
+	struct name_key k = { .len = 8 };
+	MDB_val key, v;
+	MDB_cursor *c;
+	uint64_t child;
+	uint32_t type;
+	int rc;
+
+	meta_be64_put(k.b, parent);
+	if (after && *after) {
+		rc = name_key_make(&k, parent, after, ENAMETOOLONG);
+		if (rc)
+			return rc;
+	}
+	rc = cursor_open(txn, DBI_DIRENTS, &c);
+	if (rc)
+		return rc;
+	key.mv_size = k.len;
+	key.mv_data = k.b;
+	rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+	if (!rc && k.len > 8 && key.mv_size == k.len && !memcmp(key.mv_data, k.b, k.len))
+		rc = mdb_cursor_get(c, &key, &v, MDB_NEXT);
+	for (; !rc; rc = mdb_cursor_get(c, &key, &v, MDB_NEXT)) {
+		if (key.mv_size <= 8 || memcmp(key.mv_data, k.b, 8))
+			break;
+		rc = dirent_decode(&v, &child, &type);
+		if (rc)
+			goto out;
+		rc = fn(arg, (const char *)key.mv_data + 8, key.mv_size - 8, child, type);
+		if (rc)
+			goto out;
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+int meta_dir_empty(struct meta_txn *txn, uint64_t parent, int *empty)
+{
+	uint8_t k[8];
+	MDB_val key = { 8, k }, v;
+	MDB_cursor *c;
+	int rc;
+
+	ino_key(k, parent);
+	rc = cursor_open(txn, DBI_DIRENTS, &c);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND) {
+		*empty = 1;
+		return 0;
+	}
+	if (rc)
+		return meta_err(rc, "cursor");
+	*empty = !(key.mv_size > 8 && !memcmp(key.mv_data, k, 8));
+	return 0;
+}
+
+/* ---- extended attributes ---- */
+
+int meta_xattr_get(struct meta_txn *txn, uint64_t ino, const char *name, void **val,
+		   size_t *len)
+{
+	struct name_key k;
+	MDB_val v;
+	int rc;
+
+	*val = NULL;
+	*len = 0;
+	rc = name_key_make(&k, ino, name, ERANGE);
+	if (!rc)
+		rc = get(txn, DBI_XATTRS, k.b, k.len, &v);
+	if (rc)
+		return rc;
+	if (v.mv_size) {
+		*val = malloc(v.mv_size);
+		if (!*val)
+			return ENOMEM;
+		memcpy(*val, v.mv_data, v.mv_size);
+	}
+	*len = v.mv_size;
+	return 0;
+}
+
+int meta_xattr_put(struct meta_txn *txn, uint64_t ino, const char *name, const void *val,
+		   size_t len)
+{
+	struct name_key k;
+	int rc;
+
+	if (len > XATTR_VAL_MAX)
+		return E2BIG;
+	rc = name_key_make(&k, ino, name, ERANGE);
+	if (rc)
+		return rc;
+	return put(txn, DBI_XATTRS, k.b, k.len, len ? val : "", len);
+}
+
+int meta_xattr_del(struct meta_txn *txn, uint64_t ino, const char *name)
+{
+	struct name_key k;
+	int rc;
+
+	rc = name_key_make(&k, ino, name, ERANGE);
+	if (rc)
+		return rc;
+	return del(txn, DBI_XATTRS, k.b, k.len);
+}
+
+int meta_xattr_iter(struct meta_txn *txn, uint64_t ino, meta_xattr_fn *fn, void *arg)
+{
+	char name[XATTR_NAME_MAX + 1];
+	uint8_t k[8];
+	MDB_val key = { 8, k }, v;
+	MDB_cursor *c;
+	size_t n;
+	int rc;
+
+	ino_key(k, ino);
+	rc = cursor_open(txn, DBI_XATTRS, &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &key, &v, MDB_NEXT)) {
+		if (key.mv_size <= 8 || memcmp(key.mv_data, k, 8))
+			break;
+		n = key.mv_size - 8;
+		if (n > XATTR_NAME_MAX) {
+			log_msg(LOG_ERR, "meta: xattr name of %zu bytes on inode %" PRIu64, n, ino);
+			rc = EIO;
+			goto out;
+		}
+		memcpy(name, (const char *)key.mv_data + 8, n);
+		name[n] = '\0';
+		rc = fn(arg, name, v.mv_data, v.mv_size);
+		if (rc)
+			goto out;
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- artifacts ---- */
+
+int meta_artifact_get(struct meta_txn *txn, uint64_t ino, struct meta_artifact *out)
+{
+	uint8_t k[8];
+
+	ino_key(k, ino);
+	return get_rec(txn, DBI_ARTIFACTS, k, 8, out, sizeof(*out), "artifact");
+}
+
+int meta_artifact_put(struct meta_txn *txn, const struct meta_artifact *a)
+{
+	uint8_t k[8];
+
+	ino_key(k, a->ino);
+	return put(txn, DBI_ARTIFACTS, k, 8, a, sizeof(*a));
+}
+
+/* Also drops the artifact's version records: meta.h has no other way to delete them. */
+int meta_artifact_del(struct meta_txn *txn, uint64_t ino)
+{
+	uint8_t k[8];
+	int rc;
+
+	ino_key(k, ino);
+	rc = del(txn, DBI_ARTIFACTS, k, 8);
+	if (rc)
+		return rc;
+	return del_prefix(txn, DBI_VERSIONS, ino);
+}
+
+int meta_artifact_iter(struct meta_txn *txn, meta_artifact_fn *fn, void *arg)
+{
+	struct meta_artifact rec;
+	MDB_val key, v;
+	MDB_cursor *c;
+	int rc;
+
+	rc = cursor_open(txn, DBI_ARTIFACTS, &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &key, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(c, &key, &v, MDB_NEXT)) {
+		if (v.mv_size != sizeof(rec)) {
+			log_msg(LOG_ERR, "meta: artifact record of %zu bytes", v.mv_size);
+			rc = EIO;
+			goto out;
+		}
+		memcpy(&rec, v.mv_data, sizeof(rec));
+		rc = fn(arg, &rec);
+		if (rc)
+			goto out;
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- versions ---- */
+
+static void version_key(uint8_t k[16], uint64_t artifact, uint64_t n)
+{
+	meta_be64_put(k, artifact);
+	meta_be64_put(k + 8, n);
+}
+
+int meta_version_get(struct meta_txn *txn, uint64_t artifact, uint64_t n,
+		     struct meta_version *out)
+{
+	uint8_t k[16];
+
+	version_key(k, artifact, n);
+	return get_rec(txn, DBI_VERSIONS, k, 16, out, sizeof(*out), "version");
+}
+
+int meta_version_put(struct meta_txn *txn, const struct meta_version *v)
+{
+	uint8_t k[16];
+
+	version_key(k, v->artifact, v->n);
+	return put(txn, DBI_VERSIONS, k, 16, v, sizeof(*v));
+}
+
+int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *fn, void *arg)
+{
+	struct meta_version rec;
+	uint8_t k[16];
+	MDB_val key = { 16, k }, v;
+	MDB_cursor *c;
+	int rc;
+
+	version_key(k, artifact, UINT64_MAX);
+	rc = cursor_open(txn, DBI_VERSIONS, &c);
+	if (rc)
+		return rc;
+	/* Land on the artifact's last key: the end of its range, or the key just before it. */
+	rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &key, &v, MDB_LAST);
+	else if (!rc && (key.mv_size != 16 || memcmp(key.mv_data, k, 16)))
+		rc = mdb_cursor_get(c, &key, &v, MDB_PREV);
+	for (; !rc; rc = mdb_cursor_get(c, &key, &v, MDB_PREV)) {
+		if (key.mv_size != 16 || memcmp(key.mv_data, k, 8))
+			break;
+		if (v.mv_size != sizeof(rec)) {
+			log_msg(LOG_ERR, "meta: version record of %zu bytes", v.mv_size);
+			rc = EIO;
+			goto out;
+		}
+		memcpy(&rec, v.mv_data, sizeof(rec));
+		rc = fn(arg, &rec);
+		if (rc)
+			goto out;
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}

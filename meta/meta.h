@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * meta/: the LMDB metadata index of one host (DESIGN.md section 7) and the version manifest
+ * format that lets the store alone rebuild it.
+ *
+ * Rules (STYLE.md section 5): meta/ alone calls mdb_*; fs/ composes the typed accessors below
+ * inside one struct meta_txn per operation. Every fallible function returns 0 or a positive
+ * errno: MDB_NOTFOUND becomes ENOENT, MDB_KEYEXIST EEXIST, MDB_MAP_FULL ENOSPC, anything
+ * else from LMDB EIO (with a log line).
+ *
+ * Threads: a struct meta is shared by all threads. A struct meta_txn belongs to the thread
+ * that began it and never outlives one FUSE request. Any number of read transactions run at
+ * once; write transactions are serialised by LMDB.
+ *
+ * Keys: inode numbers are fixed-width big-endian in keys, so B-tree order is numeric order
+ * and a directory's entries are one contiguous key range (parent, name).
+ */
+#ifndef ARTIFS_META_H
+#define ARTIFS_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../backends/backend.h"
+
+struct meta;
+struct meta_txn;
+
+#define META_ROOT_INO 1ULL
+#define META_NAME_MAX 255 /* one path component inside a tree */
+#define META_PA_MAX 128   /* project and artifact names */
+
+/* What an inode is in the namespace of DESIGN.md section 1. */
+enum meta_kind {
+	MK_ROOT = 1,  /* the mount root */
+	MK_CTL,       /* .artifs and the files in it */
+	MK_PROJECT,   /* a project directory */
+	MK_ARTIFACT,  /* an artifact directory: the root of its HEAD */
+	MK_HEAD,      /* a file, folder or symlink inside a HEAD (mutable, draft) */
+	MK_VERSION,   /* an @vN directory (immutable) */
+	MK_VNODE,     /* a file, folder or symlink inside a version (immutable) */
+	MK_LATEST,    /* the @latest symlink of an artifact */
+	MK_TAG,       /* a tag symlink (@prod) of an artifact */
+};
+
+enum meta_inode_flags {
+	MI_STAGED = 1 << 0, /* HEAD file whose bytes live in a staging file, not in chunks */
+};
+
+/* One inode record. Values are stored in host byte order (the index is per host). */
+struct meta_inode {
+	uint64_t ino;
+	uint64_t parent;   /* directory holding it (for a version: the artifact) */
+	uint64_t artifact; /* artifact ino it belongs to; 0 for root, control, projects */
+	uint64_t version;  /* N for MK_VERSION and MK_VNODE, else 0 */
+	uint32_t kind;     /* enum meta_kind */
+	uint32_t mode;     /* type and permission bits */
+	uint32_t uid, gid;
+	uint32_t flags;    /* enum meta_inode_flags */
+	uint32_t nlink;
+	uint64_t size;     /* files: bytes (for MI_STAGED the staging file is the truth) */
+	int64_t mtime_ns, ctime_ns;
+	uint8_t digest[32]; /* MK_VNODE files: SHA-256 of the bytes; MK_VERSION: of the manifest */
+};
+
+/* An artifact record, keyed by the artifact directory's inode. */
+struct meta_artifact {
+	uint64_t ino;
+	uint64_t project_ino;
+	uint64_t latest;      /* newest version number, 0 when there is none */
+	uint64_t next;        /* the next version number to try (starts at 1, never reused) */
+	uint64_t latest_link; /* inode of the @latest symlink, 0 before the first version */
+	uint32_t draft;       /* 1 when the HEAD has changes not in a version */
+	uint8_t tree_digest[32]; /* tree digest of version `latest` (zero when none) */
+	char project[META_PA_MAX + 1];
+	char name[META_PA_MAX + 1];
+};
+
+/* A version record, keyed by (artifact ino, N). */
+struct meta_version {
+	uint64_t artifact;
+	uint64_t n;
+	uint64_t root;        /* inode of the @vN directory */
+	int64_t created_ns;   /* commit time, UTC */
+	uint64_t bytes;       /* sum of file sizes */
+	uint64_t files;       /* number of regular files */
+	uint8_t digest[32];   /* SHA-256 of the manifest object */
+	uint8_t tree_digest[32];
+};
+
+/* ---- environment ---- */
+
+struct meta_conf {
+	const char *dir;   /* state directory (borrowed); created if missing */
+	uint64_t map_size; /* initial map size in bytes, 0 for the default (256 MiB) */
+};
+
+/*
+ * Opens (creating when needed) the LMDB environment in c->dir, opens every DBI once, and
+ * takes an exclusive lock on c->dir/lock so that one daemon owns a state directory: a second
+ * open answers EBUSY and *why says so (with the owner's pid when known). *why is a
+ * static or thread-local string, may be NULL on success.
+ */
+int meta_open(const struct meta_conf *c, struct meta **out, const char **why);
+void meta_close(struct meta *m);
+/* Flushes the environment to disk (fsync). */
+int meta_sync(struct meta *m);
+
+int meta_txn_begin(struct meta *m, int rdonly, struct meta_txn **out);
+/* Commits and frees txn (also when it fails). */
+int meta_txn_commit(struct meta_txn *txn);
+void meta_txn_abort(struct meta_txn *txn);
+
+/*
+ * Runs fn inside one write transaction and commits it. When the map is full (ENOSPC from fn
+ * or from the commit) the transaction is aborted, the map doubled and fn run again; fn must
+ * therefore have no effect outside the transaction before it returns 0. Any other error
+ * from fn aborts and is returned.
+ */
+typedef int meta_write_fn(struct meta_txn *txn, void *arg);
+int meta_write(struct meta *m, meta_write_fn *fn, void *arg);
+
+/* ---- inodes ---- */
+
+/* Allocates a fresh inode number (never reused, stable across remounts). */
+int meta_ino_alloc(struct meta_txn *txn, uint64_t *ino);
+int meta_inode_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *out);
+int meta_inode_put(struct meta_txn *txn, const struct meta_inode *in);
+/* Deletes the inode with its chunk list, symlink target and xattrs (not its dirents). */
+int meta_inode_del(struct meta_txn *txn, uint64_t ino);
+
+/* Symlink targets. *target is caller-frees, NUL-terminated. */
+int meta_link_get(struct meta_txn *txn, uint64_t ino, char **target);
+int meta_link_put(struct meta_txn *txn, uint64_t ino, const char *target);
+
+/* Chunk lists of files, in file order. *refs is caller-frees (NULL when n is 0). */
+int meta_chunks_get(struct meta_txn *txn, uint64_t ino, struct chunk_ref **refs, size_t *n);
+int meta_chunks_put(struct meta_txn *txn, uint64_t ino, const struct chunk_ref *refs, size_t n);
+int meta_chunks_del(struct meta_txn *txn, uint64_t ino);
+
+/* ---- directory entries ---- */
+
+/* type is the S_IFMT part of the child's mode, kept so readdir needs no inode reads. */
+int meta_dirent_get(struct meta_txn *txn, uint64_t parent, const char *name, uint64_t *child,
+		    uint32_t *type);
+int meta_dirent_put(struct meta_txn *txn, uint64_t parent, const char *name, uint64_t child,
+		    uint32_t type);
+/* ENOENT when absent. */
+int meta_dirent_del(struct meta_txn *txn, uint64_t parent, const char *name);
+
+/* name is borrowed and NOT NUL-terminated; valid during the call only. Return nonzero to
+ * stop (that value is returned by meta_dirent_iter). */
+typedef int meta_dirent_fn(void *arg, const char *name, size_t namelen, uint64_t child,
+			   uint32_t type);
+/* Calls fn for the entries of parent in name order, starting after name `after` (NULL or ""
+ * for the first). */
+int meta_dirent_iter(struct meta_txn *txn, uint64_t parent, const char *after,
+		     meta_dirent_fn *fn, void *arg);
+/* *empty = 1 when parent has no entries. */
+int meta_dir_empty(struct meta_txn *txn, uint64_t parent, int *empty);
+
+/* ---- extended attributes (stored user.* values) ---- */
+
+/* *val caller-frees (may be NULL when len is 0). ENOENT when absent. */
+int meta_xattr_get(struct meta_txn *txn, uint64_t ino, const char *name, void **val,
+		   size_t *len);
+int meta_xattr_put(struct meta_txn *txn, uint64_t ino, const char *name, const void *val,
+		   size_t len);
+/* ENOENT when absent. */
+int meta_xattr_del(struct meta_txn *txn, uint64_t ino, const char *name);
+/* name NUL-terminated and val borrowed for the call only. Nonzero return stops. */
+typedef int meta_xattr_fn(void *arg, const char *name, const void *val, size_t len);
+int meta_xattr_iter(struct meta_txn *txn, uint64_t ino, meta_xattr_fn *fn, void *arg);
+
+/* ---- artifacts and versions ---- */
+
+int meta_artifact_get(struct meta_txn *txn, uint64_t ino, struct meta_artifact *out);
+int meta_artifact_put(struct meta_txn *txn, const struct meta_artifact *a);
+int meta_artifact_del(struct meta_txn *txn, uint64_t ino);
+/* rec borrowed for the call. Nonzero return stops. In inode order. */
+typedef int meta_artifact_fn(void *arg, const struct meta_artifact *rec);
+int meta_artifact_iter(struct meta_txn *txn, meta_artifact_fn *fn, void *arg);
+
+int meta_version_get(struct meta_txn *txn, uint64_t artifact, uint64_t n,
+		     struct meta_version *out);
+int meta_version_put(struct meta_txn *txn, const struct meta_version *v);
+/* Versions of one artifact, newest first. Nonzero return stops. */
+typedef int meta_version_fn(void *arg, const struct meta_version *rec);
+int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *fn, void *arg);
+
+/* ---- version manifests (meta/manifest.c): the store's JSON form of one version ---- */
+
+struct manifest_xattr {
+	char *name;
+	void *val;
+	size_t len;
+};
+
+struct manifest_entry {
+	char *path;        /* relative to the version root, '/'-separated; "" is the root */
+	uint32_t mode;     /* type and permission bits */
+	uint64_t size;
+	int64_t mtime_ns;
+	char *target;      /* symlinks only, else NULL */
+	uint8_t digest[32]; /* regular files: SHA-256 of the bytes */
+	struct chunk_ref *chunks;
+	size_t nchunks;
+	struct manifest_xattr *xattrs;
+	size_t nxattrs;
+};
+
+struct manifest {
+	char *project, *artifact;
+	uint64_t version;
+	int64_t created_ns;
+	char *message;  /* may be NULL */
+	char *producer; /* JSON text, may be NULL */
+	char *inputs;   /* one URI per line, may be NULL */
+	struct manifest_xattr *attrs; /* version-level user.metric.* and user.label.* */
+	size_t nattrs;
+	struct manifest_entry *entries; /* parents before children, sorted by path */
+	size_t nentries;
+};
+
+/* *out caller-frees (free()); canonical: the same manifest always encodes the same bytes. */
+int manifest_encode(const struct manifest *m, char **out, size_t *len);
+/* EINVAL (and a log line) on anything malformed; *m then holds nothing to release. */
+int manifest_decode(const char *buf, size_t len, struct manifest *m);
+void manifest_release(struct manifest *m);
+/* SHA-256 over the tree alone (entries), the same for equal trees whatever the metadata. */
+void manifest_tree_digest(const struct manifest *m, uint8_t out[32]);
+
+#endif

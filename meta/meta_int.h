@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to meta/: the environment and transaction structs shared by meta.c (environment,
+ * transactions, map growth) and index.c (the typed accessors over the DBIs).
+ */
+#ifndef ARTIFS_META_INT_H
+#define ARTIFS_META_INT_H
+
+#include <pthread.h>
+
+#include <lmdb.h>
+
+#include "meta.h"
+
+/* Every DBI, opened once by meta_open() in one transaction. */
+enum meta_dbi {
+	DBI_CONF,
+	DBI_INODES,
+	DBI_LINKS,
+	DBI_CHUNKS,
+	DBI_DIRENTS,
+	DBI_XATTRS,
+	DBI_ARTIFACTS,
+	DBI_VERSIONS,
+	DBI_COUNT
+};
+
+struct meta {
+	MDB_env *env;
+	MDB_dbi dbi[DBI_COUNT];
+	int lock_fd;
+	/*
+	 * Held for reading by every open transaction and for writing while the map is resized:
+	 * mdb_env_set_mapsize() must not run while this process has a transaction open.
+	 */
+	pthread_rwlock_t resize;
+	/* Current map size; written only under the write side of resize. */
+	uint64_t map_size;
+};
+
+struct meta_txn {
+	struct meta *m;
+	MDB_txn *txn;
+	int rdonly;
+	uint64_t map_size; /* m->map_size when the transaction began */
+};
+
+/* Translates an LMDB (or errno) code into our errno convention; logs the unexpected ones. */
+int meta_err(int rc, const char *what);
+
+/* Fixed-width big-endian integers in keys, so B-tree order is numeric order. */
+static inline void meta_be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t meta_be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+#endif

@@ -1,0 +1,105 @@
+# Shared set-up of the integration tests: a private temp dir, a real mount through
+# /dev/fuse, bounded polling, and a trap that unmounts and stops the daemon even when a test
+# fails. Source it from tests/integration/NNN-name.sh.
+set -euo pipefail
+
+: "${ARTIFS_BIN:?ARTIFS_BIN must name the artifs binary}"
+if [ ! -c /dev/fuse ]; then
+	echo "skip: no /dev/fuse"
+	exit 77
+fi
+
+T=$(mktemp -d /tmp/artifs-test.XXXXXX)
+MNT=$T/mnt
+STORE=$T/store
+STATE=$T/state
+LOG=$T/daemon.log
+PID=
+mkdir -p "$MNT"
+
+cleanup() {
+	local rc=$?
+	if mountpoint -q "$MNT" 2>/dev/null; then
+		fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+	fi
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -9 "$PID" 2>/dev/null || true
+		wait "$PID" 2>/dev/null || true
+	fi
+	if [ $rc -ne 0 ] && [ -f "$LOG" ]; then
+		echo "--- daemon log (last 40 lines)"
+		tail -n 40 "$LOG"
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# wait_for CMD...: polls CMD up to 10 s (bounded; the sleep only paces the polling).
+wait_for() {
+	local i
+	for i in $(seq 200); do
+		if "$@"; then return 0; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# start [extra -o options]: mounts in the foreground process, waits until it serves.
+start() {
+	local opts="store=$STORE,state=$STATE${1:+,$1}"
+	"$ARTIFS_BIN" mount -f -o "$opts" "$MNT" >>"$LOG" 2>&1 &
+	PID=$!
+	wait_for mountpoint -q "$MNT" || fail "mount did not come up"
+}
+
+# stop: unmounts and checks that the daemon exits 0.
+stop() {
+	fusermount3 -u "$MNT" || fail "fusermount3 -u failed"
+	local rc=0
+	wait "$PID" || rc=$?
+	PID=
+	[ $rc -eq 0 ] || fail "daemon exited with $rc"
+}
+
+# crash: kill -9 the daemon and clear the dead mount.
+crash() {
+	kill -9 "$PID"
+	wait "$PID" 2>/dev/null || true
+	PID=
+	fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+}
+
+# expect_errno NAME 'python statement using os': the statement must fail with errno NAME.
+expect_errno() {
+	local want=$1 stmt=$2
+	python3 - "$want" "$stmt" <<'PY' || fail "expected $want from: $stmt"
+import errno, os, sys
+want, stmt = sys.argv[1], sys.argv[2]
+try:
+    exec(stmt)
+except OSError as e:
+    if e.errno == getattr(errno, want):
+        sys.exit(0)
+    print(f"got {errno.errorcode.get(e.errno, e.errno)} ({e}) instead of {want}", file=sys.stderr)
+    sys.exit(1)
+print(f"no error; expected {want}", file=sys.stderr)
+sys.exit(1)
+PY
+}
+
+# versions DIR: the @vN names in an artifact folder, one per line, numerically.
+versions() {
+	ls -a "$1" | grep -E '^@v[0-9]+$' | sort -t v -k2 -n || true
+}
+
+# wait_version DIR N: polls until DIR/@vN exists.
+wait_version() {
+	wait_for test -d "$1/@v$2" || fail "no @v$2 in $1 (have: $(versions "$1" | tr '\n' ' '))"
+}

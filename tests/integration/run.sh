@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every tests/integration/NNN-*.sh (or those named) and prints one summary line.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+pass=0 failn=0 skip=0 failed=""
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=("$here"/[0-9][0-9][0-9]-*.sh)
+for t in "${tests[@]}"; do
+	name=$(basename "$t")
+	start=$(date +%s)
+	out=$(bash "$t" 2>&1)
+	rc=$?
+	secs=$(( $(date +%s) - start ))
+	if [ $rc -eq 0 ]; then
+		pass=$((pass + 1)); echo "ok   $name (${secs}s)"
+	elif [ $rc -eq 77 ]; then
+		skip=$((skip + 1)); echo "skip $name"
+	else
+		failn=$((failn + 1)); failed="$failed $name"; echo "FAIL $name (exit $rc, ${secs}s)"
+		echo "$out" | sed 's/^/    /'
+	fi
+done
+echo "integration: $pass passed, $failn failed, $skip skipped"
+[ $failn -eq 0 ]

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend contract (backends/backend.h), run over every leaf listed in leaves[] (only
+ * "local" for now; a later s3 leaf joins by adding a row and a case in leaf_open()), plus
+ * local-only details and the store "format" object.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "../../backends/backend.h"
+
+/* Criterion may run each test in a fresh process: parameters hold no pointers. */
+struct leaf {
+	char name[16];
+};
+
+static struct leaf leaves[] = {
+	{ "local" },
+};
+
+static char g_dir[64];
+static struct be *g_be;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+static void teardown(void)
+{
+	be_destroy(g_be);
+	g_be = NULL;
+	if (g_dir[0])
+		nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	g_dir[0] = '\0';
+}
+
+static struct be *local_open(void)
+{
+	struct be_local_conf c;
+
+	strcpy(g_dir, "/tmp/artifs-test-be.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_dir));
+	c.root = g_dir;
+	cr_assert_eq(be_local_create(&c, &g_be), 0);
+	return g_be;
+}
+
+static struct be *leaf_open(const struct leaf *lf)
+{
+	if (!strcmp(lf->name, "local"))
+		return local_open();
+	cr_assert_fail("unknown leaf %s", lf->name);
+	return NULL;
+}
+
+static void put_str(struct be *be, const char *key, const char *s)
+{
+	cr_assert_eq(be_put(be, key, s, strlen(s)), 0, "put %s", key);
+}
+
+/* Reads key whole into a NUL-terminated static buffer. */
+static const char *get_str(struct be *be, const char *key)
+{
+	static char buf[4096];
+	size_t got;
+
+	cr_assert_eq(be_get(be, key, 0, sizeof(buf) - 1, buf, &got), 0, "get %s", key);
+	buf[got] = '\0';
+	return buf;
+}
+
+#define CONTRACT_TEST(name)                                                        \
+	ParameterizedTestParameters(contract, name)                                \
+	{                                                                          \
+		return cr_make_param_array(struct leaf, leaves,                    \
+					   sizeof(leaves) / sizeof(leaves[0]));    \
+	}                                                                          \
+	ParameterizedTest(struct leaf *lf, contract, name, .fini = teardown)
+
+CONTRACT_TEST(get_whole)
+{
+	struct be *be = leaf_open(lf);
+
+	put_str(be, "a/b/c", "hello, world");
+	cr_assert_str_eq(get_str(be, "a/b/c"), "hello, world");
+}
+
+CONTRACT_TEST(get_range)
+{
+	struct be *be = leaf_open(lf);
+	char buf[16];
+	size_t got;
+
+	put_str(be, "obj", "0123456789");
+	cr_assert_eq(be_get(be, "obj", 3, 4, buf, &got), 0);
+	cr_assert_eq(got, 4);
+	cr_assert_eq(memcmp(buf, "3456", 4), 0);
+	/* A range that runs past the end gives what is there. */
+	cr_assert_eq(be_get(be, "obj", 7, 10, buf, &got), 0);
+	cr_assert_eq(got, 3);
+	cr_assert_eq(memcmp(buf, "789", 3), 0);
+}
+
+CONTRACT_TEST(get_past_end)
+{
+	struct be *be = leaf_open(lf);
+	char buf[16];
+	size_t got = 99;
+
+	put_str(be, "obj", "0123456789");
+	cr_assert_eq(be_get(be, "obj", 10, 4, buf, &got), 0);
+	cr_assert_eq(got, 0);
+	got = 99;
+	cr_assert_eq(be_get(be, "obj", 1000000, 4, buf, &got), 0);
+	cr_assert_eq(got, 0);
+}
+
+CONTRACT_TEST(get_empty_object)
+{
+	struct be *be = leaf_open(lf);
+	uint64_t size = 99;
+	char buf[4];
+	size_t got = 99;
+
+	cr_assert_eq(be_put(be, "empty", "", 0), 0);
+	cr_assert_eq(be_head(be, "empty", &size), 0);
+	cr_assert_eq(size, 0);
+	cr_assert_eq(be_get(be, "empty", 0, sizeof(buf), buf, &got), 0);
+	cr_assert_eq(got, 0);
+}
+
+CONTRACT_TEST(get_missing)
+{
+	struct be *be = leaf_open(lf);
+	char buf[4];
+	size_t got;
+
+	cr_assert_eq(be_get(be, "nope", 0, sizeof(buf), buf, &got), ENOENT);
+	cr_assert_eq(be_get(be, "no/such/dir/key", 0, sizeof(buf), buf, &got), ENOENT);
+}
+
+CONTRACT_TEST(put_replace)
+{
+	struct be *be = leaf_open(lf);
+	uint64_t size;
+
+	put_str(be, "k", "a long first value");
+	put_str(be, "k", "short");
+	cr_assert_str_eq(get_str(be, "k"), "short");
+	cr_assert_eq(be_head(be, "k", &size), 0);
+	cr_assert_eq(size, 5);
+}
+
+CONTRACT_TEST(put_new_exclusive)
+{
+	struct be *be = leaf_open(lf);
+
+	cr_assert_eq(be_put_new(be, "versions/p/a/00000000000000000001", "one", 3), 0);
+	cr_assert_eq(be_put_new(be, "versions/p/a/00000000000000000001", "two", 3), EEXIST);
+	cr_assert_str_eq(get_str(be, "versions/p/a/00000000000000000001"), "one");
+}
+
+CONTRACT_TEST(head)
+{
+	struct be *be = leaf_open(lf);
+	uint64_t size = 0;
+
+	cr_assert_eq(be_head(be, "missing", &size), ENOENT);
+	cr_assert_eq(be_head(be, "dir/missing", &size), ENOENT);
+	put_str(be, "dir/k", "1234567");
+	cr_assert_eq(be_head(be, "dir/k", &size), 0);
+	cr_assert_eq(size, 7);
+	/* A "directory" is not an object. */
+	cr_assert_eq(be_head(be, "dir", &size), ENOENT);
+}
+
+CONTRACT_TEST(del)
+{
+	struct be *be = leaf_open(lf);
+	uint64_t size;
+
+	cr_assert_eq(be_del(be, "missing"), 0);
+	cr_assert_eq(be_del(be, "no/such/dir"), 0);
+	put_str(be, "x/y", "v");
+	cr_assert_eq(be_del(be, "x/y"), 0);
+	cr_assert_eq(be_head(be, "x/y", &size), ENOENT);
+	cr_assert_eq(be_del(be, "x/y"), 0);
+	/* put_new works again once the key is gone. */
+	cr_assert_eq(be_put_new(be, "x/y", "w", 1), 0);
+}
+
+struct collect {
+	char keys[32][64];
+	uint64_t sizes[32];
+	int n;
+	int stop_after; /* 0: never */
+};
+
+static int collect_fn(void *arg, const char *key, uint64_t size)
+{
+	struct collect *c = arg;
+
+	cr_assert_lt(c->n, 32);
+	snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s", key);
+	c->sizes[c->n] = size;
+	c->n++;
+	if (c->stop_after && c->n == c->stop_after)
+		return 42;
+	return 0;
+}
+
+static void expect_list(struct be *be, const char *prefix, const char *const *want, int n)
+{
+	struct collect c = { .n = 0 };
+	int i;
+
+	cr_assert_eq(be_list(be, prefix, collect_fn, &c), 0, "list '%s'", prefix);
+	cr_assert_eq(c.n, n, "list '%s': %d keys, expected %d", prefix, c.n, n);
+	for (i = 0; i < n; i++)
+		cr_assert_str_eq(c.keys[i], want[i], "list '%s' [%d]", prefix, i);
+}
+
+CONTRACT_TEST(list_prefix_order)
+{
+	static const char *const all[] = {
+		"a-b", "a/x", "a/y/z", "a0", "ab", "b", "chunks/00/k", "chunks/0a/k", "chunks/a0/k",
+		"format",
+	};
+	static const char *const a[] = { "a-b", "a/x", "a/y/z", "a0", "ab" };
+	static const char *const a_slash[] = { "a/x", "a/y/z" };
+	static const char *const chunks0[] = { "chunks/00/k", "chunks/0a/k" };
+	static const char *const exact[] = { "a/y/z" };
+	struct be *be = leaf_open(lf);
+	struct collect c = { .n = 0, .stop_after = 2 };
+	size_t i;
+
+	/* Insert in an order unrelated to the expected one. */
+	for (i = sizeof(all) / sizeof(all[0]); i-- > 0;)
+		put_str(be, all[(i * 7) % 10], all[(i * 7) % 10]);
+
+	expect_list(be, "", all, 10);
+	expect_list(be, "a", a, 5);
+	expect_list(be, "a/", a_slash, 2);
+	expect_list(be, "chunks/0", chunks0, 2);
+	expect_list(be, "a/y/z", exact, 1);
+	expect_list(be, "zzz", NULL, 0);
+	expect_list(be, "nodir/", NULL, 0);
+
+	/* Sizes come along, and a non-zero return stops the listing and comes back. */
+	cr_assert_eq(be_list(be, "", collect_fn, &c), 42);
+	cr_assert_eq(c.n, 2);
+	cr_assert_eq(c.sizes[0], 3);
+	cr_assert_eq(c.sizes[1], 3);
+}
+
+CONTRACT_TEST(get_all)
+{
+	struct be *be = leaf_open(lf);
+	void *buf = NULL;
+	size_t len = 0;
+
+	put_str(be, "obj", "0123456789");
+	cr_assert_eq(be_get_all(be, "obj", 10, &buf, &len), 0);
+	cr_assert_eq(len, 10);
+	cr_assert_eq(memcmp(buf, "0123456789", 10), 0);
+	free(buf);
+	buf = NULL;
+	cr_assert_eq(be_get_all(be, "obj", 9, &buf, &len), EFBIG);
+	cr_assert_null(buf);
+	cr_assert_eq(be_get_all(be, "nope", 9, &buf, &len), ENOENT);
+	cr_assert_eq(be_put(be, "empty", "", 0), 0);
+	cr_assert_eq(be_get_all(be, "empty", 0, &buf, &len), 0);
+	cr_assert_eq(len, 0);
+	free(buf);
+}
+
+struct race {
+	struct be *be;
+	int idx;
+	int err;
+};
+
+static void *race_put_new(void *arg)
+{
+	struct race *r = arg;
+	char val[16];
+
+	snprintf(val, sizeof(val), "%d", r->idx);
+	r->err = be_put_new(r->be, "versions/p/a/00000000000000000007", val, strlen(val));
+	return NULL;
+}
+
+/* Version allocation relies on this: of many racing creators exactly one wins. */
+CONTRACT_TEST(put_new_race)
+{
+	struct be *be = leaf_open(lf);
+	struct race r[8];
+	pthread_t t[8];
+	int i, won = -1;
+
+	for (i = 0; i < 8; i++) {
+		r[i] = (struct race){ .be = be, .idx = i };
+		cr_assert_eq(pthread_create(&t[i], NULL, race_put_new, &r[i]), 0);
+	}
+	for (i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < 8; i++) {
+		if (r[i].err == 0) {
+			cr_assert_eq(won, -1, "two winners");
+			won = i;
+		} else {
+			cr_assert_eq(r[i].err, EEXIST);
+		}
+	}
+	cr_assert_neq(won, -1);
+	cr_assert_eq(atoi(get_str(be, "versions/p/a/00000000000000000007")), won);
+}
+
+/* ---- local leaf specifics ---- */
+
+Test(local, missing_root)
+{
+	struct be_local_conf c = { .root = "/nonexistent/artifs-store" };
+	struct be *be = NULL;
+
+	cr_assert_eq(be_local_create(&c, &be), ENOENT);
+	cr_assert_null(be);
+}
+
+Test(local, layout_and_temp_files, .fini = teardown)
+{
+	struct be *be = local_open();
+	struct collect c = { .n = 0 };
+	char path[256];
+	struct stat st;
+	int fd;
+
+	put_str(be, "chunks/ab/abcd", "data");
+	snprintf(path, sizeof(path), "%s/chunks/ab/abcd", g_dir);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_size, 4);
+
+	/* A temp file left by a crash is invisible. */
+	snprintf(path, sizeof(path), "%s/chunks/ab/.tmp.0123456789abcdef", g_dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(be_list(be, "", collect_fn, &c), 0);
+	cr_assert_eq(c.n, 1);
+	cr_assert_str_eq(c.keys[0], "chunks/ab/abcd");
+}
+
+Test(local, bad_keys, .fini = teardown)
+{
+	struct be *be = local_open();
+	static const char *const bad[] = { "", "/etc/passwd", "../x", "a/../../x", "a//b",
+					   "a/./b", "a/", ".tmp.x" };
+	uint64_t size;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(be_put(be, bad[i], "x", 1), EINVAL, "key '%s'", bad[i]);
+		cr_assert_eq(be_head(be, bad[i], &size), EINVAL, "key '%s'", bad[i]);
+	}
+	cr_assert_eq(be_list(be, "../", collect_fn, NULL), EINVAL);
+}
+
+/* ---- store format ---- */
+
+Test(store, conf_defaults)
+{
+	struct store_conf c;
+
+	store_conf_init(&c);
+	cr_assert_eq(c.chunk_min, 1u << 20);
+	cr_assert_eq(c.chunk_avg, 4u << 20);
+	cr_assert_eq(c.chunk_max, 16u << 20);
+	cr_assert_eq(c.zstd_level, 3);
+}
+
+Test(store, create_then_reopen, .fini = teardown)
+{
+	struct be *be = local_open();
+	struct store_conf c, r;
+	const char *why = NULL;
+	uint64_t size;
+
+	store_conf_init(&c);
+	c.chunk_min = 64 << 10;
+	c.chunk_avg = 256 << 10;
+	c.chunk_max = 1 << 20;
+	c.zstd_level = 5;
+	cr_assert_eq(store_open(be, 1, &c, &why), 0, "%s", why ? why : "");
+	cr_assert_eq(be_head(be, "format", &size), 0);
+	cr_assert_str_eq(get_str(be, "format"), "{\"artifs_store\": 1, \"chunk_min\": 65536, "
+						"\"chunk_avg\": 262144, \"chunk_max\": 1048576, "
+						"\"zstd_level\": 5}");
+
+	/* Reopening reads the stored values, whatever the caller passes in. */
+	store_conf_init(&r);
+	cr_assert_eq(store_open(be, 0, &r, &why), 0);
+	cr_assert_eq(r.chunk_min, 64 << 10);
+	cr_assert_eq(r.chunk_avg, 256 << 10);
+	cr_assert_eq(r.chunk_max, 1 << 20);
+	cr_assert_eq(r.zstd_level, 5);
+	store_conf_init(&r);
+	cr_assert_eq(store_open(be, 1, &r, NULL), 0);
+	cr_assert_eq(r.chunk_avg, 256 << 10);
+}
+
+Test(store, empty_without_create, .fini = teardown)
+{
+	struct be *be = local_open();
+	struct store_conf c;
+	const char *why = NULL;
+	uint64_t size;
+
+	store_conf_init(&c);
+	cr_assert_eq(store_open(be, 0, &c, &why), ENOENT);
+	cr_assert_not_null(why);
+	cr_assert_eq(be_head(be, "format", &size), ENOENT);
+}
+
+Test(store, stray_file_refused, .fini = teardown)
+{
+	struct be *be = local_open();
+	struct store_conf c;
+	const char *why = NULL;
+	uint64_t size;
+
+	put_str(be, "photos/cat.jpg", "meow");
+	store_conf_init(&c);
+	cr_assert_eq(store_open(be, 1, &c, &why), EINVAL);
+	cr_assert_str_eq(why, "not an artifs store (no valid 'format' object)");
+	cr_assert_eq(be_head(be, "format", &size), ENOENT);
+}
+
+Test(store, bad_format_refused, .fini = teardown)
+{
+	static const char *const docs[] = {
+		"not json",
+		"[1, 2]",
+		"{\"chunk_min\": 1}",
+		"{\"artifs_store\": 2, \"chunk_min\": 65536, \"chunk_avg\": 262144, "
+		"\"chunk_max\": 1048576, \"zstd_level\": 3}",
+		"{\"artifs_store\": 1, \"chunk_min\": 65536, \"chunk_avg\": 262144}",
+		"{\"artifs_store\": 1, \"chunk_min\": 65536, \"chunk_avg\": 300000, "
+		"\"chunk_max\": 1048576, \"zstd_level\": 3}",
+		"{\"artifs_store\": 1, \"chunk_min\": 65536, \"chunk_avg\": 262144, "
+		"\"chunk_max\": 134217728, \"zstd_level\": 3}",
+		"{\"artifs_store\": 1, \"chunk_min\": 524288, \"chunk_avg\": 262144, "
+		"\"chunk_max\": 1048576, \"zstd_level\": 3}",
+		"{\"artifs_store\": 1, \"chunk_min\": 65536, \"chunk_avg\": 262144, "
+		"\"chunk_max\": 1048576, \"zstd_level\": -1}",
+	};
+	struct be *be = local_open();
+	struct store_conf c;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		put_str(be, "format", docs[i]);
+		store_conf_init(&c);
+		why = NULL;
+		cr_assert_eq(store_open(be, 1, &c, &why), EINVAL, "format %s", docs[i]);
+		cr_assert_not_null(why, "format %s", docs[i]);
+		/* The refusal leaves the caller's conf alone. */
+		cr_assert_eq(c.chunk_avg, 4u << 20);
+	}
+}
+
+Test(store, bad_conf_at_create, .fini = teardown)
+{
+	struct be *be = local_open();
+	struct store_conf c;
+	const char *why = NULL;
+	uint64_t size;
+
+	store_conf_init(&c);
+	c.chunk_avg = 3 << 20;
+	cr_assert_eq(store_open(be, 1, &c, &why), EINVAL);
+	cr_assert_str_eq(why, "chunk_avg must be a power of two");
+	store_conf_init(&c);
+	c.chunk_max = 128 << 20;
+	cr_assert_eq(store_open(be, 1, &c, &why), EINVAL);
+	store_conf_init(&c);
+	c.chunk_min = 8 << 20;
+	cr_assert_eq(store_open(be, 1, &c, &why), EINVAL);
+	cr_assert_eq(be_head(be, "format", &size), ENOENT);
+}

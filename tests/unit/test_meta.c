@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: MIT */
+/* meta/: the LMDB index on a fresh temporary state directory per test. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "../../meta/meta.h"
+
+static char dir[] = "/tmp/artifs-meta-XXXXXX";
+static char state[256];
+static struct meta *m;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void open_state(uint64_t map_size)
+{
+	struct meta_conf c = { .dir = state, .map_size = map_size };
+	const char *why = NULL;
+
+	cr_assert_eq(meta_open(&c, &m, &why), 0, "meta_open: %s", why ? why : "");
+}
+
+static void setup(void)
+{
+	cr_assert_not_null(mkdtemp(dir));
+	/* A state directory that does not exist yet: meta_open creates it (mkdir -p). */
+	snprintf(state, sizeof(state), "%s/a/state", dir);
+	open_state(0);
+}
+
+static void teardown(void)
+{
+	meta_close(m);
+	m = NULL;
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void reopen(uint64_t map_size)
+{
+	meta_close(m);
+	m = NULL;
+	open_state(map_size);
+}
+
+/* A new, empty state directory whose environment starts with map_size. */
+static void fresh(uint64_t map_size)
+{
+	meta_close(m);
+	m = NULL;
+	snprintf(state, sizeof(state), "%s/fresh", dir);
+	open_state(map_size);
+}
+
+static struct meta_txn *rd(void)
+{
+	struct meta_txn *t;
+
+	cr_assert_eq(meta_txn_begin(m, 1, &t), 0);
+	return t;
+}
+
+static struct meta_txn *wr(void)
+{
+	struct meta_txn *t;
+
+	cr_assert_eq(meta_txn_begin(m, 0, &t), 0);
+	return t;
+}
+
+static struct meta_inode inode(uint64_t ino)
+{
+	struct meta_inode in = {
+		.ino = ino, .parent = 1, .artifact = 7, .kind = MK_HEAD, .mode = 0100644,
+		.uid = 1000, .gid = 1000, .nlink = 1, .size = ino * 3, .mtime_ns = 123456789,
+		.ctime_ns = -5,
+	};
+
+	memset(in.digest, (int)ino, sizeof(in.digest));
+	return in;
+}
+
+TestSuite(meta, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(meta, reopen_keeps_data)
+{
+	struct meta_inode in = inode(42), out;
+	struct meta_txn *t = wr();
+
+	cr_assert_eq(meta_inode_put(t, &in), 0);
+	cr_assert_eq(meta_dirent_put(t, 1, "x", 42, 0100000), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+	cr_assert_eq(meta_sync(m), 0);
+	reopen(0);
+	t = rd();
+	cr_assert_eq(meta_inode_get(t, 42, &out), 0);
+	cr_assert_eq(memcmp(&in, &out, sizeof(in)), 0);
+	cr_assert_eq(meta_dirent_get(t, 1, "x", NULL, NULL), 0);
+	meta_txn_abort(t);
+}
+
+Test(meta, second_open_is_busy)
+{
+	struct meta_conf c = { .dir = state };
+	struct meta *m2 = NULL;
+	const char *why = NULL;
+	char pid[32];
+
+	cr_assert_eq(meta_open(&c, &m2, &why), EBUSY);
+	cr_assert_null(m2);
+	cr_assert_not_null(why);
+	cr_assert(strstr(why, "in use"), "why: %s", why);
+	snprintf(pid, sizeof(pid), "pid %ld", (long)getpid());
+	cr_assert(strstr(why, pid), "why: %s", why);
+	/* Released on close. */
+	reopen(0);
+}
+
+Test(meta, ino_alloc_monotonic_across_reopen)
+{
+	uint64_t a, b, c;
+	struct meta_txn *t = wr();
+
+	cr_assert_eq(meta_ino_alloc(t, &a), 0);
+	cr_assert_eq(meta_ino_alloc(t, &b), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+	cr_assert_eq(a, 16);
+	cr_assert_eq(b, 17);
+	/* An aborted allocation is not remembered, which is fine: nothing used it. */
+	t = wr();
+	cr_assert_eq(meta_ino_alloc(t, &c), 0);
+	meta_txn_abort(t);
+	reopen(0);
+	t = wr();
+	cr_assert_eq(meta_ino_alloc(t, &c), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+	cr_assert_eq(c, 18);
+}
+
+Test(meta, inode_put_get_del)
+{
+	struct meta_inode in = inode(100), out;
+	struct chunk_ref refs[2] = { { .len = 10 }, { .len = 20 } };
+	struct chunk_ref *got;
+	struct meta_txn *t = wr();
+	char *target;
+	void *val;
+	size_t n;
+
+	cr_assert_eq(meta_inode_get(t, 100, &out), ENOENT);
+	cr_assert_eq(meta_inode_put(t, &in), 0);
+	cr_assert_eq(meta_link_put(t, 100, "somewhere"), 0);
+	cr_assert_eq(meta_chunks_put(t, 100, refs, 2), 0);
+	cr_assert_eq(meta_xattr_put(t, 100, "user.a", "1", 1), 0);
+	cr_assert_eq(meta_xattr_put(t, 100, "user.b", "2", 1), 0);
+	/* A neighbour that must survive. */
+	in.ino = 101;
+	cr_assert_eq(meta_inode_put(t, &in), 0);
+	cr_assert_eq(meta_xattr_put(t, 101, "user.a", "3", 1), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+
+	t = wr();
+	cr_assert_eq(meta_inode_get(t, 100, &out), 0);
+	cr_assert_eq(out.size, 300);
+	cr_assert_eq(meta_inode_del(t, 100), 0);
+	cr_assert_eq(meta_inode_get(t, 100, &out), ENOENT);
+	cr_assert_eq(meta_link_get(t, 100, &target), ENOENT);
+	cr_assert_eq(meta_chunks_get(t, 100, &got, &n), ENOENT);
+	cr_assert_eq(meta_xattr_get(t, 100, "user.a", &val, &n), ENOENT);
+	cr_assert_eq(meta_xattr_get(t, 100, "user.b", &val, &n), ENOENT);
+	cr_assert_eq(meta_inode_del(t, 100), ENOENT);
+	cr_assert_eq(meta_inode_get(t, 101, &out), 0);
+	cr_assert_eq(meta_xattr_get(t, 101, "user.a", &val, &n), 0);
+	cr_assert_eq(n, 1);
+	free(val);
+	cr_assert_eq(meta_txn_commit(t), 0);
+}
+
+struct names {
+	char buf[16][32];
+	uint64_t child[16];
+	int n, stop_at;
+};
+
+static int collect(void *arg, const char *name, size_t len, uint64_t child, uint32_t type)
+{
+	struct names *s = arg;
+
+	cr_assert_lt(len, sizeof(s->buf[0]));
+	cr_assert_eq(type, 0040000);
+	memcpy(s->buf[s->n], name, len);
+	s->buf[s->n][len] = '\0';
+	s->child[s->n] = child;
+	s->n++;
+	return s->n == s->stop_at ? 77 : 0;
+}
+
+static void expect(struct names *s, const char *const *want, int n)
+{
+	cr_assert_eq(s->n, n, "got %d entries, want %d", s->n, n);
+	for (int i = 0; i < n; i++)
+		cr_assert_str_eq(s->buf[i], want[i]);
+}
+
+Test(meta, dirents)
+{
+	static const char *const all[] = { "a", "aa", "b", "c" };
+	static const char *const after_aa[] = { "b", "c" };
+	char longname[300];
+	struct names s;
+	uint64_t child;
+	uint32_t type;
+	struct meta_txn *t = wr();
+	int empty;
+
+	/* Neighbouring directories 0x63 and 0x65 share no key range with 0x64. */
+	cr_assert_eq(meta_dirent_put(t, 0x63, "zzz", 1, 0040000), 0);
+	cr_assert_eq(meta_dirent_put(t, 0x65, "0", 2, 0040000), 0);
+	cr_assert_eq(meta_dirent_put(t, 0x64, "c", 30, 0040000), 0);
+	cr_assert_eq(meta_dirent_put(t, 0x64, "a", 10, 0040000), 0);
+	cr_assert_eq(meta_dirent_put(t, 0x64, "b", 20, 0040000), 0);
+	cr_assert_eq(meta_dirent_put(t, 0x64, "aa", 11, 0040000), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+
+	t = rd();
+	cr_assert_eq(meta_dirent_get(t, 0x64, "b", &child, &type), 0);
+	cr_assert_eq(child, 20);
+	cr_assert_eq(type, 0040000);
+	cr_assert_eq(meta_dirent_get(t, 0x64, "d", &child, &type), ENOENT);
+
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_dirent_iter(t, 0x64, NULL, collect, &s), 0);
+	expect(&s, all, 4);
+	cr_assert_eq(s.child[1], 11);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_dirent_iter(t, 0x64, "", collect, &s), 0);
+	expect(&s, all, 4);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_dirent_iter(t, 0x64, "aa", collect, &s), 0);
+	expect(&s, after_aa, 2);
+	/* `after` need not exist any more (an entry removed between two readdir calls). */
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_dirent_iter(t, 0x64, "ab", collect, &s), 0);
+	expect(&s, after_aa, 2);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_dirent_iter(t, 0x64, "c", collect, &s), 0);
+	cr_assert_eq(s.n, 0);
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 2;
+	cr_assert_eq(meta_dirent_iter(t, 0x64, NULL, collect, &s), 77);
+	cr_assert_eq(s.n, 2);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_dirent_iter(t, 0x66, NULL, collect, &s), 0);
+	cr_assert_eq(s.n, 0);
+
+	cr_assert_eq(meta_dir_empty(t, 0x64, &empty), 0);
+	cr_assert_eq(empty, 0);
+	cr_assert_eq(meta_dir_empty(t, 0x65, &empty), 0);
+	cr_assert_eq(empty, 0);
+	cr_assert_eq(meta_dir_empty(t, 0x66, &empty), 0);
+	cr_assert_eq(empty, 1);
+	cr_assert_eq(meta_dir_empty(t, 0x10, &empty), 0);
+	cr_assert_eq(empty, 1);
+	meta_txn_abort(t);
+
+	memset(longname, 'x', 256);
+	longname[256] = '\0';
+	t = wr();
+	cr_assert_eq(meta_dirent_put(t, 0x64, longname, 1, 0), ENAMETOOLONG);
+	longname[255] = '\0';
+	cr_assert_eq(meta_dirent_put(t, 0x64, longname, 1, 0040000), 0);
+	cr_assert_eq(meta_dirent_del(t, 0x64, longname), 0);
+	cr_assert_eq(meta_dirent_del(t, 0x64, "a"), 0);
+	cr_assert_eq(meta_dirent_del(t, 0x64, "a"), ENOENT);
+	cr_assert_eq(meta_dirent_del(t, 0x65, "0"), 0);
+	cr_assert_eq(meta_dir_empty(t, 0x65, &empty), 0);
+	cr_assert_eq(empty, 1);
+	cr_assert_eq(meta_txn_commit(t), 0);
+	t = rd();
+	cr_assert_eq(meta_dirent_get(t, 0x64, "a", NULL, NULL), ENOENT);
+	meta_txn_abort(t);
+}
+
+struct xs {
+	char names[8][64];
+	size_t lens[8];
+	int n;
+};
+
+static int xcollect(void *arg, const char *name, const void *val, size_t len)
+{
+	struct xs *s = arg;
+
+	snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+	s->lens[s->n++] = len;
+	return 0;
+}
+
+static int xstop(void *arg, const char *name, const void *val, size_t len)
+{
+	return -1;
+}
+
+Test(meta, xattrs)
+{
+	static const uint8_t bin[] = { 0, 1, 0xff, 0, 'x' };
+	char longname[300];
+	struct meta_txn *t = wr();
+	struct xs s = { 0 };
+	void *big, *val;
+	size_t len;
+
+	cr_assert_eq(meta_xattr_put(t, 50, "user.z", "last", 4), 0);
+	cr_assert_eq(meta_xattr_put(t, 50, "user.bin", bin, sizeof(bin)), 0);
+	cr_assert_eq(meta_xattr_put(t, 50, "user.empty", NULL, 0), 0);
+	cr_assert_eq(meta_xattr_put(t, 51, "user.other", "o", 1), 0);
+	cr_assert_eq(meta_xattr_put(t, 50, "user.z", "LAST", 4), 0); /* replaces */
+	memset(longname, 'n', 256);
+	longname[256] = '\0';
+	cr_assert_eq(meta_xattr_put(t, 50, longname, "v", 1), ERANGE);
+	big = calloc(1, 64 * 1024 + 1);
+	cr_assert_eq(meta_xattr_put(t, 50, "user.big", big, 64 * 1024 + 1), E2BIG);
+	cr_assert_eq(meta_xattr_put(t, 50, "user.big", big, 64 * 1024), 0);
+	free(big);
+	cr_assert_eq(meta_txn_commit(t), 0);
+
+	t = rd();
+	cr_assert_eq(meta_xattr_get(t, 50, "user.bin", &val, &len), 0);
+	cr_assert_eq(len, sizeof(bin));
+	cr_assert_eq(memcmp(val, bin, len), 0);
+	free(val);
+	cr_assert_eq(meta_xattr_get(t, 50, "user.z", &val, &len), 0);
+	cr_assert_eq(memcmp(val, "LAST", 4), 0);
+	free(val);
+	cr_assert_eq(meta_xattr_get(t, 50, "user.empty", &val, &len), 0);
+	cr_assert_eq(len, 0);
+	free(val);
+	cr_assert_eq(meta_xattr_get(t, 50, "user.nope", &val, &len), ENOENT);
+	cr_assert_eq(meta_xattr_iter(t, 50, xcollect, &s), 0);
+	cr_assert_eq(s.n, 4);
+	cr_assert_str_eq(s.names[0], "user.big");
+	cr_assert_str_eq(s.names[1], "user.bin");
+	cr_assert_str_eq(s.names[2], "user.empty");
+	cr_assert_str_eq(s.names[3], "user.z");
+	cr_assert_eq(s.lens[0], 64 * 1024);
+	cr_assert_eq(meta_xattr_iter(t, 50, xstop, NULL), -1);
+	meta_txn_abort(t);
+
+	t = wr();
+	cr_assert_eq(meta_xattr_del(t, 50, "user.bin"), 0);
+	cr_assert_eq(meta_xattr_del(t, 50, "user.bin"), ENOENT);
+	cr_assert_eq(meta_txn_commit(t), 0);
+	t = rd();
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_xattr_iter(t, 50, xcollect, &s), 0);
+	cr_assert_eq(s.n, 3);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_xattr_iter(t, 52, xcollect, &s), 0);
+	cr_assert_eq(s.n, 0);
+	meta_txn_abort(t);
+}
+
+Test(meta, chunks_and_links)
+{
+	struct chunk_ref refs[3], *got;
+	struct meta_txn *t = wr();
+	char *target;
+	size_t n;
+
+	for (int i = 0; i < 3; i++) {
+		memset(refs[i].id, 0xa0 + i, sizeof(refs[i].id));
+		refs[i].len = 1000u * (i + 1);
+	}
+	cr_assert_eq(meta_chunks_put(t, 60, refs, 3), 0);
+	cr_assert_eq(meta_chunks_put(t, 61, NULL, 0), 0);
+	cr_assert_eq(meta_link_put(t, 62, "../a/b"), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+
+	t = rd();
+	cr_assert_eq(meta_chunks_get(t, 60, &got, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(memcmp(got, refs, sizeof(refs)), 0);
+	free(got);
+	cr_assert_eq(meta_chunks_get(t, 61, &got, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_null(got);
+	cr_assert_eq(meta_chunks_get(t, 63, &got, &n), ENOENT);
+	cr_assert_eq(meta_link_get(t, 62, &target), 0);
+	cr_assert_str_eq(target, "../a/b");
+	free(target);
+	cr_assert_eq(meta_link_get(t, 60, &target), ENOENT);
+	meta_txn_abort(t);
+
+	t = wr();
+	cr_assert_eq(meta_chunks_del(t, 60), 0);
+	cr_assert_eq(meta_chunks_del(t, 60), 0);
+	cr_assert_eq(meta_chunks_get(t, 60, &got, &n), ENOENT);
+	cr_assert_eq(meta_txn_commit(t), 0);
+}
+
+static int acollect(void *arg, const struct meta_artifact *a)
+{
+	uint64_t *seen = arg;
+
+	seen[++seen[0]] = a->ino;
+	return seen[0] == 2 && seen[9] ? 5 : 0;
+}
+
+Test(meta, artifacts)
+{
+	struct meta_artifact a = { .project_ino = 20, .next = 1 }, out;
+	uint64_t seen[10] = { 0 };
+	struct meta_txn *t = wr();
+
+	for (uint64_t ino = 300; ino >= 100; ino -= 100) {
+		a.ino = ino;
+		snprintf(a.name, sizeof(a.name), "art%d", (int)ino);
+		snprintf(a.project, sizeof(a.project), "proj");
+		cr_assert_eq(meta_artifact_put(t, &a), 0);
+	}
+	cr_assert_eq(meta_txn_commit(t), 0);
+	t = rd();
+	cr_assert_eq(meta_artifact_get(t, 200, &out), 0);
+	cr_assert_str_eq(out.name, "art200");
+	cr_assert_eq(out.next, 1);
+	cr_assert_eq(meta_artifact_get(t, 250, &out), ENOENT);
+	cr_assert_eq(meta_artifact_iter(t, acollect, seen), 0);
+	cr_assert_eq(seen[0], 3);
+	cr_assert_eq(seen[1], 100);
+	cr_assert_eq(seen[2], 200);
+	cr_assert_eq(seen[3], 300);
+	memset(seen, 0, sizeof(seen));
+	seen[9] = 1; /* stop after two */
+	cr_assert_eq(meta_artifact_iter(t, acollect, seen), 5);
+	cr_assert_eq(seen[0], 2);
+	meta_txn_abort(t);
+	t = wr();
+	cr_assert_eq(meta_artifact_del(t, 200), 0);
+	cr_assert_eq(meta_artifact_del(t, 200), ENOENT);
+	cr_assert_eq(meta_txn_commit(t), 0);
+}
+
+struct vs {
+	uint64_t n[16];
+	int count, stop_at;
+};
+
+static int vcollect(void *arg, const struct meta_version *v)
+{
+	struct vs *s = arg;
+
+	cr_assert_eq(v->artifact, 20);
+	cr_assert_eq(v->root, 1000 + v->n);
+	s->n[s->count++] = v->n;
+	return s->count == s->stop_at ? 9 : 0;
+}
+
+Test(meta, versions_newest_first)
+{
+	static const uint64_t ns[] = { 2, 10, 1, 3, 256 };
+	struct meta_version v = { 0 }, out;
+	struct meta_txn *t = wr();
+	struct vs s = { 0 };
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		v.artifact = 20;
+		v.n = ns[i];
+		v.root = 1000 + ns[i];
+		cr_assert_eq(meta_version_put(t, &v), 0);
+	}
+	/* Neighbours on both sides, including the largest possible N. */
+	v.artifact = 19;
+	v.n = UINT64_MAX;
+	cr_assert_eq(meta_version_put(t, &v), 0);
+	v.artifact = 21;
+	v.n = 1;
+	cr_assert_eq(meta_version_put(t, &v), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+
+	t = rd();
+	cr_assert_eq(meta_version_get(t, 20, 10, &out), 0);
+	cr_assert_eq(out.root, 1010);
+	cr_assert_eq(meta_version_get(t, 20, 4, &out), ENOENT);
+	cr_assert_eq(meta_version_iter(t, 20, vcollect, &s), 0);
+	cr_assert_eq(s.count, 5);
+	cr_assert_eq(s.n[0], 256);
+	cr_assert_eq(s.n[1], 10);
+	cr_assert_eq(s.n[2], 3);
+	cr_assert_eq(s.n[3], 2);
+	cr_assert_eq(s.n[4], 1);
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 2;
+	cr_assert_eq(meta_version_iter(t, 20, vcollect, &s), 9);
+	cr_assert_eq(s.count, 2);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_version_iter(t, 22, vcollect, &s), 0);
+	cr_assert_eq(s.count, 0);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(meta_version_iter(t, 5, vcollect, &s), 0);
+	cr_assert_eq(s.count, 0);
+	meta_txn_abort(t);
+}
+
+static int count_19(void *arg, const struct meta_version *v)
+{
+	uint64_t *c = arg;
+
+	cr_assert_eq(v->artifact, 19);
+	c[c[0]++ + 1] = v->n;
+	return 0;
+}
+
+Test(meta, versions_at_range_edges)
+{
+	struct meta_version v = { .artifact = 19 };
+	struct meta_txn *t = wr();
+	uint64_t c[4] = { 0 };
+
+	v.n = UINT64_MAX;
+	cr_assert_eq(meta_version_put(t, &v), 0);
+	v.n = 7;
+	cr_assert_eq(meta_version_put(t, &v), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+	t = rd();
+	cr_assert_eq(meta_version_iter(t, 19, count_19, c), 0);
+	cr_assert_eq(c[0], 2);
+	cr_assert_eq(c[1], UINT64_MAX);
+	cr_assert_eq(c[2], 7);
+	meta_txn_abort(t);
+}
+
+static int fail_eexist(struct meta_txn *txn, void *arg)
+{
+	cr_assert_eq(meta_xattr_put(txn, 9, "user.x", "1", 1), 0);
+	return EEXIST;
+}
+
+Test(meta, write_error_aborts)
+{
+	struct meta_txn *t;
+	void *val;
+	size_t len;
+
+	cr_assert_eq(meta_write(m, fail_eexist, NULL), EEXIST);
+	t = rd();
+	cr_assert_eq(meta_xattr_get(t, 9, "user.x", &val, &len), ENOENT);
+	meta_txn_abort(t);
+}
+
+#define BIG_VAL (16 * 1024)
+#define BIG_CALLS 320 /* two values per call: 10 MiB */
+
+struct fill {
+	uint64_t ino;
+	int i;
+	int runs;
+};
+
+static void pattern(char *buf, uint64_t ino, int i, int k)
+{
+	memset(buf, 'a' + (int)((ino + i * 2 + k) % 26), BIG_VAL);
+	snprintf(buf, 32, "%llu/%d/%d", (unsigned long long)ino, i, k);
+}
+
+static int fill_fn(struct meta_txn *txn, void *arg)
+{
+	static __thread char buf[BIG_VAL];
+	struct fill *f = arg;
+	char name[64];
+	int rc;
+
+	f->runs++;
+	for (int k = 0; k < 2; k++) {
+		pattern(buf, f->ino, f->i, k);
+		snprintf(name, sizeof(name), "user.v%05d.%d", f->i, k);
+		rc = meta_xattr_put(txn, f->ino, name, buf, BIG_VAL);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void fill(uint64_t ino, int calls, int *retries)
+{
+	for (int i = 0; i < calls; i++) {
+		struct fill f = { .ino = ino, .i = i };
+
+		cr_assert_eq(meta_write(m, fill_fn, &f), 0, "write %d", i);
+		*retries += f.runs - 1;
+	}
+}
+
+static void check_fill(uint64_t ino, int calls)
+{
+	static char want[BIG_VAL];
+	struct meta_txn *t = rd();
+	char name[64];
+	void *val;
+	size_t len;
+
+	for (int i = 0; i < calls; i++) {
+		for (int k = 0; k < 2; k++) {
+			snprintf(name, sizeof(name), "user.v%05d.%d", i, k);
+			cr_assert_eq(meta_xattr_get(t, ino, name, &val, &len), 0, "%s", name);
+			pattern(want, ino, i, k);
+			cr_assert_eq(len, BIG_VAL);
+			cr_assert_eq(memcmp(val, want, len), 0, "%s", name);
+			free(val);
+		}
+	}
+	meta_txn_abort(t);
+}
+
+Test(meta, write_grows_map)
+{
+	int retries = 0;
+
+	fresh(1 << 20);
+	fill(70, BIG_CALLS, &retries);
+	cr_assert_gt(retries, 0, "the map never filled up");
+	check_fill(70, BIG_CALLS);
+	/* The grown size is kept by the environment even when asked for 1 MiB again. */
+	reopen(1 << 20);
+	check_fill(70, BIG_CALLS);
+	retries = 0;
+	fill(71, 8, &retries);
+	check_fill(71, 8);
+}
+
+struct worker {
+	uint64_t ino;
+	int retries;
+};
+
+static void *writer(void *arg)
+{
+	struct worker *w = arg;
+
+	fill(w->ino, BIG_CALLS / 4, &w->retries);
+	return NULL;
+}
+
+static int count_fn(void *arg, const char *name, const void *val, size_t len)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void *reader(void *arg)
+{
+	int *stop = arg;
+
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+		struct meta_txn *t = rd();
+		int n = 0;
+
+		cr_assert_eq(meta_xattr_iter(t, 80, count_fn, &n), 0);
+		meta_txn_abort(t);
+	}
+	return NULL;
+}
+
+Test(meta, concurrent_writers_grow_map)
+{
+	struct worker w[4];
+	pthread_t th[4], rt;
+	int stop = 0;
+
+	fresh(1 << 20);
+	cr_assert_eq(pthread_create(&rt, NULL, reader, &stop), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .ino = 80 + i };
+		cr_assert_eq(pthread_create(&th[i], NULL, writer, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(rt, NULL);
+	for (int i = 0; i < 4; i++)
+		check_fill(80 + i, BIG_CALLS / 4);
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* artifs mount [-f] [-d] [-o opts] MOUNTPOINT, and mount.artifs SOURCE MOUNTPOINT -o opts. */
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backends/backend.h"
+#include "../fs/fs.h"
+#include "tools.h"
+
+struct mopts {
+	char *store, *state;
+	unsigned commit_delay;
+	int commit_delay_set;
+	unsigned long long map_size, rcache;
+	int foreground, debug, help;
+	char *source, *mountpoint;
+	int is_helper;
+};
+
+enum { KEY_FG, KEY_DEBUG, KEY_HELP, KEY_DELAY };
+
+static const struct fuse_opt specs[] = {
+	{ "store=%s", offsetof(struct mopts, store), 0 },
+	{ "state=%s", offsetof(struct mopts, state), 0 },
+	{ "commit_delay=%u", offsetof(struct mopts, commit_delay), 0 },
+	FUSE_OPT_KEY("commit_delay=", KEY_DELAY),
+	{ "map_size=%llu", offsetof(struct mopts, map_size), 0 },
+	{ "rcache=%llu", offsetof(struct mopts, rcache), 0 },
+	FUSE_OPT_KEY("-f", KEY_FG),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+static int proc(void *data, const char *arg, int key, struct fuse_args *out)
+{
+	struct mopts *o = data;
+
+	switch (key) {
+	case KEY_FG:
+		o->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		o->debug = 1;
+		return 0;
+	case KEY_HELP:
+		o->help = 1;
+		return 0;
+	case KEY_DELAY:
+		o->commit_delay_set = 1;
+		return 0; /* the spec with %u stored the value */
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->is_helper && !o->source) {
+			o->source = strdup(arg);
+			return 0;
+		}
+		if (!o->mountpoint) {
+			o->mountpoint = strdup(arg);
+			return 0;
+		}
+		fprintf(stderr, "artifs mount: unexpected argument '%s'\n", arg);
+		return -1;
+	default:
+		return 1;
+	}
+}
+
+static void help(void)
+{
+	printf("usage: artifs mount [-f] [-d] [-o option[,option...]] MOUNTPOINT\n"
+	       "       mount.artifs STORE MOUNTPOINT [-o options]   (for mount -t artifs and fstab)\n\n"
+	       "Mounts the artifact filesystem. Without -f it runs in the background and logs to\n"
+	       "syslog; with -f it stays in the foreground and logs to stderr.\n\n"
+	       "options:\n"
+	       "  store=DIR          the store (default $ARTIFS_STORE or %s)\n"
+	       "  state=DIR          the host's index and drafts (default $ARTIFS_STATE or %s)\n"
+	       "  commit_delay=MS    quiet time before a draft becomes a version (default 1000;\n"
+	       "                     0 commits at the last close)\n"
+	       "  map_size=BYTES     initial LMDB map size (it grows when full)\n"
+	       "  rcache=BYTES       memory for decoded chunks (default 48 MiB)\n"
+	       "  allow_other, default_permissions, ro, and other FUSE mount options\n"
+	       "  -d                 debug logging (and the FUSE request trace)\n",
+	       fs_default_store(), fs_default_state());
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct mopts o = { 0 };
+	struct fs_conf c = { 0 };
+	const char *self = strrchr(argv[0], '/');
+	const char *env;
+	int err;
+
+	o.is_helper = strcmp(self ? self + 1 : argv[0], "mount.artifs") == 0;
+	if (fuse_opt_parse(&args, &o, specs, proc)) {
+		fuse_opt_free_args(&args);
+		return 2;
+	}
+	if (o.help) {
+		help();
+		fuse_opt_free_args(&args);
+		return 0;
+	}
+	if (!o.mountpoint) {
+		fprintf(stderr, "artifs mount: no mount point given (see --help)\n");
+		fuse_opt_free_args(&args);
+		return 2;
+	}
+	if (o.is_helper && o.source && !o.store && strcmp(o.source, "artifs") &&
+	    strcmp(o.source, "none"))
+		o.store = strdup(o.source);
+	if (!o.store && (env = getenv("ARTIFS_STORE")) && *env)
+		o.store = strdup(env);
+	if (!o.state && (env = getenv("ARTIFS_STATE")) && *env)
+		o.state = strdup(env);
+	if (!o.commit_delay_set) {
+		env = getenv("ARTIFS_COMMIT_DELAY");
+		o.commit_delay = env && *env ? (unsigned)strtoul(env, NULL, 10) : 1000;
+	}
+	if (o.debug) {
+		log_set_debug(1);
+		fuse_opt_add_arg(&args, "-odebug");
+	}
+	/* Version files are read by everyone the kernel lets in; names are ours to check. */
+	fuse_opt_add_arg(&args, "-osubtype=artifs,fsname=artifs");
+	c.store = o.store ? o.store : fs_default_store();
+	c.state = o.state ? o.state : fs_default_state();
+	c.commit_delay_ms = o.commit_delay;
+	c.map_size = o.map_size;
+	c.rcache_bytes = o.rcache;
+	c.foreground = o.foreground;
+	c.debug = o.debug;
+	err = fs_mount_main(&c, &args, o.mountpoint);
+	fuse_opt_free_args(&args);
+	free(o.store);
+	free(o.state);
+	free(o.source);
+	free(o.mountpoint);
+	if (err) {
+		fprintf(stderr, "artifs mount: %s\n", strerror(err));
+		return 1;
+	}
+	return 0;
+}
