@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,16 +462,87 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.create = op_create,
 };
 
+/* Background mode: the parent waits until the child has mounted (or failed, with its
+ * message on the terminal) and exits with that status. LMDB and the state lock belong to the
+ * process that opens them, so the fork comes before anything is opened. */
+static int daemon_fork(int *notify)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		return errno;
+	pid = fork();
+	if (pid < 0)
+		return errno;
+	if (pid > 0) {
+		char st = 1;
+
+		close(p[1]);
+		if (read(p[0], &st, 1) != 1)
+			st = 1;
+		_exit(st);
+	}
+	close(p[0]);
+	setsid();
+	*notify = p[1];
+	return 0;
+}
+
+static void daemon_ready(int notify, int ok)
+{
+	char st = ok ? 0 : 1;
+	int fd;
+
+	if (notify < 0)
+		return;
+	if (ok) {
+		log_to_syslog("artifs");
+		if (chdir("/"))
+			log_msg(LOG_WARNING, "chdir /: %s", strerror(errno));
+		fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	if (write(notify, &st, 1) != 1)
+		log_msg(LOG_WARNING, "cannot notify the parent process");
+	close(notify);
+}
+
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	return asprintf(&out, "%s/%s", cwd, path) < 0 ? NULL : out;
+}
+
 int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *mountpoint)
 {
 	struct fuse_loop_config *lc = NULL;
 	struct fs *fs = calloc(1, sizeof(*fs));
-	int err, ret = 1;
+	char *store = absolute(c->store), *state = absolute(c->state);
+	int notify = -1, mounted = 0, err, ret;
 
-	if (!fs)
-		return ENOMEM;
+	if (!fs || !store || !state) {
+		err = ENOMEM;
+		goto out_free;
+	}
 	fs->conf = *c;
+	fs->conf.store = store;
+	fs->conf.state = state;
 	pthread_mutex_init(&fs->lock, NULL);
+	if (!c->foreground) {
+		err = daemon_fork(&notify);
+		if (err)
+			goto out_free;
+	}
 	err = fs_open_backing(fs, 1);
 	if (err)
 		goto out_free;
@@ -493,31 +565,26 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 		err = EIO;
 		goto out_signals;
 	}
-	if (!c->foreground) {
-		log_to_syslog("artifs");
-		if (fuse_daemonize(0)) {
-			err = EIO;
-			goto out_unmount;
-		}
-	}
+	mounted = 1;
 	err = fs_committer_start(fs);
 	if (err)
 		goto out_unmount;
-	log_msg(LOG_INFO, "mounted at %s (store %s, state %s)", mountpoint, c->store, c->state);
+	log_msg(LOG_INFO, "mounted at %s (store %s, state %s)", mountpoint, store, state);
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		err = ENOMEM;
 		goto out_unmount;
 	}
+	daemon_ready(notify, 1);
+	notify = -1;
 	fuse_loop_cfg_set_clone_fd(lc, 0);
 	fuse_loop_cfg_set_max_threads(lc, 16);
 	ret = fuse_session_loop_mt(fs->se, lc);
 	fuse_loop_cfg_destroy(lc);
 	err = ret < 0 ? -ret : 0;
-	if (ret > 0)
-		err = 0; /* ended by a signal: a clean stop */
 out_unmount:
-	fuse_session_unmount(fs->se);
+	if (mounted)
+		fuse_session_unmount(fs->se);
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:
@@ -527,7 +594,11 @@ out_session:
 out_backing:
 	fs_close_backing(fs);
 out_free:
-	pthread_mutex_destroy(&fs->lock);
+	daemon_ready(notify, 0);
+	if (fs)
+		pthread_mutex_destroy(&fs->lock);
 	free(fs);
+	free(store);
+	free(state);
 	return err;
 }
