@@ -13,15 +13,17 @@ DEPS_APT = build-essential pkg-config libfuse3-dev fuse3 liblmdb-dev libzstd-dev
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation \
+OPTFLAGS ?= -O2 -g
+ALL_CFLAGS = $(OPTFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation \
 	-D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -MMD -MP $(PKG_CFLAGS)
 ifeq ($(DEV),1)
-CFLAGS += -Werror
+ALL_CFLAGS += -Werror
 endif
-CFLAGS += $(EXTRA_CFLAGS)
+ALL_CFLAGS += $(CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 LDFLAGS += $(EXTRA_LDFLAGS)
+export ASAN_OPTIONS ?= detect_leaks=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
 LIB_SRC := $(wildcard backends/*.c meta/*.c fs/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
@@ -37,7 +39,7 @@ all: $(BUILD)/artifs
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libartifs.a: $(LIB_OBJ)
 	@rm -f $@
@@ -48,7 +50,7 @@ $(BUILD)/artifs: $(TOOL_OBJ) $(BUILD)/libartifs.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libartifs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libartifs.a $(LDLIBS) -lcriterion
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libartifs.a $(LDLIBS) -lcriterion
 
 # Installs every build and test dependency from Debian's packages; a no-op when present.
 deps:
@@ -75,8 +77,12 @@ test: deps
 	$(MAKE) check
 
 asan: deps
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined" \
+	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" all unit check
+
+# Speed figures next to native, in the same run; never fails on speed. QUICK=1: 64 MiB.
+bench: $(BUILD)/artifs
+	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/figures.sh $(if $(QUICK),64,1024)
 
 install: $(BUILD)/artifs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin

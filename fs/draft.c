@@ -312,3 +312,20 @@ void fs_free_deferred(struct fs *fs, uint64_t ino)
 	unlink(path);
 	meta_write(fs->meta, free_fn, &ino);
 }
+
+void fs_drafts_free(struct fs *fs)
+{
+	while (fs->arts) {
+		struct fs_art *a = fs->arts;
+
+		fs->arts = a->next;
+		pthread_mutex_destroy(&a->lock);
+		free(a);
+	}
+	while (fs->opens) {
+		struct fs_open *o = fs->opens;
+
+		fs->opens = o->next;
+		free(o);
+	}
+}

@@ -120,6 +120,8 @@ int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino);
 /* Removes the staging file of a freed inode unless it is still open. */
 void fs_staging_drop(struct fs *fs, uint64_t ino);
 void fs_free_deferred(struct fs *fs, uint64_t ino);
+/* Frees the in-memory draft bookkeeping (at exit). */
+void fs_drafts_free(struct fs *fs);
 
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version

@@ -309,15 +309,18 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 		err = touch_dir(txn, p.ino);
 	if (!err && in.kind == MK_HEAD) {
 		err = draft_mark(txn, in.artifact);
-		m->art = in.artifact;
+		/* A top-level link to "@…" is most likely `ln -sfn`'s temporary name on its
+		 * way to become a tag: it does not start the quiet timer by itself. */
+		if (!(p.kind == MK_ARTIFACT && m->link && m->link[0] == '@'))
+			m->art = in.artifact;
 	}
 	if (!err)
 		m->out = in;
 	return err;
 }
 
-int fs_do_mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
-		 mode_t mode, const char *link, struct fuse_entry_param *e)
+static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
+		  mode_t mode, const char *link, struct fuse_entry_param *e, int touch)
 {
 	struct mk_arg m = { .fs = fs, .uid = ctx->uid, .gid = ctx->gid, .parent = parent,
 			    .name = name, .mode = mode, .link = link };
@@ -363,10 +366,16 @@ int fs_do_mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, con
 	}
 	if (m.out.kind == MK_ARTIFACT || m.out.kind == MK_PROJECT)
 		fs_mirror_meta(fs, m.out.ino);
-	if (art && m.art)
+	if (art && m.art && touch)
 		fs_art_touch(fs, art);
 	entry_fill(fs, &m.out, e);
 	return 0;
+}
+
+int fs_do_mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
+		 mode_t mode, const char *link, struct fuse_entry_param *e)
+{
+	return mknode(fs, ctx, parent, name, mode, link, e, 1);
 }
 
 struct rm_arg {
@@ -530,12 +539,14 @@ struct mv_arg {
 	char putkey[600], putval[32], delkey[600];
 };
 
-/* Sets tag `name` (with its '@') of artifact art to version n, replacing it if present. */
+/* Makes inode src the tag `name` (with its '@') of artifact art, pointing at version n and
+ * replacing any tag of that name. The kernel's dentry follows the renamed inode, so the
+ * renamed inode itself must become the tag. The caller removes src's old entry. */
 static int tag_set(struct mv_arg *r, struct meta_txn *txn, uint64_t art, const char *name,
-		   uint64_t n)
+		   uint64_t n, struct meta_inode *src)
 {
 	struct meta_artifact a;
-	struct meta_inode in;
+	struct meta_inode old;
 	uint64_t child;
 	uint32_t type;
 	char target[48];
@@ -545,33 +556,30 @@ static int tag_set(struct mv_arg *r, struct meta_txn *txn, uint64_t art, const c
 	if (err)
 		return err;
 	snprintf(target, sizeof(target), "@v%" PRIu64, n);
-	if (meta_dirent_get(txn, art, name, &child, &type) == 0) {
-		err = meta_inode_get(txn, child, &in);
+	if (meta_dirent_get(txn, art, name, &child, &type) == 0 && child != src->ino) {
+		err = meta_inode_get(txn, child, &old);
 		if (err)
 			return err;
-		if (in.kind != MK_TAG) {
-			r->why = in.kind == MK_LATEST ? "@latest is kept by artifs"
-						      : "versions are read-only";
-			return in.kind == MK_LATEST ? EPERM : EROFS;
+		if (old.kind != MK_TAG) {
+			r->why = old.kind == MK_LATEST ? "@latest is kept by artifs"
+						       : "versions are read-only";
+			return old.kind == MK_LATEST ? EPERM : EROFS;
 		}
-	} else {
-		memset(&in, 0, sizeof(in));
-		err = meta_ino_alloc(txn, &in.ino);
-		if (err)
-			return err;
-		in.parent = in.artifact = art;
-		in.kind = MK_TAG;
-		in.mode = S_IFLNK | 0777;
-		in.nlink = 1;
-		err = meta_dirent_put(txn, art, name, in.ino, S_IFLNK);
+		err = meta_inode_del(txn, old.ino);
 		if (err)
 			return err;
 	}
-	in.size = strlen(target);
-	in.mtime_ns = in.ctime_ns = fs_now_ns();
-	err = meta_inode_put(txn, &in);
+	src->parent = src->artifact = art;
+	src->kind = MK_TAG;
+	src->mode = S_IFLNK | 0777;
+	src->flags = 0;
+	src->size = strlen(target);
+	src->ctime_ns = fs_now_ns();
+	err = meta_inode_put(txn, src);
 	if (!err)
-		err = meta_link_put(txn, in.ino, target);
+		err = meta_link_put(txn, src->ino, target);
+	if (!err)
+		err = meta_dirent_put(txn, art, name, src->ino, S_IFLNK);
 	if (err)
 		return err;
 	snprintf(r->putkey, sizeof(r->putkey), "refs/%s/%s/%s", a.project, a.name, name + 1);
@@ -664,7 +672,9 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 			err = resolve_ref(txn, c.artifact, link, &n);
 		free(link);
 		if (!err)
-			err = tag_set(r, txn, c.artifact, r->newname, n);
+			err = meta_dirent_del(txn, r->parent, r->name);
+		if (!err)
+			err = tag_set(r, txn, c.artifact, r->newname, n, &c);
 		if (!err) {
 			struct meta_artifact a;
 
@@ -672,9 +682,7 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 			snprintf(r->delkey, sizeof(r->delkey), "refs/%s/%s/%s", a.project, a.name,
 				 r->name + 1);
 		}
-		if (!err)
-			err = meta_dirent_del(txn, r->parent, r->name);
-		return err ? err : meta_inode_del(txn, c.ino);
+		return err;
 	}
 	if (np.kind == MK_ARTIFACT && r->newname[0] == '@') {
 		/* `ln -sfn @v3 @prod` makes a symlink under a temporary name and renames it
@@ -696,11 +704,9 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 					       : "a tag points at @v<N>, another tag or @latest";
 			return err == ENOENT ? ENOENT : EINVAL;
 		}
-		err = tag_set(r, txn, c.artifact, r->newname, n);
+		err = meta_dirent_del(txn, r->parent, r->name);
 		if (!err)
-			err = meta_dirent_del(txn, r->parent, r->name);
-		if (!err)
-			err = meta_inode_del(txn, c.ino);
+			err = tag_set(r, txn, c.artifact, r->newname, n, &c);
 		r->art = c.artifact;
 		return err;
 	}
@@ -1072,11 +1078,16 @@ out:
 int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
 		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out)
 {
-	int err = fs_do_mknode(fs, ctx, parent, name, (mode & 07777) | S_IFREG, NULL, e);
+	/* No quiet timer until the new file is open for writing: a commit in between would
+	 * catch it empty. */
+	int err = mknode(fs, ctx, parent, name, (mode & 07777) | S_IFREG, NULL, e, 0);
 
 	if (err)
 		return err;
-	return fs_do_open(fs, ctx, e->ino, (flags & ~O_TRUNC) | O_RDWR, out);
+	err = fs_do_open(fs, ctx, e->ino, (flags & ~O_TRUNC) | O_RDWR, out);
+	if (!err)
+		fs_art_touch(fs, (*out)->art);
+	return err;
 }
 
 int fs_do_fsyncdir(struct fs *fs, uint64_t ino)

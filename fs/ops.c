@@ -264,21 +264,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_handle *h = H(fi);
-	struct fs *fs = FS(req);
-	int err = 0;
-
-	/* commit_delay=0: the last close of a writer commits, before close() returns. */
-	if (h->writable && fs->conf.commit_delay_ms == 0) {
-		unsigned writers;
-
-		pthread_mutex_lock(&fs->lock);
-		writers = h->art->writers;
-		pthread_mutex_unlock(&fs->lock);
-		if (writers == 1)
-			err = fs_commit(fs, h->art, NULL, NULL);
-	}
-	fuse_reply_err(req, err);
+	/* Every close() flushes, also of a dup'ed descriptor (bash's `>`), so a commit here
+	 * could catch a file before its first write: commit_delay=0 commits at release. */
+	fuse_reply_err(req, 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -595,8 +583,10 @@ out_backing:
 	fs_close_backing(fs);
 out_free:
 	daemon_ready(notify, 0);
-	if (fs)
+	if (fs) {
+		fs_drafts_free(fs);
 		pthread_mutex_destroy(&fs->lock);
+	}
 	free(fs);
 	free(store);
 	free(state);
