@@ -308,11 +308,13 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 	if (!err)
 		err = touch_dir(txn, p.ino);
 	if (!err && in.kind == MK_HEAD) {
-		err = draft_mark(txn, in.artifact);
 		/* A top-level link to "@…" is most likely `ln -sfn`'s temporary name on its
-		 * way to become a tag: it does not start the quiet timer by itself. */
-		if (!(p.kind == MK_ARTIFACT && m->link && m->link[0] == '@'))
+		 * way to become a tag: by itself it neither marks the draft nor starts the
+		 * quiet timer (the next change of the artifact commits it with the rest). */
+		if (!(p.kind == MK_ARTIFACT && m->link && m->link[0] == '@')) {
+			err = draft_mark(txn, in.artifact);
 			m->art = in.artifact;
+		}
 	}
 	if (!err)
 		m->out = in;
