@@ -91,6 +91,13 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st);
 double fs_timeout(const struct meta_inode *in);
 /* URI of an inode in a version: artifs://p/a@vN[/path]. *out caller-frees. */
 int fs_uri(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in, char **out);
+/* Reads one inode in its own read transaction. */
+int fs_inode_read(struct fs *fs, uint64_t ino, struct meta_inode *out);
+/* Reads inode ino into *in and, when it is part of a HEAD (the artifact folder or below),
+ * takes its artifact's lock: *art is then that artifact, else NULL. Release with
+ * fs_head_unlock(*art). */
+int fs_head_lock(struct fs *fs, uint64_t ino, struct meta_inode *in, struct fs_art **art);
+void fs_head_unlock(struct fs_art *art);
 /* The name under which ino stands in parent (a scan of parent: not for hot paths). */
 int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
 		  char out[META_NAME_MAX + 1]);

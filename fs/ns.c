@@ -71,14 +71,9 @@ out:
 
 int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)
 {
-	struct meta_txn *txn;
 	struct meta_inode in;
-	int err = meta_txn_begin(fs->meta, 1, &txn);
+	int err = fs_inode_read(fs, ino, &in);
 
-	if (err)
-		return err;
-	err = meta_inode_get(txn, ino, &in);
-	meta_txn_abort(txn);
 	if (err)
 		return err;
 	fs_stat_fill(fs, &in, st);
@@ -327,24 +322,13 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 	struct mk_arg m = { .fs = fs, .uid = ctx->uid, .gid = ctx->gid, .parent = parent,
 			    .name = name, .mode = mode, .link = link };
 	struct fs_art *art = NULL;
-	struct meta_txn *txn;
 	struct meta_inode p;
 	int err;
 
 	/* The artifact's lock keeps a commit from walking a half-changed HEAD. */
-	err = meta_txn_begin(fs->meta, 1, &txn);
+	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
 		return err;
-	err = meta_inode_get(txn, parent, &p);
-	meta_txn_abort(txn);
-	if (err)
-		return err;
-	if (is_headish(&p)) {
-		art = fs_art_get(fs, p.artifact);
-		if (!art)
-			return ENOMEM;
-		pthread_mutex_lock(&art->lock);
-	}
 	err = meta_write(fs->meta, mk_fn, &m);
 	if (!err && S_ISREG(m.out.mode)) {
 		char path[4200];
@@ -357,8 +341,7 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 		else
 			log_msg(LOG_ERR, "cannot create staging file %s: %s", path, strerror(errno));
 	}
-	if (art)
-		pthread_mutex_unlock(&art->lock);
+	fs_head_unlock(art);
 	if (err) {
 		const char *op = link ? "symlink" : S_ISDIR(mode) ? "mkdir" : "create";
 
@@ -497,26 +480,14 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 {
 	struct rm_arg r = { .fs = fs, .parent = parent, .name = name, .dir = dir };
 	struct fs_art *art = NULL;
-	struct meta_txn *txn;
 	struct meta_inode p;
 	int err;
 
-	err = meta_txn_begin(fs->meta, 1, &txn);
+	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
 		return err;
-	err = meta_inode_get(txn, parent, &p);
-	meta_txn_abort(txn);
-	if (err)
-		return err;
-	if (is_headish(&p)) {
-		art = fs_art_get(fs, p.artifact);
-		if (!art)
-			return ENOMEM;
-		pthread_mutex_lock(&art->lock);
-	}
 	err = meta_write(fs->meta, rm_fn, &r);
-	if (art)
-		pthread_mutex_unlock(&art->lock);
+	fs_head_unlock(art);
 	if (err) {
 		if (r.why)
 			refuse(err, dir ? "rmdir" : "unlink", name, r.why);
@@ -774,26 +745,14 @@ int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newp
 	struct mv_arg r = { .fs = fs, .parent = parent, .newparent = newparent, .name = name,
 			    .newname = newname, .flags = flags };
 	struct fs_art *art = NULL;
-	struct meta_txn *txn;
 	struct meta_inode p;
 	int err;
 
-	err = meta_txn_begin(fs->meta, 1, &txn);
+	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
 		return err;
-	err = meta_inode_get(txn, parent, &p);
-	meta_txn_abort(txn);
-	if (err)
-		return err;
-	if (is_headish(&p)) {
-		art = fs_art_get(fs, p.artifact);
-		if (!art)
-			return ENOMEM;
-		pthread_mutex_lock(&art->lock);
-	}
 	err = meta_write(fs->meta, mv_fn, &r);
-	if (art)
-		pthread_mutex_unlock(&art->lock);
+	fs_head_unlock(art);
 	if (err) {
 		if (r.why)
 			refuse(err, "rename", name, r.why);
@@ -871,25 +830,16 @@ int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 {
 	struct sa_arg s = { .ino = ino, .attr = attr, .to_set = to_set };
 	struct fs_art *art = NULL;
-	struct meta_txn *txn;
 	struct meta_inode in;
 	char path[4200];
 	int err;
 
-	err = meta_txn_begin(fs->meta, 1, &txn);
+	err = fs_head_lock(fs, ino, &in, &art);
 	if (err)
 		return err;
-	err = meta_inode_get(txn, ino, &in);
-	meta_txn_abort(txn);
-	if (err)
-		return err;
-	if ((to_set & FUSE_SET_ATTR_SIZE) && in.kind == MK_HEAD && !S_ISREG(in.mode))
-		return S_ISDIR(in.mode) ? EISDIR : EINVAL;
-	if (in.kind == MK_HEAD || in.kind == MK_ARTIFACT) {
-		art = fs_art_get(fs, in.artifact);
-		if (!art)
-			return ENOMEM;
-		pthread_mutex_lock(&art->lock);
+	if ((to_set & FUSE_SET_ATTR_SIZE) && in.kind == MK_HEAD && !S_ISREG(in.mode)) {
+		err = S_ISDIR(in.mode) ? EISDIR : EINVAL;
+		goto out;
 	}
 	if (in.kind == MK_HEAD && S_ISREG(in.mode) && (to_set & FUSE_SET_ATTR_SIZE)) {
 		err = fs_stage(fs, ino, attr->st_size == 0);
@@ -918,8 +868,7 @@ int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 	fs_stat_fill(fs, &s.out, out);
 	*timeout = fs_timeout(&s.out);
 out:
-	if (art)
-		pthread_mutex_unlock(&art->lock);
+	fs_head_unlock(art);
 	if (err && s.why)
 		refuse(err, "setattr", "", s.why);
 	if (!err && art && in.kind != MK_PROJECT)
@@ -1094,14 +1043,9 @@ int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, con
 
 int fs_do_fsyncdir(struct fs *fs, uint64_t ino)
 {
-	struct meta_txn *txn;
 	struct meta_inode in;
-	int err = meta_txn_begin(fs->meta, 1, &txn);
+	int err = fs_inode_read(fs, ino, &in);
 
-	if (err)
-		return err;
-	err = meta_inode_get(txn, ino, &in);
-	meta_txn_abort(txn);
 	if (err)
 		return err;
 	if (in.kind == MK_ARTIFACT) {
@@ -1114,15 +1058,10 @@ int fs_do_fsyncdir(struct fs *fs, uint64_t ino)
 
 int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cacheable)
 {
-	struct meta_txn *txn;
 	struct meta_inode in;
 	struct fs_handle *h;
-	int err = meta_txn_begin(fs->meta, 1, &txn);
+	int err = fs_inode_read(fs, ino, &in);
 
-	if (err)
-		return err;
-	err = meta_inode_get(txn, ino, &in);
-	meta_txn_abort(txn);
 	if (err)
 		return err;
 	if (!S_ISDIR(in.mode))

@@ -108,6 +108,10 @@ double fs_timeout(const struct meta_inode *in)
 		return 86400.0;
 	case MK_LATEST:
 	case MK_TAG:
+	case MK_HEAD:
+	case MK_ARTIFACT:
+		/* Drafts change under the kernel's feet (commit, discard, other writers): no
+		 * caching, so what a HEAD shows is always what the index says. */
 		return 0.0;
 	default:
 		return 1.0;
@@ -129,6 +133,40 @@ static int find_child_fn(void *arg, const char *name, size_t namelen, uint64_t c
 	memcpy(f->name, name, namelen);
 	f->name[namelen] = '\0';
 	return 1;
+}
+
+int fs_inode_read(struct fs *fs, uint64_t ino, struct meta_inode *out)
+{
+	struct meta_txn *txn;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, out);
+	meta_txn_abort(txn);
+	return err;
+}
+
+int fs_head_lock(struct fs *fs, uint64_t ino, struct meta_inode *in, struct fs_art **art)
+{
+	int err = fs_inode_read(fs, ino, in);
+
+	*art = NULL;
+	if (err)
+		return err;
+	if (in->kind != MK_HEAD && in->kind != MK_ARTIFACT)
+		return 0;
+	*art = fs_art_get(fs, in->artifact);
+	if (!*art)
+		return ENOMEM;
+	pthread_mutex_lock(&(*art)->lock);
+	return 0;
+}
+
+void fs_head_unlock(struct fs_art *art)
+{
+	if (art)
+		pthread_mutex_unlock(&art->lock);
 }
 
 int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,

@@ -390,7 +390,6 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 	struct xw_arg x = { .ino = ino, .name = name, .val = val, .len = len, .flags = flags,
 			    .remove = remove };
 	struct fs_art *art = NULL;
-	struct meta_txn *txn;
 	struct meta_inode in;
 	const char *why = NULL;
 	int err;
@@ -404,11 +403,7 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 		if (err)
 			return refuse(err, name, why);
 	}
-	err = meta_txn_begin(fs->meta, 1, &txn);
-	if (err)
-		return err;
-	err = meta_inode_get(txn, ino, &in);
-	meta_txn_abort(txn);
+	err = fs_inode_read(fs, ino, &in);
 	if (err)
 		return err;
 	if (in.kind == MK_HEAD || in.kind == MK_ARTIFACT) {
