@@ -348,29 +348,56 @@ int chunk_store(struct be *be, const void *buf, size_t len, int level, struct ch
 int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf)
 {
 	char key[80], hex[CHUNK_HEX_LEN + 1];
-	uint8_t id[CHUNK_ID_LEN];
+	uint8_t id[CHUNK_ID_LEN], hdr[FRAME_HDR];
 	const char *why;
 	void *framed = NULL;
-	size_t flen = 0, max;
+	uint64_t size = 0;
+	size_t flen = 0, got, max;
 	int err;
 
 	chunk_key(ref->id, key, sizeof(key));
-	max = FRAME_HDR + ZSTD_compressBound(ref->len);
-	err = be_get_all(be, key, max, &framed, &flen);
-	if (err == EFBIG) {
-		why = "object larger than any frame of that length";
-		err = EIO;
-		goto bad;
-	}
+	err = be_head(be, key, &size);
 	if (err)
 		return err;
-	err = unframe(framed, flen, buf, ref->len, &why);
+	flen = size;
+	err = be_get(be, key, 0, FRAME_HDR, hdr, &got);
 	if (err)
-		goto bad;
+		return err;
+	if (got == FRAME_HDR && hdr[4] == CODEC_RAW) {
+		/* Raw frames are read straight into the caller's buffer: no second copy of a
+		 * chunk in memory, which keeps the daemon small while reading large files. */
+		if (size != (uint64_t)FRAME_HDR + ref->len) {
+			why = "raw payload has the wrong size";
+			goto bad;
+		}
+		if (memcmp(hdr, FRAME_MAGIC, 4) || hdr[5] || hdr[6] || hdr[7] ||
+		    get_be64(hdr + 8) != ref->len) {
+			why = "bad frame header";
+			goto bad;
+		}
+		err = be_get(be, key, FRAME_HDR, ref->len, buf, &got);
+		if (err)
+			return err;
+		if (got != ref->len) {
+			why = "object shrank while it was read";
+			goto bad;
+		}
+	} else {
+		max = FRAME_HDR + ZSTD_compressBound(ref->len);
+		err = be_get_all(be, key, max, &framed, &flen);
+		if (err == EFBIG) {
+			why = "object larger than any frame of that length";
+			goto bad;
+		}
+		if (err)
+			return err;
+		err = unframe(framed, flen, buf, ref->len, &why);
+		if (err)
+			goto bad;
+	}
 	chunk_hash(buf, ref->len, id);
 	if (memcmp(id, ref->id, CHUNK_ID_LEN)) {
 		why = "content does not match its SHA-256 name";
-		err = EIO;
 		goto bad;
 	}
 	free(framed);

@@ -329,6 +329,25 @@ out:
 	return err;
 }
 
+/* The tree digest that decides whether a draft changed anything. Times do not count:
+ * folder mtimes move as a side effect of every create and unlink inside them, and a job
+ * that writes the same bytes again should not make a version. Names, modes, bytes,
+ * symlinks and attributes count. Times are still stored in the manifest. */
+static void tree_digest(const struct manifest *cm, uint8_t out[32])
+{
+	struct manifest *m = (struct manifest *)cm;
+	int64_t *saved = malloc((m->nentries + 1) * sizeof(*saved));
+
+	for (size_t i = 0; saved && i < m->nentries; i++) {
+		saved[i] = m->entries[i].mtime_ns;
+		m->entries[i].mtime_ns = 0;
+	}
+	manifest_tree_digest(m, out);
+	for (size_t i = 0; saved && i < m->nentries; i++)
+		m->entries[i].mtime_ns = saved[i];
+	free(saved);
+}
+
 static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *m)
 {
 	struct xa_collect xc = { .pending = 1 };
@@ -478,7 +497,7 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 		err = meta_dirent_put(txn, a->ino, vname, root.ino, S_IFDIR);
 	v.root = root.ino;
 	memcpy(v.digest, digest, 32);
-	manifest_tree_digest(m, v.tree_digest);
+	tree_digest(m, v.tree_digest);
 	if (!err)
 		err = meta_version_put(txn, &v);
 	if (err)
@@ -613,7 +632,7 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 			err = cut_file(fs, s.inos[i], &s.m.entries[i]);
 	if (err)
 		goto out;
-	manifest_tree_digest(&s.m, tree);
+	tree_digest(&s.m, tree);
 	ia.changed = !(a.latest && memcmp(tree, a.tree_digest, 32) == 0);
 	if (ia.changed) {
 		s.m.project = strdup(a.project);

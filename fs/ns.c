@@ -869,8 +869,12 @@ int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 	*timeout = fs_timeout(&s.out);
 out:
 	fs_head_unlock(art);
-	if (err && s.why)
-		refuse(err, "setattr", "", s.why);
+	if (err && s.why) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "inode %" PRIu64, ino);
+		refuse(err, "setattr", what, s.why);
+	}
 	if (!err && art && in.kind != MK_PROJECT)
 		fs_art_touch(fs, art);
 	return err;
@@ -967,7 +971,10 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	}
 	if (is_version(&in)) {
 		if (wr || trunc) {
-			err = refuse(EROFS, "open for writing", "", "versions are read-only");
+			char what[32];
+
+			snprintf(what, sizeof(what), "inode %" PRIu64, ino);
+			err = refuse(EROFS, "open for writing", what, "versions are read-only");
 			goto out;
 		}
 		h = handle_new(ino, in.kind);

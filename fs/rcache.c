@@ -13,7 +13,7 @@
 #include "fs_int.h"
 
 #define RC_BUCKETS 4096
-#define RC_DEFAULT_BOUND (48ULL << 20)
+#define RC_DEFAULT_BOUND (32ULL << 20)
 
 struct rchunk {
 	struct chunk_ref ref;

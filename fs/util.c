@@ -84,7 +84,7 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	st->st_uid = in->uid;
 	st->st_gid = in->gid;
 	st->st_size = in->size;
-	st->st_blksize = 128 * 1024;
+	st->st_blksize = 1024 * 1024; /* cp and friends size their buffers by it */
 	ts_set(&st->st_mtim, in->mtime_ns);
 	ts_set(&st->st_atim, in->mtime_ns);
 	ts_set(&st->st_ctim, in->ctime_ns);

@@ -2,6 +2,7 @@
 /* The artifs command: one dispatch table of subcommands (and mount.artifs by its name). */
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,10 @@ int main(int argc, char **argv)
 	int ret;
 
 	self = self ? self + 1 : argv[0];
+	/* Chunk buffers are megabytes: a fixed threshold keeps them mmap'ed and returned to
+	 * the system when freed, instead of glibc's adaptive threshold growing the heap. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_ARENA_MAX, 4);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (strcmp(self, "mount.artifs") == 0) {
 		ret = cmd_mount(argc, argv);

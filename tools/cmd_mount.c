@@ -89,7 +89,7 @@ static void help(void)
 	       "  commit_delay=MS    quiet time before a draft becomes a version (default 1000;\n"
 	       "                     0 commits at the last close)\n"
 	       "  map_size=BYTES     initial LMDB map size (it grows when full)\n"
-	       "  rcache=BYTES       memory for decoded chunks (default 48 MiB)\n"
+	       "  rcache=BYTES       memory for decoded chunks (default 32 MiB)\n"
 	       "  allow_other, default_permissions, ro, and other FUSE mount options\n"
 	       "  -d                 debug logging (and the FUSE request trace)\n",
 	       fs_default_store(), fs_default_state());
