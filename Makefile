@@ -3,6 +3,7 @@
 -include config.mk
 
 PREFIX ?= /usr/local
+SBINDIR ?= /sbin
 BUILD ?= build
 CC ?= cc
 PKGS = fuse3 lmdb libzstd libcrypto jansson libcurl expat
@@ -84,10 +85,11 @@ asan: deps
 bench: $(BUILD)/artifs
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/figures.sh $(if $(QUICK),64,1024)
 
+# mount(8) looks for mount.<type> in /sbin: SBINDIR puts the helper link there.
 install: $(BUILD)/artifs
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
 	install -m 755 $(BUILD)/artifs $(DESTDIR)$(PREFIX)/bin/artifs
-	ln -sf $(PREFIX)/bin/artifs $(DESTDIR)$(PREFIX)/bin/mount.artifs
+	ln -sf $(PREFIX)/bin/artifs $(DESTDIR)$(SBINDIR)/mount.artifs
 
 clean:
 	rm -rf build build-asan

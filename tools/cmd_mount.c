@@ -35,6 +35,11 @@ static const struct fuse_opt specs[] = {
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
+	/* mount(8) calls helpers as: mount.artifs SPEC DIR [-sfnv] [-o opts] [-t type] */
+	FUSE_OPT_KEY("-t ", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("-s", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("-n", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("-v", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
