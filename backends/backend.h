@@ -112,6 +112,39 @@ struct be_local_conf {
 /* Opens the store directory root (it must exist). *out is destroyed with be_destroy(). */
 int be_local_create(const struct be_local_conf *c, struct be **out);
 
+/* ---- s3 leaf (backends/s3.c) ---- */
+
+struct be_s3_conf {
+	const char *bucket;   /* required */
+	const char *prefix;   /* key prefix inside the bucket, "" or ending in '/' */
+	const char *endpoint; /* "http(s)://host[:port]"; NULL: $AWS_ENDPOINT_URL, else AWS */
+	const char *region;   /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, else "us-east-1" */
+	int virtual_host;     /* 1: https://bucket.host/key; 0 (default): https://host/bucket/key */
+	unsigned max_retries; /* 0: default (6) */
+	unsigned max_conns;   /* connections kept alive at once; 0: default (16) */
+};
+
+/* Counters of one s3 instance, monotonic. */
+struct be_s3_stats {
+	uint64_t gets, puts, heads, deletes, lists;
+	uint64_t bytes_in, bytes_out, retries, errors;
+};
+
+/*
+ * Opens a bucket. Credentials: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY/$AWS_SESSION_TOKEN,
+ * else ~/.aws/credentials ($AWS_SHARED_CREDENTIALS_FILE, profile $AWS_PROFILE or
+ * "default"); $AWS_CA_BUNDLE is honoured. Checks the bucket with one request: a wrong key
+ * or secret answers EACCES/EPERM, a missing bucket ENOENT, with *why naming the endpoint
+ * and the S3 error code (never the secret). *why is static or thread-local.
+ */
+int be_s3_create(const struct be_s3_conf *c, struct be **out, const char **why);
+/* Parses "s3://bucket[/prefix]" into bucket and prefix (caller-frees both); EINVAL. */
+int be_s3_parse_url(const char *url, char **bucket, char **prefix);
+/* 0, or EINVAL when be is not an s3 instance. */
+int be_s3_stats(struct be *be, struct be_s3_stats *out);
+/* Whether the store honours If-None-Match: * (probed once at create). */
+int be_s3_conditional_writes(struct be *be);
+
 /* ---- store format (backends/store.c) ---- */
 
 struct store_conf {
