@@ -386,6 +386,61 @@ static int pending_clear(struct meta_txn *txn, uint64_t art)
 	return err ? err : xc.err;
 }
 
+/* Indexes the version's declared and captured inputs both ways and shows them all in
+ * user.artifs.inputs. An input that names no version here is kept in the manifest but not
+ * indexed (a store rebuilt without it, say), with a log line. */
+static int lineage_install(struct meta_txn *txn, const struct meta_artifact *a,
+			   const struct manifest *m, uint64_t root)
+{
+	const char *lists[2] = { m->inputs, m->captured };
+	const uint32_t how[2] = { MI_DECLARED, MI_CAPTURED };
+	struct meta_vref self = { a->ino, m->version };
+	char *all = NULL;
+	size_t alllen = 0;
+	int err = 0;
+
+	for (int l = 0; l < 2 && !err; l++) {
+		const char *s = lists[l];
+
+		while (s && *s && !err) {
+			const char *nl = strchrnul(s, '\n');
+			char uri[1024];
+			struct meta_vref in;
+
+			snprintf(uri, sizeof(uri), "%.*s", (int)(nl - s), s);
+			s = *nl ? nl + 1 : nl;
+			if (!uri[0])
+				continue;
+			if (meta_uri_resolve(txn, uri, &in)) {
+				log_msg(LOG_WARNING, "%s/%s@v%" PRIu64 ": input %s is not in the index",
+					a->project, a->name, m->version, uri);
+				continue;
+			}
+			if (in.artifact == self.artifact && in.n == self.n)
+				continue; /* a version never lists itself */
+			err = meta_lineage_put(txn, &self, &in, how[l]);
+			if (!err && (!all || !strstr(all, uri))) {
+				size_t ul = strlen(uri);
+				char *na = realloc(all, alllen + ul + 2);
+
+				if (!na) {
+					err = ENOMEM;
+					break;
+				}
+				all = na;
+				memcpy(all + alllen, uri, ul);
+				alllen += ul;
+				all[alllen++] = '\n';
+				all[alllen] = '\0';
+			}
+		}
+	}
+	if (!err && alllen)
+		err = meta_xattr_put(txn, root, "user.artifs.inputs", all, alllen - 1);
+	free(all);
+	return err;
+}
+
 int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
 		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
 		       const uint32_t *gids, uint32_t uid, uint32_t gid)
@@ -480,15 +535,17 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 	if (!err && m->message)
 		err = meta_xattr_put(txn, root.ino, "user.artifs.message", m->message,
 				     strlen(m->message));
-	if (!err && m->inputs)
-		err = meta_xattr_put(txn, root.ino, "user.artifs.inputs", m->inputs,
-				     strlen(m->inputs));
+	if (!err)
+		err = lineage_install(txn, a, m, root.ino);
 	if (!err && m->producer)
 		err = meta_xattr_put(txn, root.ino, "user.artifs.producer", m->producer,
 				     strlen(m->producer));
-	for (size_t k = 0; k < m->nattrs && !err; k++)
-		err = meta_xattr_put(txn, root.ino, m->attrs[k].name, m->attrs[k].val,
-				     m->attrs[k].len);
+	for (size_t k = 0; k < m->nattrs && !err; k++) {
+		struct meta_vref vr = { a->ino, m->version };
+
+		err = fs_vattr_set(txn, root.ino, &vr, m->attrs[k].name, m->attrs[k].val,
+				   m->attrs[k].len, 0);
+	}
 	if (err)
 		goto out;
 	err = meta_inode_put(txn, &root);
@@ -595,6 +652,37 @@ static int install_fn(struct meta_txn *txn, void *arg)
 	return meta_artifact_put(txn, &a);
 }
 
+/* The versions read by the runs that wrote this draft, as URIs, one per line. */
+static int captured_collect(struct fs *fs, struct fs_art *art, struct meta_txn *txn,
+			    struct manifest *m)
+{
+	struct meta_vref *v;
+	size_t n, len = 0;
+	char *list = NULL;
+	int err = fs_lineage_captured(fs, art, &v, &n);
+
+	for (size_t i = 0; i < n && !err; i++) {
+		char uri[400];
+		char *nl;
+
+		if (meta_vref_uri(txn, &v[i], uri, sizeof(uri)))
+			continue; /* the artifact went away since */
+		nl = realloc(list, len + strlen(uri) + 2);
+		if (!nl) {
+			err = ENOMEM;
+			break;
+		}
+		list = nl;
+		len += sprintf(list + len, "%s%s", len ? "\n" : "", uri);
+	}
+	free(v);
+	if (err)
+		free(list);
+	else
+		m->captured = list;
+	return err;
+}
+
 static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 			 uint64_t *made)
 {
@@ -619,6 +707,8 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 	err = snap_walk(fs, txn, &s, art->ino, "");
 	if (!err)
 		err = pending_collect(txn, art->ino, &s.m);
+	if (!err)
+		err = captured_collect(fs, art, txn, &s.m);
 	meta_txn_abort(txn);
 	txn = NULL;
 	if (err)
@@ -673,6 +763,7 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 		goto out;
 	}
 	meta_sync(fs->meta);
+	fs_lineage_committed(fs, art);
 	for (size_t i = 0; i < s.m.nentries; i++)
 		if (s.staged[i] && !s.keep[i])
 			fs_staging_drop(fs, s.inos[i]);
@@ -902,7 +993,7 @@ int fs_discard(struct fs *fs, struct fs_art *art)
 static void *committer_main(void *arg)
 {
 	struct fs *fs = arg;
-	int64_t delay = (int64_t)fs->conf.commit_delay_ms * 1000000;
+	int64_t delay = (int64_t)fs->conf.commit_delay_ms * 1000000, last_sweep = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
@@ -937,6 +1028,14 @@ static void *committer_main(void *arg)
 			}
 			continue;
 		}
+		if (now - last_sweep > 2000000000LL) {
+			pthread_mutex_unlock(&fs->lock);
+			fs_lineage_sweep(fs);
+			pthread_mutex_lock(&fs->lock);
+			last_sweep = now;
+		}
+		if (wait > 2000000000LL)
+			wait = 2000000000LL;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += wait / 1000000000;
 		ts.tv_nsec += wait % 1000000000;

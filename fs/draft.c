@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,17 +89,22 @@ static void read_proc(pid_t pid, const char *what, char *out, size_t len)
 		out[--n] = '\0';
 }
 
-void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx)
+void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx,
+		     const char *run)
 {
-	char cmd[1024], host[256] = "";
+	char cmd[1024], host[256] = "", user[64] = "", pwbuf[1024];
+	struct passwd pw, *pwp = NULL;
 	json_t *o;
 	char *s;
 
 	read_proc(ctx->pid, "cmdline", cmd, sizeof(cmd));
 	gethostname(host, sizeof(host) - 1);
-	o = json_pack("{s:i, s:i, s:s, s:i, s:s, s:s}", "uid", (json_int_t)ctx->uid, "gid",
-		      (json_int_t)ctx->gid, "host", host, "pid", (json_int_t)ctx->pid, "command",
-		      cmd, "artifs", ARTIFS_VERSION);
+	if (getpwuid_r(ctx->uid, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
+		snprintf(user, sizeof(user), "%s", pw.pw_name);
+	o = json_pack("{s:s, s:i, s:i, s:s, s:i, s:s, s:s, s:s}", "user", user, "uid",
+		      (json_int_t)ctx->uid, "gid", (json_int_t)ctx->gid, "host", host, "pid",
+		      (json_int_t)ctx->pid, "command", cmd, "run", run ? run : "", "artifs",
+		      ARTIFS_VERSION);
 	if (!o)
 		return;
 	s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);

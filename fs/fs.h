@@ -21,6 +21,7 @@ struct fs_conf {
 	uint64_t rcache_bytes;    /* decoded-chunk memory cache bound, 0 for the default */
 	int foreground;
 	int debug;
+	int no_capture;           /* 1: do not capture lineage from opens */
 };
 
 /* Default store and state directories under $HOME/.local/share/artifs (or

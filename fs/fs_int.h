@@ -24,6 +24,11 @@
 #define FS_CTL_STATS_INO 4ULL
 #define FS_CTL_DRAFTS_INO 5ULL
 
+#define FS_RUN_ID_MAX 160
+#define FS_ART_RUNS 64
+struct run;
+struct lineage;
+
 /* In-memory state of an artifact that was touched in this session. */
 struct fs_art {
 	uint64_t ino;
@@ -33,6 +38,8 @@ struct fs_art {
 	int failed;           /* last commit failed: retry later (under fs->lock) */
 	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
 	char producer[2048];  /* JSON of the last writer (under lock) */
+	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
+	size_t nruns;
 	struct fs_art *next;
 };
 
@@ -70,6 +77,7 @@ struct fs {
 	char staging[4096];
 	struct fuse_session *se;
 	struct rcache *rc;
+	struct lineage *lin; /* NULL when capture is off */
 	struct fs_stats st;
 
 	pthread_mutex_t lock; /* arts list and their scheduling fields, open counts */
@@ -116,7 +124,8 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);
 void fs_art_touch(struct fs *fs, struct fs_art *art);
 void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
 /* Remembers who writes to art (the producer of its next version). */
-void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx);
+void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx,
+		     const char *run);
 /* Makes a HEAD file's bytes live in a staging file (copy-up), fetching its chunks unless
  * trunc. Caller holds art->lock. */
 int fs_stage(struct fs *fs, uint64_t ino, int trunc);
@@ -129,6 +138,20 @@ void fs_staging_drop(struct fs *fs, uint64_t ino);
 void fs_free_deferred(struct fs *fs, uint64_t ino);
 /* Frees the in-memory draft bookkeeping (at exit). */
 void fs_drafts_free(struct fs *fs);
+
+/* ---- fs/lineage.c: capture of what runs read ---- */
+int fs_lineage_create(struct fs *fs);
+void fs_lineage_destroy(struct fs *fs);
+/* Process pid opened a file of version v. */
+void fs_lineage_read(struct fs *fs, pid_t pid, const struct meta_vref *v);
+/* Process pid writes to art's draft; id (may be NULL) receives its run id. */
+void fs_lineage_writer(struct fs *fs, struct fs_art *art, pid_t pid, char *id, size_t idlen);
+/* The versions read by the runs that wrote to art's draft. *out caller-frees. */
+int fs_lineage_captured(struct fs *fs, struct fs_art *art, struct meta_vref **out, size_t *n);
+/* The draft was committed: its writer runs are released. */
+void fs_lineage_committed(struct fs *fs, struct fs_art *art);
+/* Forgets runs whose processes are all gone (called by the committer thread). */
+void fs_lineage_sweep(struct fs *fs);
 
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version
@@ -187,6 +210,11 @@ int fs_do_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *va
 		   size_t len, int flags);
 int fs_do_listxattr(struct fs *fs, uint64_t ino, char **list, size_t *len);
 int fs_do_removexattr(struct fs *fs, uint64_t ino, const char *name);
+
+/* Sets (or removes) attribute name of the version root inode root, keeping the label and
+ * metric indexes in step. Part of the caller's write transaction. */
+int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
+		 const char *name, const void *val, size_t len, int remove);
 
 /* ---- fs/ctl.c: the .artifs control folder ---- */
 int fs_ctl_init(struct fs *fs);

@@ -970,6 +970,10 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 		goto out;
 	}
 	if (is_version(&in)) {
+		struct meta_vref v = { in.artifact, in.version };
+
+		if (!wr && !trunc)
+			fs_lineage_read(fs, ctx->pid, &v);
 		if (wr || trunc) {
 			char what[32];
 
@@ -1009,14 +1013,25 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 			log_msg(LOG_ERR, "cannot open staging file %s: %s", path, strerror(err));
 		}
 	} else if (!err) {
+		struct meta_artifact a;
+
 		err = handle_chunks(fs, txn, h, in.size);
+		/* An unmodified HEAD file is the newest version's: reading it reads that. */
+		if (!err && fs->lin && meta_artifact_get(txn, in.artifact, &a) == 0) {
+			struct meta_vref v = { a.ino, a.latest };
+
+			fs_lineage_read(fs, ctx->pid, &v);
+		}
 	}
 	if (!err) {
 		fs_open_ref(fs, ino, 1, NULL);
 		if (wr) {
+			char run[FS_RUN_ID_MAX];
+
 			h->writable = 1;
 			fs_art_writers(fs, art, 1);
-			fs_art_producer(fs, art, ctx);
+			fs_lineage_writer(fs, art, ctx->pid, run, sizeof(run));
+			fs_art_producer(fs, art, ctx, run);
 		}
 	}
 	pthread_mutex_unlock(&art->lock);

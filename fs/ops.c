@@ -534,6 +534,11 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 	err = fs_open_backing(fs, 1);
 	if (err)
 		goto out_free;
+	if (!c->no_capture) {
+		err = fs_lineage_create(fs);
+		if (err)
+			goto out_backing;
+	}
 	err = fs_ctl_init(fs);
 	if (err) {
 		log_msg(LOG_ERR, "cannot initialise the index: %s", strerror(err));
@@ -585,6 +590,7 @@ out_free:
 	daemon_ready(notify, 0);
 	if (fs) {
 		fs_drafts_free(fs);
+		fs_lineage_destroy(fs);
 		pthread_mutex_destroy(&fs->lock);
 	}
 	free(fs);

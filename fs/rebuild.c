@@ -117,12 +117,14 @@ static int ensure_dir(struct meta_txn *txn, uint64_t parent, const char *name, u
 	return err;
 }
 
-/* Applies a meta/ JSON object (labels, metrics, kind) as xattrs of ino. */
-static int apply_meta(struct fs *fs, struct meta_txn *txn, const char *key, uint64_t ino)
+/* Applies a meta/ JSON object (labels, metrics, kind) as xattrs of ino; for a version
+ * (v not NULL) the label and metric indexes follow. */
+static int apply_meta(struct fs *fs, struct meta_txn *txn, const char *key, uint64_t ino,
+		      const struct meta_vref *v)
 {
 	void *buf = NULL;
 	size_t len;
-	json_t *doc, *obj, *v;
+	json_t *doc, *obj, *jv;
 	const char *k;
 	char name[300];
 	int err = be_get_all(fs->be, key, 1 << 20, &buf, &len);
@@ -142,20 +144,24 @@ static int apply_meta(struct fs *fs, struct meta_txn *txn, const char *key, uint
 		obj = json_object_get(doc, groups[g][0]);
 		if (!json_is_object(obj))
 			continue;
-		json_object_foreach(obj, k, v) {
-			if (!json_is_string(v))
+		json_object_foreach(obj, k, jv) {
+			if (!json_is_string(jv))
 				continue;
 			snprintf(name, sizeof(name), "%s%s", groups[g][1], k);
-			err = meta_xattr_put(txn, ino, name, json_string_value(v),
-					     json_string_length(v));
+			if (v)
+				err = fs_vattr_set(txn, ino, v, name, json_string_value(jv),
+						   json_string_length(jv), 0);
+			else
+				err = meta_xattr_put(txn, ino, name, json_string_value(jv),
+						     json_string_length(jv));
 			if (err)
 				break;
 		}
 	}
-	v = json_object_get(doc, "kind");
-	if (!err && json_is_string(v))
-		err = meta_xattr_put(txn, ino, "user.artifs.kind", json_string_value(v),
-				     json_string_length(v));
+	jv = json_object_get(doc, "kind");
+	if (!err && json_is_string(jv))
+		err = meta_xattr_put(txn, ino, "user.artifs.kind", json_string_value(jv),
+				     json_string_length(jv));
 	json_decref(doc);
 	return err;
 }
@@ -179,6 +185,13 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 	uint64_t pino, aino;
 	int err = 0;
 
+	/* Every artifact first, so that inputs naming another artifact resolve. */
+	for (size_t i = 0; i < r->vers.n; i++) {
+		if (split3(r->vers.v[i], 9, p, a, &rest))
+			continue;
+		if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0)
+			ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p);
+	}
 	/* Versions, in key order: per artifact, numbers ascend (20 digits). */
 	for (size_t i = 0; i < r->vers.n; i++) {
 		struct meta_artifact art;
@@ -219,12 +232,13 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		if (err)
 			return err;
 		snprintf(key, sizeof(key), "meta/%s/%s/versions/%020" PRIu64 ".json", p, a, n);
-		err = meta_version_get(txn, aino, n, &(struct meta_version){ 0 });
-		if (!err) {
+		{
 			struct meta_version v;
+			struct meta_vref vr = { aino, n };
 
-			meta_version_get(txn, aino, n, &v);
-			err = apply_meta(fs, txn, key, v.root);
+			err = meta_version_get(txn, aino, n, &v);
+			if (!err)
+				err = apply_meta(fs, txn, key, v.root, &vr);
 		}
 		if (err)
 			return err;
@@ -238,12 +252,12 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		if (strcmp(sl, "/project.json") == 0) {
 			snprintf(p, sizeof(p), "%.*s", (int)(sl - k), k);
 			if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0)
-				err = apply_meta(fs, txn, r->metas.v[i], pino);
+				err = apply_meta(fs, txn, r->metas.v[i], pino, NULL);
 		} else if (split3(r->metas.v[i], 5, p, a, &rest) == 0 &&
 			   strcmp(rest, "artifact.json") == 0) {
 			if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0 &&
 			    ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p) == 0)
-				err = apply_meta(fs, txn, r->metas.v[i], aino);
+				err = apply_meta(fs, txn, r->metas.v[i], aino, NULL);
 		}
 		if (err)
 			return err;

@@ -108,6 +108,49 @@ static int computed_get(struct fs *fs, struct meta_txn *txn, const struct meta_i
 	return ENODATA; /* producer is stored on the version */
 }
 
+/* Keeps the label and metric indexes in step with a version's attribute name. */
+static int vattr_index(struct meta_txn *txn, const struct meta_vref *v, const char *name,
+		       const void *val, size_t len, int add)
+{
+	if (strncmp(name, "user.label.", 11) == 0 && name[11])
+		return meta_label_index(txn, name + 11, val, len, v, add);
+	if (strncmp(name, "user.metric.", 12) == 0 && name[12]) {
+		char buf[64], *end;
+		double d;
+
+		if (len == 0 || len >= sizeof(buf))
+			return 0;
+		memcpy(buf, val, len);
+		buf[len] = '\0';
+		d = strtod(buf, &end);
+		if (end == buf || !isfinite(d))
+			return 0; /* not a number (an old or foreign value): not indexed */
+		return meta_metric_index(txn, name + 12, d, v, add);
+	}
+	return 0;
+}
+
+int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
+		 const char *name, const void *val, size_t len, int remove)
+{
+	void *old = NULL;
+	size_t oldlen;
+	int err = meta_xattr_get(txn, root, name, &old, &oldlen);
+
+	if (err && err != ENOENT)
+		return err;
+	if (!err) {
+		err = vattr_index(txn, v, name, old, oldlen, 0);
+		free(old);
+		if (err)
+			return err;
+	}
+	if (remove)
+		return meta_xattr_del(txn, root, name);
+	err = meta_xattr_put(txn, root, name, val, len);
+	return err ? err : vattr_index(txn, v, name, val, len, 1);
+}
+
 int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, size_t *len)
 {
 	struct meta_txn *txn;
@@ -357,6 +400,17 @@ static int xw_fn(struct meta_txn *txn, void *arg)
 		return 0;
 	have = meta_xattr_get(txn, x->ino, x->name, &old, &oldlen) == 0;
 	free(old);
+	if (in.kind == MK_VERSION) {
+		struct meta_vref v = { in.artifact, in.version };
+
+		if (x->remove && !have)
+			return ENODATA;
+		if ((x->flags & XATTR_CREATE) && have)
+			return EEXIST;
+		if ((x->flags & XATTR_REPLACE) && !have)
+			return ENODATA;
+		return fs_vattr_set(txn, in.ino, &v, x->name, x->val, x->len, x->remove);
+	}
 	if (x->remove) {
 		if (!have)
 			return ENODATA;
@@ -382,6 +436,70 @@ static int xw_fn(struct meta_txn *txn, void *arg)
 		}
 	}
 	return err;
+}
+
+/* Checks every line of a declared-inputs value and rewrites it as version URIs. */
+static int inputs_normalise(struct fs *fs, const char *val, size_t len, char **out,
+			    size_t *outlen)
+{
+	struct meta_txn *txn;
+	const char *s = val, *end = val + len;
+	char *list = NULL;
+	size_t used = 0;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	while (s < end && !err) {
+		const char *nl = memchr(s, '\n', end - s);
+		size_t n = (nl ? nl : end) - s;
+		char uri[1024], canon[400], *grown;
+		struct meta_vref v;
+
+		while (n && (s[n - 1] == '\r' || s[n - 1] == ' '))
+			n--;
+		if (n == 0) {
+			s = nl ? nl + 1 : end;
+			continue;
+		}
+		if (n >= sizeof(uri)) {
+			err = refuse(EINVAL, "user.artifs.inputs", "an input URI is too long");
+			break;
+		}
+		memcpy(uri, s, n);
+		uri[n] = '\0';
+		s = nl ? nl + 1 : end;
+		err = meta_uri_resolve(txn, uri, &v);
+		if (err == EINVAL) {
+			log_msg(LOG_NOTICE, "xattr user.artifs.inputs: '%s' is not an artifs:// "
+					    "version URI (%s)", uri, strerror(EINVAL));
+			break;
+		}
+		if (err == ENOENT) {
+			log_msg(LOG_NOTICE, "xattr user.artifs.inputs: %s names no existing "
+					    "version (%s)", uri, strerror(ENOENT));
+			break;
+		}
+		if (!err)
+			err = meta_vref_uri(txn, &v, canon, sizeof(canon));
+		if (err)
+			break;
+		grown = realloc(list, used + strlen(canon) + 2);
+		if (!grown) {
+			err = ENOMEM;
+			break;
+		}
+		list = grown;
+		used += sprintf(list + used, "%s%s", used ? "\n" : "", canon);
+	}
+	meta_txn_abort(txn);
+	if (err) {
+		free(list);
+		return err;
+	}
+	*out = list;
+	*outlen = used;
+	return 0;
 }
 
 static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char *val,
@@ -420,6 +538,24 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 	}
 	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.discard") == 0)
 		return fs_discard(fs, art);
+	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.inputs") == 0) {
+		char *norm = NULL;
+		size_t nlen = 0;
+
+		/* Declared inputs are pinned now: tags and @latest become the version they name. */
+		err = inputs_normalise(fs, val, len, &norm, &nlen);
+		if (err)
+			return err;
+		x.val = norm;
+		x.len = nlen;
+		pthread_mutex_lock(&art->lock);
+		err = meta_write(fs->meta, xw_fn, &x);
+		pthread_mutex_unlock(&art->lock);
+		free(norm);
+		if (err && x.why)
+			refuse(err, name, x.why);
+		return err;
+	}
 	if (art)
 		pthread_mutex_lock(&art->lock);
 	err = meta_write(fs->meta, xw_fn, &x);

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -596,6 +598,238 @@ int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *
 		}
 		memcpy(&rec, v.mv_data, sizeof(rec));
 		rc = fn(arg, &rec);
+		if (rc)
+			goto out;
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- lineage ---- */
+
+static void lineage_key(uint8_t k[32], const struct meta_vref *a, const struct meta_vref *b)
+{
+	meta_be64_put(k, a->artifact);
+	meta_be64_put(k + 8, a->n);
+	meta_be64_put(k + 16, b->artifact);
+	meta_be64_put(k + 24, b->n);
+}
+
+int meta_lineage_put(struct meta_txn *txn, const struct meta_vref *out,
+		     const struct meta_vref *in, uint32_t how)
+{
+	uint8_t k[32];
+	uint32_t old = 0;
+	MDB_val v;
+	int rc;
+
+	lineage_key(k, out, in);
+	rc = get(txn, DBI_LINEAGE_UP, k, sizeof(k), &v);
+	if (!rc && v.mv_size == sizeof(old))
+		memcpy(&old, v.mv_data, sizeof(old));
+	else if (rc && rc != ENOENT)
+		return rc;
+	how |= old;
+	rc = put(txn, DBI_LINEAGE_UP, k, sizeof(k), &how, sizeof(how));
+	if (rc)
+		return rc;
+	lineage_key(k, in, out);
+	return put(txn, DBI_LINEAGE_DOWN, k, sizeof(k), &how, sizeof(how));
+}
+
+int meta_lineage_iter(struct meta_txn *txn, const struct meta_vref *vr, int down,
+		      meta_lineage_fn *fn, void *arg)
+{
+	uint8_t k[16];
+	MDB_val key = { 16, k }, v;
+	MDB_cursor *c;
+	int rc;
+
+	meta_be64_put(k, vr->artifact);
+	meta_be64_put(k + 8, vr->n);
+	rc = cursor_open(txn, down ? DBI_LINEAGE_DOWN : DBI_LINEAGE_UP, &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &key, &v, MDB_NEXT)) {
+		struct meta_vref other;
+		uint32_t how = 0;
+
+		if (key.mv_size != 32 || memcmp(key.mv_data, k, 16))
+			break;
+		other.artifact = meta_be64_get((uint8_t *)key.mv_data + 16);
+		other.n = meta_be64_get((uint8_t *)key.mv_data + 24);
+		if (v.mv_size == sizeof(how))
+			memcpy(&how, v.mv_data, sizeof(how));
+		rc = fn(arg, &other, how);
+		if (rc)
+			goto out;
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- label and metric indexes ---- */
+
+#define IDX_NAME_MAX 400 /* keeps every index key under LMDB's 511-byte limit */
+
+/* name, a NUL, then fixed-width fields: one contiguous key range per name. */
+static int idx_prefix(uint8_t *k, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > IDX_NAME_MAX)
+		return ENAMETOOLONG;
+	memcpy(k, name, n);
+	k[n] = 0;
+	*len = n + 1;
+	return 0;
+}
+
+static void value_hash(const void *val, size_t len, uint8_t out[16])
+{
+	uint8_t full[32];
+	unsigned int n;
+
+	/* Label values may be up to 64 KiB; the key holds a hash so equality is one seek. */
+	EVP_Digest(val, len, full, &n, EVP_sha256(), NULL);
+	memcpy(out, full, 16);
+}
+
+int meta_label_index(struct meta_txn *txn, const char *key, const void *val, size_t len,
+		     const struct meta_vref *v, int add)
+{
+	uint8_t k[IDX_NAME_MAX + 1 + 16 + 16];
+	size_t n;
+	int rc = idx_prefix(k, key, &n);
+
+	if (rc)
+		return rc;
+	value_hash(val, len, k + n);
+	meta_be64_put(k + n + 16, v->artifact);
+	meta_be64_put(k + n + 24, v->n);
+	if (add)
+		return put(txn, DBI_LABEL_IDX, k, n + 32, "", 0);
+	rc = del(txn, DBI_LABEL_IDX, k, n + 32);
+	return rc == ENOENT ? 0 : rc;
+}
+
+int meta_label_find(struct meta_txn *txn, const char *key, const void *val, size_t len,
+		    meta_vref_fn *fn, void *arg)
+{
+	uint8_t k[IDX_NAME_MAX + 1 + 16];
+	MDB_val mk, v;
+	MDB_cursor *c;
+	size_t n;
+	int rc = idx_prefix(k, key, &n);
+
+	if (rc)
+		return rc;
+	value_hash(val, len, k + n);
+	n += 16;
+	rc = cursor_open(txn, DBI_LABEL_IDX, &c);
+	if (rc)
+		return rc;
+	mk.mv_size = n;
+	mk.mv_data = k;
+	for (rc = mdb_cursor_get(c, &mk, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &mk, &v, MDB_NEXT)) {
+		struct meta_vref r;
+
+		if (mk.mv_size != n + 16 || memcmp(mk.mv_data, k, n))
+			break;
+		r.artifact = meta_be64_get((uint8_t *)mk.mv_data + n);
+		r.n = meta_be64_get((uint8_t *)mk.mv_data + n + 8);
+		rc = fn(arg, &r);
+		if (rc)
+			goto out;
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* Doubles as big-endian bytes that sort like the numbers: flip the sign bit of positives,
+ * every bit of negatives. */
+static void ordered_double(uint8_t out[8], double d)
+{
+	uint64_t b;
+
+	if (d == 0)
+		d = 0; /* -0 sorts with +0 */
+	memcpy(&b, &d, sizeof(b));
+	b = (b >> 63) ? ~b : b ^ (1ULL << 63);
+	meta_be64_put(out, b);
+}
+
+static double ordered_double_get(const uint8_t *p)
+{
+	uint64_t b = meta_be64_get(p);
+	double d;
+
+	b = (b >> 63) ? b ^ (1ULL << 63) : ~b;
+	memcpy(&d, &b, sizeof(d));
+	return d;
+}
+
+int meta_metric_index(struct meta_txn *txn, const char *name, double value,
+		      const struct meta_vref *v, int add)
+{
+	uint8_t k[IDX_NAME_MAX + 1 + 24];
+	size_t n;
+	int rc = idx_prefix(k, name, &n);
+
+	if (rc)
+		return rc;
+	if (isnan(value))
+		return EINVAL;
+	ordered_double(k + n, value);
+	meta_be64_put(k + n + 8, v->artifact);
+	meta_be64_put(k + n + 16, v->n);
+	if (add)
+		return put(txn, DBI_METRIC_IDX, k, n + 24, "", 0);
+	rc = del(txn, DBI_METRIC_IDX, k, n + 24);
+	return rc == ENOENT ? 0 : rc;
+}
+
+int meta_metric_range(struct meta_txn *txn, const char *name, double lo, int lo_incl,
+		      double hi, int hi_incl, meta_metric_fn *fn, void *arg)
+{
+	uint8_t k[IDX_NAME_MAX + 1 + 8];
+	MDB_val mk, v;
+	MDB_cursor *c;
+	size_t n;
+	int rc = idx_prefix(k, name, &n);
+
+	if (rc)
+		return rc;
+	ordered_double(k + n, lo);
+	rc = cursor_open(txn, DBI_METRIC_IDX, &c);
+	if (rc)
+		return rc;
+	mk.mv_size = n + 8;
+	mk.mv_data = k;
+	for (rc = mdb_cursor_get(c, &mk, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &mk, &v, MDB_NEXT)) {
+		const uint8_t *p = mk.mv_data;
+		struct meta_vref r;
+		double d;
+
+		if (mk.mv_size != n + 24 || memcmp(p, k, n))
+			break;
+		d = ordered_double_get(p + n);
+		if (d > hi || (d == hi && !hi_incl))
+			break;
+		if (d == lo && !lo_incl)
+			continue;
+		r.artifact = meta_be64_get(p + n + 8);
+		r.n = meta_be64_get(p + n + 16);
+		rc = fn(arg, &r, d);
 		if (rc)
 			goto out;
 	}

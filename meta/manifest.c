@@ -590,6 +590,8 @@ int manifest_encode(const struct manifest *m, char **out, size_t *len)
 		rc = set(root, "producer", producer_json(m->producer));
 	if (!rc && m->inputs)
 		rc = set(root, "inputs", inputs_json(m->inputs));
+	if (!rc && m->captured)
+		rc = set(root, "captured", inputs_json(m->captured));
 	if (rc)
 		goto out;
 	x = xattrs_json(m->attrs, m->nattrs, &rc);
@@ -868,6 +870,13 @@ static int json_top(const json_t *root, struct manifest *m)
 			return rc;
 		known++;
 	}
+	j = json_object_get(root, "captured");
+	if (j) {
+		rc = json_inputs(j, &m->captured);
+		if (rc)
+			return rc;
+		known++;
+	}
 	j = json_object_get(root, "attrs");
 	if (j) {
 		rc = json_xattrs(j, &m->attrs, &m->nattrs, "attrs", NULL);
@@ -930,6 +939,7 @@ void manifest_release(struct manifest *m)
 	free(m->message);
 	free(m->producer);
 	free(m->inputs);
+	free(m->captured);
 	xattrs_free(m->attrs, m->nattrs);
 	for (size_t i = 0; i < m->nentries; i++) {
 		struct manifest_entry *e = &m->entries[i];

@@ -39,6 +39,8 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_CONF] = "conf",	       [DBI_INODES] = "inodes", [DBI_LINKS] = "links",
 	[DBI_CHUNKS] = "chunks",       [DBI_DIRENTS] = "dirents", [DBI_XATTRS] = "xattrs",
 	[DBI_ARTIFACTS] = "artifacts", [DBI_VERSIONS] = "versions",
+	[DBI_LINEAGE_UP] = "lineage_up", [DBI_LINEAGE_DOWN] = "lineage_down",
+	[DBI_LABEL_IDX] = "label_idx",   [DBI_METRIC_IDX] = "metric_idx",
 };
 
 /* *why of meta_open(): room for a path of PATH_MAX and a sentence. */
@@ -144,7 +146,7 @@ static int take_lock(const char *dir, int *fd, const char **why)
 }
 
 /* Opens every DBI in one transaction and checks (or writes) the schema version. */
-static int open_dbis(struct meta *m, const char **why)
+static int open_dbis(struct meta *m, int readonly, const char **why)
 {
 	static const char schema_key[] = "schema";
 	MDB_val k = { sizeof(schema_key) - 1, (void *)schema_key }, v;
@@ -152,17 +154,22 @@ static int open_dbis(struct meta *m, const char **why)
 	MDB_txn *txn;
 	int rc;
 
-	rc = mdb_txn_begin(m->env, NULL, 0, &txn);
+	rc = mdb_txn_begin(m->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
 	if (rc)
 		return meta_err(rc, "begin");
 	for (int i = 0; i < DBI_COUNT; i++) {
-		rc = mdb_dbi_open(txn, dbi_names[i], MDB_CREATE, &m->dbi[i]);
+		rc = mdb_dbi_open(txn, dbi_names[i], readonly ? 0 : MDB_CREATE, &m->dbi[i]);
 		if (rc) {
 			rc = meta_err(rc, dbi_names[i]);
 			goto fail;
 		}
 	}
 	rc = mdb_get(txn, m->dbi[DBI_CONF], &k, &v);
+	if (rc == MDB_NOTFOUND && readonly) {
+		*why = "the metadata index is empty (never mounted)";
+		rc = ENOENT;
+		goto fail;
+	}
 	if (rc == MDB_NOTFOUND) {
 		v.mv_size = sizeof(schema);
 		v.mv_data = &schema;
@@ -216,7 +223,8 @@ int meta_open(const struct meta_conf *c, struct meta **out, const char **why)
 		*why = why_buf;
 		goto fail_free;
 	}
-	rc = take_lock(c->dir, &m->lock_fd, why);
+	/* Readers (the artifs command) share the index with the daemon; only a writer owns it. */
+	rc = c->readonly ? 0 : take_lock(c->dir, &m->lock_fd, why);
 	if (rc)
 		goto fail_free;
 	rc = pthread_rwlock_init(&m->resize, NULL);
@@ -233,7 +241,8 @@ int meta_open(const struct meta_conf *c, struct meta **out, const char **why)
 	if (!rc)
 		rc = mdb_env_set_maxreaders(m->env, META_MAX_READERS);
 	if (!rc)
-		rc = mdb_env_open(m->env, c->dir, MDB_NOTLS | MDB_NOSYNC, 0600);
+		rc = mdb_env_open(m->env, c->dir,
+				  MDB_NOTLS | (c->readonly ? MDB_RDONLY : MDB_NOSYNC), 0600);
 	if (rc) {
 		int err = rc > 0 ? rc : EIO;
 
@@ -253,7 +262,7 @@ int meta_open(const struct meta_conf *c, struct meta **out, const char **why)
 	{
 		uint64_t want = c->map_size ? c->map_size : META_DEFAULT_MAP;
 
-		if (want > m->map_size) {
+		if (want > m->map_size && !c->readonly) {
 			rc = mdb_env_set_mapsize(m->env, want);
 			if (rc) {
 				rc = meta_err(rc, "set map size");
@@ -262,7 +271,7 @@ int meta_open(const struct meta_conf *c, struct meta **out, const char **why)
 			m->map_size = want;
 		}
 	}
-	rc = open_dbis(m, why);
+	rc = open_dbis(m, c->readonly, why);
 	if (rc)
 		goto fail_env;
 	*out = m;
@@ -273,7 +282,8 @@ fail_env:
 fail_rwlock:
 	pthread_rwlock_destroy(&m->resize);
 fail_lock:
-	close(m->lock_fd);
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
 fail_free:
 	free(m);
 	return rc;
@@ -286,7 +296,8 @@ void meta_close(struct meta *m)
 	mdb_env_close(m->env);
 	pthread_rwlock_destroy(&m->resize);
 	/* Closing the descriptor releases the flock. */
-	close(m->lock_fd);
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
 	free(m);
 }
 
@@ -313,6 +324,11 @@ int meta_txn_begin(struct meta *m, int rdonly, struct meta_txn **out)
 	t->rdonly = !!rdonly;
 	t->map_size = m->map_size;
 	rc = mdb_txn_begin(m->env, NULL, rdonly ? MDB_RDONLY : 0, &t->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process (the daemon) grew the map: adopt its size and retry. */
+		mdb_env_set_mapsize(m->env, 0);
+		rc = mdb_txn_begin(m->env, NULL, rdonly ? MDB_RDONLY : 0, &t->txn);
+	}
 	if (rc) {
 		pthread_rwlock_unlock(&m->resize);
 		free(t);

@@ -93,12 +93,15 @@ struct meta_version {
 struct meta_conf {
 	const char *dir;   /* state directory (borrowed); created if missing */
 	uint64_t map_size; /* initial map size in bytes, 0 for the default (256 MiB) */
+	int readonly;      /* 1: a reader beside the daemon (no lock, no writes) */
 };
 
 /*
  * Opens (creating when needed) the LMDB environment in c->dir, opens every DBI once, and
  * takes an exclusive lock on c->dir/lock so that one daemon owns a state directory: a second
- * open answers EBUSY and *why says so (with the owner's pid when known). *why is a
+ * open answers EBUSY and *why says so (with the owner's pid when known). With c->readonly
+ * the environment is opened for reading only, without the lock, beside a running daemon
+ * (ENOENT when no index exists there yet). *why is a
  * static or thread-local string, may be NULL on success.
  */
 int meta_open(const struct meta_conf *c, struct meta **out, const char **why);
@@ -188,6 +191,95 @@ int meta_version_put(struct meta_txn *txn, const struct meta_version *v);
 typedef int meta_version_fn(void *arg, const struct meta_version *rec);
 int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *fn, void *arg);
 
+/* ---- lineage, both directions (meta/index.c) ---- */
+
+/* A version: the artifact's directory inode and the version number. */
+struct meta_vref {
+	uint64_t artifact;
+	uint64_t n;
+};
+
+enum meta_input_how {
+	MI_DECLARED = 1 << 0, /* named by setfattr user.artifs.inputs or artifs commit --input */
+	MI_CAPTURED = 1 << 1, /* read by a run that wrote the version */
+};
+
+/* Records that version out used version in (how: enum meta_input_how bits, or-ed with any
+ * earlier record of the same pair). Both directions are indexed. */
+int meta_lineage_put(struct meta_txn *txn, const struct meta_vref *out,
+		     const struct meta_vref *in, uint32_t how);
+/* other and how borrowed for the call. Nonzero return stops. */
+typedef int meta_lineage_fn(void *arg, const struct meta_vref *other, uint32_t how);
+/* down = 0: the inputs of v; down = 1: the versions that used v. */
+int meta_lineage_iter(struct meta_txn *txn, const struct meta_vref *v, int down,
+		      meta_lineage_fn *fn, void *arg);
+
+/* ---- label and metric indexes over versions (meta/index.c) ---- */
+
+/* Adds (add = 1) or removes the index entry "version v has label key = val". key is the
+ * label's name without "user.label.". */
+int meta_label_index(struct meta_txn *txn, const char *key, const void *val, size_t len,
+		     const struct meta_vref *v, int add);
+typedef int meta_vref_fn(void *arg, const struct meta_vref *v);
+/* Calls fn for every version labelled key = val, in (artifact, N) order. A seek, not a scan. */
+int meta_label_find(struct meta_txn *txn, const char *key, const void *val, size_t len,
+		    meta_vref_fn *fn, void *arg);
+/* Adds or removes "version v has metric name = value". */
+int meta_metric_index(struct meta_txn *txn, const char *name, double value,
+		      const struct meta_vref *v, int add);
+typedef int meta_metric_fn(void *arg, const struct meta_vref *v, double value);
+/* Calls fn for the versions whose metric name lies between lo and hi (each bound inclusive
+ * or not), in ascending value order. Use -INFINITY/INFINITY for open ends. */
+int meta_metric_range(struct meta_txn *txn, const char *name, double lo, int lo_incl,
+		      double hi, int hi_incl, meta_metric_fn *fn, void *arg);
+
+/* ---- queries (meta/query.c) ---- */
+
+/*
+ * Resolves "artifs://p/a@ref[/path]" (ref: vN, a tag, or latest) to the version it names at
+ * this moment; the path is ignored. EINVAL when malformed, ENOENT when the project,
+ * artifact or version does not exist.
+ */
+int meta_uri_resolve(struct meta_txn *txn, const char *uri, struct meta_vref *out);
+/* "artifs://p/a@vN" of v into out (len bytes). */
+int meta_vref_uri(struct meta_txn *txn, const struct meta_vref *v, char *out, size_t len);
+/* The tags (without '@', comma-separated) that point at v, into out; "" when none. */
+int meta_vref_tags(struct meta_txn *txn, const struct meta_vref *v, char *out, size_t len);
+/* A version's stored attribute (on its @vN folder). *val caller-frees, NUL-terminated. */
+int meta_vref_xattr(struct meta_txn *txn, const struct meta_vref *v, const char *name,
+		    char **val);
+
+#define META_QUERY_MAX 16
+
+enum meta_cmp { MC_LT, MC_LE, MC_EQ, MC_GE, MC_GT };
+
+struct meta_query {
+	const char *project;  /* NULL: any */
+	const char *artifact; /* "a" or "p/a"; NULL: any */
+	struct {
+		const char *key, *val;
+	} labels[META_QUERY_MAX];
+	size_t nlabels;
+	struct {
+		const char *name;
+		enum meta_cmp cmp;
+		double value;
+	} metrics[META_QUERY_MAX];
+	size_t nmetrics;
+	int64_t since_ns, until_ns; /* 0: unbounded */
+	const char *input;          /* versions that used this version URI; NULL: any */
+	const char *sort_metric;    /* NULL: newest first */
+	int sort_asc;               /* with sort_metric: ascending (default descending) */
+	size_t limit;               /* 0: all */
+};
+
+/*
+ * Calls fn for each version matching every condition of q. The most selective index drives
+ * (input lineage, then a label, then a metric range), so these are seeks, not scans; only a
+ * query with none of them walks the versions of the chosen artifacts.
+ */
+int meta_find(struct meta_txn *txn, const struct meta_query *q, meta_vref_fn *fn, void *arg);
+
 /* ---- version manifests (meta/manifest.c): the store's JSON form of one version ---- */
 
 struct manifest_xattr {
@@ -215,7 +307,8 @@ struct manifest {
 	int64_t created_ns;
 	char *message;  /* may be NULL */
 	char *producer; /* JSON text, may be NULL */
-	char *inputs;   /* one URI per line, may be NULL */
+	char *inputs;   /* declared inputs: one version URI per line, may be NULL */
+	char *captured; /* captured inputs (read by the writing runs), the same form */
 	struct manifest_xattr *attrs; /* version-level user.metric.* and user.label.* */
 	size_t nattrs;
 	struct manifest_entry *entries; /* parents before children, sorted by path */

@@ -22,6 +22,10 @@ enum meta_dbi {
 	DBI_XATTRS,
 	DBI_ARTIFACTS,
 	DBI_VERSIONS,
+	DBI_LINEAGE_UP,   /* (artifact, N, input artifact, input N) -> how */
+	DBI_LINEAGE_DOWN, /* (input artifact, input N, artifact, N) -> how */
+	DBI_LABEL_IDX,    /* (label key, 0, SHA-256/16 of value, artifact, N) -> empty */
+	DBI_METRIC_IDX,   /* (metric name, 0, ordered double, artifact, N) -> empty */
 	DBI_COUNT
 };
 

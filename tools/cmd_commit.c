@@ -56,6 +56,23 @@ int cmd_commit(int argc, char **argv)
 		free(inputs);
 		return 2;
 	}
+	if (inputs) {
+		/* --input adds to what was declared before. */
+		char old[65536];
+		ssize_t ol = getxattr(path, "user.artifs.inputs", old, sizeof(old));
+
+		if (ol > 0) {
+			char *ni = realloc(inputs, ilen + ol + 2);
+
+			if (!ni)
+				return 1;
+			inputs = ni;
+			memmove(inputs + ol + 1, inputs, ilen + 1);
+			memcpy(inputs, old, ol);
+			inputs[ol] = '\n';
+			ilen += ol + 1;
+		}
+	}
 	if (inputs && setxattr(path, "user.artifs.inputs", inputs, ilen, 0)) {
 		fprintf(stderr, "artifs commit: %s: declaring inputs: %s\n", path, strerror(errno));
 		free(inputs);

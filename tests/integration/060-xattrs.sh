@@ -64,11 +64,12 @@ PY
 # a metric and inputs on HEAD go with the next version
 setfattr -n user.metric.x -v 2.5 "$art" || fail "setfattr user.metric.x on HEAD failed"
 [ "$(getx "$art" user.metric.x)" = 2.5 ] || fail "user.metric.x on HEAD: got '$(getx "$art" user.metric.x || true)'"
-setfattr -n user.artifs.inputs -v "artifs://proj/other@v3" "$art" || fail "setfattr user.artifs.inputs on HEAD failed"
+# declared inputs are pinned: @latest is stored as the version it names now
+setfattr -n user.artifs.inputs -v "artifs://proj/art@latest" "$art" || fail "setfattr user.artifs.inputs on HEAD failed"
 setfattr -n user.artifs.commit -v second "$art" || fail "commit of v2 failed"
 [ -d "$art/@v2" ] || fail "no @v2 after commit"
 [ "$(getx "$art/@v2" user.metric.x)" = 2.5 ] || fail "user.metric.x did not go with @v2: got '$(getx "$art/@v2" user.metric.x 2>&1 || true)'"
-[ "$(getx "$art/@v2" user.artifs.inputs)" = "artifs://proj/other@v3" ] || fail "user.artifs.inputs on @v2: got '$(getx "$art/@v2" user.artifs.inputs 2>&1 || true)'"
+[ "$(getx "$art/@v2" user.artifs.inputs)" = "artifs://proj/art@v1" ] || fail "user.artifs.inputs on @v2: got '$(getx "$art/@v2" user.artifs.inputs 2>&1 || true)'"
 if getx "$art/@v1" user.metric.x >/dev/null 2>&1; then fail "the HEAD metric leaked onto @v1"; fi
 [ "$(getx "$art/@v1" user.metric.acc)" = 0.93 ] || fail "@v1 lost its metric after @v2"
 [ "$(getx "$art" user.artifs.version)" = 2 ] || fail "HEAD user.artifs.version: got '$(getx "$art" user.artifs.version || true)', want 2"
