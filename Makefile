@@ -9,7 +9,7 @@ CC ?= cc
 PKGS = fuse3 lmdb libzstd libcrypto jansson libcurl expat
 DEPS_APT = build-essential pkg-config libfuse3-dev fuse3 liblmdb-dev libzstd-dev libssl-dev \
 	libjansson-dev libcurl4-openssl-dev libexpat1-dev libcriterion-dev attr rsync \
-	python3 tar coreutils procps util-linux
+	python3 tar coreutils procps util-linux graphviz
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

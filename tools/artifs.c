@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../fs/fs.h"
+#include "../meta/meta.h"
 #include "tools.h"
 
 static const struct {
@@ -22,6 +25,8 @@ static const struct {
 	{ "tag", cmd_tag, "set, move or drop a tag" },
 	{ "cat", cmd_cat, "print a file of a version" },
 	{ "rebuild", cmd_rebuild, "rebuild the index from the store alone" },
+	{ "find", cmd_find, "find versions by project, label, metric, time or input" },
+	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },
 };
 
 static void usage(FILE *f)
@@ -119,4 +124,75 @@ int tool_wants_help(int argc, char **argv)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
 			return 1;
 	return 0;
+}
+
+const char *tool_state_arg(int *argc, char **argv)
+{
+	const char *state = NULL;
+
+	for (int i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--state") == 0 && i + 1 < *argc) {
+			state = argv[i + 1];
+			memmove(argv + i, argv + i + 2, (*argc - i - 2 + 1) * sizeof(*argv));
+			*argc -= 2;
+			i--;
+		}
+	}
+	return state;
+}
+
+int tool_meta_open(const char *state, struct meta **m)
+{
+	struct meta_conf c = { .readonly = 1 };
+	const char *why = NULL, *env = getenv("ARTIFS_STATE");
+	int err;
+
+	c.dir = state ? state : env && *env ? env : fs_default_state();
+	err = meta_open(&c, m, &why);
+	if (err) {
+		fprintf(stderr, "artifs: cannot read the index in %s: %s\n", c.dir,
+			why ? why : strerror(err));
+		return 1;
+	}
+	return 0;
+}
+
+int tool_uri(const char *arg, char *out, size_t len)
+{
+	const char *mnt = tool_mountpoint();
+	size_t ml = strlen(mnt);
+	const char *rel = arg;
+	int n;
+
+	if (strncmp(arg, "artifs://", 9) == 0) {
+		n = snprintf(out, len, "%s", arg);
+		return n < 0 || (size_t)n >= len ? 2 : 0;
+	}
+	/* A path under the mount: <mnt>/p/a[/@ref[/...]] */
+	if (strncmp(arg, mnt, ml) == 0 && arg[ml] == '/')
+		rel = arg + ml + 1;
+	{
+		char p[256], a[256], ref[256] = "";
+
+		if (sscanf(rel, "%255[^/]/%255[^/@]", p, a) != 2) {
+			fprintf(stderr, "artifs: cannot tell which artifact '%s' names "
+					"(artifs://project/artifact[@ref], or a path under %s)\n",
+				arg, mnt);
+			return 2;
+		}
+		rel = strchr(rel, '/') + 1 + strlen(a);
+		if (*rel == '@' || (*rel == '/' && rel[1] == '@'))
+			sscanf(rel + (*rel == '/'), "@%255[^/]", ref);
+		n = snprintf(out, len, "artifs://%s/%s%s%s", p, a, ref[0] ? "@" : "", ref);
+	}
+	return n < 0 || (size_t)n >= len ? 2 : 0;
+}
+
+void tool_time(int64_t ns, char *out, size_t len)
+{
+	time_t s = ns / 1000000000;
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

@@ -1,77 +1,100 @@
 /* SPDX-License-Identifier: MIT */
-/* artifs log ARTIFACT: its versions, newest first, from their @vN folders' attributes. */
-#include <dirent.h>
+/* artifs log ARTIFACT: its versions, newest first, from the index. */
 #include <errno.h>
-#include <limits.h>
+#include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/xattr.h>
 
+#include "../meta/meta.h"
 #include "tools.h"
 
-static int cmp_desc(const void *a, const void *b)
-{
-	unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+struct log {
+	struct meta_txn *txn;
+	const char *uri;
+};
 
-	return x < y ? 1 : x > y ? -1 : 0;
+static int attr_fn(void *arg, const char *name, const void *val, size_t len)
+{
+	if (strncmp(name, "user.label.", 11) == 0)
+		printf("    label  %s=%.*s\n", name + 11, (int)len, (const char *)val);
+	else if (strncmp(name, "user.metric.", 12) == 0)
+		printf("    metric %s=%.*s\n", name + 12, (int)len, (const char *)val);
+	return 0;
 }
 
-static void attr(const char *path, const char *name, char *out, size_t len)
+static int version_fn(void *arg, const struct meta_version *v)
 {
-	ssize_t n = getxattr(path, name, out, len - 1);
+	struct log *l = arg;
+	struct meta_vref vr = { v->artifact, v->n };
+	char created[64], tags[256], *prod = NULL, *msg = NULL, *inputs = NULL;
 
-	out[n > 0 ? n : 0] = '\0';
-	for (char *p = out; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
+	tool_time(v->created_ns, created, sizeof(created));
+	meta_vref_tags(l->txn, &vr, tags, sizeof(tags));
+	printf("@v%" PRIu64 "  %s  %" PRIu64 " bytes in %" PRIu64 " files%s%s\n", v->n, created,
+	       v->bytes, v->files, tags[0] ? "  @" : "", tags);
+	if (meta_vref_xattr(l->txn, &vr, "user.artifs.message", &msg) == 0)
+		printf("    message %s\n", msg);
+	if (meta_vref_xattr(l->txn, &vr, "user.artifs.producer", &prod) == 0) {
+		json_t *j = json_loads(prod, 0, NULL);
+		json_t *cmd = json_object_get(j, "command"), *user = json_object_get(j, "user");
+
+		if (json_is_string(cmd))
+			printf("    by %s: %s\n", json_is_string(user) ? json_string_value(user) : "?",
+			       json_string_value(cmd));
+		json_decref(j);
+	}
+	if (meta_vref_xattr(l->txn, &vr, "user.artifs.inputs", &inputs) == 0) {
+		char *save = NULL;
+
+		for (char *s = strtok_r(inputs, "\n", &save); s; s = strtok_r(NULL, "\n", &save))
+			printf("    input  %s\n", s);
+	}
+	meta_xattr_iter(l->txn, v->root, attr_fn, l);
+	free(prod);
+	free(msg);
+	free(inputs);
+	return 0;
 }
 
 int cmd_log(int argc, char **argv)
 {
-	char path[PATH_MAX], vpath[PATH_MAX + 32];
-	unsigned long long *v = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	DIR *d;
+	const char *state = tool_state_arg(&argc, argv);
+	struct log l = { 0 };
+	struct meta *m = NULL;
+	struct meta_vref v;
+	char uri[1024];
+	int err;
 
 	if (tool_wants_help(argc, argv) || argc != 2) {
-		printf("usage: artifs log ARTIFACT\n\n"
-		       "Lists the artifact's versions, newest first: number, creation time, digest\n"
-		       "and message.\n");
+		printf("usage: artifs log ARTIFACT [--state DIR]\n\n"
+		       "Lists the artifact's versions, newest first: time, size, tags, message,\n"
+		       "the producing command, inputs, labels and metrics. ARTIFACT is\n"
+		       "artifs://project/artifact or its folder under the mount.\n");
 		return argc == 2 ? 0 : 2;
 	}
-	if (tool_path(argv[1], path, sizeof(path)))
+	if (tool_uri(argv[1], uri, sizeof(uri)))
 		return 2;
-	d = opendir(path);
-	if (!d) {
-		fprintf(stderr, "artifs log: %s: %s\n", path, strerror(errno));
+	if (!strchr(uri + 9, '@'))
+		strncat(uri, "@latest", sizeof(uri) - strlen(uri) - 1);
+	if (tool_meta_open(state, &m))
+		return 1;
+	err = meta_txn_begin(m, 1, &l.txn);
+	if (!err) {
+		err = meta_uri_resolve(l.txn, uri, &v);
+		if (!err)
+			err = meta_version_iter(l.txn, v.artifact, version_fn, &l);
+		meta_txn_abort(l.txn);
+	}
+	meta_close(m);
+	if (err == ENOENT) {
+		fprintf(stderr, "artifs log: %s has no versions\n", argv[1]);
 		return 1;
 	}
-	while ((de = readdir(d))) {
-		char *end;
-		unsigned long long num;
-		void *nv;
-
-		if (strncmp(de->d_name, "@v", 2) != 0)
-			continue;
-		num = strtoull(de->d_name + 2, &end, 10);
-		if (*end || !(nv = realloc(v, (n + 1) * sizeof(*v))))
-			continue;
-		v = nv;
-		v[n++] = num;
+	if (err) {
+		fprintf(stderr, "artifs log: %s\n", strerror(err));
+		return 1;
 	}
-	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_desc);
-	for (size_t i = 0; i < n; i++) {
-		char created[64], digest[80], msg[512];
-
-		snprintf(vpath, sizeof(vpath), "%s/@v%llu", path, v[i]);
-		attr(vpath, "user.artifs.created", created, sizeof(created));
-		attr(vpath, "user.artifs.digest", digest, sizeof(digest));
-		attr(vpath, "user.artifs.message", msg, sizeof(msg));
-		printf("@v%llu\t%s\t%s\t%s\n", v[i], created, digest, msg);
-	}
-	free(v);
 	return 0;
 }

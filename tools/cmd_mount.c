@@ -17,6 +17,7 @@ struct mopts {
 	int commit_delay_set;
 	unsigned long long map_size, rcache;
 	int foreground, debug, help;
+	int capture; /* -1 unset */
 	char *source, *mountpoint;
 	int is_helper;
 };
@@ -30,6 +31,7 @@ static const struct fuse_opt specs[] = {
 	FUSE_OPT_KEY("commit_delay=", KEY_DELAY),
 	{ "map_size=%llu", offsetof(struct mopts, map_size), 0 },
 	{ "rcache=%llu", offsetof(struct mopts, rcache), 0 },
+	{ "capture=%d", offsetof(struct mopts, capture), 0 },
 	FUSE_OPT_KEY("-f", KEY_FG),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -95,6 +97,7 @@ static void help(void)
 	       "                     0 commits at the last close)\n"
 	       "  map_size=BYTES     initial LMDB map size (it grows when full)\n"
 	       "  rcache=BYTES       memory for decoded chunks (default 32 MiB)\n"
+	       "  capture=0|1        capture lineage from the files runs read (default 1)\n"
 	       "  allow_other, default_permissions, ro, and other FUSE mount options\n"
 	       "  -d                 debug logging (and the FUSE request trace)\n",
 	       fs_default_store(), fs_default_state());
@@ -103,7 +106,7 @@ static void help(void)
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct mopts o = { 0 };
+	struct mopts o = { .capture = -1 };
 	struct fs_conf c = { 0 };
 	const char *self = strrchr(argv[0], '/');
 	const char *env;
@@ -147,6 +150,11 @@ int cmd_mount(int argc, char **argv)
 	c.map_size = o.map_size;
 	c.rcache_bytes = o.rcache;
 	c.foreground = o.foreground;
+	if (o.capture < 0) {
+		env = getenv("ARTIFS_CAPTURE");
+		o.capture = env && *env ? atoi(env) : 1;
+	}
+	c.no_capture = !o.capture;
 	c.debug = o.debug;
 	err = fs_mount_main(&c, &args, o.mountpoint);
 	fuse_opt_free_args(&args);

@@ -4,6 +4,7 @@
 #define ARTIFS_TOOLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Each returns the process exit status: 0 success, 1 failure, 2 usage. */
 int cmd_mount(int argc, char **argv);
@@ -14,6 +15,23 @@ int cmd_log(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_rebuild(int argc, char **argv);
+int cmd_find(int argc, char **argv);
+int cmd_lineage(int argc, char **argv);
+
+struct meta;
+struct meta_txn;
+struct meta_vref;
+
+/* Opens the host's index for reading beside a running daemon: state is --state, else
+ * $ARTIFS_STATE, else the default. 1 with a message on stderr when it cannot. */
+int tool_meta_open(const char *state, struct meta **m);
+/* Takes "--state DIR" out of argv (argc adjusted); returns DIR or NULL. */
+const char *tool_state_arg(int *argc, char **argv);
+/* An artifact or version named by a URI, "project/artifact[@ref]", or a path under the
+ * mount (its last components), as "artifs://p/a[@ref]" into out. */
+int tool_uri(const char *arg, char *out, size_t len);
+/* Prints nanoseconds since the epoch as RFC 3339 UTC into out. */
+void tool_time(int64_t ns, char *out, size_t len);
 
 /* The mount point that artifs:// URIs refer to: $ARTIFS_MOUNT or /artifacts. */
 const char *tool_mountpoint(void);

@@ -166,10 +166,12 @@ spawn() {
 
 tail_logs() {
 	local dir=$1 f
-	for f in "$dir"/log/*.log "$dir"/log/*.stdout "$dir"/log/*.out; do
+	# The daemons' own logs, what mkfs and radosgw-admin said, and each daemon's stderr
+	# (where it reports a failure to start before its log is open).
+	for f in "$dir"/log/{mon.a,osd.0,client.rgw}.log "$dir"/log/*.out "$dir"/log/*.stdout; do
 		[ -s "$f" ] || continue
-		echo "--- $f (last 15 lines)" >&2
-		tail -n 15 "$f" >&2
+		echo "--- $f (last lines)" >&2
+		grep -v '^$' "$f" | tail -n 10 >&2 || true
 	done
 }
 
@@ -221,26 +223,28 @@ do_start() {
 		fi
 	done
 
-	START_DIR=$dir
-	trap start_failed EXIT
-	deadline=$(($(date +%s) + START_LIMIT))
-	mkdir -p "$dir/run" "$dir/log" "$dir/crash" "$dir/rgw"
-
 	# The cluster's identity is kept so a restart reuses DIR's data with the same fsid; a
 	# different PORT on restart is refused because the monmap holds the monitor's address.
+	# DIR/cluster is written only once both mkfs steps are done, so mon/ or osd/ without it
+	# is what a failed first start leaves.
 	local fsid fresh=0
 	if [ -f "$dir/cluster" ]; then
 		fsid=$(sed -n 's/^fsid=//p' "$dir/cluster")
 		local oldport
 		oldport=$(sed -n 's/^port=//p' "$dir/cluster")
 		[ "$oldport" = "$port" ] || die "$dir holds a cluster made for port $oldport, not $port"
-		[ -f "$dir/mon/done" ] && [ -f "$dir/osd/ready" ] ||
-			die "$dir holds a half-made cluster (a failed first start); use a fresh DIR"
 	else
-		[ -z "$(ls -A "$dir/mon" "$dir/osd" 2>/dev/null)" ] || die "$dir has mon/ or osd/ data but no cluster file"
+		[ ! -e "$dir/mon" ] && [ ! -e "$dir/osd" ] ||
+			die "$dir holds a half-made cluster (mon/ or osd/ from a failed first start); use a fresh DIR"
 		fsid=$(cat /proc/sys/kernel/random/uuid)
 		fresh=1
 	fi
+
+	# From here on a failure stops whatever this start has launched and shows the logs.
+	START_DIR=$dir
+	trap start_failed EXIT
+	deadline=$(($(date +%s) + START_LIMIT))
+	mkdir -p "$dir/run" "$dir/log" "$dir/crash" "$dir/rgw"
 	write_conf "$dir" "$port" "$fsid"
 	local conf=$dir/ceph.conf
 

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * artifs lineage URI --up|--down [--depth N] [--format text|json|dot]: the ancestry or the
+ * descendants of a version, walked breadth-first over the index, bounded by depth and by
+ * LIN_MAX_NODES (inputs must exist before a version is made, so there are no cycles; the
+ * bound holds anyway).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../meta/meta.h"
+#include "tools.h"
+
+#define LIN_MAX_NODES 100000
+
+struct node {
+	struct meta_vref v;
+	int depth;
+	char uri[400];
+	char tags[256];
+	char run[200];
+};
+
+struct edge {
+	size_t from, to; /* node indexes: from is the input, to the version made from it */
+	uint32_t how;
+};
+
+struct graph {
+	struct meta_txn *txn;
+	struct node *nodes;
+	size_t n, cap;
+	struct edge *edges;
+	size_t ne, ecap;
+	size_t cur;
+	int down, err;
+};
+
+static const char *how_name(uint32_t how)
+{
+	if ((how & MI_DECLARED) && (how & MI_CAPTURED))
+		return "declared,captured";
+	return how & MI_DECLARED ? "declared" : "captured";
+}
+
+static void run_of(struct meta_txn *txn, struct node *nd)
+{
+	char *prod = NULL;
+	json_t *j, *r;
+
+	nd->run[0] = '\0';
+	if (meta_vref_xattr(txn, &nd->v, "user.artifs.producer", &prod))
+		return;
+	j = json_loads(prod, 0, NULL);
+	r = json_object_get(j, "run");
+	if (json_is_string(r) && json_string_length(r)) {
+		json_t *h = json_object_get(j, "host");
+
+		snprintf(nd->run, sizeof(nd->run), "%s@%s", json_string_value(r),
+			 json_is_string(h) ? json_string_value(h) : "?");
+	}
+	json_decref(j);
+	free(prod);
+}
+
+static size_t node_add(struct graph *g, const struct meta_vref *v, int depth, int *fresh)
+{
+	*fresh = 0;
+	for (size_t i = 0; i < g->n; i++)
+		if (g->nodes[i].v.artifact == v->artifact && g->nodes[i].v.n == v->n)
+			return i;
+	if (g->n >= LIN_MAX_NODES) {
+		g->err = E2BIG;
+		return SIZE_MAX;
+	}
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 32;
+		struct node *nn = realloc(g->nodes, cap * sizeof(*nn));
+
+		if (!nn) {
+			g->err = ENOMEM;
+			return SIZE_MAX;
+		}
+		g->nodes = nn;
+		g->cap = cap;
+	}
+	memset(&g->nodes[g->n], 0, sizeof(g->nodes[0]));
+	g->nodes[g->n].v = *v;
+	g->nodes[g->n].depth = depth;
+	if (meta_vref_uri(g->txn, v, g->nodes[g->n].uri, sizeof(g->nodes[0].uri)))
+		snprintf(g->nodes[g->n].uri, sizeof(g->nodes[0].uri), "artifact-%" PRIu64 "@v%" PRIu64,
+			 v->artifact, v->n);
+	meta_vref_tags(g->txn, v, g->nodes[g->n].tags, sizeof(g->nodes[0].tags));
+	run_of(g->txn, &g->nodes[g->n]);
+	*fresh = 1;
+	return g->n++;
+}
+
+static int edge_fn(void *arg, const struct meta_vref *other, uint32_t how)
+{
+	struct graph *g = arg;
+	int fresh;
+	size_t j = node_add(g, other, g->nodes[g->cur].depth + 1, &fresh);
+
+	if (j == SIZE_MAX)
+		return 1;
+	if (g->ne == g->ecap) {
+		size_t cap = g->ecap ? g->ecap * 2 : 32;
+		struct edge *ne = realloc(g->edges, cap * sizeof(*ne));
+
+		if (!ne) {
+			g->err = ENOMEM;
+			return 1;
+		}
+		g->edges = ne;
+		g->ecap = cap;
+	}
+	g->edges[g->ne].from = g->down ? g->cur : j;
+	g->edges[g->ne].to = g->down ? j : g->cur;
+	g->edges[g->ne].how = how;
+	g->ne++;
+	return 0;
+}
+
+static void dot_id(const struct node *nd, char *out, size_t len)
+{
+	snprintf(out, len, "\"%s\"", nd->uri);
+}
+
+static void print_dot(struct graph *g)
+{
+	printf("digraph lineage {\n  rankdir=LR;\n  node [fontname=\"sans-serif\"];\n");
+	for (size_t i = 0; i < g->n; i++) {
+		struct node *nd = &g->nodes[i];
+		char id[420];
+
+		dot_id(nd, id, sizeof(id));
+		printf("  %s [shape=box, label=\"%s%s%s%s\"];\n", id, nd->uri + 9,
+		       nd->tags[0] ? "\\n@" : "", nd->tags, "");
+		if (nd->run[0])
+			printf("  \"run:%s\" [shape=ellipse, label=\"%s\"];\n  \"run:%s\" -> %s;\n",
+			       nd->run, nd->run, nd->run, id);
+	}
+	for (size_t i = 0; i < g->ne; i++) {
+		struct node *from = &g->nodes[g->edges[i].from], *to = &g->nodes[g->edges[i].to];
+		char a[420], b[420];
+
+		dot_id(from, a, sizeof(a));
+		if (to->run[0])
+			snprintf(b, sizeof(b), "\"run:%s\"", to->run);
+		else
+			dot_id(to, b, sizeof(b));
+		printf("  %s -> %s [label=\"%s\"%s];\n", a, b, how_name(g->edges[i].how),
+		       g->edges[i].how & MI_DECLARED ? "" : ", style=dashed");
+	}
+	printf("}\n");
+}
+
+static void print_json(struct graph *g)
+{
+	json_t *root = json_object(), *nodes = json_array(), *edges = json_array();
+	char *s;
+
+	json_object_set_new(root, "root", json_string(g->nodes[0].uri));
+	json_object_set_new(root, "direction", json_string(g->down ? "down" : "up"));
+	for (size_t i = 0; i < g->n; i++) {
+		struct node *nd = &g->nodes[i];
+		json_t *o = json_pack("{s:s, s:i, s:s}", "uri", nd->uri, "depth", nd->depth, "run",
+				      nd->run);
+		json_t *tags = json_array();
+		char *save = NULL, buf[256];
+
+		snprintf(buf, sizeof(buf), "%s", nd->tags);
+		for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			json_array_append_new(tags, json_string(t));
+		json_object_set_new(o, "tags", tags);
+		json_array_append_new(nodes, o);
+	}
+	for (size_t i = 0; i < g->ne; i++)
+		json_array_append_new(edges,
+				      json_pack("{s:s, s:s, s:s}", "input",
+						g->nodes[g->edges[i].from].uri, "output",
+						g->nodes[g->edges[i].to].uri, "how",
+						how_name(g->edges[i].how)));
+	json_object_set_new(root, "nodes", nodes);
+	json_object_set_new(root, "edges", edges);
+	s = json_dumps(root, JSON_INDENT(2));
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	json_decref(root);
+}
+
+static void print_text(struct graph *g)
+{
+	printf("%s%s%s\n", g->nodes[0].uri, g->nodes[0].tags[0] ? "  @" : "", g->nodes[0].tags);
+	for (size_t i = 0; i < g->ne; i++) {
+		struct node *nd = &g->nodes[g->down ? g->edges[i].to : g->edges[i].from];
+
+		printf("%*s%s %s  (%s)%s%s\n", 2 * nd->depth, "", g->down ? "->" : "<-", nd->uri,
+		       how_name(g->edges[i].how), nd->tags[0] ? "  @" : "", nd->tags);
+	}
+}
+
+int cmd_lineage(int argc, char **argv)
+{
+	const char *state = tool_state_arg(&argc, argv), *format = "text", *target = NULL;
+	struct graph g = { 0 };
+	struct meta *m = NULL;
+	struct meta_vref root;
+	char uri[1024];
+	long depth = 64;
+	int dir = -1, err, fresh;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: artifs lineage URI --up|--down [--depth N] [--format text|json|dot]\n"
+		       "                     [--state DIR]\n\n"
+		       "--up: what went into the version (its inputs, theirs, ...); --down: what\n"
+		       "was built from it. Edges say whether an input was declared or captured.\n"
+		       "--format dot draws artifacts' versions as boxes (with their tags) and the\n"
+		       "runs that made them as ellipses: 'artifs lineage URI --up --format dot |\n"
+		       "dot -Tsvg > lineage.svg'. Default depth 64.\n");
+		return 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--up"))
+			dir = 0;
+		else if (!strcmp(argv[i], "--down"))
+			dir = 1;
+		else if (!strcmp(argv[i], "--depth") && i + 1 < argc)
+			depth = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+			format = argv[++i];
+		else if (!target && argv[i][0] != '-')
+			target = argv[i];
+		else {
+			fprintf(stderr, "artifs lineage: unexpected argument '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!target || dir < 0 || (strcmp(format, "text") && strcmp(format, "json") &&
+				   strcmp(format, "dot"))) {
+		fprintf(stderr, "artifs lineage: give a version URI, --up or --down, and a format "
+				"of text, json or dot (see --help)\n");
+		return 2;
+	}
+	if (tool_uri(target, uri, sizeof(uri)))
+		return 2;
+	if (tool_meta_open(state, &m))
+		return 1;
+	err = meta_txn_begin(m, 1, &g.txn);
+	if (err)
+		goto out;
+	err = meta_uri_resolve(g.txn, uri, &root);
+	if (err) {
+		fprintf(stderr, "artifs lineage: %s: %s\n", uri,
+			err == ENOENT ? "no such version" : "not a version URI (artifs://p/a@vN)");
+		meta_txn_abort(g.txn);
+		err = EEXIST; /* reported */
+		goto out;
+	}
+	g.down = dir;
+	node_add(&g, &root, 0, &fresh);
+	for (g.cur = 0; g.cur < g.n && !g.err; g.cur++) {
+		if (g.nodes[g.cur].depth >= depth)
+			continue;
+		err = meta_lineage_iter(g.txn, &g.nodes[g.cur].v, g.down, edge_fn, &g);
+		if (err && err != 1)
+			break;
+		err = 0;
+	}
+	if (!err)
+		err = g.err == E2BIG ? 0 : g.err;
+	if (g.err == E2BIG)
+		fprintf(stderr, "artifs lineage: stopped at %d versions\n", LIN_MAX_NODES);
+	if (!err) {
+		if (!strcmp(format, "dot"))
+			print_dot(&g);
+		else if (!strcmp(format, "json"))
+			print_json(&g);
+		else
+			print_text(&g);
+	}
+	meta_txn_abort(g.txn);
+out:
+	meta_close(m);
+	free(g.nodes);
+	free(g.edges);
+	if (err && err != EEXIST)
+		fprintf(stderr, "artifs lineage: %s\n", strerror(err));
+	return err ? 1 : 0;
+}
