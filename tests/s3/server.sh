@@ -107,6 +107,11 @@ mon data = $dir/mon
 mon cluster log to file = true
 # No manager runs; the monitor would otherwise warn about it forever.
 mon warn on pool no app = false
+mon warn on insecure global id reclaim allowed = false
+# Each monitor map change (radosgw's first start makes six pools, each a few changes) waits
+# out the proposal interval, 1 s by default: 16 s to a first start, 6 s with 0.1 s.
+paxos propose interval = 0.1
+paxos min wait = 0.01
 
 [osd]
 osd data = $dir/osd
@@ -263,7 +268,7 @@ do_start() {
 	until ceph_cli "$dir" mon stat >/dev/null 2>&1; do
 		time_left || die "the monitor did not answer within ${START_LIMIT}s"
 		live_pid "$dir" mon.a >/dev/null || die "ceph-mon exited"
-		sleep 0.5
+		sleep 0.2
 	done
 
 	if [ $fresh = 1 ]; then
@@ -282,14 +287,14 @@ do_start() {
 	until ceph_cli "$dir" osd dump 2>/dev/null | grep -q '^osd\.0 up'; do
 		time_left || die "osd.0 did not come up within ${START_LIMIT}s"
 		live_pid "$dir" osd.0 >/dev/null || die "ceph-osd exited"
-		sleep 0.5
+		sleep 0.2
 	done
 
 	spawn "$dir" radosgw client.rgw -n client.rgw
 	until curl -s -o /dev/null -m 5 "http://127.0.0.1:$port/"; do
 		time_left || die "radosgw did not answer HTTP on 127.0.0.1:$port within ${START_LIMIT}s"
 		live_pid "$dir" client.rgw >/dev/null || die "radosgw exited"
-		sleep 0.5
+		sleep 0.2
 	done
 
 	# The user lives in RADOS, so it survives a restart; create it only the first time.
@@ -304,7 +309,7 @@ do_start() {
 		--aws-sigv4 "aws:amz:us-east-1:s3" --user "$ACCESS_KEY:$SECRET_KEY" \
 		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "http://127.0.0.1:$port/") && [ "$code" = 200 ]; do
 		time_left || die "a signed ListBuckets did not succeed within ${START_LIMIT}s (last HTTP $code)"
-		sleep 0.5
+		sleep 0.2
 	done
 	trap - EXIT
 	say "ready on 127.0.0.1:$port in $(($(date +%s) - t0))s ($([ $fresh = 1 ] && echo created || echo restarted))"
