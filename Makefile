@@ -84,6 +84,7 @@ asan: deps
 # Speed figures next to native, in the same run; never fails on speed. QUICK=1: 64 MiB.
 bench: $(BUILD)/artifs
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/figures.sh $(if $(QUICK),64,1024)
+	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/lineage.sh $(if $(QUICK),1000 10000,10000 100000)
 
 # mount(8) looks for mount.<type> in /sbin: SBINDIR puts the helper link there.
 install: $(BUILD)/artifs

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../fs/fs.h"
 #include "../meta/meta.h"
@@ -157,6 +158,27 @@ int tool_meta_open(const char *state, struct meta **m)
 	return 0;
 }
 
+/* The part of path below the artifs mount that holds it: the mount root is the folder
+ * above it with .artifs/version, so any mount point works, not only $ARTIFS_MOUNT. */
+static int mount_relative(const char *path, char *out, size_t len)
+{
+	char real[4096], root[4096], probe[4200];
+	char *cut;
+
+	if (!realpath(path, real))
+		return ENOENT;
+	snprintf(root, sizeof(root), "%s", real);
+	while ((cut = strrchr(root, '/')) && cut > root) {
+		*cut = '\0';
+		snprintf(probe, sizeof(probe), "%s/.artifs/version", root);
+		if (access(probe, F_OK) == 0) {
+			snprintf(out, len, "%s", real + strlen(root) + 1);
+			return 0;
+		}
+	}
+	return ENOENT;
+}
+
 int tool_uri(const char *arg, char *out, size_t len)
 {
 	const char *mnt = tool_mountpoint();
@@ -168,8 +190,11 @@ int tool_uri(const char *arg, char *out, size_t len)
 		n = snprintf(out, len, "%s", arg);
 		return n < 0 || (size_t)n >= len ? 2 : 0;
 	}
-	/* A path under the mount: <mnt>/p/a[/@ref[/...]] */
-	if (strncmp(arg, mnt, ml) == 0 && arg[ml] == '/')
+	char relbuf[4096];
+
+	if (mount_relative(arg, relbuf, sizeof(relbuf)) == 0)
+		rel = relbuf;
+	if (rel == arg && strncmp(arg, mnt, ml) == 0 && arg[ml] == '/')
 		rel = arg + ml + 1;
 	{
 		char p[256], a[256], ref[256] = "";

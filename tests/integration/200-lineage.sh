@@ -82,6 +82,13 @@ expect_errno EINVAL "os.setxattr('$A/model/@v1', 'user.metric.acc', b'high')"
 grep -q "names no existing version" "$LOG" || fail "no log line for a missing declared input"
 "$ARTIFS_BIN" lineage --state "$STATE" artifs://proj/model@v9 --up 2>/dev/null && fail "lineage of a missing version succeeded"
 
+# artifs log: newest first, with the producing command, inputs and labels
+"$ARTIFS_BIN" log --state "$STATE" artifs://proj/model >"$T/log.txt" || fail "artifs log failed"
+head -1 "$T/log.txt" | grep -q '^@v2 ' || fail "artifs log does not start with @v2: $(head -1 "$T/log.txt")"
+grep -q 'input  artifs://proj/dataset@v1' "$T/log.txt" || fail "artifs log misses the declared input"
+grep -q 'by root: bash -c cat' "$T/log.txt" || fail "artifs log misses the producer command: $(cat "$T/log.txt")"
+"$ARTIFS_BIN" log --state "$STATE" "$A/model" | grep -q '^@v1 ' || fail "artifs log by path failed"
+
 # everything survives a rebuild from the store alone
 setfattr -n user.label.stage -v prod "$A/model/@v2"
 stop

@@ -17,7 +17,7 @@ set -euo pipefail
 
 ACCESS_KEY=ARTIFSTESTACCESSKEY0
 SECRET_KEY=artifs-test-secret-key-not-a-real-secret0
-UID_NAME=test
+UID_NAME="test"
 # Bounds of the polling, in seconds: the whole start, and the wait for each daemon to exit.
 START_LIMIT=${S3_START_LIMIT:-120}
 STOP_LIMIT=30
@@ -56,8 +56,10 @@ install_packages() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Layout of DIR: ceph.conf, mon/ (monitor store), osd/ (OSD data and its sparse block file),
-# run/ (admin sockets, pid files), log/ (one log per daemon), cluster (fsid, ports).
+# Layout of DIR: ceph.conf (rewritten by every start), monmap, mon/ (monitor store), osd/ (OSD
+# data and its sparse block file), rgw/, crash/, run/ (admin sockets, pid files), log/ (one
+# log per daemon, plus mkfs.out and user.out), cluster (fsid and port; written once mkfs is
+# done, so its presence means DIR holds a whole cluster).
 
 write_conf() {
 	local dir=$1 port=$2 fsid=$3
@@ -98,14 +100,14 @@ osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon warn on pool no redundancy = false
-# Small memory; the test machines have 2 cores.
+# Small caches: the test machines have 2 cores, and the daemons' defaults assume a server.
 mon memory target = 268435456
 rocksdb cache size = 33554432
 
 [mon]
 mon data = $dir/mon
 mon cluster log to file = true
-# No manager runs; the monitor would otherwise warn about it forever.
+# Health warnings that mean nothing on a throwaway single-node cluster without cephx.
 mon warn on pool no app = false
 mon warn on insecure global id reclaim allowed = false
 # Each monitor map change (radosgw's first start makes six pools, each a few changes) waits
@@ -148,7 +150,7 @@ live_pid() {
 	[ -f "$dir/run/$name.pid" ] || return 1
 	pid=$(cat "$dir/run/$name.pid" 2>/dev/null) || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/ceph.conf" || return 1
+	tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$dir/ceph.conf" || return 1
 	echo "$pid"
 }
 
@@ -161,11 +163,20 @@ alive() {
 }
 
 # Starts daemon binary $2 named $3 in the foreground of a background job, recording its pid.
-# stdin/stdout/stderr are detached so `eval "$(server.sh start ...)"` does not wait for it.
+# It gets no descriptor of ours: stdin/stdout/stderr go to /dev/null and its log, and every
+# other inherited descriptor is closed, so `eval "$(server.sh start ...)"`, a pipe, or a test
+# runner holding fd 3 (bats) is not kept waiting for the daemon to exit.
 spawn() {
 	local dir=$1 bin=$2 name=$3
 	shift 3
-	"$bin" -f -c "$dir/ceph.conf" "$@" </dev/null >>"$dir/log/$name.stdout" 2>&1 &
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -le 2 ] || eval "exec $fd>&-" 2>/dev/null || true
+		done
+		exec "$bin" -f -c "$dir/ceph.conf" "$@"
+	) </dev/null >>"$dir/log/$name.stdout" 2>&1 &
+	# The subshell execs the daemon, so $! is the daemon's own pid.
 	echo $! >"$dir/run/$name.pid"
 }
 
@@ -195,7 +206,8 @@ start_failed() {
 deadline=0
 time_left() { [ "$(date +%s)" -lt "$deadline" ]; }
 
-# Runs the ceph CLI against DIR's cluster, bounded by the time left.
+# Runs the ceph CLI against DIR's cluster; each call is bounded, as a monitor that is not up
+# yet would otherwise make it retry for 5 minutes.
 ceph_cli() {
 	local dir=$1
 	shift
@@ -204,8 +216,9 @@ ceph_cli() {
 
 do_start() {
 	local dir=$1 port=$2
-	[[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1024 ] && [ "$port" -le 65534 ] ||
+	if ! [[ $port =~ ^[0-9]+$ ]] || [ "$port" -lt 1024 ] || [ "$port" -gt 65534 ]; then
 		die "PORT must be a number from 1024 to 65534 (the monitor takes PORT+1), not '$port'"
+	fi
 	[ -d "$dir" ] || die "DIR '$dir' does not exist (the caller creates it)"
 	dir=$(cd "$dir" && pwd)
 	case "$dir" in *[[:space:]]*) die "DIR must not contain spaces (ceph.conf paths): '$dir'" ;; esac
@@ -239,8 +252,9 @@ do_start() {
 		oldport=$(sed -n 's/^port=//p' "$dir/cluster")
 		[ "$oldport" = "$port" ] || die "$dir holds a cluster made for port $oldport, not $port"
 	else
-		[ ! -e "$dir/mon" ] && [ ! -e "$dir/osd" ] ||
+		if [ -e "$dir/mon" ] || [ -e "$dir/osd" ]; then
 			die "$dir holds a half-made cluster (mon/ or osd/ from a failed first start); use a fresh DIR"
+		fi
 		fsid=$(cat /proc/sys/kernel/random/uuid)
 		fresh=1
 	fi
