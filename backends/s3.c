@@ -402,7 +402,7 @@ static int creds_load(struct s3_creds *c, const char **why)
 {
 	const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
 	const char *tok = getenv("AWS_SESSION_TOKEN"), *file, *profile, *home;
-	char *path = NULL, *text = NULL;
+	char *path = NULL, *text = NULL, pwbuf[1024];
 	size_t len = 0;
 	int err;
 
@@ -425,9 +425,11 @@ static int creds_load(struct s3_creds *c, const char **why)
 	if (!file || !*file) {
 		home = getenv("HOME");
 		if (!home || !*home) {
-			struct passwd *pw = getpwuid(getuid());
+			struct passwd pw, *res = NULL;
 
-			home = pw ? pw->pw_dir : "/";
+			home = "/";
+			if (!getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) && res)
+				home = res->pw_dir;
 		}
 		if (asprintf(&path, "%s/.aws/credentials", home) < 0) {
 			path = NULL;
@@ -511,7 +513,8 @@ static void pool_put(struct s3 *s, CURL *h)
 struct s3_req {
 	/* set by the op */
 	const char *method; /* "GET", "HEAD", "PUT", "DELETE" */
-	const char *key;    /* for log lines: the caller's key, or NULL for the bucket */
+	const char *key;    /* the full key (prefix included); NULL: the bucket */
+	const char *list_prefix; /* for log lines: a listing of this full prefix */
 	char *url;
 	struct curl_slist *hdrs;
 	const void *body; /* PUT */
@@ -541,6 +544,11 @@ struct s3_req {
 
 static void req_release(struct s3_req *r)
 {
+	struct curl_slist *l;
+
+	/* curl's copy of the session token header is a secret too. */
+	for (l = r->hdrs; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
 	free(r->url);
 	curl_slist_free_all(r->hdrs);
 	free(r->data);
@@ -616,6 +624,8 @@ static size_t req_read(char *buf, size_t size, size_t nitems, void *arg)
 
 	if (n > r->body_len - r->pos)
 		n = r->body_len - r->pos;
+	if (!n)
+		return 0; /* an empty body may come as NULL */
 	memcpy(buf, (const char *)r->body + r->pos, n);
 	r->pos += n;
 	return n;
@@ -654,6 +664,12 @@ static CURLcode req_setup(struct s3 *s, struct s3_req *r)
 	SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SETOPT(h, CURLOPT_LOW_SPEED_TIME, 30L);
 	SETOPT(h, CURLOPT_USERAGENT, "artifs");
+	/*
+	 * curl sends "Expect: 100-continue" with every PUT body (and we cannot turn it off,
+	 * see req_headers()); S3 answers it at once, and a server that does not should cost
+	 * us a moment, not curl's default second.
+	 */
+	SETOPT(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 250L);
 	SETOPT(h, CURLOPT_ERRORBUFFER, r->errbuf);
 	SETOPT(h, CURLOPT_AWS_SIGV4, s->sigv4);
 	SETOPT(h, CURLOPT_USERNAME, s->creds.access);
@@ -742,9 +758,20 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-static const char *req_what(const struct s3_req *r)
+/* What a log line calls r: "endpoint/bucket/full-key", or "endpoint/bucket?prefix=p". */
+struct req_name {
+	char s[640];
+};
+
+static const char *req_what(const struct s3 *s, const struct s3_req *r, struct req_name *n)
 {
-	return r->key ? r->key : "(bucket)";
+	if (r->list_prefix)
+		snprintf(n->s, sizeof(n->s), "%s/%s?prefix=%s", s->endpoint, s->bucket,
+			 r->list_prefix);
+	else
+		snprintf(n->s, sizeof(n->s), "%s/%s/%s", s->endpoint, s->bucket,
+			 r->key ? r->key : "");
+	return n->s;
 }
 
 static const char *req_curl_text(const struct s3_req *r)
@@ -777,6 +804,7 @@ static int req_perform(struct s3 *s, struct s3_req *r)
 {
 	uint64_t t0 = now_ms();
 	unsigned attempt, delay, max = r->max_retries ? r->max_retries : s->max_retries;
+	struct req_name name;
 	int err;
 
 	for (attempt = 1;; attempt++) {
@@ -802,7 +830,7 @@ static int req_perform(struct s3 *s, struct s3_req *r)
 			pool_put(s, r->h);
 			r->h = NULL;
 			log_msg(LOG_ERR, "s3 %s %s: cannot set up the request: %s", r->method,
-				req_what(r), curl_easy_strerror(r->cc));
+				req_what(s, r, &name), curl_easy_strerror(r->cc));
 			stat_add(&s->stats.errors, 1);
 			return r->cc == CURLE_OUT_OF_MEMORY ? ENOMEM : EINVAL;
 		}
@@ -823,11 +851,11 @@ static int req_perform(struct s3 *s, struct s3_req *r)
 			break;
 		stat_add(&s->stats.retries, 1);
 		if (r->cc != CURLE_OK)
-			log_msg(LOG_DEBUG, "s3 %s %s: %s; retry %u in %u ms", r->method, req_what(r),
+			log_msg(LOG_DEBUG, "s3 %s %s: %s; retry %u in %u ms", r->method, req_what(s, r, &name),
 				req_curl_text(r), attempt, delay);
 		else
 			log_msg(LOG_DEBUG, "s3 %s %s: HTTP %ld %s; retry %u in %u ms", r->method,
-				req_what(r), r->status, r->code, attempt, delay);
+				req_what(s, r, &name), r->status, r->code, attempt, delay);
 		sleep_ms(delay);
 	}
 	if (r->cc == CURLE_OK)
@@ -835,10 +863,10 @@ static int req_perform(struct s3 *s, struct s3_req *r)
 	err = curl_errno(r);
 	if (r->werr == EIO)
 		log_msg(LOG_ERR, "s3 %s %s: answer larger than %u bytes, refused", r->method,
-			req_what(r), (unsigned)S3_LISTBODY_MAX);
+			req_what(s, r, &name), (unsigned)S3_LISTBODY_MAX);
 	else
-		log_msg(LOG_ERR, "s3 %s %s %s: %s after %u attempt(s)", r->method, s->endpoint,
-			req_what(r), req_curl_text(r), r->attempts);
+		log_msg(LOG_ERR, "s3 %s %s: %s after %u attempt(s)", r->method,
+			req_what(s, r, &name), req_curl_text(r), r->attempts);
 	stat_add(&s->stats.errors, 1);
 	return err;
 }
@@ -888,8 +916,10 @@ static int http_errno(const struct s3_req *r)
 /* Maps an answer the op did not expect, with its log line. */
 static int req_fail(struct s3 *s, const struct s3_req *r)
 {
-	log_msg(LOG_ERR, "s3 %s %s %s: HTTP %ld %s after %u attempt(s)", r->method, s->endpoint,
-		req_what(r), r->status, r->code[0] ? r->code : "(no code)", r->attempts);
+	struct req_name name;
+
+	log_msg(LOG_ERR, "s3 %s %s: HTTP %ld %s after %u attempt(s)", r->method,
+		req_what(s, r, &name), r->status, r->code[0] ? r->code : "(no code)", r->attempts);
 	stat_add(&s->stats.errors, 1);
 	return http_errno(r);
 }
@@ -923,10 +953,10 @@ static int req_url(struct s3 *s, struct s3_req *r, const char *fkey, const char 
 	return 0;
 }
 
-/* The headers every request carries, then up to two more (NULL: none). */
-static int req_headers(struct s3 *s, struct s3_req *r, const char *h1, const char *h2)
+/* The headers every request carries, then extra (NULL: none). */
+static int req_headers(struct s3 *s, struct s3_req *r, const char *extra)
 {
-	const char *list[5];
+	const char *list[3];
 	struct curl_slist *t;
 	size_t i, n = 0;
 
@@ -938,10 +968,8 @@ static int req_headers(struct s3 *s, struct s3_req *r, const char *h1, const cha
 	 * No "Expect:" to save the 100-continue round trip of a PUT: curl 7.88 signs that
 	 * empty header but does not send it, and the server then refuses the signature.
 	 */
-	if (h1)
-		list[n++] = h1;
-	if (h2)
-		list[n++] = h2;
+	if (extra)
+		list[n++] = extra;
 	for (i = 0; i < n; i++) {
 		t = curl_slist_append(r->hdrs, list[i]);
 		if (!t)
@@ -969,22 +997,23 @@ static int full_key(struct s3 *s, const char *key, char **out)
 
 /* ---- ops ---- */
 
-static int s3_head_full(struct s3 *s, const char *key, const char *fkey, uint64_t *size)
+static int s3_head_full(struct s3 *s, const char *fkey, uint64_t *size)
 {
-	struct s3_req r = { .method = "HEAD", .key = key };
+	struct s3_req r = { .method = "HEAD", .key = fkey };
 	int err;
 
 	stat_add(&s->stats.heads, 1);
 	err = req_url(s, &r, fkey, NULL);
 	if (!err)
-		err = req_headers(s, &r, NULL, NULL);
+		err = req_headers(s, &r, NULL);
 	if (!err)
 		err = req_perform(s, &r);
 	if (err)
 		goto out;
 	if (r.status == 200) {
 		if (r.clen < 0) {
-			log_msg(LOG_ERR, "s3 HEAD %s: no Content-Length in the answer", key);
+			log_msg(LOG_ERR, "s3 HEAD %s/%s/%s: no Content-Length in the answer",
+				s->endpoint, s->bucket, fkey);
 			stat_add(&s->stats.errors, 1);
 			err = EIO;
 			goto out;
@@ -1009,7 +1038,7 @@ static int s3_head(struct be *be, const char *key, uint64_t *size)
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_head_full(s, key, fkey, size);
+	err = s3_head_full(s, fkey, size);
 	free(fkey);
 	return err;
 }
@@ -1018,7 +1047,7 @@ static int s3_get(struct be *be, const char *key, uint64_t off, size_t len, void
 		  size_t *got)
 {
 	struct s3 *s = to_s3(be);
-	struct s3_req r = { .method = "GET", .key = key, .buf = buf, .cap = len, .skip = off };
+	struct s3_req r = { .method = "GET", .buf = buf, .cap = len, .skip = off };
 	char *fkey = NULL, range[80];
 	uint64_t last, size;
 	int err;
@@ -1027,9 +1056,10 @@ static int s3_get(struct be *be, const char *key, uint64_t off, size_t len, void
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
+	r.key = fkey;
 	if (!len) {
 		/* No byte range is empty; the contract still wants ENOENT for a missing key. */
-		err = s3_head_full(s, key, fkey, &size);
+		err = s3_head_full(s, fkey, &size);
 		goto out;
 	}
 	last = len - 1 > UINT64_MAX - off ? UINT64_MAX - 1 : off + (len - 1);
@@ -1038,7 +1068,7 @@ static int s3_get(struct be *be, const char *key, uint64_t off, size_t len, void
 	stat_add(&s->stats.gets, 1);
 	err = req_url(s, &r, fkey, NULL);
 	if (!err)
-		err = req_headers(s, &r, range, NULL);
+		err = req_headers(s, &r, range);
 	if (!err)
 		err = req_perform(s, &r);
 	if (err)
@@ -1059,16 +1089,16 @@ out:
 	return err;
 }
 
-static int s3_put_full(struct s3 *s, const char *key, const char *fkey, const void *buf,
-		       size_t len, int exclusive)
+static int s3_put_full(struct s3 *s, const char *fkey, const void *buf, size_t len,
+		       int exclusive)
 {
-	struct s3_req r = { .method = "PUT", .key = key, .body = buf, .body_len = len };
+	struct s3_req r = { .method = "PUT", .key = fkey, .body = buf, .body_len = len };
 	int err;
 
 	stat_add(&s->stats.puts, 1);
 	err = req_url(s, &r, fkey, NULL);
 	if (!err)
-		err = req_headers(s, &r, exclusive ? "If-None-Match: *" : NULL, NULL);
+		err = req_headers(s, &r, exclusive ? "If-None-Match: *" : NULL);
 	if (!err)
 		err = req_perform(s, &r);
 	if (err)
@@ -1096,7 +1126,7 @@ static int s3_put(struct be *be, const char *key, const void *buf, size_t len)
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_put_full(s, key, fkey, buf, len, 0);
+	err = s3_put_full(s, fkey, buf, len, 0);
 	free(fkey);
 	return err;
 }
@@ -1122,22 +1152,22 @@ static int s3_put_new(struct be *be, const char *key, const void *buf, size_t le
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_put_full(s, key, fkey, buf, len, 1);
+	err = s3_put_full(s, fkey, buf, len, 1);
 	if (err == ENOTSUP)
 		cond_unsupported(s);
 	free(fkey);
 	return err;
 }
 
-static int s3_del_full(struct s3 *s, const char *key, const char *fkey)
+static int s3_del_full(struct s3 *s, const char *fkey)
 {
-	struct s3_req r = { .method = "DELETE", .key = key };
+	struct s3_req r = { .method = "DELETE", .key = fkey };
 	int err;
 
 	stat_add(&s->stats.deletes, 1);
 	err = req_url(s, &r, fkey, NULL);
 	if (!err)
-		err = req_headers(s, &r, NULL, NULL);
+		err = req_headers(s, &r, NULL);
 	if (!err)
 		err = req_perform(s, &r);
 	if (err)
@@ -1162,7 +1192,7 @@ static int s3_del(struct be *be, const char *key)
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_del_full(s, key, fkey);
+	err = s3_del_full(s, fkey);
 	free(fkey);
 	return err;
 }
@@ -1174,7 +1204,7 @@ static int s3_del(struct be *be, const char *key)
 static int list_page(struct s3 *s, const char *fprefix, const char *token, const char *after,
 		     struct s3_list_page *page)
 {
-	struct s3_req r = { .method = "GET", .want_body = 1 };
+	struct s3_req r = { .method = "GET", .want_body = 1, .list_prefix = fprefix };
 	struct s3_param params[4];
 	char mk[16], *query = NULL;
 	const char *why = NULL;
@@ -1194,7 +1224,7 @@ static int list_page(struct s3 *s, const char *fprefix, const char *token, const
 	if (!err)
 		err = req_url(s, &r, NULL, query);
 	if (!err)
-		err = req_headers(s, &r, NULL, NULL);
+		err = req_headers(s, &r, NULL);
 	if (!err)
 		err = req_perform(s, &r);
 	if (err)
@@ -1205,7 +1235,9 @@ static int list_page(struct s3 *s, const char *fprefix, const char *token, const
 	}
 	err = s3_list_parse(r.data ? r.data : "", r.dlen, fprefix, after, page, &why);
 	if (err) {
-		log_msg(LOG_ERR, "s3 list %s '%s': page refused: %s", s->endpoint, fprefix,
+		struct req_name name;
+
+		log_msg(LOG_ERR, "s3 GET %s: listing page refused: %s", req_what(s, &r, &name),
 			why ? why : strerror(err));
 		stat_add(&s->stats.errors, 1);
 	}
@@ -1267,8 +1299,8 @@ static int s3_list(struct be *be, const char *prefix, be_list_fn *fn, void *arg)
 			}
 			empty = 0;
 		} else if (++empty > S3_EMPTY_PAGES_MAX) {
-			log_msg(LOG_ERR, "s3 list %s '%s': %u empty pages in a row, giving up",
-				s->endpoint, fprefix, (unsigned)S3_EMPTY_PAGES_MAX);
+			log_msg(LOG_ERR, "s3 GET %s/%s?prefix=%s: %u empty pages in a row, giving up",
+				s->endpoint, s->bucket, fprefix, (unsigned)S3_EMPTY_PAGES_MAX);
 			stat_add(&s->stats.errors, 1);
 			err = EIO;
 			goto out;
@@ -1516,7 +1548,10 @@ static void why_from_req(const struct s3 *s, const struct s3_req *r, int err, co
  */
 static int s3_check_bucket(struct s3 *s, const char **why)
 {
-	struct s3_req r = { .method = "GET", .want_body = 1, .max_retries = S3_CREATE_RETRIES };
+	struct s3_req r = { .method = "GET",
+			    .want_body = 1,
+			    .max_retries = S3_CREATE_RETRIES,
+			    .list_prefix = s->prefix };
 	struct s3_list_page page;
 	struct s3_param params[3];
 	const char *pwhy = NULL;
@@ -1533,7 +1568,7 @@ static int s3_check_bucket(struct s3 *s, const char **why)
 	if (!err)
 		err = req_url(s, &r, NULL, query);
 	if (!err)
-		err = req_headers(s, &r, NULL, NULL);
+		err = req_headers(s, &r, NULL);
 	if (!err)
 		err = req_perform(s, &r);
 	if (err) {
@@ -1575,7 +1610,7 @@ static void s3_probe(struct s3 *s)
 		rnd = now_ms() ^ (uint64_t)getpid() << 32;
 	if (asprintf(&fkey, "%s%s%016llx", s->prefix, S3_PROBE_DIR, (unsigned long long)rnd) < 0)
 		return;
-	err = s3_put_full(s, S3_PROBE_DIR, fkey, "probe", 5, 1);
+	err = s3_put_full(s, fkey, "probe", 5, 1);
 	if (err == ENOTSUP) {
 		s->cond = 0;
 	} else if (err) {
@@ -1583,7 +1618,7 @@ static void s3_probe(struct s3 *s)
 			strerror(err));
 		goto out;
 	} else {
-		err = s3_put_full(s, S3_PROBE_DIR, fkey, "probe", 5, 1);
+		err = s3_put_full(s, fkey, "probe", 5, 1);
 		if (err == EEXIST)
 			s->cond = 1;
 		else if (err == 0 || err == ENOTSUP)
@@ -1591,7 +1626,7 @@ static void s3_probe(struct s3 *s)
 		else
 			log_msg(LOG_WARNING, "s3 %s: cannot probe conditional writes: %s",
 				s->endpoint, strerror(err));
-		s3_del_full(s, S3_PROBE_DIR, fkey);
+		s3_del_full(s, fkey);
 	}
 	if (s->cond == 0) {
 		s->cond_warned = 1;
@@ -1651,7 +1686,7 @@ int s3_bucket_create(const struct be_s3_conf *c, const char **why)
 	r.body_len = body ? strlen(body) : 0;
 	err = req_url(s, &r, NULL, NULL);
 	if (!err)
-		err = req_headers(s, &r, NULL, NULL);
+		err = req_headers(s, &r, NULL);
 	if (!err)
 		err = req_perform(s, &r);
 	if (err) {
@@ -1692,8 +1727,8 @@ int be_s3_parse_url(const char *url, char **bucket, char **prefix)
 		return EINVAL;
 	p = slash ? slash + 1 : "";
 	plen = strlen(p);
-	if (plen && p[plen - 1] == '/')
-		plen--;
+	if (plen && p[plen - 1] == '/' && !--plen)
+		return EINVAL; /* "s3://bucket//" */
 	if (plen) {
 		if (plen >= S3_KEY_MAX || strcspn(p, "?#") < plen)
 			return EINVAL;

@@ -14,7 +14,8 @@
 struct fuse_args;
 
 struct fs_conf {
-	const char *store;        /* store directory (borrowed) */
+	const char *store;        /* store directory, or s3://bucket[/prefix] (borrowed) */
+	const char *endpoint;     /* S3 endpoint URL, NULL: $AWS_ENDPOINT_URL or AWS */
 	const char *state;        /* state directory: LMDB index and staging files */
 	unsigned commit_delay_ms; /* quiet time before a draft commits; 0 = at last close */
 	uint64_t map_size;        /* initial LMDB map size, 0 for the default */

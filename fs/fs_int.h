@@ -74,6 +74,7 @@ struct fs {
 	struct meta *meta;
 	struct be *be;
 	struct store_conf sc;
+	char *s3_bucket, *s3_prefix; /* s3 stores: the parsed URL (the leaf borrows them) */
 	char staging[4096];
 	struct fuse_session *se;
 	struct rcache *rc;

@@ -365,7 +365,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
 
-	if (statvfs(FS(req)->conf.store, &sv)) {
+	/* An object store has no capacity to speak of: the state disk (drafts) is the limit. */
+	if (statvfs(FS(req)->conf.store, &sv) && statvfs(FS(req)->conf.state, &sv)) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -515,7 +516,8 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 {
 	struct fuse_loop_config *lc = NULL;
 	struct fs *fs = calloc(1, sizeof(*fs));
-	char *store = absolute(c->store), *state = absolute(c->state);
+	char *store = strncmp(c->store, "s3://", 5) ? absolute(c->store) : strdup(c->store);
+	char *state = absolute(c->state);
 	int notify = -1, mounted = 0, err, ret;
 
 	if (!fs || !store || !state) {

@@ -268,7 +268,7 @@ int fs_open_backing(struct fs *fs, int create_store)
 	const char *why = NULL;
 	int err;
 
-	if (create_store) {
+	if (create_store && strncmp(fs->conf.store, "s3://", 5) != 0) {
 		err = mkdir_p(fs->conf.store);
 		if (err) {
 			log_msg(LOG_ERR, "cannot create store directory %s: %s", fs->conf.store,
@@ -288,10 +288,30 @@ int fs_open_backing(struct fs *fs, int create_store)
 		log_msg(LOG_ERR, "cannot create %s: %s", fs->staging, strerror(err));
 		return err;
 	}
-	err = be_local_create(&lc, &fs->be);
-	if (err) {
-		log_msg(LOG_ERR, "cannot open store %s: %s", fs->conf.store, strerror(err));
-		return err;
+	if (strncmp(fs->conf.store, "s3://", 5) == 0) {
+		struct be_s3_conf sc = { .endpoint = fs->conf.endpoint };
+
+		err = be_s3_parse_url(fs->conf.store, &fs->s3_bucket, &fs->s3_prefix);
+		if (err) {
+			log_msg(LOG_ERR, "store %s: not an s3://bucket[/prefix] URL", fs->conf.store);
+			return err;
+		}
+		sc.bucket = fs->s3_bucket;
+		sc.prefix = fs->s3_prefix;
+		err = be_s3_create(&sc, &fs->be, &why);
+		if (err) {
+			log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
+			return err;
+		}
+		if (!be_s3_conditional_writes(fs->be))
+			log_msg(LOG_WARNING, "store %s does not honour If-None-Match: commit to "
+					     "each artifact from one host at a time", fs->conf.store);
+	} else {
+		err = be_local_create(&lc, &fs->be);
+		if (err) {
+			log_msg(LOG_ERR, "cannot open store %s: %s", fs->conf.store, strerror(err));
+			return err;
+		}
 	}
 	store_conf_init(&fs->sc);
 	err = store_open(fs->be, create_store, &fs->sc, &why);
@@ -314,6 +334,9 @@ fail_meta:
 fail_be:
 	be_destroy(fs->be);
 	fs->be = NULL;
+	free(fs->s3_bucket);
+	free(fs->s3_prefix);
+	fs->s3_bucket = fs->s3_prefix = NULL;
 	return err;
 }
 
@@ -324,6 +347,9 @@ void fs_close_backing(struct fs *fs)
 	if (fs->meta)
 		meta_close(fs->meta);
 	be_destroy(fs->be);
+	free(fs->s3_bucket);
+	free(fs->s3_prefix);
+	fs->s3_bucket = fs->s3_prefix = NULL;
 	fs->rc = NULL;
 	fs->meta = NULL;
 	fs->be = NULL;

@@ -12,7 +12,7 @@
 #include "tools.h"
 
 struct mopts {
-	char *store, *state;
+	char *store, *state, *endpoint;
 	unsigned commit_delay;
 	int commit_delay_set;
 	unsigned long long map_size, rcache;
@@ -27,6 +27,7 @@ enum { KEY_FG, KEY_DEBUG, KEY_HELP, KEY_DELAY };
 static const struct fuse_opt specs[] = {
 	{ "store=%s", offsetof(struct mopts, store), 0 },
 	{ "state=%s", offsetof(struct mopts, state), 0 },
+	{ "endpoint=%s", offsetof(struct mopts, endpoint), 0 },
 	{ "commit_delay=%u", offsetof(struct mopts, commit_delay), 0 },
 	FUSE_OPT_KEY("commit_delay=", KEY_DELAY),
 	{ "map_size=%llu", offsetof(struct mopts, map_size), 0 },
@@ -92,6 +93,10 @@ static void help(void)
 	       "syslog; with -f it stays in the foreground and logs to stderr.\n\n"
 	       "options:\n"
 	       "  store=DIR          the store (default $ARTIFS_STORE or %s)\n"
+	       "                     or s3://bucket[/prefix] (credentials: AWS_* variables or\n"
+	       "                     ~/.aws/credentials; never put secrets on the command line)\n"
+	       "  endpoint=URL       S3 endpoint, e.g. http://127.0.0.1:7480 (default\n"
+	       "                     $AWS_ENDPOINT_URL, else AWS)\n"
 	       "  state=DIR          the host's index and drafts (default $ARTIFS_STATE or %s)\n"
 	       "  commit_delay=MS    quiet time before a draft becomes a version (default 1000;\n"
 	       "                     0 commits at the last close)\n"
@@ -146,6 +151,7 @@ int cmd_mount(int argc, char **argv)
 	fuse_opt_add_arg(&args, "-osubtype=artifs,fsname=artifs");
 	c.store = o.store ? o.store : fs_default_store();
 	c.state = o.state ? o.state : fs_default_state();
+	c.endpoint = o.endpoint;
 	c.commit_delay_ms = o.commit_delay;
 	c.map_size = o.map_size;
 	c.rcache_bytes = o.rcache;
@@ -160,6 +166,7 @@ int cmd_mount(int argc, char **argv)
 	fuse_opt_free_args(&args);
 	free(o.store);
 	free(o.state);
+	free(o.endpoint);
 	free(o.source);
 	free(o.mountpoint);
 	if (err) {

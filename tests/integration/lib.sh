@@ -17,8 +17,12 @@ LOG=$T/daemon.log
 PID=
 mkdir -p "$MNT"
 
+# Commands a test adds (e.g. stopping a server) run first at exit, also on failure.
+CLEANUP_HOOKS=()
+
 cleanup() {
-	local rc=$?
+	local rc=$? h
+	for h in "${CLEANUP_HOOKS[@]}"; do eval "$h" || true; done
 	if mountpoint -q "$MNT" 2>/dev/null; then
 		fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
 	fi
@@ -102,4 +106,29 @@ versions() {
 # wait_version DIR N: polls until DIR/@vN exists.
 wait_version() {
 	wait_for test -d "$1/@v$2" || fail "no @v$2 in $1 (have: $(versions "$1" | tr '\n' ' '))"
+}
+
+# s3_server: starts the project's Ceph RGW on a free loopback port under $T, exports the
+# AWS_* variables for it and makes bucket $1; stopped at exit.
+s3_server() {
+	local here port
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../s3" && pwd)
+	port=$(python3 -c 'import socket
+for p in range(20000, 30000, 2):
+    ok = True
+    for q in (p, p + 1):
+        s = socket.socket()
+        try: s.bind(("127.0.0.1", q))
+        except OSError: ok = False
+        s.close()
+    if ok: print(p); break')
+	mkdir -p "$T/rgw"
+	CLEANUP_HOOKS+=("'$here/server.sh' stop '$T/rgw' >/dev/null 2>&1")
+	eval "$("$here/server.sh" start "$T/rgw" "$port" 2>>"$T/rgw.log")" ||
+		{ tail -20 "$T/rgw.log"; fail "the S3 test server did not start"; }
+	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL
+	curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT "$AWS_ENDPOINT_URL/$1" ||
+		fail "cannot create bucket $1"
 }

@@ -152,6 +152,7 @@ Test(s3_creds, ini)
 		"aws_access_key_id = NOPE\n"
 		"[onlykey]\n"
 		"aws_access_key_id = AK4\n";
+	static const char tail[] = "[default]\naws_access_key_id=a\naws_secret_access_key=b";
 	struct s3_creds c;
 
 	cr_assert_eq(s3_creds_parse_ini(text, sizeof(text) - 1, "default", &c), 0);
@@ -174,8 +175,7 @@ Test(s3_creds, ini)
 	cr_assert_eq(s3_creds_parse_ini(text, sizeof(text) - 1, "onlykey", &c), ENOENT);
 	cr_assert_eq(s3_creds_parse_ini("", 0, "default", &c), ENOENT);
 	/* No newline at the end of the file is fine. */
-	cr_assert_eq(s3_creds_parse_ini("[default]\naws_access_key_id=a\naws_secret_access_key=b",
-					50, "default", &c), 0);
+	cr_assert_eq(s3_creds_parse_ini(tail, strlen(tail), "default", &c), 0);
 	cr_assert_str_eq(c.secret, "b");
 	s3_creds_release(&c);
 }
@@ -487,8 +487,8 @@ Test(s3_xml, error_code)
 		"<NotError><Code>X</Code></NotError>",
 		"<Error><Code>Bad Code</Code></Error>",
 		"<Error><Code>Bad\x1b[31mCode</Code></Error>",
-		"<Error><Code>ThisCodeIsMuchTooLongForOurBufferOfSixtyFourBytesAndMoreXXXXXXXX"
-		"</Code></Error>",
+		("<Error><Code>ThisCodeIsMuchTooLongForOurBufferOfSixtyFourBytesAndMoreXXXXXXXX"
+		 "</Code></Error>"),
 		"<Error><Code><b>X</b></Code></Error>",
 		"<!DOCTYPE Error [<!ENTITY e \"X\">]><Error><Code>&e;</Code></Error>",
 	};
@@ -520,6 +520,7 @@ struct fake_resp {
 
 struct fake_conn {
 	int fd;
+	int continued; /* "100 Continue" sent for the request being read */
 	char buf[65536];
 	size_t len;
 };
@@ -563,8 +564,15 @@ static int fake_serve(struct fake_conn *c)
 		cl = strcasestr(c->buf, "\r\nContent-Length:");
 		blen = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
 		total = hlen + blen;
-		if (c->len < total)
+		if (c->len < total) {
+			/* Like real servers: a PUT with Expect gets its go-ahead at once. */
+			if (!c->continued && strcasestr(c->buf, "\r\nExpect: 100-continue")) {
+				fake_send(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+				c->continued = 1;
+			}
 			return 0;
+		}
+		c->continued = 0;
 		if (fk.nreq < FAKE_MAX) {
 			snprintf(fk.req[fk.nreq], sizeof(fk.req[0]), "%.*s", (int)hlen, c->buf);
 			fk.nreq++;
@@ -620,6 +628,7 @@ static void *fake_main(void *arg)
 			if (fd >= 0 && nconn < 8) {
 				conns[nconn].fd = fd;
 				conns[nconn].len = 0;
+				conns[nconn].continued = 0;
 				nconn++;
 			} else if (fd >= 0) {
 				close(fd);
@@ -782,6 +791,7 @@ Test(s3_fake, credentials_file, .init = fake_start, .fini = fake_stop)
 				   "[p2]\naws_access_key_id = FROMFILE\n"
 				   "aws_secret_access_key = " FAKE_SECRET "\n";
 	struct be_s3_conf c;
+	struct be *other = NULL;
 	const char *why = NULL;
 	char ep[64];
 	int fd;
@@ -801,19 +811,21 @@ Test(s3_fake, credentials_file, .init = fake_start, .fini = fake_stop)
 
 	/* A profile the file lacks: EACCES before any request. */
 	setenv("AWS_PROFILE", "nope", 1);
-	cr_assert_eq(be_s3_create(&c, &g_be, &why), EACCES);
+	cr_assert_eq(be_s3_create(&c, &other, &why), EACCES);
+	cr_assert_null(other);
 	cr_assert_not_null(why);
 	cr_assert_not_null(strstr(why, "nope"), "%s", why);
 	cr_assert_eq(fk.nreq, 4);
 	unlink(path);
 	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
-	cr_assert_eq(be_s3_create(&c, &g_be, &why), EACCES);
-	g_be = NULL;
+	cr_assert_eq(be_s3_create(&c, &other, &why), EACCES);
+	cr_assert_eq(fk.nreq, 4);
 }
 
 Test(s3_fake, virtual_host, .init = fake_start, .fini = fake_stop)
 {
 	struct be_s3_conf c;
+	struct be *other = (struct be *)1;
 	char ep[64];
 
 	snprintf(ep, sizeof(ep), "http://localhost:%d/", fk.port);
@@ -827,7 +839,8 @@ Test(s3_fake, virtual_host, .init = fake_start, .fini = fake_stop)
 	cr_assert(!strncmp(fk.req[1], "PUT /.artifs-probe/", 19), "%s", fk.req[1]);
 	/* Upper case and '_' cannot be in a host name. */
 	c.bucket = "Bkt_1";
-	cr_assert_eq(be_s3_create(&c, &g_be, NULL), EINVAL);
+	cr_assert_eq(be_s3_create(&c, &other, NULL), EINVAL);
+	cr_assert_null(other);
 }
 
 static void expect_create_fails(const struct fake_resp *r, int n, int want_err,
@@ -994,7 +1007,10 @@ Test(s3_fake, retries, .init = fake_start, .fini = fake_stop)
 	cr_assert_eq(got, 4);
 	cr_assert_eq(memcmp(buf, "abcd", 4), 0);
 	cr_assert_eq(be_s3_stats(be, &st), 0);
-	cr_assert_eq(st.retries, 5);
+	/* curl itself may retry once on a reused connection that closed without answering. */
+	cr_assert(st.retries == 5 || st.retries == 4, "%llu retries",
+		  (unsigned long long)st.retries);
+	cr_assert_eq(fk.nreq, 4 + (int)ARRAY_SIZE(r));
 	cr_assert_eq(st.errors, 0);
 	cr_assert_eq(st.gets, 1);
 	cr_assert_eq(st.bytes_in, 4);
@@ -1064,7 +1080,7 @@ Test(s3_fake, status_mapping, .init = fake_start, .fini = fake_stop)
 	cr_assert_eq(be_list(be, "", NULL, NULL), ENOENT);
 	cr_assert_eq(be_s3_stats(be, &st), 0);
 	cr_assert_eq(st.retries, 0);
-	cr_assert_eq(st.errors, 8);
+	cr_assert_eq(st.errors, 7);
 
 	/* Bad keys never reach the wire. */
 	cr_assert_eq(be_put(be, "", "x", 1), EINVAL);
