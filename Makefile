@@ -65,8 +65,11 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
 	fi
 
+# test_s3 runs its contract suite against a real Ceph RGW that tests/s3 starts on loopback.
 unit: $(UNIT_BIN)
-	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; \
+		case $$t in *test_s3) tests/s3/with-server.sh $$t --jobs 2 || fail=1 ;; \
+		*) $$t --jobs 2 || fail=1 ;; esac; done; exit $$fail
 
 check: $(BUILD)/artifs
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/integration/run.sh

@@ -103,6 +103,13 @@ static inline void be_destroy(struct be *be)
  */
 int be_get_all(struct be *be, const char *key, size_t max, void **buf, size_t *len);
 
+/*
+ * Creates key only if absent: put_new, or, on a store that cannot do that atomically
+ * (put_new answers ENOTSUP), a head then a put. The fallback is not atomic across hosts:
+ * on such stores one host at a time may commit to an artifact (docs/s3.md).
+ */
+int be_create(struct be *be, const char *key, const void *buf, size_t len);
+
 /* ---- local leaf (backends/local.c) ---- */
 
 struct be_local_conf {

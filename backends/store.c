@@ -141,7 +141,7 @@ static int format_write(struct be *be, const struct store_conf *c)
 		err = ENOMEM;
 		goto out;
 	}
-	err = be_put_new(be, FORMAT_KEY, text, strlen(text));
+	err = be_create(be, FORMAT_KEY, text, strlen(text));
 out:
 	free(text);
 	json_decref(root);

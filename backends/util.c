@@ -43,3 +43,18 @@ int be_get_all(struct be *be, const char *key, size_t max, void **buf, size_t *l
 	log_msg(LOG_ERR, "%s: object keeps changing size while being read", key);
 	return EIO;
 }
+
+int be_create(struct be *be, const char *key, const void *buf, size_t len)
+{
+	uint64_t size;
+	int err = be_put_new(be, key, buf, len);
+
+	if (err != ENOTSUP)
+		return err;
+	err = be_head(be, key, &size);
+	if (err == 0)
+		return EEXIST;
+	if (err != ENOENT)
+		return err;
+	return be_put(be, key, buf, len);
+}

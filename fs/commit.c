@@ -744,7 +744,7 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 				goto out;
 			snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, a.project, a.name,
 				 n);
-			err = be_put_new(fs->be, key, text, textlen);
+			err = be_create(fs->be, key, text, textlen);
 			if (err != EEXIST || tries > 1000)
 				break;
 		}

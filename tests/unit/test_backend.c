@@ -503,3 +503,67 @@ Test(store, bad_conf_at_create, .fini = teardown)
 	cr_assert_eq(store_open(be, 1, &c, &why), EINVAL);
 	cr_assert_eq(be_head(be, "format", &size), ENOENT);
 }
+
+/* ---- be_create on a store without atomic create-if-absent ---- */
+
+struct noatomic {
+	struct be be;
+};
+
+static int na_put_new(struct be *be, const char *key, const void *buf, size_t len)
+{
+	return ENOTSUP;
+}
+static int na_get(struct be *be, const char *k, uint64_t o, size_t l, void *b, size_t *g)
+{
+	return be_get(be->inner, k, o, l, b, g);
+}
+static int na_put(struct be *be, const char *k, const void *b, size_t l)
+{
+	return be_put(be->inner, k, b, l);
+}
+static int na_head(struct be *be, const char *k, uint64_t *s)
+{
+	return be_head(be->inner, k, s);
+}
+static int na_del(struct be *be, const char *k)
+{
+	return be_del(be->inner, k);
+}
+static int na_list(struct be *be, const char *p, be_list_fn *fn, void *arg)
+{
+	return be_list(be->inner, p, fn, arg);
+}
+static void na_destroy(struct be *be)
+{
+	be_destroy(be->inner);
+}
+
+static const struct be_ops noatomic_ops = {
+	.name = "noatomic", .get = na_get, .put = na_put, .put_new = na_put_new,
+	.head = na_head, .del = na_del, .list = na_list, .destroy = na_destroy,
+};
+
+Test(create, falls_back_to_head_then_put)
+{
+	char dir[] = "/tmp/artifs-create.XXXXXX";
+	struct be_local_conf lc = { .root = dir };
+	struct noatomic na = { .be = { .ops = &noatomic_ops } };
+	char buf[8];
+	size_t got;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(be_local_create(&lc, &na.be.inner), 0);
+	cr_expect_eq(be_create(&na.be, "versions/p/a/1", "one", 3), 0);
+	cr_expect_eq(be_create(&na.be, "versions/p/a/1", "two", 3), EEXIST);
+	cr_expect_eq(be_get(&na.be, "versions/p/a/1", 0, sizeof(buf), buf, &got), 0);
+	cr_expect_eq(got, 3);
+	cr_expect_eq(memcmp(buf, "one", 3), 0);
+	/* and on a store that can, it is put_new */
+	cr_expect_eq(be_create(na.be.inner, "versions/p/a/2", "x", 1), 0);
+	cr_expect_eq(be_create(na.be.inner, "versions/p/a/2", "y", 1), EEXIST);
+	be_destroy(&na.be);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
