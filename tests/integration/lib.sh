@@ -113,15 +113,7 @@ wait_version() {
 s3_server() {
 	local here port
 	here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../s3" && pwd)
-	port=$(python3 -c 'import socket
-for p in range(20000, 30000, 2):
-    ok = True
-    for q in (p, p + 1):
-        s = socket.socket()
-        try: s.bind(("127.0.0.1", q))
-        except OSError: ok = False
-        s.close()
-    if ok: print(p); break')
+	port=$("$here/free-port.py" 20000)
 	mkdir -p "$T/rgw"
 	CLEANUP_HOOKS+=("'$here/server.sh' stop '$T/rgw' >/dev/null 2>&1")
 	eval "$("$here/server.sh" start "$T/rgw" "$port" 2>>"$T/rgw.log")" ||

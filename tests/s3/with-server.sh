@@ -8,15 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d /var/tmp/artifs-rgw.XXXXXX)
 stop() { "$here/server.sh" stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
 trap stop EXIT
-port=$(python3 -c 'import socket
-for p in range(30000, 40000, 2):
-    ok = True
-    for q in (p, p + 1):
-        s = socket.socket()
-        try: s.bind(("127.0.0.1", q))
-        except OSError: ok = False
-        s.close()
-    if ok: print(p); break')
+port=$("$here/free-port.py" 30000)
 eval "$("$here/server.sh" start "$dir" "$port")"
 export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL
 export ARTIFS_S3_ENDPOINT=$AWS_ENDPOINT_URL
