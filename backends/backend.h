@@ -152,6 +152,30 @@ int be_s3_stats(struct be *be, struct be_s3_stats *out);
 /* Whether the store honours If-None-Match: * (probed once at create). */
 int be_s3_conditional_writes(struct be *be);
 
+/* ---- cache layer (backends/cache.c) ---- */
+
+struct be_cache_conf {
+	const char *dir;     /* cache directory (created if missing); borrowed */
+	uint64_t max_bytes;  /* bound on the bytes of cached objects; 0: the default */
+};
+
+struct be_cache_stats {
+	uint64_t hits, misses, evictions, bytes, objects;
+};
+
+/*
+ * A local disk cache in front of inner for the immutable objects of a store (keys under
+ * "chunks/"); every other key passes straight through. A miss fetches the whole object once
+ * (concurrent misses on a key share that fetch), stores it atomically in dir and serves
+ * reads, whole or ranged, from there, so cached objects stay readable with inner
+ * unreachable. Least-recently-used objects are evicted so that the cached bytes never exceed
+ * max_bytes; the cache survives remounts (dir is scanned at create). Takes ownership of
+ * inner (destroyed with the layer).
+ */
+int be_cache_create(const struct be_cache_conf *c, struct be *inner, struct be **out);
+/* 0, or EINVAL when be is not a cache layer. */
+int be_cache_stats(struct be *be, struct be_cache_stats *out);
+
 /* ---- store format (backends/store.c) ---- */
 
 struct store_conf {
