@@ -23,6 +23,8 @@ struct fs_conf {
 	int foreground;
 	int debug;
 	int no_capture;           /* 1: do not capture lineage from opens */
+	unsigned refresh_ms;      /* re-read an artifact's versions and tags from the store
+				     when looked up this long after the last time; 0: never */
 };
 
 /* Default store and state directories under $HOME/.local/share/artifs (or

@@ -37,6 +37,7 @@ struct fs_art {
 	int scheduled;        /* changed in this session: commit when quiet (under fs->lock) */
 	int failed;           /* last commit failed: retry later (under fs->lock) */
 	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
+	int64_t refreshed;    /* monotonic ns of the last refresh from the store (fs->lock) */
 	char producer[2048];  /* JSON of the last writer (under lock) */
 	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
 	size_t nruns;
@@ -153,6 +154,13 @@ int fs_lineage_captured(struct fs *fs, struct fs_art *art, struct meta_vref **ou
 void fs_lineage_committed(struct fs *fs, struct fs_art *art);
 /* Forgets runs whose processes are all gone (called by the committer thread). */
 void fs_lineage_sweep(struct fs *fs);
+
+/* ---- fs/refresh.c: what other hosts wrote to the shared store ---- */
+/* Reads the artifact's versions and tags from the store when its listing is older than
+ * conf.refresh_ms (or now with force). Errors are logged; lookups go on with what is known. */
+int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force);
+/* A name missing in the root or a project: made on another host? 0 when it now exists. */
+int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name);
 
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version

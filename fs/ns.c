@@ -42,17 +42,47 @@ static void entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_e
 	e->entry_timeout = fs_timeout(in);
 }
 
+/* Other hosts' versions, tags, projects and artifacts, read from the store at most once per
+ * conf.refresh_ms per artifact. */
+static void refresh_for(struct fs *fs, uint64_t parent, const char *name)
+{
+	struct meta_inode p;
+
+	/* Only @ names of an artifact folder (versions, tags, @latest) ask: content lookups
+	 * stay one transaction. */
+	if (name[0] != '@' || !fs->conf.refresh_ms || fs_inode_read(fs, parent, &p))
+		return;
+	if (p.kind == MK_ARTIFACT)
+		fs_refresh_artifact(fs, p.ino, 0);
+}
+
 int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e)
 {
 	struct meta_txn *txn;
 	struct meta_inode in;
 	uint64_t child;
 	uint32_t type;
-	int err = meta_txn_begin(fs->meta, 1, &txn);
+	int err;
 
+	refresh_for(fs, parent, name);
+	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
 	err = meta_dirent_get(txn, parent, name, &child, &type);
+	if (err == ENOENT && fs->conf.refresh_ms && meta_inode_get(txn, parent, &in) == 0 &&
+	    (in.kind == MK_ROOT || in.kind == MK_PROJECT ||
+	     (in.kind == MK_ARTIFACT && name[0] == '@'))) {
+		/* Not here: maybe another host made it since the last refresh. */
+		meta_txn_abort(txn);
+		if (in.kind == MK_ARTIFACT)
+			fs_refresh_artifact(fs, in.ino, 1);
+		else if (fs_refresh_name(fs, &in, name))
+			return ENOENT;
+		err = meta_txn_begin(fs->meta, 1, &txn);
+		if (err)
+			return err;
+		err = meta_dirent_get(txn, parent, name, &child, &type);
+	}
 	if (!err)
 		err = meta_inode_get(txn, child, &in);
 	else if (err == ENOENT && meta_inode_get(txn, parent, &in) == 0 && is_version(&in)) {
@@ -1088,6 +1118,8 @@ int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cach
 		return err;
 	if (!S_ISDIR(in.mode))
 		return ENOTDIR;
+	if (in.kind == MK_ARTIFACT)
+		fs_refresh_artifact(fs, ino, 0);
 	h = handle_new(ino, in.kind);
 	if (!h)
 		return ENOMEM;

@@ -18,11 +18,13 @@ struct mopts {
 	unsigned long long map_size, rcache;
 	int foreground, debug, help;
 	int capture; /* -1 unset */
+	unsigned refresh;
+	int refresh_set;
 	char *source, *mountpoint;
 	int is_helper;
 };
 
-enum { KEY_FG, KEY_DEBUG, KEY_HELP, KEY_DELAY };
+enum { KEY_FG, KEY_DEBUG, KEY_HELP, KEY_DELAY, KEY_REFRESH };
 
 static const struct fuse_opt specs[] = {
 	{ "store=%s", offsetof(struct mopts, store), 0 },
@@ -33,6 +35,8 @@ static const struct fuse_opt specs[] = {
 	{ "map_size=%llu", offsetof(struct mopts, map_size), 0 },
 	{ "rcache=%llu", offsetof(struct mopts, rcache), 0 },
 	{ "capture=%d", offsetof(struct mopts, capture), 0 },
+	{ "refresh=%u", offsetof(struct mopts, refresh), 0 },
+	FUSE_OPT_KEY("refresh=", KEY_REFRESH),
 	FUSE_OPT_KEY("-f", KEY_FG),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -69,6 +73,9 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case KEY_DELAY:
 		o->commit_delay_set = 1;
 		return 0; /* the spec with %u stored the value */
+	case KEY_REFRESH:
+		o->refresh_set = 1;
+		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		if (o->is_helper && !o->source) {
 			o->source = strdup(arg);
@@ -103,6 +110,9 @@ static void help(void)
 	       "  map_size=BYTES     initial LMDB map size (it grows when full)\n"
 	       "  rcache=BYTES       memory for decoded chunks (default 32 MiB)\n"
 	       "  capture=0|1        capture lineage from the files runs read (default 1)\n"
+	       "  refresh=MS         re-read an artifact's versions and tags from the store when\n"
+	       "                     it is looked up this long after the last time (default\n"
+	       "                     2000; 0: never, for a store no other host writes)\n"
 	       "  allow_other, default_permissions, ro, and other FUSE mount options\n"
 	       "  -d                 debug logging (and the FUSE request trace)\n",
 	       fs_default_store(), fs_default_state());
@@ -161,6 +171,7 @@ int cmd_mount(int argc, char **argv)
 		o.capture = env && *env ? atoi(env) : 1;
 	}
 	c.no_capture = !o.capture;
+	c.refresh_ms = o.refresh_set ? o.refresh : 2000;
 	c.debug = o.debug;
 	err = fs_mount_main(&c, &args, o.mountpoint);
 	fuse_opt_free_args(&args);

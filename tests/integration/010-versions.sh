@@ -13,7 +13,7 @@ cp "$T/two" "$MNT/proj/model/model.bin"
 wait_version "$MNT/proj/model" 2
 cmp "$T/two" "$MNT/proj/model/@v2/model.bin" || fail "@v2 differs"
 cmp "$T/one" "$MNT/proj/model/@v1/model.bin" || fail "@v1 changed after @v2"
-wait_for test "$(readlink "$MNT/proj/model/@latest")" = "@v2" || fail "@latest is not @v2"
+wait_for link_is "$MNT/proj/model/@latest" @v2 || fail "@latest is not @v2"
 cmp "$T/two" "$MNT/proj/model/model.bin" || fail "HEAD does not show the newest version"
 [ "$(versions "$MNT/proj/model" | wc -l)" -eq 2 ] || fail "expected exactly two versions"
 stop

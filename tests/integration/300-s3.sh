@@ -1,6 +1,7 @@
 # The s3 store on a real Ceph RADOS Gateway on loopback: versions, byte-exact reads, dedup,
 # rebuild from the bucket alone, and clear refusals for a wrong secret and a missing bucket.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/two-hosts.inc"
 s3_server art
 STORE=s3://art/team
 start "commit_delay=100"
@@ -42,4 +43,8 @@ out=$("$ARTIFS_BIN" mount -f -o "store=s3://no-such-bucket,state=$T/s3" "$MNT" 2
 echo "$out" | grep -q "NoSuchBucket" || fail "no NoSuchBucket in: $out"
 mountpoint -q "$MNT" && fail "a refused mount is mounted"
 grep -rqF "$secret" "$STATE" && fail "the secret is in the state directory"
-true
+
+# two hosts on one bucket, each with its own state
+STORE=s3://art/hosts
+STATE=$T/state-hosts
+two_hosts

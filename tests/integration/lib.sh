@@ -55,6 +55,10 @@ wait_for() {
 	return 1
 }
 
+# link_is PATH TARGET: PATH is a symlink to TARGET now. For wait_for, which must run the
+# check each time: `wait_for test "$(readlink x)" = y` would expand readlink only once.
+link_is() { [ "$(readlink "$1" 2>/dev/null)" = "$2" ]; }
+
 # start [extra -o options]: mounts in the foreground process, waits until it serves.
 start() {
 	local opts="store=$STORE,state=$STATE${1:+,$1}"

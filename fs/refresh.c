@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Several hosts share one store, each with its own index (DESIGN.md section 7). When an
+ * artifact is looked up and its listing is older than `refresh`, the versions and tags other
+ * hosts made are read from the store into this host's index, and a HEAD without a draft
+ * moves to the newest version. Projects and artifacts made elsewhere are found when looked
+ * up by name.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+#define REFRESH_MANIFEST_MAX (256u << 20)
+
+struct nums {
+	uint64_t *v;
+	size_t n;
+	const char *prefix;
+};
+
+static int nums_fn(void *arg, const char *key, uint64_t size)
+{
+	struct nums *s = arg;
+	const char *rest = key + strlen(s->prefix);
+	uint64_t *nv, n;
+	char *end;
+
+	if (strlen(rest) != 20)
+		return 0;
+	n = strtoull(rest, &end, 10);
+	if (*end || n == 0)
+		return 0;
+	nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	s->v = nv;
+	nv[s->n++] = n;
+	return 0;
+}
+
+struct tagset {
+	char (*name)[META_PA_MAX + 2];
+	uint64_t *n;
+	size_t cnt;
+	const char *prefix;
+	struct be *be;
+};
+
+static int tags_fn(void *arg, const char *key, uint64_t size)
+{
+	struct tagset *t = arg;
+	const char *tag = key + strlen(t->prefix), *why;
+	char buf[32];
+	size_t got;
+	void *nn, *nv;
+
+	if (fs_name_check_tag(tag, &why) || size > 30)
+		return 0;
+	if (be_get(t->be, key, 0, sizeof(buf) - 1, buf, &got))
+		return 0; /* dropped meanwhile */
+	buf[got] = '\0';
+	nn = realloc(t->name, (t->cnt + 1) * sizeof(*t->name));
+	if (!nn)
+		return ENOMEM;
+	t->name = nn;
+	nv = realloc(t->n, (t->cnt + 1) * sizeof(*t->n));
+	if (!nv)
+		return ENOMEM;
+	t->n = nv;
+	snprintf(t->name[t->cnt], sizeof(t->name[0]), "@%s", tag);
+	t->n[t->cnt] = strtoull(buf, NULL, 10);
+	t->cnt++;
+	return 0;
+}
+
+struct install_one {
+	struct fs *fs;
+	uint64_t art;
+	struct manifest *m;
+	uint8_t digest[32];
+};
+
+static int install_one_fn(struct meta_txn *txn, void *arg)
+{
+	struct install_one *io = arg;
+	struct meta_artifact a;
+	struct meta_version v;
+	struct meta_inode ain;
+	int err = meta_artifact_get(txn, io->art, &a);
+
+	if (err)
+		return err;
+	if (meta_version_get(txn, io->art, io->m->version, &v) == 0)
+		return 0; /* another lookup got here first */
+	err = meta_inode_get(txn, io->art, &ain);
+	if (!err)
+		err = fs_version_install(io->fs, txn, &a, io->m, io->digest, NULL, NULL, ain.uid,
+					 ain.gid);
+	return err;
+}
+
+struct tags_apply {
+	struct fs *fs;
+	uint64_t art;
+	struct tagset *t;
+};
+
+/* Makes the artifact's tags what the store says. */
+static int tags_apply_fn(struct meta_txn *txn, void *arg)
+{
+	struct tags_apply *ta = arg;
+	struct meta_inode ain;
+	int err = meta_inode_get(txn, ta->art, &ain);
+
+	for (size_t i = 0; i < ta->t->cnt && !err; i++) {
+		struct meta_version v;
+		struct meta_inode in;
+		char target[32], *cur = NULL;
+		uint64_t child;
+		uint32_t type;
+
+		if (meta_version_get(txn, ta->art, ta->t->n[i], &v))
+			continue; /* names a version this host has not got */
+		snprintf(target, sizeof(target), "@v%" PRIu64, ta->t->n[i]);
+		if (meta_dirent_get(txn, ta->art, ta->t->name[i], &child, &type) == 0) {
+			err = meta_inode_get(txn, child, &in);
+			if (err || in.kind != MK_TAG)
+				continue;
+			if (meta_link_get(txn, child, &cur) == 0 && strcmp(cur, target) == 0) {
+				free(cur);
+				continue;
+			}
+			free(cur);
+		} else {
+			memset(&in, 0, sizeof(in));
+			err = meta_ino_alloc(txn, &in.ino);
+			if (err)
+				break;
+			in.parent = in.artifact = ta->art;
+			in.kind = MK_TAG;
+			in.mode = S_IFLNK | 0777;
+			in.nlink = 1;
+			in.uid = ain.uid;
+			in.gid = ain.gid;
+			err = meta_dirent_put(txn, ta->art, ta->t->name[i], in.ino, S_IFLNK);
+		}
+		in.size = strlen(target);
+		in.mtime_ns = in.ctime_ns = fs_now_ns();
+		if (!err)
+			err = meta_inode_put(txn, &in);
+		if (!err)
+			err = meta_link_put(txn, in.ino, target);
+	}
+	return err;
+}
+
+struct local_tags {
+	struct meta_txn *txn;
+	struct tagset *t;
+	char (*gone)[META_PA_MAX + 2];
+	size_t ngone;
+};
+
+static int local_tags_fn(void *arg, const char *name, size_t namelen, uint64_t child,
+			 uint32_t type)
+{
+	struct local_tags *l = arg;
+	struct meta_inode in;
+	void *ng;
+
+	if (name[0] != '@')
+		return 0;
+	if (type != S_IFLNK || namelen > META_PA_MAX + 1 ||
+	    meta_inode_get(l->txn, child, &in) || in.kind != MK_TAG)
+		return 0;
+	for (size_t i = 0; i < l->t->cnt; i++)
+		if (strlen(l->t->name[i]) == namelen && !memcmp(l->t->name[i], name, namelen))
+			return 0;
+	ng = realloc(l->gone, (l->ngone + 1) * sizeof(*l->gone));
+	if (!ng)
+		return ENOMEM;
+	l->gone = ng;
+	memcpy(l->gone[l->ngone], name, namelen);
+	l->gone[l->ngone][namelen] = '\0';
+	l->ngone++;
+	return 0;
+}
+
+static int tags_drop_fn(struct meta_txn *txn, void *arg)
+{
+	struct tags_apply *ta = arg;
+	struct local_tags l = { .txn = txn, .t = ta->t };
+	int err = meta_dirent_iter(txn, ta->art, NULL, local_tags_fn, &l);
+
+	for (size_t i = 0; i < l.ngone && !err; i++) {
+		uint64_t child;
+		uint32_t type;
+
+		/* Dropped on another host. */
+		err = meta_dirent_get(txn, ta->art, l.gone[i], &child, &type);
+		if (!err)
+			err = meta_dirent_del(txn, ta->art, l.gone[i]);
+		if (!err)
+			err = meta_inode_del(txn, child);
+	}
+	free(l.gone);
+	return err;
+}
+
+struct head_arg {
+	struct fs *fs;
+	uint64_t art, old_latest;
+};
+
+static int head_follow_fn(struct meta_txn *txn, void *arg)
+{
+	struct head_arg *h = arg;
+	struct meta_artifact a;
+	int err = meta_artifact_get(txn, h->art, &a);
+
+	if (err || a.draft || a.latest <= h->old_latest)
+		return err; /* a draft stays on its base: its commit comes after */
+	return fs_head_reset(h->fs, txn, &a, a.latest);
+}
+
+int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
+{
+	struct fs_art *art = fs_art_get(fs, art_ino);
+	struct meta_artifact a;
+	struct meta_txn *txn;
+	struct nums nums = { 0 };
+	struct tagset tags = { .be = fs->be };
+	struct head_arg head = { fs, art_ino, 0 };
+	char vprefix[600], rprefix[600];
+	int64_t now = fs_mono_ns();
+	int err, installed = 0;
+
+	if (!art || fs->conf.refresh_ms == 0)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	if (!force && now - art->refreshed < (int64_t)fs->conf.refresh_ms * 1000000) {
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	art->refreshed = now;
+	pthread_mutex_unlock(&fs->lock);
+	/* A commit in progress holds the lock for long: the next lookup refreshes instead. */
+	if (pthread_mutex_trylock(&art->lock))
+		return 0;
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (!err) {
+		err = meta_artifact_get(txn, art_ino, &a);
+		meta_txn_abort(txn);
+	}
+	if (err)
+		goto out;
+	head.old_latest = a.latest;
+	snprintf(vprefix, sizeof(vprefix), "versions/%s/%s/", a.project, a.name);
+	snprintf(rprefix, sizeof(rprefix), "refs/%s/%s/", a.project, a.name);
+	nums.prefix = vprefix;
+	tags.prefix = rprefix;
+	err = be_list(fs->be, vprefix, nums_fn, &nums);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < nums.n; i++) {
+		struct install_one io = { .fs = fs, .art = art_ino };
+		struct meta_version v;
+		struct manifest m;
+		char key[700];
+		void *buf = NULL;
+		size_t len;
+		int have;
+
+		err = meta_txn_begin(fs->meta, 1, &txn);
+		if (err)
+			goto out;
+		have = meta_version_get(txn, art_ino, nums.v[i], &v) == 0;
+		meta_txn_abort(txn);
+		if (have)
+			continue;
+		snprintf(key, sizeof(key), "%s%020" PRIu64, vprefix, nums.v[i]);
+		err = be_get_all(fs->be, key, REFRESH_MANIFEST_MAX, &buf, &len);
+		if (err)
+			goto out;
+		chunk_hash(buf, len, io.digest);
+		err = manifest_decode(buf, len, &m);
+		free(buf);
+		if (err) {
+			log_msg(LOG_WARNING, "refresh: %s is not a valid manifest; skipped", key);
+			err = 0;
+			continue;
+		}
+		m.version = nums.v[i];
+		io.m = &m;
+		err = meta_write(fs->meta, install_one_fn, &io);
+		manifest_release(&m);
+		if (err)
+			goto out;
+		installed++;
+	}
+	err = be_list(fs->be, rprefix, tags_fn, &tags);
+	if (!err) {
+		struct tags_apply ta = { fs, art_ino, &tags };
+
+		err = meta_write(fs->meta, tags_apply_fn, &ta);
+		if (!err)
+			err = meta_write(fs->meta, tags_drop_fn, &ta);
+	}
+	if (!err && installed)
+		err = meta_write(fs->meta, head_follow_fn, &head);
+	if (installed)
+		log_msg(LOG_INFO, "refresh %s/%s: %d version(s) from the store", a.project, a.name,
+			installed);
+out:
+	pthread_mutex_unlock(&art->lock);
+	if (err)
+		log_msg(LOG_WARNING, "refresh of artifact inode %" PRIu64 " failed: %s", art_ino,
+			strerror(err));
+	free(nums.v);
+	free(tags.name);
+	free(tags.n);
+	return err;
+}
+
+struct discover {
+	struct fs *fs;
+	uint64_t parent;
+	uint32_t kind;
+	const char *name;
+	char project[META_PA_MAX + 1];
+	uint64_t made;
+};
+
+static int discover_fn(struct meta_txn *txn, void *arg)
+{
+	struct discover *d = arg;
+	struct meta_inode p, in;
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	d->made = 0;
+	if (meta_dirent_get(txn, d->parent, d->name, &child, &type) == 0)
+		return 0;
+	err = meta_inode_get(txn, d->parent, &p);
+	if (err)
+		return err;
+	memset(&in, 0, sizeof(in));
+	err = meta_ino_alloc(txn, &in.ino);
+	if (err)
+		return err;
+	in.parent = d->parent;
+	in.kind = d->kind;
+	in.mode = S_IFDIR | 0755;
+	in.uid = p.uid;
+	in.gid = p.gid;
+	in.nlink = 1;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	if (d->kind == MK_ARTIFACT) {
+		struct meta_artifact a = { .ino = in.ino, .project_ino = d->parent, .next = 1 };
+
+		in.artifact = in.ino;
+		snprintf(a.project, sizeof(a.project), "%s", d->project);
+		snprintf(a.name, sizeof(a.name), "%s", d->name);
+		err = meta_artifact_put(txn, &a);
+		if (err)
+			return err;
+	}
+	err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_dirent_put(txn, d->parent, d->name, in.ino, S_IFDIR);
+	if (!err)
+		d->made = in.ino;
+	return err;
+}
+
+int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name)
+{
+	struct discover d = { .fs = fs, .parent = parent->ino, .name = name };
+	struct meta_txn *txn;
+	const char *why;
+	char key[700];
+	uint64_t size;
+	int err;
+
+	if (fs->conf.refresh_ms == 0 || fs_name_check_pa(name, &why))
+		return ENOENT;
+	if (parent->kind == MK_ROOT) {
+		d.kind = MK_PROJECT;
+		snprintf(key, sizeof(key), "meta/%s/project.json", name);
+	} else if (parent->kind == MK_PROJECT) {
+		err = meta_txn_begin(fs->meta, 1, &txn);
+		if (err)
+			return err;
+		{
+			char pname[META_NAME_MAX + 1];
+
+			err = fs_child_name(txn, META_ROOT_INO, parent->ino, pname);
+			snprintf(d.project, sizeof(d.project), "%s", pname);
+		}
+		meta_txn_abort(txn);
+		if (err)
+			return err;
+		d.kind = MK_ARTIFACT;
+		snprintf(key, sizeof(key), "meta/%s/%s/artifact.json", d.project, name);
+	} else {
+		return ENOENT;
+	}
+	/* Every host writes these objects when it makes a project or an artifact. */
+	err = be_head(fs->be, key, &size);
+	if (err)
+		return err;
+	err = meta_write(fs->meta, discover_fn, &d);
+	if (err)
+		return err;
+	if (d.made && d.kind == MK_ARTIFACT)
+		fs_refresh_artifact(fs, d.made, 1);
+	return 0;
+}
