@@ -72,6 +72,30 @@ static int drafts_fn(void *arg, const struct meta_artifact *a)
 	return 0;
 }
 
+/* The store's own counters first ({"s3":{…}, then the daemon's), one JSON object in all. */
+static void stats_store(struct fs *fs, FILE *f)
+{
+	struct be_s3_stats s3;
+
+	fputs("{", f);
+	for (struct be *b = fs->be; b; b = b->inner) {
+		if (be_s3_stats(b, &s3) == 0)
+			fprintf(f,
+				"\"s3\":{\"gets\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"heads\":%" PRIu64
+				",\"deletes\":%" PRIu64 ",\"lists\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+				",\"bytes_out\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"errors\":%" PRIu64
+				"},",
+				s3.gets, s3.puts, s3.heads, s3.deletes, s3.lists, s3.bytes_in,
+				s3.bytes_out, s3.retries, s3.errors);
+	}
+	fprintf(f, "\"daemon\":");
+}
+
+static void stats_close(FILE *f)
+{
+	fputs("}}\n", f);
+}
+
 int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len)
 {
 	struct drafts_arg d = { 0 };
@@ -86,17 +110,19 @@ int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len)
 		fprintf(d.f, "artifs %s\n", ARTIFS_VERSION);
 		break;
 	case FS_CTL_STATS_INO:
+		stats_store(fs, d.f);
 		fprintf(d.f,
 			"{\"commits\":%" PRIu64 ",\"commit_noops\":%" PRIu64
 			",\"commit_errors\":%" PRIu64 ",\"chunks_fetched\":%" PRIu64
 			",\"bytes_fetched\":%" PRIu64 ",\"chunks_stored\":%" PRIu64
 			",\"bytes_stored\":%" PRIu64 ",\"rcache_hits\":%" PRIu64
-			",\"rcache_misses\":%" PRIu64 ",\"read_errors\":%" PRIu64 "}\n",
+			",\"rcache_misses\":%" PRIu64 ",\"read_errors\":%" PRIu64,
 			(uint64_t)fs->st.commits, (uint64_t)fs->st.commit_noops,
 			(uint64_t)fs->st.commit_errors, (uint64_t)fs->st.chunks_fetched,
 			(uint64_t)fs->st.bytes_fetched, (uint64_t)fs->st.chunks_stored,
 			(uint64_t)fs->st.bytes_stored, (uint64_t)fs->st.rcache_hits,
 			(uint64_t)fs->st.rcache_misses, (uint64_t)fs->st.read_errors);
+		stats_close(d.f);
 		break;
 	case FS_CTL_DRAFTS_INO:
 		err = meta_txn_begin(fs->meta, 1, &txn);

@@ -17,6 +17,8 @@ int cmd_cat(int argc, char **argv);
 int cmd_rebuild(int argc, char **argv);
 int cmd_find(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_prefetch(int argc, char **argv);
 
 struct meta;
 struct meta_txn;
