@@ -16,6 +16,9 @@ struct fuse_args;
 struct fs_conf {
 	const char *store;        /* store directory, or s3://bucket[/prefix] (borrowed) */
 	const char *endpoint;     /* S3 endpoint URL, NULL: $AWS_ENDPOINT_URL or AWS */
+	unsigned retries;         /* S3 attempts after the first, 0: the leaf's default */
+	const char *cache_dir;    /* chunk cache of an s3 store, NULL: <state>/cache */
+	uint64_t cache_size;      /* its bound in bytes, 0: the layer's default */
 	const char *state;        /* state directory: LMDB index and staging files */
 	unsigned commit_delay_ms; /* quiet time before a draft commits; 0 = at last close */
 	uint64_t map_size;        /* initial LMDB map size, 0 for the default */

@@ -289,7 +289,8 @@ int fs_open_backing(struct fs *fs, int create_store)
 		return err;
 	}
 	if (strncmp(fs->conf.store, "s3://", 5) == 0) {
-		struct be_s3_conf sc = { .endpoint = fs->conf.endpoint };
+		struct be_s3_conf sc = { .endpoint = fs->conf.endpoint,
+					 .max_retries = fs->conf.retries };
 
 		err = be_s3_parse_url(fs->conf.store, &fs->s3_bucket, &fs->s3_prefix);
 		if (err) {

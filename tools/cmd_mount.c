@@ -12,7 +12,9 @@
 #include "tools.h"
 
 struct mopts {
-	char *store, *state, *endpoint;
+	char *store, *state, *endpoint, *cache;
+	unsigned retries;
+	unsigned long long cache_size;
 	unsigned commit_delay;
 	int commit_delay_set;
 	unsigned long long map_size, rcache;
@@ -30,6 +32,9 @@ static const struct fuse_opt specs[] = {
 	{ "store=%s", offsetof(struct mopts, store), 0 },
 	{ "state=%s", offsetof(struct mopts, state), 0 },
 	{ "endpoint=%s", offsetof(struct mopts, endpoint), 0 },
+	{ "retries=%u", offsetof(struct mopts, retries), 0 },
+	{ "cache=%s", offsetof(struct mopts, cache), 0 },
+	{ "cache_size=%llu", offsetof(struct mopts, cache_size), 0 },
 	{ "commit_delay=%u", offsetof(struct mopts, commit_delay), 0 },
 	FUSE_OPT_KEY("commit_delay=", KEY_DELAY),
 	{ "map_size=%llu", offsetof(struct mopts, map_size), 0 },
@@ -104,9 +109,13 @@ static void help(void)
 	       "                     ~/.aws/credentials; never put secrets on the command line)\n"
 	       "  endpoint=URL       S3 endpoint, e.g. http://127.0.0.1:7480 (default\n"
 	       "                     $AWS_ENDPOINT_URL, else AWS)\n"
+	       "  retries=N          S3 attempts after the first before a request fails (default 6)\n"
+	       "  cache=DIR          local chunk cache of an s3 store (default STATE/cache)\n"
+	       "  cache_size=BYTES   its bound (default 10 GiB, at most 10%% of that disk's free\n"
+	       "                     space)\n"
 	       "  state=DIR          the host's index and drafts (default $ARTIFS_STATE or %s)\n"
 	       "  commit_delay=MS    quiet time before a draft becomes a version (default 1000;\n"
-	       "                     0 commits at the last close)\n"
+	       "                     0 commits as soon as the last writer has closed)\n"
 	       "  map_size=BYTES     initial LMDB map size (it grows when full)\n"
 	       "  rcache=BYTES       memory for decoded chunks (default 32 MiB)\n"
 	       "  capture=0|1        capture lineage from the files runs read (default 1)\n"
@@ -162,6 +171,9 @@ int cmd_mount(int argc, char **argv)
 	c.store = o.store ? o.store : fs_default_store();
 	c.state = o.state ? o.state : fs_default_state();
 	c.endpoint = o.endpoint;
+	c.retries = o.retries;
+	c.cache_dir = o.cache;
+	c.cache_size = o.cache_size;
 	c.commit_delay_ms = o.commit_delay;
 	c.map_size = o.map_size;
 	c.rcache_bytes = o.rcache;
@@ -178,6 +190,7 @@ int cmd_mount(int argc, char **argv)
 	free(o.store);
 	free(o.state);
 	free(o.endpoint);
+	free(o.cache);
 	free(o.source);
 	free(o.mountpoint);
 	if (err) {
