@@ -89,6 +89,12 @@ bench: $(BUILD)/artifs
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/figures.sh $(if $(QUICK),64,1024)
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/lineage.sh $(if $(QUICK),1000 10000,10000 100000)
 
+# libFuzzer targets for the store-facing parsers (docs/fuzz.md); FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	FUZZ_OUT=$(abspath $(BUILD))/fuzz tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 # mount(8) looks for mount.<type> in /sbin: SBINDIR puts the helper link there.
 install: $(BUILD)/artifs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
