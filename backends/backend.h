@@ -169,8 +169,8 @@ struct be_cache_stats {
  * (concurrent misses on a key share that fetch), stores it atomically in dir and serves
  * reads, whole or ranged, from there, so cached objects stay readable with inner
  * unreachable. Least-recently-used objects are evicted so that the cached bytes never exceed
- * max_bytes; the cache survives remounts (dir is scanned at create). Takes ownership of
- * inner (destroyed with the layer).
+ * max_bytes; the cache survives remounts (dir is scanned at create). On success the layer
+ * owns inner (destroyed with it); on failure inner stays the caller's.
  */
 int be_cache_create(const struct be_cache_conf *c, struct be *inner, struct be **out);
 /* 0, or EINVAL when be is not a cache layer. */

@@ -76,9 +76,16 @@ static int drafts_fn(void *arg, const struct meta_artifact *a)
 static void stats_store(struct fs *fs, FILE *f)
 {
 	struct be_s3_stats s3;
+	struct be_cache_stats cs;
 
 	fputs("{", f);
 	for (struct be *b = fs->be; b; b = b->inner) {
+		if (be_cache_stats(b, &cs) == 0)
+			fprintf(f,
+				"\"cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
+				",\"evictions\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"objects\":%" PRIu64
+				"},",
+				cs.hits, cs.misses, cs.evictions, cs.bytes, cs.objects);
 		if (be_s3_stats(b, &s3) == 0)
 			fprintf(f,
 				"\"s3\":{\"gets\":%" PRIu64 ",\"puts\":%" PRIu64 ",\"heads\":%" PRIu64

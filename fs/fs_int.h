@@ -76,6 +76,7 @@ struct fs {
 	struct be *be;
 	struct store_conf sc;
 	char *s3_bucket, *s3_prefix; /* s3 stores: the parsed URL (the leaf borrows them) */
+	char cache_dir[4096];        /* s3 stores: the chunk cache (the layer borrows it) */
 	char staging[4096];
 	struct fuse_session *se;
 	struct rcache *rc;

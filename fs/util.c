@@ -307,6 +307,25 @@ int fs_open_backing(struct fs *fs, int create_store)
 		if (!be_s3_conditional_writes(fs->be))
 			log_msg(LOG_WARNING, "store %s does not honour If-None-Match: commit to "
 					     "each artifact from one host at a time", fs->conf.store);
+		{
+			/* Chunks are immutable: a local disk cache in front of the bucket. */
+			struct be_cache_conf cc = { .dir = fs->cache_dir,
+						    .max_bytes = fs->conf.cache_size };
+			struct be *cached;
+
+			if (fs->conf.cache_dir)
+				snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s",
+					 fs->conf.cache_dir);
+			else
+				snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s/cache",
+					 fs->conf.state);
+			err = be_cache_create(&cc, fs->be, &cached);
+			if (err) {
+				log_msg(LOG_ERR, "cache %s: %s", fs->cache_dir, strerror(err));
+				goto fail_be;
+			}
+			fs->be = cached;
+		}
 	} else {
 		err = be_local_create(&lc, &fs->be);
 		if (err) {

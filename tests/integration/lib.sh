@@ -118,6 +118,7 @@ s3_server() {
 	local here port
 	here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../s3" && pwd)
 	port=$("$here/free-port.py" 20000)
+	S3_DIR=$T/rgw S3_PORT=$port S3_SCRIPT=$here/server.sh
 	mkdir -p "$T/rgw"
 	CLEANUP_HOOKS+=("'$here/server.sh' stop '$T/rgw' >/dev/null 2>&1")
 	eval "$("$here/server.sh" start "$T/rgw" "$port" 2>>"$T/rgw.log")" ||
@@ -127,4 +128,16 @@ s3_server() {
 		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT "$AWS_ENDPOINT_URL/$1" ||
 		fail "cannot create bucket $1"
+}
+
+# s3_stop / s3_restart: take the S3 test server away and bring it back (same data, same port).
+s3_stop() { "$S3_SCRIPT" stop "$S3_DIR" >>"$T/rgw.log" 2>&1; }
+s3_restart() {
+	"$S3_SCRIPT" start "$S3_DIR" "$S3_PORT" >/dev/null 2>>"$T/rgw.log" ||
+		fail "the S3 test server did not restart"
+}
+# s3_curl ARGS...: a signed request to the test server.
+s3_curl() {
+	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
 }
