@@ -60,6 +60,9 @@ struct fs_handle {
 	/* directories: where the last readdir stopped, to resume without rescanning */
 	off_t next_off;
 	char last[META_NAME_MAX + 1];
+	/* files: where the last read ended and the read-ahead window (chunks), for prefetch */
+	uint64_t seq_end, seq_run;
+	unsigned window;
 };
 
 struct fs_stats {
@@ -183,6 +186,8 @@ int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, 
 struct rchunk;
 int rcache_create(uint64_t bound, struct rcache **out);
 void rcache_destroy(struct rcache *rc);
+/* Starts the read-ahead threads (after the store is open). */
+int rcache_prefetch_start(struct fs *fs);
 /* Returns the plain bytes of ref, fetching and verifying once for all concurrent callers.
  * *data valid until rcache_put(). */
 int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,

@@ -25,12 +25,26 @@ struct rchunk {
 	struct rchunk *lprev, *lnext;   /* LRU list of unheld chunks */
 };
 
+#define PF_THREADS 4
+#define PF_QUEUE 64
+#define PF_WINDOW_MAX 4
+#define PF_AFTER (4u << 20)
+
 struct rcache {
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;
 	uint64_t bound, bytes;
 	struct rchunk *buckets[RC_BUCKETS];
 	struct rchunk *lru_head, *lru_tail; /* head = most recent */
+
+	/* Read-ahead: chunks that sequential readers will want next, fetched in parallel. */
+	struct fs *fs;
+	pthread_mutex_t pf_lock;
+	pthread_cond_t pf_cond;
+	struct chunk_ref pf_queue[PF_QUEUE];
+	size_t pf_head, pf_len;
+	pthread_t pf_threads[PF_THREADS];
+	int pf_started, pf_stop;
 };
 
 int rcache_create(uint64_t bound, struct rcache **out)
@@ -41,13 +55,97 @@ int rcache_create(uint64_t bound, struct rcache **out)
 		return ENOMEM;
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_cond_init(&rc->loaded, NULL);
+	pthread_mutex_init(&rc->pf_lock, NULL);
+	pthread_cond_init(&rc->pf_cond, NULL);
 	rc->bound = bound ? bound : RC_DEFAULT_BOUND;
 	*out = rc;
 	return 0;
 }
 
+static size_t bucket(const uint8_t id[CHUNK_ID_LEN]);
+
+static int cached(struct rcache *rc, const struct chunk_ref *ref)
+{
+	struct rchunk *c;
+
+	for (c = rc->buckets[bucket(ref->id)]; c; c = c->hnext)
+		if (memcmp(c->ref.id, ref->id, CHUNK_ID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+static void *pf_main(void *arg)
+{
+	struct rcache *rc = arg;
+
+	pthread_mutex_lock(&rc->pf_lock);
+	while (!rc->pf_stop) {
+		struct chunk_ref ref;
+		struct rchunk *c;
+		const uint8_t *data;
+		int have;
+
+		if (!rc->pf_len) {
+			pthread_cond_wait(&rc->pf_cond, &rc->pf_lock);
+			continue;
+		}
+		ref = rc->pf_queue[rc->pf_head];
+		rc->pf_head = (rc->pf_head + 1) % PF_QUEUE;
+		rc->pf_len--;
+		pthread_mutex_unlock(&rc->pf_lock);
+		pthread_mutex_lock(&rc->lock);
+		have = cached(rc, &ref);
+		pthread_mutex_unlock(&rc->lock);
+		/* Fetched into the cache and let go: the reader finds it there (or joins it). */
+		if (!have && rcache_get(rc->fs, &ref, &c, &data) == 0)
+			rcache_put(rc, c);
+		pthread_mutex_lock(&rc->pf_lock);
+	}
+	pthread_mutex_unlock(&rc->pf_lock);
+	return NULL;
+}
+
+int rcache_prefetch_start(struct fs *fs)
+{
+	struct rcache *rc = fs->rc;
+
+	rc->fs = fs;
+	for (int i = 0; i < PF_THREADS; i++) {
+		if (pthread_create(&rc->pf_threads[i], NULL, pf_main, rc))
+			break;
+		rc->pf_started++;
+	}
+	return 0;
+}
+
+static void prefetch(struct rcache *rc, const struct chunk_ref *refs, size_t n)
+{
+	if (!rc->pf_started)
+		return;
+	pthread_mutex_lock(&rc->pf_lock);
+	for (size_t i = 0; i < n && rc->pf_len < PF_QUEUE; i++) {
+		int queued = 0;
+
+		for (size_t k = 0; k < rc->pf_len && !queued; k++)
+			queued = !memcmp(rc->pf_queue[(rc->pf_head + k) % PF_QUEUE].id, refs[i].id,
+					 CHUNK_ID_LEN);
+		if (!queued)
+			rc->pf_queue[(rc->pf_head + rc->pf_len++) % PF_QUEUE] = refs[i];
+	}
+	pthread_cond_broadcast(&rc->pf_cond);
+	pthread_mutex_unlock(&rc->pf_lock);
+}
+
 void rcache_destroy(struct rcache *rc)
 {
+	pthread_mutex_lock(&rc->pf_lock);
+	rc->pf_stop = 1;
+	pthread_cond_broadcast(&rc->pf_cond);
+	pthread_mutex_unlock(&rc->pf_lock);
+	for (int i = 0; i < rc->pf_started; i++)
+		pthread_join(rc->pf_threads[i], NULL);
+	pthread_mutex_destroy(&rc->pf_lock);
+	pthread_cond_destroy(&rc->pf_cond);
 	for (size_t i = 0; i < RC_BUCKETS; i++) {
 		struct rchunk *c = rc->buckets[i], *n;
 
@@ -238,5 +336,33 @@ int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		done += n;
 	}
 	*got = done;
+	/* Sequential readers get the next chunks fetched ahead, in parallel; the window
+	 * doubles with every sequential read up to PF_WINDOW_MAX chunks, and the decoded-chunk
+	 * bound keeps what it holds in check. */
+	{
+		uint64_t end = __atomic_load_n(&h->seq_end, __ATOMIC_RELAXED);
+		unsigned win = __atomic_load_n(&h->window, __ATOMIC_RELAXED);
+		size_t last = lo;
+
+		while (last + 1 < h->nchunks && h->offsets[last + 1] < off + done)
+			last++;
+		uint64_t run = __atomic_load_n(&h->seq_run, __ATOMIC_RELAXED);
+
+		/* Only a reader that has gone through PF_AFTER bytes in order is sequential: a
+		 * short read in the middle of a large file fetches what it touches, no more. */
+		run = off == end ? run + done : done;
+		if (run < PF_AFTER)
+			win = 0;
+		else
+			win = win ? (win * 2 > PF_WINDOW_MAX ? PF_WINDOW_MAX : win * 2) : 1;
+		__atomic_store_n(&h->seq_run, run, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->window, win, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->seq_end, off + done, __ATOMIC_RELAXED);
+		if (win && last + 1 < h->nchunks) {
+			size_t n = h->nchunks - (last + 1);
+
+			prefetch(fs->rc, &h->chunks[last + 1], n < win ? n : win);
+		}
+	}
 	return 0;
 }

@@ -347,6 +347,7 @@ int fs_open_backing(struct fs *fs, int create_store)
 	err = rcache_create(fs->conf.rcache_bytes, &fs->rc);
 	if (err)
 		goto fail_meta;
+	rcache_prefetch_start(fs);
 	return 0;
 fail_meta:
 	meta_close(fs->meta);
