@@ -229,12 +229,129 @@ static int snap_walk(struct fs *fs, struct meta_txn *txn, struct snap *s, uint64
 	return err;
 }
 
+/*
+ * Chunk uploads run on a few threads so that a commit to an object store keeps several
+ * requests in flight. Each chunk is copied out of the cutting buffer; the bytes waiting or
+ * in flight are bounded by UP_INFLIGHT so the daemon's memory does not grow with the file.
+ */
+#define UP_THREADS 4
+#define UP_INFLIGHT (16u << 20)
+
+struct upjob {
+	struct upjob *next;
+	uint8_t *buf;
+	size_t len;
+	struct chunk_ref ref;
+	int done, err;
+};
+
+struct uppool {
+	struct fs *fs;
+	pthread_mutex_t m;
+	pthread_cond_t work, progress;
+	struct upjob *qhead, *qtail;
+	size_t inflight;
+	int stop, nth;
+	pthread_t th[UP_THREADS];
+};
+
+static void *up_main(void *arg)
+{
+	struct uppool *p = arg;
+
+	pthread_mutex_lock(&p->m);
+	while (1) {
+		struct upjob *j;
+		uint64_t added = 0;
+		int err;
+
+		while (!p->qhead && !p->stop)
+			pthread_cond_wait(&p->work, &p->m);
+		if (!p->qhead)
+			break;
+		j = p->qhead;
+		p->qhead = j->next;
+		if (!p->qhead)
+			p->qtail = NULL;
+		pthread_mutex_unlock(&p->m);
+		err = chunk_store(p->fs->be, j->buf, j->len, p->fs->sc.zstd_level, &j->ref, &added);
+		if (!err && added) {
+			atomic_fetch_add(&p->fs->st.chunks_stored, 1);
+			atomic_fetch_add(&p->fs->st.bytes_stored, added);
+		}
+		free(j->buf);
+		j->buf = NULL;
+		pthread_mutex_lock(&p->m);
+		j->done = 1;
+		j->err = err;
+		p->inflight -= j->len;
+		pthread_cond_broadcast(&p->progress);
+	}
+	pthread_mutex_unlock(&p->m);
+	return NULL;
+}
+
+static void up_init(struct uppool *p, struct fs *fs)
+{
+	memset(p, 0, sizeof(*p));
+	p->fs = fs;
+	pthread_mutex_init(&p->m, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->progress, NULL);
+}
+
+/* Queues a copy of buf; waits while too many bytes are on their way. */
+static int up_submit(struct uppool *p, const uint8_t *buf, size_t len, struct upjob *j)
+{
+	j->buf = malloc(len ? len : 1);
+	if (!j->buf)
+		return ENOMEM;
+	memcpy(j->buf, buf, len);
+	j->len = len;
+	pthread_mutex_lock(&p->m);
+	if (p->nth < UP_THREADS && pthread_create(&p->th[p->nth], NULL, up_main, p) == 0)
+		p->nth++;
+	while (p->inflight && p->inflight + len > UP_INFLIGHT)
+		pthread_cond_wait(&p->progress, &p->m);
+	p->inflight += len;
+	if (p->qtail)
+		p->qtail->next = j;
+	else
+		p->qhead = j;
+	p->qtail = j;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->m);
+	return 0;
+}
+
+static void up_wait(struct uppool *p, struct upjob *j)
+{
+	pthread_mutex_lock(&p->m);
+	while (!j->done)
+		pthread_cond_wait(&p->progress, &p->m);
+	pthread_mutex_unlock(&p->m);
+}
+
+static void up_release(struct uppool *p)
+{
+	pthread_mutex_lock(&p->m);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->m);
+	for (int i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	pthread_mutex_destroy(&p->m);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->progress);
+}
+
 /* Cuts a staging file into chunks, stores them, and fills e (size, mtime, digest). */
-static int cut_file(struct fs *fs, uint64_t ino, struct manifest_entry *e)
+static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct manifest_entry *e)
 {
 	struct chunker ck;
 	char path[4200];
-	size_t cap = (size_t)fs->sc.chunk_max * 2, avail = 0, ncap = 0;
+	size_t cap = (size_t)fs->sc.chunk_max * 2, avail = 0, njobs = 0;
+	struct upjob **jobs = NULL;
 	uint8_t *buf = NULL;
 	EVP_MD_CTX *md = NULL;
 	struct stat st;
@@ -268,6 +385,7 @@ static int cut_file(struct fs *fs, uint64_t ino, struct manifest_entry *e)
 	}
 	e->size = 0;
 	while (1) {
+		struct upjob **nj;
 		size_t cut;
 
 		while (!eof && avail < fs->sc.chunk_max) {
@@ -289,40 +407,48 @@ static int cut_file(struct fs *fs, uint64_t ino, struct manifest_entry *e)
 			err = EIO; /* our bug: the chunker must cut within what it was given */
 			goto out;
 		}
-		if (e->nchunks == ncap) {
-			struct chunk_ref *nc;
-
-			ncap = ncap ? ncap * 2 : 16;
-			nc = realloc(e->chunks, ncap * sizeof(*nc));
-			if (!nc) {
-				err = ENOMEM;
-				goto out;
-			}
-			e->chunks = nc;
+		nj = realloc(jobs, (njobs + 1) * sizeof(*jobs));
+		if (!nj) {
+			err = ENOMEM;
+			goto out;
 		}
-		{
-			uint64_t added = 0;
-
-			err = chunk_store(fs->be, buf, cut, fs->sc.zstd_level,
-					  &e->chunks[e->nchunks], &added);
-			if (err) {
-				log_msg(LOG_ERR, "commit: cannot store a chunk of %s: %s", path,
-					strerror(err));
-				goto out;
-			}
-			if (added) {
-				atomic_fetch_add(&fs->st.chunks_stored, 1);
-				atomic_fetch_add(&fs->st.bytes_stored, added);
-			}
+		jobs = nj;
+		jobs[njobs] = calloc(1, sizeof(**jobs));
+		if (!jobs[njobs]) {
+			err = ENOMEM;
+			goto out;
 		}
+		err = up_submit(pool, buf, cut, jobs[njobs]);
+		if (err) {
+			free(jobs[njobs]);
+			goto out;
+		}
+		njobs++;
 		EVP_DigestUpdate(md, buf, cut);
-		e->nchunks++;
 		e->size += cut;
 		memmove(buf, buf + cut, avail - cut);
 		avail -= cut;
 	}
 	EVP_DigestFinal_ex(md, e->digest, &mdlen);
 out:
+	/* Every queued upload is waited for, also on failure: jobs must not outlive us. */
+	if (njobs) {
+		e->chunks = malloc(njobs * sizeof(*e->chunks));
+		if (!e->chunks && !err)
+			err = ENOMEM;
+	}
+	for (size_t i = 0; i < njobs; i++) {
+		up_wait(pool, jobs[i]);
+		if (!err && jobs[i]->err) {
+			err = jobs[i]->err;
+			log_msg(LOG_ERR, "commit: cannot store a chunk of %s: %s", path, strerror(err));
+		}
+		if (e->chunks)
+			e->chunks[i] = jobs[i]->ref;
+		free(jobs[i]);
+	}
+	e->nchunks = err ? 0 : njobs;
+	free(jobs);
 	EVP_MD_CTX_free(md);
 	free(buf);
 	close(fd);
@@ -717,9 +843,15 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 		free(s.m.message);
 		s.m.message = strdup(message);
 	}
-	for (size_t i = 0; i < s.m.nentries && !err; i++)
-		if (s.staged[i])
-			err = cut_file(fs, s.inos[i], &s.m.entries[i]);
+	{
+		struct uppool pool;
+
+		up_init(&pool, fs);
+		for (size_t i = 0; i < s.m.nentries && !err; i++)
+			if (s.staged[i])
+				err = cut_file(fs, &pool, s.inos[i], &s.m.entries[i]);
+		up_release(&pool);
+	}
 	if (err)
 		goto out;
 	tree_digest(&s.m, tree);
