@@ -71,8 +71,10 @@ unit: $(UNIT_BIN)
 		case $$t in *test_s3) tests/s3/with-server.sh $$t --jobs 2 || fail=1 ;; \
 		*) $$t --jobs 2 || fail=1 ;; esac; done; exit $$fail
 
+# The integration suite on a local store, then the local-store scenarios again on S3.
 check: $(BUILD)/artifs
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/integration/run.sh
+	ARTIFS_BIN=$(abspath $(BUILD)/artifs) ARTIFS_TEST_STORE=s3 tests/integration/run.sh
 
 # The README's test command: dependencies, build, unit tests, integration tests.
 test: deps

@@ -1,5 +1,6 @@
 # A 256 MiB file: an in-place 4 KiB edit stores a few chunks, not the whole file again.
 . "$(dirname "$0")/lib.sh"
+local_store_only
 start "commit_delay=600000"
 mkdir "$MNT/proj" "$MNT/proj/big"
 art=$MNT/proj/big

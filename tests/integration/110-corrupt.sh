@@ -1,6 +1,7 @@
 # A chunk object damaged in the store makes reads of its file fail with EIO (never wrong
 # bytes) and a log line; other files still read.
 . "$(dirname "$0")/lib.sh"
+local_store_only
 start "commit_delay=600000"
 mkdir "$MNT/proj" "$MNT/proj/art"
 art=$MNT/proj/art

@@ -1,6 +1,7 @@
 # find by label, metric range, input and time over a generated set of 2,000 versions
 # (written straight into a store and indexed by rebuild) returns exactly the expected ones.
 . "$(dirname "$0")/lib.sh"
+local_store_only
 here=$(cd "$(dirname "$0")/.." && pwd)
 python3 "$here/gen-versions.py" "$STORE" 2000 20 >"$T/expect.json" || fail "generator failed"
 "$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE" 2>>"$LOG" || fail "rebuild failed"

@@ -141,3 +141,16 @@ s3_curl() {
 	curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
 }
+
+# ARTIFS_TEST_STORE=s3 runs the test against the S3 test server (a bucket of its own) instead
+# of a local store directory; tests that look inside a local store say so with this.
+local_store_only() {
+	if [ "${ARTIFS_TEST_STORE:-local}" != local ]; then
+		echo "skip: looks inside a local store directory"
+		exit 77
+	fi
+}
+if [ "${ARTIFS_TEST_STORE:-local}" = s3 ]; then
+	s3_server suite
+	STORE=s3://suite/t
+fi
