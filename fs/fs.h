@@ -9,6 +9,9 @@
 #ifndef ARTIFS_FS_H
 #define ARTIFS_FS_H
 
+/* The one definition of the libfuse API level (3.12: the fuse_loop_config object API). */
+#define FUSE_USE_VERSION 312
+
 #include <stdint.h>
 
 struct fuse_args;

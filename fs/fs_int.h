@@ -3,7 +3,7 @@
 #ifndef ARTIFS_FS_INT_H
 #define ARTIFS_FS_INT_H
 
-#define FUSE_USE_VERSION 34
+#include "fs.h" /* first: it defines FUSE_USE_VERSION */
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
@@ -103,6 +103,8 @@ void fs_staging_path(struct fs *fs, uint64_t ino, char *out, size_t len);
 void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st);
 /* Entry and attribute timeouts for the kind: long for immutable versions. */
 double fs_timeout(const struct meta_inode *in);
+/* How long the kernel may keep the name -> inode mapping of in. */
+double fs_entry_timeout(const struct meta_inode *in);
 /* URI of an inode in a version: artifs://p/a@vN[/path]. *out caller-frees. */
 int fs_uri(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* Reads one inode in its own read transaction. */

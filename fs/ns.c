@@ -39,7 +39,7 @@ static void entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_e
 	e->generation = 1;
 	fs_stat_fill(fs, in, &e->attr);
 	e->attr_timeout = fs_timeout(in);
-	e->entry_timeout = fs_timeout(in);
+	e->entry_timeout = fs_entry_timeout(in);
 }
 
 /* Other hosts' versions, tags, projects and artifacts, read from the store at most once per

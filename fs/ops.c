@@ -572,6 +572,8 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 	}
 	daemon_ready(notify, 1);
 	notify = -1;
+	/* Idle workers are kept (libfuse's default): at API levels below 3.12 this config
+	 * object was read as the old struct, which asked for a thread per request. */
 	fuse_loop_cfg_set_clone_fd(lc, 0);
 	fuse_loop_cfg_set_max_threads(lc, 16);
 	ret = fuse_session_loop_mt(fs->se, lc);

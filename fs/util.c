@@ -100,6 +100,15 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	st->st_blocks = (st->st_size + 511) / 512;
 }
 
+double fs_entry_timeout(const struct meta_inode *in)
+{
+	/* Projects and artifacts keep their inode for life: every path into a version goes
+	 * through them, so their names are cached (their attributes are not, below). */
+	if (in->kind == MK_ARTIFACT || in->kind == MK_PROJECT || in->kind == MK_CTL)
+		return 86400.0;
+	return fs_timeout(in);
+}
+
 double fs_timeout(const struct meta_inode *in)
 {
 	switch (in->kind) {

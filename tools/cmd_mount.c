@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* artifs mount [-f] [-d] [-o opts] MOUNTPOINT, and mount.artifs SOURCE MOUNTPOINT -o opts. */
-#define FUSE_USE_VERSION 34
+#include "../fs/fs.h" /* first: it defines FUSE_USE_VERSION */
+
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdio.h>
