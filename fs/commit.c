@@ -350,7 +350,8 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 {
 	struct chunker ck;
 	char path[4200];
-	size_t cap = (size_t)fs->sc.chunk_max * 2, avail = 0, njobs = 0;
+	/* One largest chunk plus a little: the chunker needs chunk_max bytes in view. */
+	size_t cap = (size_t)fs->sc.chunk_max + fs->sc.chunk_min, avail = 0, njobs = 0;
 	struct upjob **jobs = NULL;
 	uint8_t *buf = NULL;
 	EVP_MD_CTX *md = NULL;
