@@ -86,10 +86,11 @@ asan: deps
 	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" all unit check
 
-# Speed figures next to native, in the same run; never fails on speed. QUICK=1: 64 MiB.
+# The bench suite (tests/bench/run.sh, docs/benchmarks.md): artifs next to native, passthrough
+# FUSE, s3fs and rclone, interleaved in one run, one table; never fails on speed. QUICK=1: every
+# scenario at small sizes (< 2 min). Root.
 bench: $(BUILD)/artifs
-	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/figures.sh $(if $(QUICK),64,1024)
-	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/bench/lineage.sh $(if $(QUICK),1000 10000,10000 100000)
+	ARTIFS_BIN=$(abspath $(BUILD)/artifs) QUICK=$(QUICK) tests/bench/run.sh
 
 # libFuzzer targets for the store-facing parsers (docs/fuzz.md); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
