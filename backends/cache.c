@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend_int.h"
 
 #define CACHED_PREFIX	   "chunks/"
 #define TMP_PREFIX	   ".tmp."
@@ -380,24 +381,6 @@ static void fetch_put(struct fetch *f)
 	free(f);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Serves [off, off + len) of a size-byte file. A file shorter than its recorded size is
  * damaged: EIO.
@@ -467,7 +450,7 @@ static int fetch_into(struct cache *c, const char *key, int fd, uint64_t *size, 
 			err = EIO;
 			break;
 		}
-		err = write_all(fd, buf, got);
+		err = be_write_all(fd, buf, got);
 		if (err) {
 			*local = 1;
 			break;

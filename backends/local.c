@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend_int.h"
 
 #define TMP_PREFIX ".tmp."
 
@@ -65,24 +66,6 @@ static int key_check(const char *key)
 static int missing(int err)
 {
 	return err == ENOENT || err == ENOTDIR;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* fsync of directory path ("" is the root), so that a new entry in it survives a crash. */
@@ -166,7 +149,7 @@ static int write_temp(int dirfd, const void *buf, size_t len, char tmp[32])
 		if (errno != EEXIST || tries > 8)
 			return errno;
 	}
-	err = write_all(fd, buf, len);
+	err = be_write_all(fd, buf, len);
 	if (!err && fsync(fd) < 0)
 		err = errno;
 	if (close(fd) < 0 && !err)

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers over the be_* interface that every store gets for free. */
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <syslog.h>
 
 #include "backend.h"
+#include "backend_int.h"
 
 /*
  * head, then one get of size + 1 bytes: a got different from size means the object was
@@ -58,3 +60,22 @@ int be_create(struct be *be, const char *key, const void *buf, size_t len)
 		return err;
 	return be_put(be, key, buf, len);
 }
+
+int be_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+

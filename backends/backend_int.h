@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* backends/ private helpers shared by its files. Not for other folders. */
+#ifndef ARTIFS_BACKEND_INT_H
+#define ARTIFS_BACKEND_INT_H
+
+#include <stddef.h>
+
+/* Writes all len bytes of buf to fd, retrying short writes and EINTR. 0 or errno. */
+int be_write_all(int fd, const void *buf, size_t len);
+
+#endif
