@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared part of the bench suite (sourced by tests/bench/run.sh): a private directory under
 # /var/tmp (the filesystem that holds the store and the native baseline), every mount and
 # daemon registered so one trap ends them all (also on SIGINT/SIGTERM), timing, results and
@@ -8,6 +9,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TESTS_DIR=$(cd "$BENCH_DIR/.." && pwd)
 BIN=${ARTIFS_BIN:-$TESTS_DIR/../build/artifs}
 UTIL="python3 $BENCH_DIR/util.py"
+export PYTHONDONTWRITEBYTECODE=1
 
 T=$(mktemp -d /var/tmp/artifs-bench.XXXXXX)
 RES=$T/results.tsv # id, system, value (one line per measurement)

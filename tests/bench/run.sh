@@ -4,7 +4,7 @@
 # medians, min-max and ratios to each row's baseline. Never fails on speed.
 #
 #   tests/bench/run.sh            full sizes (1 GiB files, 10,000 files, 100,000 versions)
-#   QUICK=1 tests/bench/run.sh    a small version of every scenario (< 2 minutes)
+#   QUICK=1 tests/bench/run.sh    a small version of every scenario (< 2 minutes; fio 2 rounds)
 #
 # Overrides: BENCH_ROUNDS, BENCH_ONLY="1 2 s3 ..." (scenario subset), BENCH_KEEP=1 (keep the
 # work directory), ARTIFS_BIN. Needs root (drop_caches, mounts); installs fio, s3fs, rclone
@@ -14,14 +14,15 @@
 # (libfuse's passthrough_ll example, compiled here, over a plain directory: as shipped, and
 # with -o cache=always), artifs (local store); on S3 (Ceph RGW on loopback): artifs-s3, s3fs
 # and rclone (rclone mount) on the same server, and curl (one GET: the server's ceiling).
+# shellcheck source=tests/bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 if [ -n "${QUICK:-}" ]; then
 	BIG=64 FILES=300 S3_FILES=100 XFILES=200 CHURN=20 VERSIONS=10000 FIO_RT=100ms
-	ROUNDS=${BENCH_ROUNDS:-3}
+	ROUNDS=${BENCH_ROUNDS:-3} FIO_ROUNDS=${BENCH_ROUNDS:-2} # fio spends ~0.3 s per job starting
 else
 	BIG=1024 FILES=10000 S3_FILES=${BENCH_S3_FILES:-10000} XFILES=1000 CHURN=200
-	VERSIONS=100000 FIO_RT=3s ROUNDS=${BENCH_ROUNDS:-3}
+	VERSIONS=100000 FIO_RT=3s ROUNDS=${BENCH_ROUNDS:-3} FIO_ROUNDS=${BENCH_ROUNDS:-3}
 fi
 ONLY=" ${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 s3} "
 want() { [[ $ONLY == *" $1 "* ]]; }
@@ -255,7 +256,7 @@ if want 1; then
 					;;
 				*) timed eval 'cp "$SRC/$kind" "$d/w"; sync "$d/w"' ;;
 				esac
-				rec $([ $kind = inc ] && echo 1a || echo 1b) $s "$(div $BIG "$EL")"
+				rec "$([ $kind = inc ] && echo 1a || echo 1b)" $s "$(div $BIG "$EL")"
 				rm -f "$d/w"
 			done
 		done
@@ -340,7 +341,7 @@ if want 3; then
 	scenario 3 "random reads"
 	fio_rows 3 "" native artifs
 	[ $S3 = 1 ] && fio_rows 3s ", S3" s3fs ""
-	for r in $(seq "$ROUNDS"); do
+	for r in $(seq "$FIO_ROUNDS"); do
 		# shellcheck disable=SC2086
 		fio_round 3 $LOCAL
 		# shellcheck disable=SC2086
