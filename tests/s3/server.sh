@@ -138,7 +138,7 @@ log file = $dir/log/\$name.log
 # this it retries the monitor forever with "get_initial_auth_request returned -13".
 ms mon client mode = crc secure
 admin socket = $dir/run/\$name.asok
-rgw frontends = beast endpoint=127.0.0.1:$port
+rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw data = $dir/rgw
 EOF
 }
