@@ -117,6 +117,16 @@ void fs_head_unlock(struct fs_art *art);
 /* The name under which ino stands in parent (a scan of parent: not for hot paths). */
 int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
 		  char out[META_NAME_MAX + 1]);
+/* The project (kind MK_PROJECT, in the root) or artifact (MK_ARTIFACT, in project
+ * `project`) folder name under parent, made when absent (owned by uid:gid, mode 0755).
+ * *ino gets its inode; *made (may be NULL) whether it was made now. Names are not checked. */
+int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
+		 const char *project, uint32_t uid, uint32_t gid, uint64_t *ino, int *made);
+/* Points tag `name` (with its '@') of artifact art at version n in the index, making the
+ * tag when absent; a non-tag entry of that name is left alone. The store's refs/ object is
+ * the caller's business. */
+int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
+	       uint32_t gid);
 /* Path of a node relative to its HEAD or version root. *out caller-frees. */
 int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* Opens the state, store and index. */

@@ -468,6 +468,7 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 		if (err)
 			return err;
 		if (!empty) {
+			r->why = "the folder is not empty";
 			if (c.kind == MK_ARTIFACT) {
 				err = meta_artifact_get(txn, c.ino, &a);
 				if (!err && a.latest)
@@ -730,8 +731,10 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 			err = meta_dir_empty(txn, d.ino, &empty);
 			if (err)
 				return err;
-			if (!empty)
+			if (!empty) {
+				r->why = "the folder it would replace is not empty";
 				return ENOTEMPTY;
+			}
 		} else if (S_ISDIR(c.mode)) {
 			return ENOTDIR;
 		}

@@ -77,44 +77,14 @@ static int split3(const char *key, size_t skip, char *p, char *a, const char **r
 static int ensure_dir(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
 		      uint64_t *ino, const char *project)
 {
-	struct meta_inode in;
-	uint32_t type;
 	const char *why;
-	int err;
+	int err = fs_name_check_pa(name, &why);
 
-	if (meta_dirent_get(txn, parent, name, ino, &type) == 0)
-		return 0;
-	err = fs_name_check_pa(name, &why);
 	if (err) {
 		log_msg(LOG_WARNING, "rebuild: skipping '%s': %s", name, why);
 		return err;
 	}
-	memset(&in, 0, sizeof(in));
-	err = meta_ino_alloc(txn, &in.ino);
-	if (err)
-		return err;
-	in.parent = parent;
-	in.kind = kind;
-	in.mode = S_IFDIR | 0755;
-	in.uid = getuid();
-	in.gid = getgid();
-	in.nlink = 1;
-	in.mtime_ns = in.ctime_ns = fs_now_ns();
-	if (kind == MK_ARTIFACT) {
-		struct meta_artifact a = { .ino = in.ino, .project_ino = parent, .next = 1 };
-
-		in.artifact = in.ino;
-		snprintf(a.project, sizeof(a.project), "%s", project);
-		snprintf(a.name, sizeof(a.name), "%s", name);
-		err = meta_artifact_put(txn, &a);
-		if (err)
-			return err;
-	}
-	err = meta_inode_put(txn, &in);
-	if (!err)
-		err = meta_dirent_put(txn, parent, name, in.ino, S_IFDIR);
-	*ino = in.ino;
-	return err;
+	return fs_pa_ensure(txn, parent, name, kind, project, getuid(), getgid(), ino, NULL);
 }
 
 /* Applies a meta/ JSON object (labels, metrics, kind) as xattrs of ino; for a version
@@ -263,7 +233,6 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 			return err;
 	}
 	for (size_t i = 0; i < r->refs.n; i++) {
-		struct meta_inode in;
 		struct meta_version v;
 		char tag[META_PA_MAX + 2], target[32];
 		void *buf = NULL;
@@ -287,24 +256,7 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 			continue;
 		}
 		snprintf(tag, sizeof(tag), "@%s", rest);
-		memset(&in, 0, sizeof(in));
-		err = meta_ino_alloc(txn, &in.ino);
-		if (err)
-			return err;
-		in.parent = in.artifact = aino;
-		in.kind = MK_TAG;
-		in.mode = S_IFLNK | 0777;
-		in.nlink = 1;
-		in.uid = getuid();
-		in.gid = getgid();
-		snprintf(target, sizeof(target), "@v%" PRIu64, n);
-		in.size = strlen(target);
-		in.mtime_ns = in.ctime_ns = fs_now_ns();
-		err = meta_inode_put(txn, &in);
-		if (!err)
-			err = meta_link_put(txn, in.ino, target);
-		if (!err)
-			err = meta_dirent_put(txn, aino, tag, in.ino, S_IFLNK);
+		err = fs_tag_put(txn, aino, tag, n, getuid(), getgid());
 		if (err)
 			return err;
 	}

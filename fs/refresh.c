@@ -120,42 +120,10 @@ static int tags_apply_fn(struct meta_txn *txn, void *arg)
 
 	for (size_t i = 0; i < ta->t->cnt && !err; i++) {
 		struct meta_version v;
-		struct meta_inode in;
-		char target[32], *cur = NULL;
-		uint64_t child;
-		uint32_t type;
 
 		if (meta_version_get(txn, ta->art, ta->t->n[i], &v))
 			continue; /* names a version this host has not got */
-		snprintf(target, sizeof(target), "@v%" PRIu64, ta->t->n[i]);
-		if (meta_dirent_get(txn, ta->art, ta->t->name[i], &child, &type) == 0) {
-			err = meta_inode_get(txn, child, &in);
-			if (err || in.kind != MK_TAG)
-				continue;
-			if (meta_link_get(txn, child, &cur) == 0 && strcmp(cur, target) == 0) {
-				free(cur);
-				continue;
-			}
-			free(cur);
-		} else {
-			memset(&in, 0, sizeof(in));
-			err = meta_ino_alloc(txn, &in.ino);
-			if (err)
-				break;
-			in.parent = in.artifact = ta->art;
-			in.kind = MK_TAG;
-			in.mode = S_IFLNK | 0777;
-			in.nlink = 1;
-			in.uid = ain.uid;
-			in.gid = ain.gid;
-			err = meta_dirent_put(txn, ta->art, ta->t->name[i], in.ino, S_IFLNK);
-		}
-		in.size = strlen(target);
-		in.mtime_ns = in.ctime_ns = fs_now_ns();
-		if (!err)
-			err = meta_inode_put(txn, &in);
-		if (!err)
-			err = meta_link_put(txn, in.ino, target);
+		err = fs_tag_put(txn, ta->art, ta->t->name[i], ta->t->n[i], ain.uid, ain.gid);
 	}
 	return err;
 }
@@ -340,43 +308,16 @@ struct discover {
 static int discover_fn(struct meta_txn *txn, void *arg)
 {
 	struct discover *d = arg;
-	struct meta_inode p, in;
-	uint64_t child;
-	uint32_t type;
-	int err;
+	struct meta_inode p;
+	uint64_t ino;
+	int made, err = meta_inode_get(txn, d->parent, &p);
 
 	d->made = 0;
-	if (meta_dirent_get(txn, d->parent, d->name, &child, &type) == 0)
-		return 0;
-	err = meta_inode_get(txn, d->parent, &p);
-	if (err)
-		return err;
-	memset(&in, 0, sizeof(in));
-	err = meta_ino_alloc(txn, &in.ino);
-	if (err)
-		return err;
-	in.parent = d->parent;
-	in.kind = d->kind;
-	in.mode = S_IFDIR | 0755;
-	in.uid = p.uid;
-	in.gid = p.gid;
-	in.nlink = 1;
-	in.mtime_ns = in.ctime_ns = fs_now_ns();
-	if (d->kind == MK_ARTIFACT) {
-		struct meta_artifact a = { .ino = in.ino, .project_ino = d->parent, .next = 1 };
-
-		in.artifact = in.ino;
-		snprintf(a.project, sizeof(a.project), "%s", d->project);
-		snprintf(a.name, sizeof(a.name), "%s", d->name);
-		err = meta_artifact_put(txn, &a);
-		if (err)
-			return err;
-	}
-	err = meta_inode_put(txn, &in);
 	if (!err)
-		err = meta_dirent_put(txn, d->parent, d->name, in.ino, S_IFDIR);
-	if (!err)
-		d->made = in.ino;
+		err = fs_pa_ensure(txn, d->parent, d->name, d->kind, d->project, p.uid, p.gid, &ino,
+				   &made);
+	if (!err && made)
+		d->made = ino;
 	return err;
 }
 

@@ -477,3 +477,86 @@ out:
 	json_decref(m.kindv);
 	return err;
 }
+
+int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
+		 const char *project, uint32_t uid, uint32_t gid, uint64_t *ino, int *made)
+{
+	struct meta_inode in;
+	uint32_t type;
+	int err;
+
+	if (made)
+		*made = 0;
+	if (meta_dirent_get(txn, parent, name, ino, &type) == 0)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	err = meta_ino_alloc(txn, &in.ino);
+	if (err)
+		return err;
+	in.parent = parent;
+	in.kind = kind;
+	in.mode = S_IFDIR | 0755;
+	in.uid = uid;
+	in.gid = gid;
+	in.nlink = 1;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	if (kind == MK_ARTIFACT) {
+		struct meta_artifact a = { .ino = in.ino, .project_ino = parent, .next = 1 };
+
+		in.artifact = in.ino;
+		snprintf(a.project, sizeof(a.project), "%s", project);
+		snprintf(a.name, sizeof(a.name), "%s", name);
+		err = meta_artifact_put(txn, &a);
+		if (err)
+			return err;
+	}
+	err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_dirent_put(txn, parent, name, in.ino, S_IFDIR);
+	if (!err) {
+		*ino = in.ino;
+		if (made)
+			*made = 1;
+	}
+	return err;
+}
+
+int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
+	       uint32_t gid)
+{
+	struct meta_inode in;
+	char target[32], *cur = NULL;
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	snprintf(target, sizeof(target), "@v%" PRIu64, n);
+	if (meta_dirent_get(txn, art, name, &child, &type) == 0) {
+		err = meta_inode_get(txn, child, &in);
+		if (err || in.kind != MK_TAG)
+			return err; /* a version or @latest keeps its name */
+		if (meta_link_get(txn, child, &cur) == 0 && strcmp(cur, target) == 0) {
+			free(cur);
+			return 0;
+		}
+		free(cur);
+	} else {
+		memset(&in, 0, sizeof(in));
+		err = meta_ino_alloc(txn, &in.ino);
+		if (err)
+			return err;
+		in.parent = in.artifact = art;
+		in.kind = MK_TAG;
+		in.mode = S_IFLNK | 0777;
+		in.nlink = 1;
+		in.uid = uid;
+		in.gid = gid;
+		err = meta_dirent_put(txn, art, name, in.ino, S_IFLNK);
+		if (err)
+			return err;
+	}
+	in.size = strlen(target);
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	err = meta_inode_put(txn, &in);
+	return err ? err : meta_link_put(txn, in.ino, target);
+}
