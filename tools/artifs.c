@@ -2,6 +2,7 @@
 /* The artifs command: one dispatch table of subcommands (and mount.artifs by its name). */
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ static const struct {
 	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },
 	{ "prefetch", cmd_prefetch, "read a version into the local cache" },
 	{ "stats", cmd_stats, "the daemon's counters (requests, bytes, cache) as JSON" },
+	{ "bench", cmd_bench,
+	  "measure a mount (and optionally a baseline folder) with ordinary file operations" },
 };
 
 static void usage(FILE *f)
@@ -179,6 +182,77 @@ static int mount_relative(const char *path, char *out, size_t len)
 		}
 	}
 	return ENOENT;
+}
+
+int tool_mount_root(const char *path, char *root, size_t rlen, char *rel, size_t rellen)
+{
+	char abs[PATH_MAX], real[PATH_MAX], tail[PATH_MAX] = "", tmp[PATH_MAX];
+	char full[2 * PATH_MAX + 2], probe[PATH_MAX + 32];
+	const char *below;
+	char *cut, *c, *save;
+	size_t rl;
+	int n;
+
+	if (path[0] == '/') {
+		n = snprintf(abs, sizeof(abs), "%s", path);
+	} else {
+		if (!getcwd(tmp, sizeof(tmp)))
+			return errno;
+		n = snprintf(abs, sizeof(abs), "%s/%s", tmp, path);
+	}
+	if (n < 0 || (size_t)n >= sizeof(abs))
+		return ENAMETOOLONG;
+	/* Resolve the nearest existing ancestor; the components below it are kept as given,
+	 * so a folder that is yet to be made can be placed. */
+	while (!realpath(abs, real)) {
+		if (errno != ENOENT)
+			return errno;
+		cut = strrchr(abs, '/');
+		if (!cut)
+			return ENOENT;
+		n = snprintf(tmp, sizeof(tmp), "%s%s%s", cut + 1, cut[1] && tail[0] ? "/" : "",
+			     tail);
+		if (n < 0 || (size_t)n >= sizeof(tmp))
+			return ENAMETOOLONG;
+		memcpy(tail, tmp, (size_t)n + 1);
+		if (cut == abs)
+			cut[1] = '\0';
+		else
+			*cut = '\0';
+	}
+	snprintf(full, sizeof(full), "%s", real);
+	for (c = strtok_r(tail, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, ".") || !strcmp(c, ".."))
+			return EINVAL;
+		rl = strlen(full);
+		n = snprintf(full + rl, sizeof(full) - rl, "%s%s", full[rl - 1] == '/' ? "" : "/", c);
+		if (n < 0 || (size_t)n >= sizeof(full) - rl)
+			return ENAMETOOLONG;
+	}
+	/* Only an existing folder can hold .artifs/version: probe from real upwards. */
+	for (;;) {
+		snprintf(probe, sizeof(probe), "%s%s.artifs/version", real,
+			 strcmp(real, "/") ? "/" : "");
+		if (access(probe, F_OK) == 0)
+			break;
+		if (!strcmp(real, "/"))
+			return ENOENT;
+		cut = strrchr(real, '/');
+		if (cut == real)
+			cut[1] = '\0';
+		else
+			*cut = '\0';
+	}
+	rl = strlen(real);
+	below = full + rl;
+	while (*below == '/')
+		below++;
+	if (strlen(real) >= rlen || strlen(below) >= rellen)
+		return ENAMETOOLONG;
+	memcpy(root, real, rl + 1);
+	if (rel)
+		snprintf(rel, rellen, "%s", below);
+	return 0;
 }
 
 int tool_uri(const char *arg, char *out, size_t len)

@@ -19,6 +19,7 @@ int cmd_find(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_prefetch(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 struct meta;
 struct meta_txn;
@@ -44,6 +45,15 @@ const char *tool_mountpoint(void);
  * is copied. 0, or 2 with a message on stderr for a malformed URI.
  */
 int tool_path(const char *arg, char *out, size_t len);
+
+/*
+ * The artifs mount that holds path (which need not exist yet: its nearest existing ancestor
+ * is resolved): root gets the mount's real path, the nearest folder at or above it with
+ * .artifs/version; rel (may be NULL) the rest of the path below root, "" for root itself.
+ * 0, ENOENT when no artifs mount holds it, EINVAL for a "." or ".." among the components
+ * that do not exist yet, ENAMETOOLONG, or realpath's errno.
+ */
+int tool_mount_root(const char *path, char *root, size_t rlen, char *rel, size_t rellen);
 
 /* True when argv holds -h or --help. */
 int tool_wants_help(int argc, char **argv);
