@@ -19,6 +19,15 @@
 
 struct be;
 
+/* ---- large buffers (backends/util.c) ----
+ * Chunk-sized buffers come from a small pool of idle ones, so that handling chunk after chunk
+ * reuses memory already mapped instead of faulting fresh pages in and unmapping them each
+ * time (on the 2-core test VM that was half of the CPU of a cold read). be_buf_alloc()
+ * returns len bytes (page-aligned), or NULL when out of memory; be_buf_free() takes them
+ * back (NULL is a no-op) and keeps at most 8 buffers, 16 MiB, idle. Any thread. */
+void *be_buf_alloc(size_t len);
+void be_buf_free(void *p);
+
 /* ---- logging (backends/log.c), shared by every layer ----
  * One line per event, to stderr in the foreground and to syslog once log_to_syslog() was
  * called. prio is a syslog priority (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG); LOG_DEBUG
@@ -222,15 +231,25 @@ void chunk_hash(const void *buf, size_t len, uint8_t id[CHUNK_ID_LEN]);
  */
 int chunk_store(struct be *be, const void *buf, size_t len, int level, struct chunk_ref *ref,
 		uint64_t *added);
+/* The same for a buf with CHUNK_FRAME_HDR writable bytes just before it, which a raw frame's
+ * header overwrites, so that the bytes are stored without a copy. */
+int chunk_store_room(struct be *be, void *buf, size_t len, int level, struct chunk_ref *ref,
+		     uint64_t *added);
 
 /*
- * Fetches one chunk, unframes it and checks its SHA-256 against ref->id. buf must hold
- * ref->len bytes. A missing object: ENOENT; a damaged frame, wrong length or hash mismatch:
- * EIO, with a log line naming the chunk.
+ * Fetches one chunk (one get), unframes it and checks its SHA-256 against ref->id. buf must
+ * hold CHUNK_FETCH_CAP(ref->len) bytes; on success the chunk's plain bytes are at
+ * buf + CHUNK_FETCH_OFF (raw frames are read in place, without a copy). A missing object:
+ * ENOENT; a damaged frame, wrong length or hash mismatch: EIO, with a log line naming the
+ * chunk, and buf zeroed.
  */
+#define CHUNK_FRAME_HDR 16
+#define CHUNK_FETCH_OFF CHUNK_FRAME_HDR
+#define CHUNK_FETCH_CAP(len) (CHUNK_FRAME_HDR + (size_t)(len) + 1)
 int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf);
 
-/* Frame codec, exposed for tests: frame plain bytes into *out (caller-frees) / unframe. */
+/* Frame codec, exposed for tests: frame plain bytes into *out (free with be_buf_free()) /
+ * unframe. */
 int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen);
 int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len);
 

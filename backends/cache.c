@@ -429,37 +429,55 @@ static int tmp_create(struct cache *c, char *name, size_t namelen, int *out)
 	return EEXIST;
 }
 
-/* Copies key from inner into fd, FETCH_PIECE bytes at a time. *local: the error is ours. */
-static int fetch_into(struct cache *c, const char *key, int fd, uint64_t *size, int *local)
+/*
+ * Copies key from inner into fd. The first get goes into the leader's own buffer (first,
+ * flen bytes, when it asked from offset 0), so a chunk read whole costs one request and no
+ * copy back out of the file; the rest comes FETCH_PIECE bytes at a time. *fgot: the bytes
+ * that landed in first. *local: the error is ours.
+ */
+static int fetch_into(struct cache *c, const char *key, int fd, void *first, size_t flen,
+		      size_t *fgot, uint64_t *size, int *local)
 {
 	uint64_t off = 0;
-	size_t got;
-	void *buf;
+	size_t got, want;
+	void *buf = NULL, *to;
 	int err;
 
-	buf = malloc(FETCH_PIECE);
-	if (!buf) {
-		*local = 1;
-		return ENOMEM;
-	}
+	*fgot = 0;
 	for (;;) {
-		err = be_get(c->be.inner, key, off, FETCH_PIECE, buf, &got);
+		if (first && off == 0) {
+			to = first;
+			want = flen;
+		} else {
+			if (!buf)
+				buf = be_buf_alloc(FETCH_PIECE);
+			if (!buf) {
+				*local = 1;
+				err = ENOMEM;
+				break;
+			}
+			to = buf;
+			want = FETCH_PIECE;
+		}
+		err = be_get(c->be.inner, key, off, want, to, &got);
 		if (err)
 			break;
-		if (got > FETCH_PIECE) {
+		if (got > want) {
 			err = EIO;
 			break;
 		}
-		err = be_write_all(fd, buf, got);
+		if (to == first)
+			*fgot = got;
+		err = be_write_all(fd, to, got);
 		if (err) {
 			*local = 1;
 			break;
 		}
 		off += got;
-		if (got < FETCH_PIECE)
+		if (got < want)
 			break;
 	}
-	free(buf);
+	be_buf_free(buf);
 	*size = off;
 	return err;
 }
@@ -507,7 +525,8 @@ static void warn_local(struct cache *c, const char *what, const char *key, int e
  * The leader's half of a miss: downloads f->key into a temp file, keeps it when it fits the
  * bound (evicting as needed) and publishes the outcome to the waiting followers.
  */
-static void fetch_run(struct cache *c, struct fetch *f)
+static void fetch_run(struct cache *c, struct fetch *f, void *first, size_t flen,
+		      size_t *fgot)
 {
 	struct cobj *victims = NULL, *o;
 	char tmp[64];
@@ -520,7 +539,7 @@ static void fetch_run(struct cache *c, struct fetch *f)
 		warn_local(c, "create a temp file for", f->key, err);
 		goto publish;
 	}
-	err = fetch_into(c, f->key, fd, &size, &local);
+	err = fetch_into(c, f->key, fd, first, flen, fgot, &size, &local);
 	if (err) {
 		if (local)
 			warn_local(c, "write", f->key, err);
@@ -585,7 +604,8 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 	struct cache *c = to_cache(be);
 	struct fetch *f;
 	struct cobj *o = NULL;
-	int err;
+	size_t fgot = 0;
+	int err, served = 0;
 
 	if (!cacheable(key))
 		return be_get(be->inner, key, off, len, buf, got);
@@ -630,11 +650,16 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 		pthread_mutex_unlock(&c->lock);
 		if (!f)
 			return be_get(be->inner, key, off, len, buf, got);
-		fetch_run(c, f);
+		fetch_run(c, f, off == 0 && len ? buf : NULL, len, &fgot);
+		/* From offset 0, the first get already put all we asked for into buf. */
+		served = off == 0 && len && !f->err;
 	}
 
 	/* f is done: its result fields no longer change. */
-	if (f->err && f->local) {
+	if (served) {
+		*got = fgot;
+		err = 0;
+	} else if (f->err && f->local) {
 		err = be_get(be->inner, key, off, len, buf, got);
 	} else if (f->err) {
 		err = f->err;

@@ -187,7 +187,7 @@ size_t chunker_next(const struct chunker *ck, const uint8_t *data, size_t avail,
 /* ---- frames ---- */
 
 #define FRAME_MAGIC "AFC1"
-#define FRAME_HDR 16
+#define FRAME_HDR CHUNK_FRAME_HDR
 
 enum frame_codec {
 	CODEC_RAW = 0,
@@ -222,32 +222,50 @@ static void frame_header(uint8_t *hdr, enum frame_codec codec, uint64_t plain_le
 	put_be64(hdr + 8, plain_len);
 }
 
-int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen)
+/*
+ * A zstd frame of plain into *out (be_buf_alloc'ed), or *out = NULL when compression does
+ * not save at least 1/16 of the bytes (or level is 0): then the chunk is stored raw.
+ */
+static int frame_zstd(const void *plain, size_t len, int level, void **out, size_t *outlen)
 {
 	size_t bound, csize;
 	uint8_t *buf;
 
 	*out = NULL;
 	*outlen = 0;
-	bound = level > 0 ? ZSTD_compressBound(len) : len;
+	if (level <= 0)
+		return 0;
+	bound = ZSTD_compressBound(len);
 	if (ZSTD_isError(bound) || bound < len)
 		return EFBIG;
-	buf = malloc(FRAME_HDR + bound);
+	buf = be_buf_alloc(FRAME_HDR + bound);
 	if (!buf)
 		return ENOMEM;
-	if (level > 0) {
-		csize = ZSTD_compress(buf + FRAME_HDR, bound, plain, len, level);
-		if (ZSTD_isError(csize)) {
-			log_msg(LOG_WARNING, "zstd: %s; storing a chunk raw",
-				ZSTD_getErrorName(csize));
-		} else if (csize <= len - len / 16) {
-			/* Compression pays only when it saves at least 1/16 of the bytes. */
-			frame_header(buf, CODEC_ZSTD, len);
-			*out = buf;
-			*outlen = FRAME_HDR + csize;
-			return 0;
-		}
+	csize = ZSTD_compress(buf + FRAME_HDR, bound, plain, len, level);
+	if (ZSTD_isError(csize)) {
+		log_msg(LOG_WARNING, "zstd: %s; storing a chunk raw", ZSTD_getErrorName(csize));
+	} else if (csize <= len - len / 16) {
+		frame_header(buf, CODEC_ZSTD, len);
+		*out = buf;
+		*outlen = FRAME_HDR + csize;
+		return 0;
 	}
+	be_buf_free(buf);
+	return 0;
+}
+
+int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen)
+{
+	uint8_t *buf;
+	int err = frame_zstd(plain, len, level, out, outlen);
+
+	if (err || *out)
+		return err;
+	if (len > SIZE_MAX - FRAME_HDR)
+		return EFBIG;
+	buf = be_buf_alloc(FRAME_HDR + len);
+	if (!buf)
+		return ENOMEM;
 	frame_header(buf, CODEC_RAW, len);
 	if (len)
 		memcpy(buf + FRAME_HDR, plain, len);
@@ -256,12 +274,9 @@ int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *ou
 	return 0;
 }
 
-static int unframe(const void *framed, size_t flen, void *plain, size_t plain_len,
-		   const char **why)
+/* Checks a frame's header against the expected plain length; raw frames also by size. */
+static int frame_check(const uint8_t *f, size_t flen, size_t plain_len, const char **why)
 {
-	const uint8_t *f = framed;
-	size_t n;
-
 	if (flen < FRAME_HDR) {
 		*why = "shorter than a frame header";
 		return EIO;
@@ -278,30 +293,46 @@ static int unframe(const void *framed, size_t flen, void *plain, size_t plain_le
 		*why = "frame length differs from the expected length";
 		return EIO;
 	}
-	switch (f[4]) {
-	case CODEC_RAW:
-		if (flen - FRAME_HDR != plain_len) {
-			*why = "raw payload has the wrong size";
-			return EIO;
-		}
-		if (plain_len)
-			memcpy(plain, f + FRAME_HDR, plain_len);
-		return 0;
-	case CODEC_ZSTD:
-		n = ZSTD_decompress(plain, plain_len, f + FRAME_HDR, flen - FRAME_HDR);
-		if (ZSTD_isError(n)) {
-			*why = ZSTD_getErrorName(n);
-			return EIO;
-		}
-		if (n != plain_len) {
-			*why = "zstd payload decompresses to the wrong size";
-			return EIO;
-		}
-		return 0;
-	default:
+	if (f[4] == CODEC_RAW && flen - FRAME_HDR != plain_len) {
+		*why = "raw payload has the wrong size";
+		return EIO;
+	}
+	if (f[4] != CODEC_RAW && f[4] != CODEC_ZSTD) {
 		*why = "unknown codec";
 		return EIO;
 	}
+	return 0;
+}
+
+static int unzstd(const uint8_t *z, size_t zlen, void *plain, size_t plain_len,
+		  const char **why)
+{
+	size_t n = ZSTD_decompress(plain, plain_len, z, zlen);
+
+	if (ZSTD_isError(n)) {
+		*why = ZSTD_getErrorName(n);
+		return EIO;
+	}
+	if (n != plain_len) {
+		*why = "zstd payload decompresses to the wrong size";
+		return EIO;
+	}
+	return 0;
+}
+
+static int unframe(const void *framed, size_t flen, void *plain, size_t plain_len,
+		   const char **why)
+{
+	const uint8_t *f = framed;
+	int err = frame_check(f, flen, plain_len, why);
+
+	if (err)
+		return err;
+	if (f[4] == CODEC_ZSTD)
+		return unzstd(f + FRAME_HDR, flen - FRAME_HDR, plain, plain_len, why);
+	if (plain_len)
+		memcpy(plain, f + FRAME_HDR, plain_len);
+	return 0;
 }
 
 int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len)
@@ -313,8 +344,8 @@ int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len
 
 /* ---- store and fetch ---- */
 
-int chunk_store(struct be *be, const void *buf, size_t len, int level, struct chunk_ref *ref,
-		uint64_t *added)
+static int store(struct be *be, uint8_t *buf, size_t len, int level, int room,
+		 struct chunk_ref *ref, uint64_t *added)
 {
 	char key[80];
 	void *framed = NULL;
@@ -335,80 +366,83 @@ int chunk_store(struct be *be, const void *buf, size_t len, int level, struct ch
 		return 0; /* already there: deduplicated */
 	if (err != ENOENT)
 		return err;
-	err = chunk_frame(buf, len, level, &framed, &flen);
+	err = room ? frame_zstd(buf, len, level, &framed, &flen)
+		   : chunk_frame(buf, len, level, &framed, &flen);
 	if (err)
 		return err;
-	err = be_put(be, key, framed, flen);
+	if (!framed) {
+		/* Raw, with room: the header goes just before the bytes, nothing is copied. */
+		frame_header(buf - FRAME_HDR, CODEC_RAW, len);
+		err = be_put(be, key, buf - FRAME_HDR, FRAME_HDR + len);
+		flen = FRAME_HDR + len;
+	} else {
+		err = be_put(be, key, framed, flen);
+	}
 	if (!err && added)
 		*added = flen;
-	free(framed);
+	be_buf_free(framed);
 	return err;
+}
+
+int chunk_store(struct be *be, const void *buf, size_t len, int level, struct chunk_ref *ref,
+		uint64_t *added)
+{
+	return store(be, (uint8_t *)buf, len, level, 0, ref, added);
+}
+
+int chunk_store_room(struct be *be, void *buf, size_t len, int level, struct chunk_ref *ref,
+		     uint64_t *added)
+{
+	return store(be, buf, len, level, 1, ref, added);
 }
 
 int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf)
 {
 	char key[80], hex[CHUNK_HEX_LEN + 1];
-	uint8_t id[CHUNK_ID_LEN], hdr[FRAME_HDR];
+	uint8_t id[CHUNK_ID_LEN], *f = buf, *plain = f + CHUNK_FETCH_OFF;
+	size_t cap = CHUNK_FETCH_CAP(ref->len), got = 0;
 	const char *why;
-	void *framed = NULL;
-	uint64_t size = 0;
-	size_t flen = 0, got, max;
+	void *z = NULL;
 	int err;
 
+	/*
+	 * One get of the largest frame a chunk of this length can have, plus a byte: a raw
+	 * frame lands where the caller wants its bytes, and a compressed one is smaller. One
+	 * request per chunk (no head first) is what makes an object store fast here.
+	 */
 	chunk_key(ref->id, key, sizeof(key));
-	err = be_head(be, key, &size);
+	err = be_get(be, key, 0, cap, buf, &got);
 	if (err)
 		return err;
-	flen = size;
-	err = be_get(be, key, 0, FRAME_HDR, hdr, &got);
+	if (got == cap) {
+		why = "object larger than any frame of that length";
+		goto bad;
+	}
+	err = frame_check(f, got, ref->len, &why);
 	if (err)
-		return err;
-	if (got == FRAME_HDR && hdr[4] == CODEC_RAW) {
-		/* Raw frames are read straight into the caller's buffer: no second copy of a
-		 * chunk in memory, which keeps the daemon small while reading large files. */
-		if (size != (uint64_t)FRAME_HDR + ref->len) {
-			why = "raw payload has the wrong size";
-			goto bad;
-		}
-		if (memcmp(hdr, FRAME_MAGIC, 4) || hdr[5] || hdr[6] || hdr[7] ||
-		    get_be64(hdr + 8) != ref->len) {
-			why = "bad frame header";
-			goto bad;
-		}
-		err = be_get(be, key, FRAME_HDR, ref->len, buf, &got);
-		if (err)
-			return err;
-		if (got != ref->len) {
-			why = "object shrank while it was read";
-			goto bad;
-		}
-	} else {
-		max = FRAME_HDR + ZSTD_compressBound(ref->len);
-		err = be_get_all(be, key, max, &framed, &flen);
-		if (err == EFBIG) {
-			why = "object larger than any frame of that length";
-			goto bad;
-		}
-		if (err)
-			return err;
-		err = unframe(framed, flen, buf, ref->len, &why);
+		goto bad;
+	if (f[4] == CODEC_ZSTD) {
+		/* The compressed bytes overlap the output: decompress from a copy. */
+		z = be_buf_alloc(got - FRAME_HDR);
+		if (!z)
+			return ENOMEM;
+		memcpy(z, f + FRAME_HDR, got - FRAME_HDR);
+		err = unzstd(z, got - FRAME_HDR, plain, ref->len, &why);
+		be_buf_free(z);
 		if (err)
 			goto bad;
 	}
-	chunk_hash(buf, ref->len, id);
+	chunk_hash(plain, ref->len, id);
 	if (memcmp(id, ref->id, CHUNK_ID_LEN)) {
 		why = "content does not match its SHA-256 name";
 		goto bad;
 	}
-	free(framed);
 	return 0;
 bad:
 	chunk_id_hex(ref->id, hex);
 	log_msg(LOG_ERR, "chunk %s: %s (%zu stored bytes, %u expected plain bytes)", hex, why,
-		flen, ref->len);
+		got, ref->len);
 	/* Never leave damaged bytes where a careless caller could mistake them for data. */
-	if (ref->len)
-		memset(buf, 0, ref->len);
-	free(framed);
+	memset(buf, 0, cap);
 	return EIO;
 }

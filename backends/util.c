@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers over the be_* interface that every store gets for free. */
 #include <errno.h>
-#include <unistd.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "backend_int.h"
@@ -79,3 +82,91 @@ int be_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+
+/* ---- the buffer pool ---- */
+
+#define BUF_HDR	     4096	      /* keeps the caller's bytes page-aligned (O_DIRECT) */
+#define BUF_ROUND    ((size_t)2 << 20) /* mappings grow in 2 MiB steps */
+#define BUF_IDLE_N   8
+#define BUF_IDLE_MAX ((size_t)16 << 20) /* bytes touched by idle buffers */
+
+struct buf_hdr {
+	size_t cap;  /* bytes mapped, header included */
+	size_t used; /* the most any caller asked for: an estimate of the pages touched */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct buf_hdr *idle[BUF_IDLE_N];
+	size_t n, bytes;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static struct buf_hdr *buf_map(size_t cap)
+{
+	void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	((struct buf_hdr *)p)->cap = cap;
+	((struct buf_hdr *)p)->used = 0;
+	return p;
+}
+
+void *be_buf_alloc(size_t len)
+{
+	struct buf_hdr *h = NULL;
+	size_t need, i, best = 0;
+
+	if (len > SIZE_MAX - BUF_HDR - BUF_ROUND)
+		return NULL;
+	need = (len + BUF_HDR + BUF_ROUND - 1) / BUF_ROUND * BUF_ROUND;
+	pthread_mutex_lock(&pool.lock);
+	/* The idle buffer that touched the most memory: its pages are the ones to reuse. */
+	for (i = 1; i < pool.n; i++)
+		if (pool.idle[i]->used > pool.idle[best]->used)
+			best = i;
+	if (pool.n) {
+		h = pool.idle[best];
+		pool.idle[best] = pool.idle[--pool.n];
+		pool.bytes -= h->used;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (h && h->cap < need) {
+		/* Growing keeps the pages already touched; the rest is only address space. */
+		void *p = mremap(h, h->cap, need, MREMAP_MAYMOVE);
+
+		if (p == MAP_FAILED) {
+			munmap(h, h->cap);
+			h = NULL;
+		} else {
+			h = p;
+			h->cap = need;
+		}
+	}
+	if (!h)
+		h = buf_map(need);
+	if (!h)
+		return NULL;
+	if (h->used < len)
+		h->used = len;
+	return (char *)h + BUF_HDR;
+}
+
+void be_buf_free(void *p)
+{
+	struct buf_hdr *h, *drop = NULL;
+
+	if (!p)
+		return;
+	h = (struct buf_hdr *)((char *)p - BUF_HDR);
+	pthread_mutex_lock(&pool.lock);
+	if (pool.n < BUF_IDLE_N && pool.bytes + h->used <= BUF_IDLE_MAX) {
+		pool.idle[pool.n++] = h;
+		pool.bytes += h->used;
+	} else {
+		drop = h;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (drop)
+		munmap(drop, drop->cap);
+}

@@ -239,7 +239,7 @@ static int snap_walk(struct fs *fs, struct meta_txn *txn, struct snap *s, uint64
 
 struct upjob {
 	struct upjob *next;
-	uint8_t *buf;
+	uint8_t *mem; /* be_buf_alloc'ed: CHUNK_FRAME_HDR bytes of room, then the chunk */
 	size_t len;
 	struct chunk_ref ref;
 	int done, err;
@@ -274,13 +274,14 @@ static void *up_main(void *arg)
 		if (!p->qhead)
 			p->qtail = NULL;
 		pthread_mutex_unlock(&p->m);
-		err = chunk_store(p->fs->be, j->buf, j->len, p->fs->sc.zstd_level, &j->ref, &added);
+		err = chunk_store_room(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len,
+				       p->fs->sc.zstd_level, &j->ref, &added);
 		if (!err && added) {
 			atomic_fetch_add(&p->fs->st.chunks_stored, 1);
 			atomic_fetch_add(&p->fs->st.bytes_stored, added);
 		}
-		free(j->buf);
-		j->buf = NULL;
+		be_buf_free(j->mem);
+		j->mem = NULL;
 		pthread_mutex_lock(&p->m);
 		j->done = 1;
 		j->err = err;
@@ -303,10 +304,10 @@ static void up_init(struct uppool *p, struct fs *fs)
 /* Queues a copy of buf; waits while too many bytes are on their way. */
 static int up_submit(struct uppool *p, const uint8_t *buf, size_t len, struct upjob *j)
 {
-	j->buf = malloc(len ? len : 1);
-	if (!j->buf)
+	j->mem = be_buf_alloc(CHUNK_FRAME_HDR + len);
+	if (!j->mem)
 		return ENOMEM;
-	memcpy(j->buf, buf, len);
+	memcpy(j->mem + CHUNK_FRAME_HDR, buf, len);
 	j->len = len;
 	pthread_mutex_lock(&p->m);
 	if (p->nth < UP_THREADS && pthread_create(&p->th[p->nth], NULL, up_main, p) == 0)
@@ -351,7 +352,7 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 	struct chunker ck;
 	char path[4200];
 	/* One largest chunk plus a little: the chunker needs chunk_max bytes in view. */
-	size_t cap = (size_t)fs->sc.chunk_max + fs->sc.chunk_min, avail = 0, njobs = 0;
+	size_t cap = (size_t)fs->sc.chunk_max + fs->sc.chunk_min, pos = 0, avail = 0, njobs = 0;
 	struct upjob **jobs = NULL;
 	uint8_t *buf = NULL;
 	EVP_MD_CTX *md = NULL;
@@ -387,11 +388,22 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 	e->size = 0;
 	while (1) {
 		struct upjob **nj;
-		size_t cut;
+		size_t cut = avail ? chunker_next(&ck, buf + pos, avail, eof) : 0;
 
-		while (!eof && avail < fs->sc.chunk_max) {
-			ssize_t r = read(fd, buf + avail, cap - avail);
+		/*
+		 * The window buf[pos, pos + avail) slides over the file. It grows only when the
+		 * chunker needs more bytes to decide, and is moved back to the start of buf only
+		 * when it reaches the end: the bytes of a file are moved about once per 16 MiB,
+		 * not once per chunk.
+		 */
+		if (cut == 0 && !eof) {
+			ssize_t r;
 
+			if (pos + avail == cap) {
+				memmove(buf, buf + pos, avail);
+				pos = 0;
+			}
+			r = read(fd, buf + pos + avail, cap - pos - avail);
 			if (r < 0) {
 				err = errno;
 				log_msg(LOG_ERR, "commit: cannot read %s: %s", path, strerror(err));
@@ -400,10 +412,10 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 			if (r == 0)
 				eof = 1;
 			avail += r;
+			continue;
 		}
 		if (avail == 0)
 			break;
-		cut = chunker_next(&ck, buf, avail, eof);
 		if (cut == 0 || cut > avail) {
 			err = EIO; /* our bug: the chunker must cut within what it was given */
 			goto out;
@@ -419,15 +431,15 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 			err = ENOMEM;
 			goto out;
 		}
-		err = up_submit(pool, buf, cut, jobs[njobs]);
+		err = up_submit(pool, buf + pos, cut, jobs[njobs]);
 		if (err) {
 			free(jobs[njobs]);
 			goto out;
 		}
 		njobs++;
-		EVP_DigestUpdate(md, buf, cut);
+		EVP_DigestUpdate(md, buf + pos, cut);
 		e->size += cut;
-		memmove(buf, buf + cut, avail - cut);
+		pos += cut;
 		avail -= cut;
 	}
 	EVP_DigestFinal_ex(md, e->digest, &mdlen);

@@ -209,6 +209,20 @@ void rcache_put(struct rcache *rc, struct rchunk *c);
 int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len, char *buf,
 		   size_t *got);
 
+/* A read answered straight from the decoded-chunk cache, without a copy. */
+#define FS_READ_IOV 8
+struct fs_read {
+	struct iovec iov[FS_READ_IOV]; /* into cached chunks, valid until fs_read_release() */
+	struct rchunk *held[FS_READ_IOV];
+	int n;
+	size_t got; /* bytes in iov: < len at EOF, or when FS_READ_IOV chunks did not reach */
+};
+/* Pins the chunks holding [off, off+len) of a chunk-backed file (at most FS_READ_IOV of
+ * them) and points r->iov at the bytes. On error nothing stays pinned. */
+int fs_read_pin(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
+		struct fs_read *r);
+void fs_read_release(struct fs *fs, struct fs_read *r);
+
 /* ---- fs/ns.c: the namespace operations (each one LMDB transaction) ---- */
 int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
 int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);

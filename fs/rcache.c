@@ -2,8 +2,9 @@
 /*
  * Decoded chunks in memory. The kernel reads 128 KiB at a time and a chunk is megabytes, so
  * each chunk is fetched, unframed and verified once and then served from here until evicted.
- * Readers that miss the same chunk at once wait for one fetch. The bound counts only chunks
- * nobody holds; chunks in use are never freed under a reader.
+ * Readers that miss the same chunk at once wait for one fetch. The bound counts cached chunks
+ * and chunks being loaded, but only chunks nobody holds are evicted: chunks in use are never
+ * freed under a reader.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,7 +18,8 @@
 
 struct rchunk {
 	struct chunk_ref ref;
-	uint8_t *data;
+	uint8_t *buf;  /* be_buf_alloc'ed, CHUNK_FETCH_CAP(ref.len) bytes */
+	uint8_t *data; /* the plain bytes, inside buf */
 	int refs;
 	int loading;
 	int err;
@@ -29,10 +31,15 @@ struct rchunk {
 #define PF_QUEUE 64
 #define PF_WINDOW_MAX 4
 #define PF_AFTER (4u << 20)
+#define PF_SLACK (2u << 20)
+/* Chunks being fetched at once: each holds a chunk-sized buffer outside the bound. */
+#define RC_LOADS_MAX (PF_THREADS + 2)
 
 struct rcache {
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;
+	pthread_cond_t slot; /* a load finished: loads < RC_LOADS_MAX again */
+	unsigned loads;
 	uint64_t bound, bytes;
 	struct rchunk *buckets[RC_BUCKETS];
 	struct rchunk *lru_head, *lru_tail; /* head = most recent */
@@ -55,6 +62,7 @@ int rcache_create(uint64_t bound, struct rcache **out)
 		return ENOMEM;
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_cond_init(&rc->loaded, NULL);
+	pthread_cond_init(&rc->slot, NULL);
 	pthread_mutex_init(&rc->pf_lock, NULL);
 	pthread_cond_init(&rc->pf_cond, NULL);
 	rc->bound = bound ? bound : RC_DEFAULT_BOUND;
@@ -151,12 +159,13 @@ void rcache_destroy(struct rcache *rc)
 
 		for (; c; c = n) {
 			n = c->hnext;
-			free(c->data);
+			be_buf_free(c->buf);
 			free(c);
 		}
 	}
 	pthread_mutex_destroy(&rc->lock);
 	pthread_cond_destroy(&rc->loaded);
+	pthread_cond_destroy(&rc->slot);
 	free(rc);
 }
 
@@ -200,7 +209,7 @@ static void evict(struct rcache *rc)
 		lru_unlink(rc, c);
 		hash_unlink(rc, c);
 		rc->bytes -= c->ref.len;
-		free(c->data);
+		be_buf_free(c->buf);
 		free(c);
 	}
 }
@@ -214,9 +223,16 @@ int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,
 	int err;
 
 	pthread_mutex_lock(&rc->lock);
-	for (c = rc->buckets[b]; c; c = c->hnext)
-		if (memcmp(c->ref.id, ref->id, CHUNK_ID_LEN) == 0 && c->ref.len == ref->len)
+	for (;;) {
+		for (c = rc->buckets[b]; c; c = c->hnext)
+			if (!memcmp(c->ref.id, ref->id, CHUNK_ID_LEN) && c->ref.len == ref->len)
+				break;
+		/* A new load waits for a slot, so that a burst of random misses (fio at QD16,
+		 * O_DIRECT) cannot hold a chunk buffer per thread; joining a load needs none. */
+		if (c || rc->loads < RC_LOADS_MAX)
 			break;
+		pthread_cond_wait(&rc->slot, &rc->lock);
+	}
 	if (c) {
 		if (c->refs++ == 0)
 			lru_unlink(rc, c);
@@ -241,13 +257,18 @@ int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,
 	c->ref = *ref;
 	c->refs = 1;
 	c->loading = 1;
+	rc->loads++;
+	/* Counted from now on, so that cached and loading chunks share the bound. */
+	rc->bytes += ref->len;
+	evict(rc);
 	c->hnext = rc->buckets[b];
 	rc->buckets[b] = c;
 	pthread_mutex_unlock(&rc->lock);
 
 	atomic_fetch_add(&fs->st.rcache_misses, 1);
-	c->data = malloc(ref->len ? ref->len : 1);
-	err = c->data ? chunk_fetch(fs->be, ref, c->data) : ENOMEM;
+	c->buf = be_buf_alloc(CHUNK_FETCH_CAP(ref->len));
+	c->data = c->buf + CHUNK_FETCH_OFF;
+	err = c->buf ? chunk_fetch(fs->be, ref, c->buf) : ENOMEM;
 	if (err == ENOENT) {
 		char hex[CHUNK_HEX_LEN + 1];
 
@@ -261,12 +282,14 @@ int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,
 	}
 
 	pthread_mutex_lock(&rc->lock);
+	rc->loads--;
+	pthread_cond_signal(&rc->slot);
 	c->loading = 0;
 	c->err = err;
-	if (!err)
-		rc->bytes += ref->len;
-	else
+	if (err) {
+		rc->bytes -= ref->len;
 		hash_unlink(rc, c); /* a failed fetch is retried by the next reader */
+	}
 	pthread_cond_broadcast(&rc->loaded);
 	pthread_mutex_unlock(&rc->lock);
 	if (err) {
@@ -284,7 +307,7 @@ void rcache_put(struct rcache *rc, struct rchunk *c)
 	if (--c->refs == 0) {
 		if (c->err) {
 			/* Already out of the hash table; the last holder frees it. */
-			free(c->data);
+			be_buf_free(c->buf);
 			free(c);
 		} else {
 			c->lnext = rc->lru_head;
@@ -299,12 +322,20 @@ void rcache_put(struct rcache *rc, struct rchunk *c)
 	pthread_mutex_unlock(&rc->lock);
 }
 
-int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len, char *buf,
-		   size_t *got)
+void fs_read_release(struct fs *fs, struct fs_read *r)
 {
-	size_t lo = 0, hi = h->nchunks, done = 0;
+	for (int i = 0; i < r->n; i++)
+		rcache_put(fs->rc, r->held[i]);
+	r->n = 0;
+}
 
-	*got = 0;
+int fs_read_pin(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
+		struct fs_read *r)
+{
+	size_t lo = 0, hi = h->nchunks, done = 0, i;
+
+	r->n = 0;
+	r->got = 0;
 	if (off >= h->size)
 		return 0;
 	if (len > h->size - off)
@@ -318,7 +349,7 @@ int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; done < len && i < h->nchunks; i++) {
+	for (i = lo; done < len && i < h->nchunks && r->n < FS_READ_IOV; i++) {
 		struct rchunk *c;
 		const uint8_t *data;
 		uint64_t in = off + done - h->offsets[i];
@@ -326,16 +357,19 @@ int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		int err = rcache_get(fs, &h->chunks[i], &c, &data);
 
 		if (err) {
+			fs_read_release(fs, r);
 			atomic_fetch_add(&fs->st.read_errors, 1);
 			return err;
 		}
 		if (n > len - done)
 			n = len - done;
-		memcpy(buf + done, data + in, n);
-		rcache_put(fs->rc, c);
+		r->held[r->n] = c;
+		r->iov[r->n].iov_base = (void *)(data + in);
+		r->iov[r->n].iov_len = n;
+		r->n++;
 		done += n;
 	}
-	*got = done;
+	r->got = done;
 	/* Sequential readers get the next chunks fetched ahead, in parallel; the window
 	 * doubles with every sequential read up to PF_WINDOW_MAX chunks, and the decoded-chunk
 	 * bound keeps what it holds in check. */
@@ -349,20 +383,49 @@ int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		uint64_t run = __atomic_load_n(&h->seq_run, __ATOMIC_RELAXED);
 
 		/* Only a reader that has gone through PF_AFTER bytes in order is sequential: a
-		 * short read in the middle of a large file fetches what it touches, no more. */
-		run = off == end ? run + done : done;
+		 * short read in the middle of a large file fetches what it touches, no more.
+		 * "In order" allows PF_SLACK either way around the furthest end so far, since
+		 * the kernel's read-ahead READs reach our threads slightly out of order. */
+		if (off <= end + PF_SLACK && off + done + PF_SLACK >= end) {
+			run += done;
+			if (off + done > end)
+				end = off + done;
+		} else {
+			run = done;
+			end = off + done;
+		}
 		if (run < PF_AFTER)
 			win = 0;
 		else
 			win = win ? (win * 2 > PF_WINDOW_MAX ? PF_WINDOW_MAX : win * 2) : 1;
 		__atomic_store_n(&h->seq_run, run, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->window, win, __ATOMIC_RELAXED);
-		__atomic_store_n(&h->seq_end, off + done, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->seq_end, end, __ATOMIC_RELAXED);
 		if (win && last + 1 < h->nchunks) {
 			size_t n = h->nchunks - (last + 1);
 
 			prefetch(fs->rc, &h->chunks[last + 1], n < win ? n : win);
 		}
 	}
+	return 0;
+}
+
+int fs_read_chunks(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len, char *buf,
+		   size_t *got)
+{
+	struct fs_read r;
+	int err;
+
+	*got = 0;
+	do {
+		err = fs_read_pin(fs, h, off + *got, len - *got, &r);
+		if (err)
+			return err;
+		for (int i = 0; i < r.n; i++) {
+			memcpy(buf + *got, r.iov[i].iov_base, r.iov[i].iov_len);
+			*got += r.iov[i].iov_len;
+		}
+		fs_read_release(fs, &r);
+	} while (r.got && *got < len);
 	return 0;
 }

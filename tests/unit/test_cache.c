@@ -232,6 +232,27 @@ static int check_chunk(int i, size_t size)
 	return err;
 }
 
+/* Reads chunk i (of size bytes) from offset off to its end and checks the bytes. */
+static int check_tail(int i, size_t size, size_t off)
+{
+	char key[80];
+	uint8_t *buf = malloc(size + 16), *want = malloc(size + 1);
+	size_t got = 0;
+	int err;
+
+	cr_assert(buf && want);
+	chunk_name(i, key);
+	err = be_get(g_be, key, off, size + 16, buf, &got);
+	if (!err) {
+		fill(i, want, size);
+		cr_assert_eq(got, size - off, "chunk %d: got %zu of %zu", i, got, size - off);
+		cr_assert_eq(memcmp(buf, want + off, size - off), 0, "chunk %d: wrong bytes", i);
+	}
+	free(buf);
+	free(want);
+	return err;
+}
+
 static int g_nfiles;
 
 static int count_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -485,11 +506,28 @@ Test(cache, multi_piece_object, .fini = teardown)
 
 	setup(0);
 	put_chunk(2, size);
-	cr_assert_eq(check_chunk(2, size), 0);
+	/* A read from the middle fetches the object in 4 MiB pieces... */
+	cr_assert_eq(check_tail(2, size, 1000), 0);
 	cr_assert_eq(peek(&g_probe->gets), 3);
 	cr_assert_eq(check_chunk(2, size), 0);
 	cr_assert_eq(peek(&g_probe->gets), 3);
 	cr_assert_eq(stats().bytes, size);
+}
+
+Test(cache, whole_object_in_one_get, .fini = teardown)
+{
+	size_t size = (9u << 20) + 12345;
+
+	setup(0);
+	put_chunk(2, size);
+	/* ...one from offset 0 lands in the reader's buffer with one request. */
+	cr_assert_eq(check_chunk(2, size), 0);
+	cr_assert_eq(peek(&g_probe->gets), 1);
+	cr_assert_eq(check_tail(2, size, 5000), 0);
+	cr_assert_eq(check_chunk(2, size), 0);
+	cr_assert_eq(peek(&g_probe->gets), 1);
+	cr_assert_eq(stats().bytes, size);
+	cr_assert_eq(cache_files(), 1);
 }
 
 /* ---- (3) offline ---- */
@@ -779,7 +817,7 @@ Test(cache, partial_fetch_failure, .fini = teardown)
 	setup(0);
 	put_chunk(3, size);
 	g_probe->fail_get = 2; /* the first 4 MiB arrive, the rest fails */
-	cr_assert_eq(check_chunk(3, size), EIO);
+	cr_assert_eq(check_tail(3, size, 1), EIO);
 	cr_assert_eq(peek(&g_probe->gets), 2);
 	cr_assert_eq(cache_files(), 0);
 	cr_assert_eq(stats().objects, 0);
