@@ -468,7 +468,7 @@ static int fetch_into(struct cache *c, const char *key, int fd, void *first, siz
 		}
 		if (to == first)
 			*fgot = got;
-		err = be_write_all(fd, to, got);
+		err = be_write_direct(fd, to, got);
 		if (err) {
 			*local = 1;
 			break;

@@ -133,40 +133,6 @@ out:
 	return err;
 }
 
-/*
- * Writes buf to fd. Large page-aligned buffers (chunks from be_buf_alloc()) go to disk with
- * O_DIRECT, all but the unaligned tail: the bytes are written once and read again only when
- * a reader asks, so copying them into fresh page-cache pages first (which cost as much as the
- * rest of a commit on the test VM) buys nothing. Anything else, or a filesystem that refuses
- * O_DIRECT, is written through the page cache.
- */
-#define DIRECT_ALIGN 4096
-#define DIRECT_MIN   ((size_t)64 << 10)
-
-static int write_data(int fd, const void *buf, size_t len)
-{
-	size_t head = len & ~(size_t)(DIRECT_ALIGN - 1), done = 0;
-	int fl = fcntl(fd, F_GETFL);
-
-	if (len >= DIRECT_MIN && !((uintptr_t)buf % DIRECT_ALIGN) && fl >= 0 &&
-	    fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
-		while (done < head) {
-			ssize_t n = pwrite(fd, (const char *)buf + done, head - done, (off_t)done);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0 || n % DIRECT_ALIGN)
-				break; /* refused (EINVAL) or odd: the page cache does the rest */
-			done += (size_t)n;
-		}
-		if (fcntl(fd, F_SETFL, fl) < 0)
-			return errno;
-		if (done && lseek(fd, (off_t)done, SEEK_SET) < 0)
-			return errno;
-	}
-	return be_write_all(fd, (const char *)buf + done, len - done);
-}
-
 /* Creates and fills "<dirfd>/.tmp.<random>"; its name goes to tmp. */
 static int write_temp(int dirfd, const void *buf, size_t len, char tmp[32])
 {
@@ -183,7 +149,7 @@ static int write_temp(int dirfd, const void *buf, size_t len, char tmp[32])
 		if (errno != EEXIST || tries > 8)
 			return errno;
 	}
-	err = write_data(fd, buf, len);
+	err = be_write_direct(fd, buf, len);
 	if (!err && fsync(fd) < 0)
 		err = errno;
 	if (close(fd) < 0 && !err)

@@ -32,7 +32,7 @@ cleanup() {
 	fi
 	if [ $rc -ne 0 ] && [ -f "$LOG" ]; then
 		echo "--- daemon log (last 40 lines)"
-		tail -n 40 "$LOG"
+		tail -n ${ARTIFS_TEST_LOG_LINES:-40} "$LOG"
 	fi
 	rm -rf "$T"
 	exit $rc
