@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "backend.h"
 
@@ -228,28 +229,27 @@ static void frame_header(uint8_t *hdr, enum frame_codec codec, uint64_t plain_le
  */
 static int frame_zstd(const void *plain, size_t len, int level, void **out, size_t *outlen)
 {
-	size_t bound, csize;
+	/* Compression pays only when it saves at least 1/16 of the bytes: no more room than
+	 * that is needed, and zstd stops as soon as it overflows (incompressible data). */
+	size_t room = len - len / 16, csize;
 	uint8_t *buf;
 
 	*out = NULL;
 	*outlen = 0;
-	if (level <= 0)
+	if (level <= 0 || !len)
 		return 0;
-	bound = ZSTD_compressBound(len);
-	if (ZSTD_isError(bound) || bound < len)
-		return EFBIG;
-	buf = be_buf_alloc(FRAME_HDR + bound);
+	buf = be_buf_alloc(FRAME_HDR + room);
 	if (!buf)
 		return ENOMEM;
-	csize = ZSTD_compress(buf + FRAME_HDR, bound, plain, len, level);
-	if (ZSTD_isError(csize)) {
-		log_msg(LOG_WARNING, "zstd: %s; storing a chunk raw", ZSTD_getErrorName(csize));
-	} else if (csize <= len - len / 16) {
+	csize = ZSTD_compress(buf + FRAME_HDR, room, plain, len, level);
+	if (!ZSTD_isError(csize)) {
 		frame_header(buf, CODEC_ZSTD, len);
 		*out = buf;
 		*outlen = FRAME_HDR + csize;
 		return 0;
 	}
+	if (ZSTD_getErrorCode(csize) != ZSTD_error_dstSize_tooSmall)
+		log_msg(LOG_WARNING, "zstd: %s; storing a chunk raw", ZSTD_getErrorName(csize));
 	be_buf_free(buf);
 	return 0;
 }

@@ -122,12 +122,42 @@ int be_write_direct(int fd, const void *buf, size_t len)
 	return be_write_all(fd, (const char *)buf + done, len - done);
 }
 
+size_t be_read_direct(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t head = len & ~(size_t)(DIRECT_ALIGN - 1), done = 0;
+	int fl;
+
+	if (len < DIRECT_MIN || (uintptr_t)buf % DIRECT_ALIGN || off % DIRECT_ALIGN)
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
+		return 0;
+	while (done < head) {
+		ssize_t n = pread(fd, (char *)buf + done, head - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* refused or at the end: the caller reads on normally */
+		done += (size_t)n;
+		if (done % DIRECT_ALIGN)
+			break; /* the end of the file */
+	}
+	fcntl(fd, F_SETFL, fl);
+	return done;
+}
+
 /* ---- the buffer pool ---- */
 
 #define BUF_HDR	     4096	      /* keeps the caller's bytes page-aligned (O_DIRECT) */
 #define BUF_ROUND    ((size_t)2 << 20) /* mappings grow in 2 MiB steps */
 #define BUF_IDLE_N   8
-#define BUF_IDLE_MAX ((size_t)16 << 20) /* bytes touched by idle buffers */
+#define BUF_IDLE_MAX ((size_t)8 << 20) /* bytes touched by idle buffers */
+/* Below this a buffer comes from malloc: a page of header and a 2 MiB mapping per 4 KiB
+ * chunk would double the memory of a cache full of small files' chunks. */
+#define BUF_SMALL    DIRECT_MIN
+#define BUF_MAPPED   0x6d61707065640a01ull /* tag just before a mapped buffer's bytes */
+#define BUF_HEAP     0x686561700a0a0a02ull /* ... and before a malloc'ed one's */
 
 struct buf_hdr {
 	size_t cap;  /* bytes mapped, header included */
@@ -148,6 +178,7 @@ static struct buf_hdr *buf_map(size_t cap)
 		return NULL;
 	((struct buf_hdr *)p)->cap = cap;
 	((struct buf_hdr *)p)->used = 0;
+	((uint64_t *)((char *)p + BUF_HDR))[-1] = BUF_MAPPED;
 	return p;
 }
 
@@ -156,6 +187,14 @@ void *be_buf_alloc(size_t len)
 	struct buf_hdr *h = NULL;
 	size_t need, i, best = 0;
 
+	if (len < BUF_SMALL) {
+		uint64_t *m = malloc(16 + len);
+
+		if (!m)
+			return NULL;
+		m[1] = BUF_HEAP;
+		return m + 2;
+	}
 	if (len > SIZE_MAX - BUF_HDR - BUF_ROUND)
 		return NULL;
 	need = (len + BUF_HDR + BUF_ROUND - 1) / BUF_ROUND * BUF_ROUND;
@@ -197,6 +236,10 @@ void be_buf_free(void *p)
 
 	if (!p)
 		return;
+	if (((uint64_t *)p)[-1] == BUF_HEAP) {
+		free((uint64_t *)p - 2);
+		return;
+	}
 	h = (struct buf_hdr *)((char *)p - BUF_HDR);
 	pthread_mutex_lock(&pool.lock);
 	if (pool.n < BUF_IDLE_N && pool.bytes + h->used <= BUF_IDLE_MAX) {

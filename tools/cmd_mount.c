@@ -118,7 +118,7 @@ static void help(void)
 	       "  commit_delay=MS    quiet time before a draft becomes a version (default 1000;\n"
 	       "                     0 commits as soon as the last writer has closed)\n"
 	       "  map_size=BYTES     initial LMDB map size (it grows when full)\n"
-	       "  rcache=BYTES       memory for decoded chunks (default 32 MiB)\n"
+	       "  rcache=BYTES       memory for decoded chunks, being fetched or cached (32 MiB)\n"
 	       "  capture=0|1        capture lineage from the files runs read (default 1)\n"
 	       "  refresh=MS         re-read an artifact's versions and tags from the store when\n"
 	       "                     it is looked up this long after the last time (default\n"
