@@ -183,14 +183,27 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct rchunk *c;
 		const uint8_t *data;
-		size_t done = 0;
 
-		err = rcache_get(fs, &refs[i], &c, &data);
+		/* Fetched outside the decoded-chunk cache: the staging file holds these bytes
+		 * from now on, and a copy-up of a large file would only push out what readers
+		 * use (and hold the daemon's memory at the cache's bound during the commit). */
+		be_buf_free(buf);
+		buf = be_buf_alloc(CHUNK_FETCH_CAP(refs[i].len));
+		err = buf ? chunk_fetch(fs->be, &refs[i], buf) : ENOMEM;
+		if (err == ENOENT) {
+			char hex[CHUNK_HEX_LEN + 1];
+
+			chunk_id_hex(refs[i].id, hex);
+			log_msg(LOG_ERR, "chunk %s is missing from the store", hex);
+			err = EIO;
+		}
 		if (err)
 			goto out;
-		while (done < refs[i].len) {
+		atomic_fetch_add(&fs->st.chunks_fetched, 1);
+		atomic_fetch_add(&fs->st.bytes_fetched, refs[i].len);
+		data = buf + CHUNK_FETCH_OFF;
+		for (size_t done = 0; done < refs[i].len;) {
 			ssize_t w = write(fd, data + done, refs[i].len - done);
 
 			if (w < 0) {
@@ -199,7 +212,6 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 			}
 			done += w;
 		}
-		rcache_put(fs->rc, c);
 		if (err) {
 			log_msg(LOG_ERR, "cannot write staging file %s: %s", path, strerror(err));
 			goto out;
@@ -215,7 +227,7 @@ out:
 		close(fd);
 	if (err && fd >= 0)
 		unlink(path);
-	free(buf);
+	be_buf_free(buf);
 	free(refs);
 	return err;
 }
