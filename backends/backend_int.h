@@ -10,9 +10,5 @@ int be_write_all(int fd, const void *buf, size_t len);
 /* The same at fd's offset, bypassing the page cache (O_DIRECT) for what it can of a large
  * page-aligned buffer (be_buf_alloc()); for files written once and seldom read back soon. */
 int be_write_direct(int fd, const void *buf, size_t len);
-/* Reads what it can of [off, off + len) of fd into a large page-aligned buffer with O_DIRECT,
- * past the page cache, and returns the count (0 when it does not apply); the caller reads
- * the rest, if any, as usual. The file's end may come first. */
-size_t be_read_direct(int fd, void *buf, size_t len, uint64_t off);
 
 #endif

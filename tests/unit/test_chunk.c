@@ -345,6 +345,8 @@ Test(frame, round_trips)
 	fill_text(buf, len);
 	roundtrip(buf, len, 3, 1);
 	roundtrip(buf, len, 19, 1);
+	fill_random(buf, len / 2, 9);
+	roundtrip(buf, len, 3, 1);  /* half random, half text: still pays */
 	fill_random(buf, len, 9);
 	roundtrip(buf, len, 3, 0);  /* incompressible: raw */
 	roundtrip(buf, 0, 3, 0);    /* empty chunk */
