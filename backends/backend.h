@@ -25,7 +25,7 @@ struct be;
  * time (on the 2-core test VM that was half of the CPU of a cold read). be_buf_alloc()
  * returns len bytes, page-aligned from 64 KiB on (smaller ones come from malloc), or NULL
  * when out of memory; be_buf_free() takes them back (NULL is a no-op) and keeps at most 8
- * buffers, 16 MiB, idle. Any thread. */
+ * buffers, 8 MiB, idle. Any thread. */
 void *be_buf_alloc(size_t len);
 void be_buf_free(void *p);
 

@@ -379,7 +379,7 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 	}
 	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	chunker_init(&ck, fs->sc.chunk_min, fs->sc.chunk_avg, fs->sc.chunk_max);
-	buf = malloc(cap);
+	buf = be_buf_alloc(cap);
 	md = EVP_MD_CTX_new();
 	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		err = ENOMEM;
@@ -463,7 +463,7 @@ out:
 	e->nchunks = err ? 0 : njobs;
 	free(jobs);
 	EVP_MD_CTX_free(md);
-	free(buf);
+	be_buf_free(buf);
 	close(fd);
 	return err;
 }
