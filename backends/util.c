@@ -83,7 +83,6 @@ int be_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-
 /*
  * Chunk and cache files are written once and read back only when a reader asks, so copying
  * their bytes into fresh page-cache pages first buys nothing (and on the test VM cost as
@@ -131,8 +130,8 @@ int be_write_direct(int fd, const void *buf, size_t len)
 /* Below this a buffer comes from malloc: a page of header and a 2 MiB mapping per 4 KiB
  * chunk would double the memory of a cache full of small files' chunks. */
 #define BUF_SMALL    DIRECT_MIN
-#define BUF_MAPPED   0x6d61707065640a01ull /* tag just before a mapped buffer's bytes */
-#define BUF_HEAP     0x686561700a0a0a02ull /* ... and before a malloc'ed one's */
+/* The 8 bytes before a malloc'ed buffer's bytes; before a mapped one's they are zero. */
+#define BUF_HEAP     0x686561700a0a0a02ull
 
 struct buf_hdr {
 	size_t cap;  /* bytes mapped, header included */
@@ -153,7 +152,6 @@ static struct buf_hdr *buf_map(size_t cap)
 		return NULL;
 	((struct buf_hdr *)p)->cap = cap;
 	((struct buf_hdr *)p)->used = 0;
-	((uint64_t *)((char *)p + BUF_HDR))[-1] = BUF_MAPPED;
 	return p;
 }
 

@@ -190,18 +190,9 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 		 * use (and hold the daemon's memory at the cache's bound during the commit). */
 		be_buf_free(buf);
 		buf = be_buf_alloc(CHUNK_FETCH_CAP(refs[i].len));
-		err = buf ? chunk_fetch(fs->be, &refs[i], buf) : ENOMEM;
-		if (err == ENOENT) {
-			char hex[CHUNK_HEX_LEN + 1];
-
-			chunk_id_hex(refs[i].id, hex);
-			log_msg(LOG_ERR, "chunk %s is missing from the store", hex);
-			err = EIO;
-		}
+		err = buf ? fs_chunk_fetch(fs, &refs[i], buf) : ENOMEM;
 		if (err)
 			goto out;
-		atomic_fetch_add(&fs->st.chunks_fetched, 1);
-		atomic_fetch_add(&fs->st.bytes_fetched, refs[i].len);
 		data = buf + CHUNK_FETCH_OFF;
 		for (size_t done = 0; done < refs[i].len;) {
 			ssize_t w = write(fd, data + done, refs[i].len - done);

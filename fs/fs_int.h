@@ -200,6 +200,9 @@ int rcache_create(uint64_t bound, struct rcache **out);
 void rcache_destroy(struct rcache *rc);
 /* Starts the read-ahead threads (after the store is open). */
 int rcache_prefetch_start(struct fs *fs);
+/* chunk_fetch() into buf (CHUNK_FETCH_CAP(ref->len) bytes) with the daemon's counters; a
+ * chunk missing from the store is EIO with a log line naming it. Outside the cache. */
+int fs_chunk_fetch(struct fs *fs, const struct chunk_ref *ref, uint8_t *buf);
 /* Returns the plain bytes of ref, fetching and verifying once for all concurrent callers.
  * *data valid until rcache_put(). */
 int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,

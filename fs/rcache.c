@@ -214,6 +214,24 @@ static void evict(struct rcache *rc)
 	}
 }
 
+int fs_chunk_fetch(struct fs *fs, const struct chunk_ref *ref, uint8_t *buf)
+{
+	int err = chunk_fetch(fs->be, ref, buf);
+
+	if (err == ENOENT) {
+		char hex[CHUNK_HEX_LEN + 1];
+
+		chunk_id_hex(ref->id, hex);
+		log_msg(LOG_ERR, "chunk %s is missing from the store", hex);
+		err = EIO;
+	}
+	if (!err) {
+		atomic_fetch_add(&fs->st.chunks_fetched, 1);
+		atomic_fetch_add(&fs->st.bytes_fetched, ref->len);
+	}
+	return err;
+}
+
 int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,
 	       const uint8_t **data)
 {
@@ -267,19 +285,9 @@ int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,
 
 	atomic_fetch_add(&fs->st.rcache_misses, 1);
 	c->buf = be_buf_alloc(CHUNK_FETCH_CAP(ref->len));
-	c->data = c->buf + CHUNK_FETCH_OFF;
-	err = c->buf ? chunk_fetch(fs->be, ref, c->buf) : ENOMEM;
-	if (err == ENOENT) {
-		char hex[CHUNK_HEX_LEN + 1];
-
-		chunk_id_hex(ref->id, hex);
-		log_msg(LOG_ERR, "chunk %s is missing from the store", hex);
-		err = EIO;
-	}
-	if (!err) {
-		atomic_fetch_add(&fs->st.chunks_fetched, 1);
-		atomic_fetch_add(&fs->st.bytes_fetched, ref->len);
-	}
+	err = c->buf ? fs_chunk_fetch(fs, ref, c->buf) : ENOMEM;
+	if (!err)
+		c->data = c->buf + CHUNK_FETCH_OFF;
 
 	pthread_mutex_lock(&rc->lock);
 	rc->loads--;

@@ -24,8 +24,10 @@ RGW_DIR=
 
 say() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
+# Unmounts $1 if anything is mounted there, also a FUSE mount whose daemon died (where
+# `mountpoint -q` fails with "Transport endpoint is not connected").
 unmount() {
-	mountpoint -q "$1" 2>/dev/null || return 0
+	awk -v d="$1" '$2 == d { found = 1 } END { exit !found }' /proc/self/mounts || return 0
 	fusermount3 -u "$1" 2>/dev/null || fusermount3 -uz "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true
 }
 

@@ -267,6 +267,19 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # 2. sequential read of the big file, cold (fresh daemon, caches dropped) then warm.
+# seq_reads SYS ROW...: the big file read cold (into the first ROW), then warm once per
+# further ROW, in MiB/s.
+seq_reads() {
+	local s=$1 f row
+	shift
+	cold "$s"
+	f=$(bigfile "$s")
+	for row in "$@"; do
+		timed readall "$f"
+		rec "$row" "$s" "$(div $BIG "$EL")"
+	done
+}
+
 if want 2; then
 	scenario 2 "sequential read"
 	row 2a "cold sequential read, $BIG MiB" "MiB/s" pt "artifs>=1.0*pt"
@@ -275,14 +288,7 @@ if want 2; then
 	row 9b "daemon peak RSS during 2 (cold + warm read, local)" "MiB" "" "artifs<=100"
 	for r in $(seq "$ROUNDS"); do
 		for s in $LOCAL; do
-			cold $s
-			f=$(bigfile $s)
-			timed readall "$f"
-			rec 2a $s "$(div $BIG "$EL")"
-			timed readall "$f"
-			rec 2b $s "$(div $BIG "$EL")"
-			timed readall "$f"
-			rec 2e $s "$(div $BIG "$EL")"
+			seq_reads $s 2a 2b 2e
 			[ $s = artifs ] && rec 9b artifs "$(hwm artifs)"
 		done
 	done
@@ -299,12 +305,7 @@ if want 2 && [ $S3 = 1 ]; then
 				rec 2c curl "$(div $BIG "$EL")"
 				continue
 			fi
-			cold $s
-			f=$(bigfile $s)
-			timed readall "$f"
-			rec 2c $s "$(div $BIG "$EL")"
-			timed readall "$f"
-			rec 2d $s "$(div $BIG "$EL")"
+			seq_reads $s 2c 2d
 			[ $s = artifs-s3 ] && rec 9c artifs-s3 "$(hwm artifs-s3)"
 		done
 	done

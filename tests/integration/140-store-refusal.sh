@@ -5,9 +5,7 @@ MNT2=$T/mnt2
 mkdir -p "$MNT2"
 cleanup_mnt2() {
 	local rc=$?
-	if mountpoint -q "$MNT2" 2>/dev/null; then
-		fusermount3 -uz "$MNT2" 2>/dev/null || umount -l "$MNT2" 2>/dev/null || true
-	fi
+	unmount_any "$MNT2"
 	(exit $rc)
 	cleanup
 }

@@ -20,12 +20,18 @@ mkdir -p "$MNT"
 # Commands a test adds (e.g. stopping a server) run first at exit, also on failure.
 CLEANUP_HOOKS=()
 
+# unmount_any DIR: lazily unmounts DIR if anything is mounted there, also a FUSE mount whose
+# daemon died (where `mountpoint -q` fails with "Transport endpoint is not connected").
+unmount_any() {
+	if awk -v d="$1" '$2 == d { found = 1 } END { exit !found }' /proc/self/mounts; then
+		fusermount3 -uz "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true
+	fi
+}
+
 cleanup() {
 	local rc=$? h
 	for h in "${CLEANUP_HOOKS[@]}"; do eval "$h" || true; done
-	if mountpoint -q "$MNT" 2>/dev/null; then
-		fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
-	fi
+	unmount_any "$MNT"
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -9 "$PID" 2>/dev/null || true
 		wait "$PID" 2>/dev/null || true
