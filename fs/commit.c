@@ -586,8 +586,7 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 {
 	struct meta_version v = { .artifact = a->ino, .n = m->version, .created_ns = m->created_ns };
 	struct meta_inode root, in;
-	uint64_t *inos = NULL;
-	size_t *stack = NULL, depth = 0;
+	uint64_t *inos = NULL, parent;
 	char vname[32], target[32];
 	int err;
 
@@ -605,15 +604,13 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 	root.mtime_ns = root.ctime_ns = m->created_ns;
 	memcpy(root.digest, digest, 32);
 	inos = calloc(m->nentries + 1, sizeof(*inos));
-	stack = calloc(m->nentries + 1, sizeof(*stack));
-	if (!inos || !stack) {
+	if (!inos) {
 		err = ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < m->nentries; i++) {
 		const struct manifest_entry *e = &m->entries[i];
 		const char *base = strrchr(e->path, '/');
-		size_t plen = base ? (size_t)(base - e->path) : 0;
 
 		base = base ? base + 1 : e->path;
 		if (e->path[0] == '\0') {
@@ -624,22 +621,23 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 			for (size_t k = 0; k < e->nxattrs && !err; k++)
 				err = meta_xattr_put(txn, root.ino, e->xattrs[k].name,
 						     e->xattrs[k].val, e->xattrs[k].len);
-			stack[depth++] = i;
 			continue;
 		}
-		/* Preorder: the parent is on the stack of open folders. */
-		while (depth > 0) {
-			const char *pp = m->entries[stack[depth - 1]].path;
+		/* A checked manifest lists every parent before its children (manifest.md). */
+		{
+			size_t pi = manifest_parent(m, i);
 
-			if (strlen(pp) == plen && strncmp(pp, e->path, plen) == 0)
-				break;
-			depth--;
+			if (pi >= i || !S_ISDIR(m->entries[pi].mode)) {
+				err = EINVAL; /* manifest_check() let a bad order through */
+				goto out;
+			}
+			parent = inos[pi];
 		}
 		memset(&in, 0, sizeof(in));
 		err = meta_ino_alloc(txn, &in.ino);
 		if (err)
 			goto out;
-		in.parent = depth ? inos[stack[depth - 1]] : root.ino;
+		in.parent = parent;
 		in.artifact = a->ino;
 		in.version = m->version;
 		in.kind = MK_VNODE;
@@ -668,8 +666,6 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 			err = meta_dirent_put(txn, in.parent, base, in.ino, e->mode & S_IFMT);
 		if (err)
 			goto out;
-		if (S_ISDIR(e->mode))
-			stack[depth++] = i;
 	}
 	if (!err && m->message)
 		err = meta_xattr_put(txn, root.ino, "user.artifs.message", m->message,
@@ -730,7 +726,6 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 		err = meta_artifact_put(txn, a);
 out:
 	free(inos);
-	free(stack);
 	return err;
 }
 
@@ -823,7 +818,7 @@ static int captured_collect(struct fs *fs, struct fs_art *art, struct meta_txn *
 }
 
 static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
-			 uint64_t *made)
+			 uint64_t *made, char *why, size_t whylen)
 {
 	struct snap s = { 0 };
 	struct install_arg ia = { .fs = fs, .s = &s };
@@ -860,9 +855,14 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 		struct uppool pool;
 
 		up_init(&pool, fs);
-		for (size_t i = 0; i < s.m.nentries && !err; i++)
-			if (s.staged[i])
-				err = cut_file(fs, &pool, s.inos[i], &s.m.entries[i]);
+		for (size_t i = 0; i < s.m.nentries && !err; i++) {
+			if (!s.staged[i])
+				continue;
+			err = cut_file(fs, &pool, s.inos[i], &s.m.entries[i]);
+			if (err)
+				snprintf(why, whylen, "cannot store the bytes of \"%s\": %s",
+					 s.m.entries[i].path, strerror(err));
+		}
 		up_release(&pool);
 	}
 	if (err)
@@ -885,8 +885,11 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 			free(text);
 			text = NULL;
 			err = manifest_encode(&s.m, &text, &textlen);
-			if (err)
+			if (err) {
+				snprintf(why, whylen, "the manifest cannot be written: %s",
+					 manifest_why());
 				goto out;
+			}
 			snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, a.project, a.name,
 				 n);
 			err = be_create(fs->be, key, text, textlen);
@@ -894,8 +897,8 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 				break;
 		}
 		if (err) {
-			log_msg(LOG_ERR, "commit %s/%s: cannot write manifest %s: %s", a.project,
-				a.name, key, strerror(err));
+			snprintf(why, whylen, "cannot write manifest %s: %s", key, strerror(err));
+			log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
 			goto out;
 		}
 		chunk_hash(text, textlen, digest);
@@ -903,8 +906,8 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 	}
 	err = meta_write(fs->meta, install_fn, &ia);
 	if (err) {
-		log_msg(LOG_ERR, "commit %s/%s: index update failed: %s", a.project, a.name,
-			strerror(err));
+		snprintf(why, whylen, "index update failed: %s", strerror(err));
+		log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
 		goto out;
 	}
 	meta_sync(fs->meta);
@@ -932,12 +935,18 @@ out:
 
 int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made)
 {
+	char why[512] = "";
 	uint64_t n;
 	int err;
 
 	pthread_mutex_lock(&art->lock);
-	err = commit_locked(fs, art, message, &n);
+	err = commit_locked(fs, art, message, &n, why, sizeof(why));
 	pthread_mutex_unlock(&art->lock);
+	if (err && !why[0])
+		snprintf(why, sizeof(why), "%s", strerror(err));
+	pthread_mutex_lock(&fs->lock);
+	snprintf(art->why, sizeof(art->why), "%s", err ? why : "");
+	pthread_mutex_unlock(&fs->lock);
 	if (made)
 		*made = n;
 	return err;

@@ -58,6 +58,7 @@ int fs_ctl_init(struct fs *fs)
 }
 
 struct drafts_arg {
+	struct fs *fs;
 	char *buf;
 	size_t len;
 	FILE *f;
@@ -67,7 +68,14 @@ static int drafts_fn(void *arg, const struct meta_artifact *a)
 {
 	struct drafts_arg *d = arg;
 
-	if (a->draft)
+	char why[512];
+
+	if (!a->draft)
+		return 0;
+	fs_art_why(d->fs, a->ino, why, sizeof(why));
+	if (why[0])
+		fprintf(d->f, "%s/%s\tcommit failed: %s\n", a->project, a->name, why);
+	else
 		fprintf(d->f, "%s/%s\n", a->project, a->name);
 	return 0;
 }
@@ -105,7 +113,7 @@ static void stats_close(FILE *f)
 
 int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len)
 {
-	struct drafts_arg d = { 0 };
+	struct drafts_arg d = { .fs = fs };
 	struct meta_txn *txn;
 	int err = 0;
 

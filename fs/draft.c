@@ -66,6 +66,16 @@ void fs_art_writers(struct fs *fs, struct fs_art *art, int delta)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len)
+{
+	out[0] = '\0';
+	pthread_mutex_lock(&fs->lock);
+	for (struct fs_art *a = fs->arts; a; a = a->next)
+		if (a->ino == art_ino)
+			snprintf(out, len, "%s", a->why);
+	pthread_mutex_unlock(&fs->lock);
+}
+
 static void read_proc(pid_t pid, const char *what, char *out, size_t len)
 {
 	char path[64];
@@ -163,8 +173,11 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 	if (err)
 		return err;
 	err = meta_inode_get(txn, ino, &in);
-	if (!err && !(in.flags & MI_STAGED) && !trunc)
+	if (!err && !(in.flags & MI_STAGED) && !trunc) {
 		err = meta_chunks_get(txn, ino, &refs, &n);
+		if (err == ENOENT)
+			err = 0; /* an empty file has no chunk list */
+	}
 	meta_txn_abort(txn);
 	if (err)
 		return err;

@@ -39,6 +39,7 @@ struct fs_art {
 	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
 	int64_t refreshed;    /* monotonic ns of the last refresh from the store (fs->lock) */
 	char producer[2048];  /* JSON of the last writer (under lock) */
+	char why[512];        /* why the last commit failed, "" after a success (fs->lock) */
 	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
 	size_t nruns;
 	struct fs_art *next;
@@ -141,6 +142,8 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);
 /* Records a change of the artifact's HEAD: schedules a quiet commit. */
 void fs_art_touch(struct fs *fs, struct fs_art *art);
 void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
+/* Why the last commit of artifact art_ino in this session failed, or "" (into out). */
+void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len);
 /* Remembers who writes to art (the producer of its next version). */
 void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx,
 		     const char *run);

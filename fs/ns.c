@@ -239,6 +239,63 @@ static int mk_tag(struct mk_arg *m, struct meta_txn *txn, const struct meta_inod
 	return 0;
 }
 
+struct longest {
+	struct meta_txn *txn;
+	size_t len;
+	int err;
+};
+
+static int longest_fn(void *arg, const char *name, size_t namelen, uint64_t child,
+		      uint32_t type)
+{
+	struct longest *l = arg, sub = { .txn = l->txn };
+
+	if (type == S_IFDIR) {
+		sub.err = meta_dirent_iter(l->txn, child, NULL, longest_fn, &sub);
+		if (sub.err) {
+			l->err = sub.err;
+			return 1;
+		}
+	}
+	if (1 + namelen + sub.len > l->len)
+		l->len = 1 + namelen + sub.len;
+	return 0;
+}
+
+/*
+ * A HEAD entry named name in dir, holding a subtree whose longest path below it is `below`
+ * bytes ("/x/y"), must fit a manifest path (MANIFEST_PATH_MAX), or the draft could never be
+ * committed: ENAMETOOLONG now instead.
+ */
+static int path_fits(struct meta_txn *txn, const struct meta_inode *dir, const char *name,
+		     uint64_t subtree, const char **why)
+{
+	struct longest l = { .txn = txn };
+	char *rel = NULL;
+	size_t len = 0;
+	int err;
+
+	if (subtree) {
+		err = meta_dirent_iter(txn, subtree, NULL, longest_fn, &l);
+		if (!err)
+			err = l.err;
+		if (err)
+			return err;
+	}
+	if (dir->kind == MK_HEAD) {
+		err = fs_relpath(txn, dir, &rel);
+		if (err)
+			return err;
+		len = strlen(rel) + 1;
+		free(rel);
+	}
+	if (len + strlen(name) + l.len > MANIFEST_PATH_MAX) {
+		*why = "a path inside an artifact is at most 4096 bytes";
+		return ENAMETOOLONG;
+	}
+	return 0;
+}
+
 static int mk_fn(struct meta_txn *txn, void *arg)
 {
 	struct mk_arg *m = arg;
@@ -295,6 +352,9 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 			m->why = "artifacts hold files, folders and symlinks only";
 			return EPERM;
 		}
+		err = path_fits(txn, &p, m->name, 0, &m->why);
+		if (err)
+			return err;
 		in.kind = MK_HEAD;
 		in.artifact = p.artifact;
 		if (S_ISREG(m->mode))
@@ -716,6 +776,11 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 	}
 	if (strlen(r->newname) > META_NAME_MAX)
 		return ENAMETOOLONG;
+	if (r->newparent != r->parent || strlen(r->newname) > strlen(r->name)) {
+		err = path_fits(txn, &np, r->newname, S_ISDIR(c.mode) ? c.ino : 0, &r->why);
+		if (err)
+			return err;
+	}
 	have_d = meta_dirent_get(txn, r->newparent, r->newname, &dchild, &dtype) == 0;
 	if (have_d) {
 		if (r->flags & RENAME_NOREPLACE)

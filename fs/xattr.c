@@ -516,6 +516,9 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 		return refuse(ENOTSUP, name, "only user.* attributes are supported");
 	if (len > FS_XATTR_MAX)
 		return refuse(E2BIG, name, "values are at most 64 KiB");
+	if (!remove && !manifest_text_ok(name, strlen(name)))
+		return refuse(EINVAL, "(name not shown)",
+			      "attribute names must be UTF-8 to be stored in a version");
 	if (!remove) {
 		err = check_value(name, val, len, &why);
 		if (err)

@@ -22,7 +22,7 @@
 #include "meta.h"
 
 #define MF_FORMAT 1
-#define MF_PATH_MAX 4096
+#define MF_PATH_MAX MANIFEST_PATH_MAX
 #define MF_LINK_MAX 4095
 #define MF_XATTR_NAME_MAX 255
 #define MF_XATTR_VAL_MAX (64 * 1024)
@@ -30,13 +30,20 @@
 #define MF_TIME_LEN 30 /* 2026-11-22T10:00:00.123456789Z */
 #define MF_TIME_BUF 64 /* what snprintf could write for any int fields */
 
+static __thread char last_why[512];
+
+const char *manifest_why(void)
+{
+	return last_why;
+}
+
 __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
 {
-	char msg[512];
+	char *msg = last_why;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(last_why), fmt, ap);
 	va_end(ap);
 	/* Paths come from the store: keep control characters out of the log. */
 	for (char *p = msg; *p; p++)
@@ -92,10 +99,13 @@ static int hex_decode(const char *s, size_t slen, uint8_t *out, size_t n)
 	return 0;
 }
 
-static int utf8_ok(const char *s, size_t n)
+int manifest_text_ok(const char *s, size_t n)
 {
-	json_t *j = json_stringn(s, n);
+	json_t *j;
 
+	if (memchr(s, 0, n))
+		return 0;
+	j = json_stringn(s, n);
 	json_decref(j);
 	return j != NULL;
 }
@@ -308,8 +318,26 @@ static int path_ok(const char *p)
 	}
 }
 
-static int xattrs_ok(const struct manifest_xattr *x, size_t n, const char *what,
-		     const char *path)
+/* Which names a list may hold: a version's attrs are its labels and metrics; an entry's
+ * xattrs are the user's own names (the artifs names are computed or kept elsewhere, and the
+ * root's labels and metrics belong to the artifact and the version). */
+enum xa_where { XW_ATTRS, XW_ROOT, XW_ENTRY };
+
+static int xattr_name_ok(const char *name, enum xa_where where)
+{
+	int label = strncmp(name, "user.label.", 11) == 0 && name[11];
+	int metric = strncmp(name, "user.metric.", 12) == 0 && name[12];
+
+	if (where == XW_ATTRS)
+		return label || metric;
+	if (strncmp(name, "user.", 5) != 0 || !name[5] || strncmp(name, "user.artifs.", 12) == 0)
+		return 0;
+	return where == XW_ENTRY || !(strncmp(name, "user.label.", 11) == 0 ||
+				      strncmp(name, "user.metric.", 12) == 0);
+}
+
+static int xattrs_ok(const struct manifest_xattr *x, size_t n, enum xa_where where,
+		     const char *what, const char *path)
 {
 	char lb[MF_PATH_MAX + 64];
 	const char *l = label(lb, sizeof(lb), what, path);
@@ -319,6 +347,10 @@ static int xattrs_ok(const struct manifest_xattr *x, size_t n, const char *what,
 
 		if (!nl || nl > MF_XATTR_NAME_MAX)
 			return bad("%s: a name is empty or too long", l);
+		if (!manifest_text_ok(x[i].name, nl))
+			return bad("%s: a name is not UTF-8", l);
+		if (!xattr_name_ok(x[i].name, where))
+			return bad("%s: %s is not allowed there", l, x[i].name);
 		if (x[i].len > MF_XATTR_VAL_MAX)
 			return bad("%s %s is longer than 64 KiB", l, x[i].name);
 		if (x[i].len && !x[i].val)
@@ -327,34 +359,64 @@ static int xattrs_ok(const struct manifest_xattr *x, size_t n, const char *what,
 	return 0;
 }
 
-/* Same order as strcmp(), for a path given by pointer and length. */
-static int path_cmp(const char *a, size_t alen, const char *b)
+/*
+ * The one order of entries (docs/manifest.md): paths compared component by component, each
+ * component by its bytes (unsigned), a component before every longer one it begins. That is
+ * byte order with '/' below every other byte, and it is the order of a depth-first walk that
+ * visits siblings in byte order: "model" < "model/a" < "model.pkl".
+ */
+int manifest_path_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	size_t blen = strlen(b);
-	int r = memcmp(a, b, alen < blen ? alen : blen);
+	size_t n = alen < blen ? alen : blen;
 
-	if (r)
-		return r;
+	for (size_t i = 0; i < n; i++) {
+		unsigned ca = (unsigned char)a[i], cb = (unsigned char)b[i];
+
+		if (ca == cb)
+			continue;
+		if (ca == '/')
+			return -1;
+		if (cb == '/')
+			return 1;
+		return ca < cb ? -1 : 1;
+	}
 	return alen < blen ? -1 : alen > blen;
 }
 
-/* Is entries[0..n) (sorted) holding a directory at path p[0..plen)? */
-static int parent_is_dir(const struct manifest_entry *e, size_t n, const char *p, size_t plen)
+/* Index of the entry at path p[0..plen) in the first n (sorted) entries, or n. */
+static size_t entry_find(const struct manifest_entry *e, size_t n, const char *p, size_t plen)
 {
 	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int r = path_cmp(p, plen, e[mid].path);
+		int r = manifest_path_cmp(p, plen, e[mid].path, strlen(e[mid].path));
 
 		if (!r)
-			return S_ISDIR(e[mid].mode);
+			return mid;
 		if (r < 0)
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
-	return 0;
+	return n;
+}
+
+size_t manifest_parent(const struct manifest *m, size_t i)
+{
+	const char *p = m->entries[i].path, *slash = strrchr(p, '/');
+
+	if (!i)
+		return m->nentries;
+	return entry_find(m->entries, i, p, slash ? (size_t)(slash - p) : 0);
+}
+
+/* Is entries[0..n) (sorted) holding a directory at path p[0..plen)? */
+static int parent_is_dir(const struct manifest_entry *e, size_t n, const char *p, size_t plen)
+{
+	size_t k = entry_find(e, n, p, plen);
+
+	return k < n && S_ISDIR(e[k].mode);
 }
 
 static int entry_ok(const struct manifest_entry *all, size_t i)
@@ -375,8 +437,8 @@ static int entry_ok(const struct manifest_entry *all, size_t i)
 	} else {
 		if (!*p)
 			return bad("the root \"\" appears twice");
-		if (strcmp(all[i - 1].path, p) >= 0)
-			return bad("entries not sorted by path at \"%s\"", p);
+		if (manifest_path_cmp(all[i - 1].path, strlen(all[i - 1].path), p, strlen(p)) >= 0)
+			return bad("entries not in path order at \"%s\" (docs/manifest.md)", p);
 		slash = strrchr(p, '/');
 		if (!parent_is_dir(all, i, p, slash ? (size_t)(slash - p) : 0))
 			return bad("parent of \"%s\" is not a directory listed before it", p);
@@ -414,7 +476,7 @@ static int entry_ok(const struct manifest_entry *all, size_t i)
 	}
 	if (e->nxattrs && !e->xattrs)
 		return bad("\"%s\" lacks its xattrs", p);
-	return xattrs_ok(e->xattrs, e->nxattrs, "xattrs", p);
+	return xattrs_ok(e->xattrs, e->nxattrs, i ? XW_ENTRY : XW_ROOT, "xattrs", p);
 }
 
 static int manifest_check(const struct manifest *m)
@@ -429,7 +491,7 @@ static int manifest_check(const struct manifest *m)
 		return bad("bad version number");
 	if (m->nattrs && !m->attrs)
 		return bad("attrs missing");
-	rc = xattrs_ok(m->attrs, m->nattrs, "attrs", NULL);
+	rc = xattrs_ok(m->attrs, m->nattrs, XW_ATTRS, "attrs", NULL);
 	if (rc)
 		return rc;
 	if (!m->nentries || !m->entries)
@@ -460,7 +522,7 @@ static json_t *xattrs_json(const struct manifest_xattr *x, size_t n, int *rc)
 	if (!o)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (!utf8_ok(x[i].name, strlen(x[i].name))) {
+		if (!manifest_text_ok(x[i].name, strlen(x[i].name))) {
 			*rc = bad("xattr name is not UTF-8");
 			goto fail;
 		}
@@ -568,6 +630,7 @@ int manifest_encode(const struct manifest *m, char **out, size_t *len)
 
 	*out = NULL;
 	*len = 0;
+	last_why[0] = '\0';
 	rc = manifest_check(m);
 	if (rc)
 		return rc;
@@ -908,6 +971,7 @@ int manifest_decode(const char *buf, size_t len, struct manifest *m)
 	int rc;
 
 	memset(m, 0, sizeof(*m));
+	last_why[0] = '\0';
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
 	if (!root)
 		return bad("not valid JSON: %s at line %d column %d", err.text, err.line,

@@ -282,6 +282,8 @@ int meta_find(struct meta_txn *txn, const struct meta_query *q, meta_vref_fn *fn
 
 /* ---- version manifests (meta/manifest.c): the store's JSON form of one version ---- */
 
+#define MANIFEST_PATH_MAX 4096 /* bytes of an entry's path */
+
 struct manifest_xattr {
 	char *name;
 	void *val;
@@ -311,7 +313,7 @@ struct manifest {
 	char *captured; /* captured inputs (read by the writing runs), the same form */
 	struct manifest_xattr *attrs; /* version-level user.metric.* and user.label.* */
 	size_t nattrs;
-	struct manifest_entry *entries; /* parents before children, sorted by path */
+	struct manifest_entry *entries; /* in manifest_path_cmp() order: parents first */
 	size_t nentries;
 };
 
@@ -320,6 +322,17 @@ int manifest_encode(const struct manifest *m, char **out, size_t *len);
 /* EINVAL (and a log line) on anything malformed; *m then holds nothing to release. */
 int manifest_decode(const char *buf, size_t len, struct manifest *m);
 void manifest_release(struct manifest *m);
+/* The order of entries: byte order of paths with '/' below every other byte (a depth-first
+ * walk with siblings in byte order). <0, 0 or >0 as memcmp. */
+int manifest_path_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* Index of the parent directory of entry i (> 0) of a checked manifest: always < i. */
+size_t manifest_parent(const struct manifest *m, size_t i);
+/* Whether n bytes at s are valid UTF-8 without NUL (what a manifest can hold as text, such
+ * as an xattr name). */
+int manifest_text_ok(const char *s, size_t n);
+/* The reason of the last refusal by manifest_encode() or manifest_decode() in this thread
+ * ("" when none): for messages users see, such as `artifs status`. */
+const char *manifest_why(void);
 /* SHA-256 over the tree alone (entries), the same for equal trees whatever the metadata. */
 void manifest_tree_digest(const struct manifest *m, uint8_t out[32]);
 

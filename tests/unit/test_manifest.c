@@ -575,3 +575,68 @@ Test(manifest, decode_survives_truncation_and_mutation, .init = quiet)
 	free(buf);
 	manifest_release(&m);
 }
+
+/* Issue 9 defect 1: a folder beside a file whose name extends the folder's name with a byte
+ * below '/' ("model/" and "model.pkl", "a/" and "a-1"). */
+#define DIR_(path) "{\"path\":\"" path "\",\"mode\":16877,\"mtime\":0}"
+
+Test(manifest, path_order)
+{
+	static const char *const sorted[] = { "", "a", "a/b", "a/b/c", "a-1", "a.pkl", "a0",
+					      "a~", "b", "\xc3\xa9" };
+	size_t n = sizeof(sorted) / sizeof(sorted[0]);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			int r = manifest_path_cmp(sorted[i], strlen(sorted[i]), sorted[j],
+						  strlen(sorted[j]));
+
+			cr_assert_eq(r < 0, i < j, "%s vs %s", sorted[i], sorted[j]);
+			cr_assert_eq(r == 0, i == j, "%s vs %s", sorted[i], sorted[j]);
+		}
+}
+
+Test(manifest, folder_beside_longer_file_name)
+{
+	static const uint32_t lens[] = { 7 };
+	struct manifest m, d;
+	struct manifest_entry *e;
+	char *out;
+	size_t len;
+
+	sample(&m);
+	for (size_t i = 0; i < m.nentries; i++) {
+		free(m.entries[i].path);
+		free(m.entries[i].target);
+		free(m.entries[i].chunks);
+		for (size_t k = 0; k < m.entries[i].nxattrs; k++) {
+			free(m.entries[i].xattrs[k].name);
+			free(m.entries[i].xattrs[k].val);
+		}
+		free(m.entries[i].xattrs);
+	}
+	free(m.entries);
+	m.nentries = 5;
+	m.entries = e = calloc(5, sizeof(*e));
+	add_dir(&e[0], "");
+	add_dir(&e[1], "model");
+	add_file(&e[2], "model/w.bin", lens, 1);
+	add_file(&e[3], "model-2.0.egg-info", lens, 1);
+	add_file(&e[4], "model.pkl", lens, 1);
+	out = encode(&m, &len);
+	cr_assert_eq(manifest_decode(out, len, &d), 0);
+	cr_assert_eq(d.nentries, 5);
+	cr_assert_str_eq(d.entries[2].path, "model/w.bin");
+	cr_assert_eq(manifest_parent(&d, 2), 1);
+	cr_assert_eq(manifest_parent(&d, 4), 0);
+	manifest_release(&d);
+	free(out);
+	manifest_release(&m);
+}
+
+Test(manifest, decode_refuses_strcmp_order, .init = quiet)
+{
+	/* Byte order would put "a-1" before "a/x": that is not the manifest order. */
+	rejects(HEAD "\"entries\":[" ROOT "," DIR_("a") "," FILE_("a-1", "3", "[[" CID ",3]]")
+		     "," FILE_("a/x", "3", "[[" CID ",3]]") "]}");
+}
