@@ -225,17 +225,24 @@ void chunk_key(const uint8_t id[CHUNK_ID_LEN], char *out, size_t outlen);
 void chunk_hash(const void *buf, size_t len, uint8_t id[CHUNK_ID_LEN]);
 
 /*
- * Stores one chunk of plain bytes: names it by SHA-256, skips the upload when an object of
- * that name exists (head), otherwise frames it (zstd at level, or raw when compression saves
- * less than 1/16, or level 0) and puts it. ref receives the name and length; *added (may be
- * NULL) the stored bytes added to the store (0 when deduplicated).
+ * Stores one chunk of plain bytes: names it by SHA-256 (unless CHUNK_HASHED: ref->id holds
+ * it already), frames it (zstd at level, or raw when compression saves less than 1/16, or
+ * level 0) and puts it. An object of that name that exists already in the store (asked of
+ * the leaf below any cache layer) counts only when it reads back verified: a damaged or
+ * planted one is replaced, with a log line naming it. With CHUNK_ROOM, CHUNK_FRAME_HDR
+ * writable bytes precede buf, which a raw frame's header overwrites, so that the bytes are
+ * stored without a copy. ref receives the name and length; *added (may be NULL) the stored
+ * bytes added to the store (0 when deduplicated). On success the store holds ref's bytes.
  */
+enum chunk_put_flags {
+	CHUNK_ROOM = 1 << 0,
+	CHUNK_HASHED = 1 << 1,
+};
+int chunk_put(struct be *be, void *buf, size_t len, int level, unsigned flags,
+	      struct chunk_ref *ref, uint64_t *added);
+/* chunk_put() with no flags. */
 int chunk_store(struct be *be, const void *buf, size_t len, int level, struct chunk_ref *ref,
 		uint64_t *added);
-/* The same for a buf with CHUNK_FRAME_HDR writable bytes just before it, which a raw frame's
- * header overwrites, so that the bytes are stored without a copy. */
-int chunk_store_room(struct be *be, void *buf, size_t len, int level, struct chunk_ref *ref,
-		     uint64_t *added);
 
 /*
  * Fetches one chunk (one get), unframes it and checks its SHA-256 against ref->id. buf must

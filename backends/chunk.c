@@ -367,9 +367,31 @@ int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len
 
 /* ---- store and fetch ---- */
 
-static int store(struct be *be, uint8_t *buf, size_t len, int level, int room,
-		 struct chunk_ref *ref, uint64_t *added)
+/* The store itself, below any cache layer: existence and verification are its answers. */
+static struct be *leaf(struct be *be)
 {
+	while (be->inner)
+		be = be->inner;
+	return be;
+}
+
+/* Whether the object of ref in the store holds exactly ref's bytes (one get, verified). */
+static int stored_ok(struct be *be, const struct chunk_ref *ref)
+{
+	uint8_t *buf = be_buf_alloc(CHUNK_FETCH_CAP(ref->len));
+	int err;
+
+	if (!buf)
+		return ENOMEM;
+	err = chunk_fetch(be, ref, buf);
+	be_buf_free(buf);
+	return err;
+}
+
+int chunk_put(struct be *be, void *vbuf, size_t len, int level, unsigned flags,
+	      struct chunk_ref *ref, uint64_t *added)
+{
+	uint8_t *buf = vbuf;
 	char key[80];
 	void *framed = NULL;
 	size_t flen;
@@ -380,17 +402,23 @@ static int store(struct be *be, uint8_t *buf, size_t len, int level, int room,
 		*added = 0;
 	if (len > UINT32_MAX)
 		return EFBIG;
-	chunk_hash(buf, len, ref->id);
+	if (!(flags & CHUNK_HASHED))
+		chunk_hash(buf, len, ref->id);
 	ref->len = (uint32_t)len;
 	chunk_key(ref->id, key, sizeof(key));
 
-	err = be_head(be, key, &size);
-	if (!err)
-		return 0; /* already there: deduplicated */
-	if (err != ENOENT)
+	err = be_head(leaf(be), key, &size);
+	if (!err) {
+		/* There already: deduplicated only when it reads back right. */
+		err = stored_ok(leaf(be), ref);
+		if (err != EIO && err != ENOENT)
+			return err;
+		log_msg(LOG_WARNING, "%s: the stored object is damaged; storing it again", key);
+	} else if (err != ENOENT) {
 		return err;
-	err = room ? frame_zstd(buf, len, level, &framed, &flen)
-		   : chunk_frame(buf, len, level, &framed, &flen);
+	}
+	err = (flags & CHUNK_ROOM) ? frame_zstd(buf, len, level, &framed, &flen)
+				   : chunk_frame(buf, len, level, &framed, &flen);
 	if (err)
 		return err;
 	if (!framed) {
@@ -410,13 +438,7 @@ static int store(struct be *be, uint8_t *buf, size_t len, int level, int room,
 int chunk_store(struct be *be, const void *buf, size_t len, int level, struct chunk_ref *ref,
 		uint64_t *added)
 {
-	return store(be, (uint8_t *)buf, len, level, 0, ref, added);
-}
-
-int chunk_store_room(struct be *be, void *buf, size_t len, int level, struct chunk_ref *ref,
-		     uint64_t *added)
-{
-	return store(be, buf, len, level, 1, ref, added);
+	return chunk_put(be, (void *)buf, len, level, 0, ref, added);
 }
 
 int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf)

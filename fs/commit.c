@@ -242,8 +242,26 @@ struct upjob {
 	uint8_t *mem; /* be_buf_alloc'ed: CHUNK_FRAME_HDR bytes of room, then the chunk */
 	size_t len;
 	struct chunk_ref ref;
+	int known;    /* the index knew it good: nothing was asked of the store */
 	int done, err;
 };
+
+/* Names the chunk (ref) and says whether this host knows it good in the store: 0 when it
+ * does, ENOENT when it must be stored or verified (chunk_put). */
+static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chunk_ref *ref)
+{
+	struct meta_txn *txn;
+	int err;
+
+	chunk_hash(buf, len, ref->id);
+	ref->len = (uint32_t)len;
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_chunk_known(txn, ref->id);
+	meta_txn_abort(txn);
+	return err;
+}
 
 struct uppool {
 	struct fs *fs;
@@ -274,8 +292,13 @@ static void *up_main(void *arg)
 		if (!p->qhead)
 			p->qtail = NULL;
 		pthread_mutex_unlock(&p->m);
-		err = chunk_store_room(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len,
-				       p->fs->sc.zstd_level, &j->ref, &added);
+		err = chunk_known(p->fs, j->mem + CHUNK_FRAME_HDR, j->len, &j->ref);
+		if (err == ENOENT)
+			err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len,
+					p->fs->sc.zstd_level, CHUNK_ROOM | CHUNK_HASHED, &j->ref,
+					&added);
+		else if (!err)
+			j->known = 1;
 		if (!err && added) {
 			atomic_fetch_add(&p->fs->st.chunks_stored, 1);
 			atomic_fetch_add(&p->fs->st.bytes_stored, added);
@@ -761,6 +784,11 @@ static int install_fn(struct meta_txn *txn, void *arg)
 
 		if (!s->staged[i])
 			continue;
+		/* Stored or verified by this commit: known good from now on. */
+		for (size_t c = 0; c < e->nchunks && !err; c++)
+			err = meta_chunk_mark(txn, e->chunks[c].id);
+		if (err)
+			return err;
 		if (s->keep[i]) {
 			ia->kept = 1;
 			continue;
@@ -827,7 +855,7 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 	uint8_t digest[32], tree[32];
 	char key[600], *text = NULL;
 	size_t textlen;
-	int err;
+	int err, synced;
 
 	*made = 0;
 	err = meta_txn_begin(fs->meta, 1, &txn);
@@ -910,9 +938,14 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 		log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
 		goto out;
 	}
-	meta_sync(fs->meta);
+	/* The staging copies go only once the index that no longer needs them is on disk: a
+	 * machine crash before that brings the staged index back (meta.c on durability). */
+	synced = meta_sync(fs->meta);
+	if (synced)
+		log_msg(LOG_ERR, "commit %s/%s: cannot sync the index (%s): staging files kept",
+			a.project, a.name, strerror(synced));
 	fs_lineage_committed(fs, art);
-	for (size_t i = 0; i < s.m.nentries; i++)
+	for (size_t i = 0; i < s.m.nentries && !synced; i++)
 		if (s.staged[i] && !s.keep[i])
 			fs_staging_drop(fs, s.inos[i]);
 	if (ia.changed) {

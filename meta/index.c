@@ -838,3 +838,17 @@ out:
 	mdb_cursor_close(c);
 	return rc;
 }
+
+/* ---- chunks known good ---- */
+
+int meta_chunk_known(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN])
+{
+	MDB_val v;
+
+	return get(txn, DBI_CHUNK_OK, (void *)id, CHUNK_ID_LEN, &v);
+}
+
+int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN])
+{
+	return put(txn, DBI_CHUNK_OK, (void *)id, CHUNK_ID_LEN, "", 0);
+}

@@ -4,11 +4,14 @@
  * growth. The typed records live in index.c.
  *
  * Durability: the environment runs with MDB_NOSYNC, so a commit reaches the OS page cache
- * but is not fsync'ed. A crash of the daemon loses nothing (the kernel keeps the pages); a
- * crash of the machine may lose the last transactions, never corrupt older ones. fs/ calls
- * meta_sync() where a user asked for durability (fsync, version commit, unmount), and the
- * index can always be rebuilt from the store (DESIGN.md section 5). This avoids one fsync
- * per FUSE write operation.
+ * but is not fsync'ed. A crash of the daemon loses nothing (the kernel keeps the pages). A
+ * crash of the machine is another matter: LMDB then gives no guarantee for the transactions
+ * since the last meta_sync(), and the environment may even be damaged (its pages can reach
+ * the disk in any order). fs/ therefore calls meta_sync() where a user asked for durability
+ * (fsync, version commit, unmount) and before it deletes anything the index no longer
+ * needs (a committed file's staging copy), and a damaged index is rebuilt from the store
+ * (DESIGN.md section 5; drafts since the last sync are then lost). This avoids one fsync per
+ * FUSE write operation.
  *
  * Map growth: LMDB's map has a fixed size and mdb_env_set_mapsize() may only run while this
  * process has no transaction open. Every transaction therefore holds m->resize for reading;
@@ -41,6 +44,7 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_ARTIFACTS] = "artifacts", [DBI_VERSIONS] = "versions",
 	[DBI_LINEAGE_UP] = "lineage_up", [DBI_LINEAGE_DOWN] = "lineage_down",
 	[DBI_LABEL_IDX] = "label_idx",   [DBI_METRIC_IDX] = "metric_idx",
+	[DBI_CHUNK_OK] = "chunk_ok",
 };
 
 /* *why of meta_open(): room for a path of PATH_MAX and a sentence. */
@@ -159,6 +163,11 @@ static int open_dbis(struct meta *m, int readonly, const char **why)
 		return meta_err(rc, "begin");
 	for (int i = 0; i < DBI_COUNT; i++) {
 		rc = mdb_dbi_open(txn, dbi_names[i], readonly ? 0 : MDB_CREATE, &m->dbi[i]);
+		if (rc == MDB_NOTFOUND && readonly && i == DBI_CHUNK_OK) {
+			/* Added later; readers beside the daemon never use it. */
+			m->dbi[i] = 0;
+			continue;
+		}
 		if (rc) {
 			rc = meta_err(rc, dbi_names[i]);
 			goto fail;

@@ -141,6 +141,15 @@ int meta_chunks_get(struct meta_txn *txn, uint64_t ino, struct chunk_ref **refs,
 int meta_chunks_put(struct meta_txn *txn, uint64_t ino, const struct chunk_ref *refs, size_t n);
 int meta_chunks_del(struct meta_txn *txn, uint64_t ino);
 
+/*
+ * Chunks known good in the store (deduplication): a chunk counts as present only when this
+ * host stored it, or found it in the store and read it back verified. An object that merely
+ * exists may be damaged or planted (docs/store-format.md). meta_chunk_known: 0 when known,
+ * ENOENT when not.
+ */
+int meta_chunk_known(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
+int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
+
 /* ---- directory entries ---- */
 
 /* type is the S_IFMT part of the child's mode, kept so readdir needs no inode reads. */
