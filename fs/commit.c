@@ -548,15 +548,27 @@ static int pending_clear(struct meta_txn *txn, uint64_t art)
 	return err ? err : xc.err;
 }
 
-/* Indexes the version's declared and captured inputs both ways and shows them all in
- * user.artifs.inputs. An input that names no version here is kept in the manifest but not
- * indexed (a store rebuilt without it, say), with a log line. */
-static int lineage_install(struct meta_txn *txn, const struct meta_artifact *a,
-			   const struct manifest *m, uint64_t root)
+/* Whether list (URIs, one per line) holds uri as a whole line. */
+static int list_has(const char *list, const char *uri)
 {
-	const char *lists[2] = { m->inputs, m->captured };
+	size_t ul = strlen(uri);
+
+	for (const char *s = list; s && *s;) {
+		const char *nl = strchrnul(s, '\n');
+
+		if ((size_t)(nl - s) == ul && memcmp(s, uri, ul) == 0)
+			return 1;
+		s = *nl ? nl + 1 : nl;
+	}
+	return 0;
+}
+
+int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
+		       uint64_t root, const char *inputs, const char *captured)
+{
+	const char *lists[2] = { inputs, captured };
 	const uint32_t how[2] = { MI_DECLARED, MI_CAPTURED };
-	struct meta_vref self = { a->ino, m->version };
+	struct meta_vref self = { a->ino, n };
 	char *all = NULL;
 	size_t alllen = 0;
 	int err = 0;
@@ -575,13 +587,13 @@ static int lineage_install(struct meta_txn *txn, const struct meta_artifact *a,
 				continue;
 			if (meta_uri_resolve(txn, uri, &in)) {
 				log_msg(LOG_WARNING, "%s/%s@v%" PRIu64 ": input %s is not in the index",
-					a->project, a->name, m->version, uri);
+					a->project, a->name, n, uri);
 				continue;
 			}
 			if (in.artifact == self.artifact && in.n == self.n)
 				continue; /* a version never lists itself */
 			err = meta_lineage_put(txn, &self, &in, how[l]);
-			if (!err && (!all || !strstr(all, uri))) {
+			if (!err && !list_has(all, uri)) {
 				size_t ul = strlen(uri);
 				char *na = realloc(all, alllen + ul + 2);
 
@@ -605,7 +617,7 @@ static int lineage_install(struct meta_txn *txn, const struct meta_artifact *a,
 
 int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
 		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
-		       const uint32_t *gids, uint32_t uid, uint32_t gid)
+		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage)
 {
 	struct meta_version v = { .artifact = a->ino, .n = m->version, .created_ns = m->created_ns };
 	struct meta_inode root, in;
@@ -693,8 +705,8 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 	if (!err && m->message)
 		err = meta_xattr_put(txn, root.ino, "user.artifs.message", m->message,
 				     strlen(m->message));
-	if (!err)
-		err = lineage_install(txn, a, m, root.ino);
+	if (!err && lineage)
+		err = fs_version_lineage(txn, a, m->version, root.ino, m->inputs, m->captured);
 	if (!err && m->producer)
 		err = meta_xattr_put(txn, root.ino, "user.artifs.producer", m->producer,
 				     strlen(m->producer));
@@ -771,7 +783,7 @@ static int install_fn(struct meta_txn *txn, void *arg)
 		return err;
 	if (ia->changed) {
 		err = fs_version_install(ia->fs, txn, &a, &s->m, ia->digest, s->uids, s->gids,
-					 s->uids[0], s->gids[0]);
+					 s->uids[0], s->gids[0], 1);
 		if (!err)
 			err = pending_clear(txn, a.ino);
 		if (err)
@@ -916,6 +928,16 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 			if (err) {
 				snprintf(why, whylen, "the manifest cannot be written: %s",
 					 manifest_why());
+				goto out;
+			}
+			if (textlen > MANIFEST_OBJECT_MAX) {
+				/* Other hosts would refuse to read it (refresh.c). */
+				err = EFBIG;
+				snprintf(why, whylen,
+					 "the tree's manifest is %zu MiB; a version holds at most "
+					 "%u MiB of manifest (%zu entries here)",
+					 textlen >> 20, MANIFEST_OBJECT_MAX >> 20, s.m.nentries);
+				log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
 				goto out;
 			}
 			snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, a.project, a.name,

@@ -48,8 +48,10 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 /*
  * Rebuilds the index in c->state from the store alone: every project, artifact, version,
  * tag, label and metric; each HEAD becomes its newest version's tree. The state directory
- * must not be in use (EBUSY). Drafts in the old index are lost, so the old index is moved
- * aside to <state>/index.old-<time> first.
+ * must not be in use (EBUSY). The new index is built beside the old one; only when that
+ * succeeded are the old index and its staging files (the bytes of its drafts, which the new
+ * index does not carry over) moved to <state>/index.old-<time>. On failure the old index
+ * stays as it was. Bad store objects are skipped with a log line naming their keys.
  */
 int fs_rebuild(const struct fs_conf *c);
 

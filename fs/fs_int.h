@@ -175,6 +175,17 @@ void fs_lineage_committed(struct fs *fs, struct fs_art *art);
 void fs_lineage_sweep(struct fs *fs);
 
 /* ---- fs/refresh.c: what other hosts wrote to the shared store ---- */
+/* The largest version object read (and written: a commit refuses a tree past it). */
+#define MANIFEST_OBJECT_MAX (64u << 20)
+/* "<N, 20 digits>" of a version object's name: 0, or EINVAL (logged) when it is not a
+ * number from 1 to META_VERSION_MAX. */
+int fs_version_key_parse(const char *name, uint64_t *n);
+/* Reads and checks version n of project/artifact from the store: bounded in size, decoded
+ * as hostile input, and naming the version it is stored as. EINVAL (logged with the key)
+ * for an object to skip, ENOENT when missing, another errno when the store failed. *m is
+ * the caller's to release on success; digest gets the object's SHA-256. */
+int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, uint64_t n,
+		      struct manifest *m, uint8_t digest[32]);
 /* Reads the artifact's versions and tags from the store when its listing is older than
  * conf.refresh_ms (or now with force). Errors are logged; lookups go on with what is known. */
 int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force);
@@ -190,10 +201,16 @@ int fs_discard(struct fs *fs, struct fs_art *art);
 int fs_committer_start(struct fs *fs);
 /* Stops the committer and commits every draft changed in this session. */
 void fs_committer_stop(struct fs *fs);
-/* Creates the @vN tree of a manifest in the index (commit and rebuild share it). */
+/* Creates the @vN tree of a manifest in the index (commit, refresh and rebuild share it),
+ * with its lineage unless lineage is 0 (rebuild indexes lineage once every version is in). */
 int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
 		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
-		       const uint32_t *gids, uint32_t uid, uint32_t gid);
+		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage);
+/* Indexes version n's declared inputs and captured reads (URIs, one per line; may be NULL)
+ * both ways and shows them all, each once, in user.artifs.inputs of its root inode. An
+ * input naming no version here is logged and not indexed. */
+int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
+		       uint64_t root, const char *inputs, const char *captured);
 /* Makes the HEAD of a the tree of version n (replacing whatever HEAD holds). */
 int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n);
 

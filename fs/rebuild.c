@@ -17,7 +17,7 @@
 
 #include "fs_int.h"
 
-#define MANIFEST_MAX (256u << 20)
+#define META_OBJECT_MAX (1u << 20)
 
 struct keys {
 	char **v;
@@ -97,11 +97,15 @@ static int apply_meta(struct fs *fs, struct meta_txn *txn, const char *key, uint
 	json_t *doc, *obj, *jv;
 	const char *k;
 	char name[300];
-	int err = be_get_all(fs->be, key, 1 << 20, &buf, &len);
+	int err = be_get_all(fs->be, key, META_OBJECT_MAX, &buf, &len);
 
+	if (err == EFBIG) {
+		log_msg(LOG_WARNING, "rebuild: %s is larger than 1 MiB; skipped", key);
+		return 0;
+	}
 	if (err)
 		return err == ENOENT ? 0 : err;
-	doc = json_loadb(buf, len, 0, NULL);
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
 	free(buf);
 	if (!json_is_object(doc)) {
 		json_decref(doc);
@@ -115,8 +119,13 @@ static int apply_meta(struct fs *fs, struct meta_txn *txn, const char *key, uint
 		if (!json_is_object(obj))
 			continue;
 		json_object_foreach(obj, k, jv) {
-			if (!json_is_string(jv))
+			if (!json_is_string(jv) || !k[0] || strlen(k) > 200 ||
+			    json_string_length(jv) > FS_XATTR_MAX ||
+			    !manifest_text_ok(k, strlen(k))) {
+				log_msg(LOG_WARNING, "rebuild: %s: a %s entry is not a name and a value "
+					"of at most 64 KiB; skipped", key, groups[g][0]);
 				continue;
+			}
 			snprintf(name, sizeof(name), "%s%s", groups[g][1], k);
 			if (v)
 				err = fs_vattr_set(txn, ino, v, name, json_string_value(jv),
@@ -129,7 +138,7 @@ static int apply_meta(struct fs *fs, struct meta_txn *txn, const char *key, uint
 		}
 	}
 	jv = json_object_get(doc, "kind");
-	if (!err && json_is_string(jv))
+	if (!err && json_is_string(jv) && json_string_length(jv) <= FS_XATTR_MAX)
 		err = meta_xattr_put(txn, ino, "user.artifs.kind", json_string_value(jv),
 				     json_string_length(jv));
 	json_decref(doc);
@@ -141,10 +150,46 @@ static int cmp_keys(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+/* A version's inputs, indexed after every version is installed. */
+struct lineage_pending {
+	uint64_t art, n, root;
+	char *inputs, *captured;
+};
+
 struct rb_arg {
 	struct fs *fs;
 	struct keys vers, metas, refs;
+	struct lineage_pending *pend;
+	size_t npend;
 };
+
+static void pending_free(struct rb_arg *r)
+{
+	for (size_t i = 0; i < r->npend; i++) {
+		free(r->pend[i].inputs);
+		free(r->pend[i].captured);
+	}
+	free(r->pend);
+	r->pend = NULL;
+	r->npend = 0;
+}
+
+static int pending_add(struct rb_arg *r, uint64_t art, uint64_t n, uint64_t root,
+		       struct manifest *m)
+{
+	struct lineage_pending *np;
+
+	if (!m->inputs && !m->captured)
+		return 0;
+	np = realloc(r->pend, (r->npend + 1) * sizeof(*np));
+	if (!np)
+		return ENOMEM;
+	r->pend = np;
+	np[r->npend] = (struct lineage_pending){ art, n, root, m->inputs, m->captured };
+	m->inputs = m->captured = NULL; /* now ours */
+	r->npend++;
+	return 0;
+}
 
 static int rebuild_fn(struct meta_txn *txn, void *arg)
 {
@@ -155,6 +200,8 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 	uint64_t pino, aino;
 	int err = 0;
 
+	pending_free(r); /* a run again after the map grew */
+
 	/* Every artifact first, so that inputs naming another artifact resolve. */
 	for (size_t i = 0; i < r->vers.n; i++) {
 		if (split3(r->vers.v[i], 9, p, a, &rest))
@@ -162,57 +209,59 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0)
 			ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p);
 	}
-	/* Versions, in key order: per artifact, numbers ascend (20 digits). */
+	/* Versions, in key order: per artifact, numbers ascend (20 digits). A bad object is
+	 * skipped with a log line naming it; the others are still read. */
 	for (size_t i = 0; i < r->vers.n; i++) {
 		struct meta_artifact art;
+		struct meta_version v;
 		struct manifest m;
 		uint8_t digest[32];
-		void *buf = NULL;
-		size_t len;
-		char *end;
 		uint64_t n;
 
-		if (split3(r->vers.v[i], 9, p, a, &rest))
+		if (split3(r->vers.v[i], 9, p, a, &rest) || fs_version_key_parse(rest, &n))
 			continue;
-		n = strtoull(rest, &end, 10);
-		if (*end || strlen(rest) != 20 || n == 0) {
-			log_msg(LOG_WARNING, "rebuild: skipping %s: not a version object", r->vers.v[i]);
-			continue;
-		}
 		if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) ||
 		    ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p))
 			continue;
-		err = be_get_all(fs->be, r->vers.v[i], MANIFEST_MAX, &buf, &len);
-		if (err)
-			return err;
-		chunk_hash(buf, len, digest);
-		err = manifest_decode(buf, len, &m);
-		free(buf);
-		if (err) {
-			log_msg(LOG_WARNING, "rebuild: skipping %s: malformed manifest", r->vers.v[i]);
+		err = fs_manifest_fetch(fs, p, a, n, &m, digest);
+		if (err == EINVAL || err == ENOENT) {
 			err = 0;
 			continue;
 		}
-		m.version = n; /* the object's name is authoritative */
+		if (err)
+			return err;
 		err = meta_artifact_get(txn, aino, &art);
 		if (!err)
 			err = fs_version_install(fs, txn, &art, &m, digest, NULL, NULL, getuid(),
-						 getgid());
+						 getgid(), 0);
+		if (!err)
+			err = meta_version_get(txn, aino, n, &v);
+		if (!err)
+			err = pending_add(r, aino, n, v.root, &m);
 		manifest_release(&m);
 		if (err)
 			return err;
 		snprintf(key, sizeof(key), "meta/%s/%s/versions/%020" PRIu64 ".json", p, a, n);
 		{
-			struct meta_version v;
 			struct meta_vref vr = { aino, n };
 
-			err = meta_version_get(txn, aino, n, &v);
-			if (!err)
-				err = apply_meta(fs, txn, key, v.root, &vr);
+			err = apply_meta(fs, txn, key, v.root, &vr);
 		}
 		if (err)
 			return err;
 	}
+	/* Lineage once every version is in: an artifact may sort before its inputs. */
+	for (size_t i = 0; i < r->npend && !err; i++) {
+		struct meta_artifact art;
+		struct lineage_pending *lp = &r->pend[i];
+
+		err = meta_artifact_get(txn, lp->art, &art);
+		if (!err)
+			err = fs_version_lineage(txn, &art, lp->n, lp->root, lp->inputs,
+						 lp->captured);
+	}
+	if (err)
+		return err;
 	for (size_t i = 0; i < r->metas.n; i++) {
 		const char *k = r->metas.v[i] + 5;
 		const char *sl = strchr(k, '/');
@@ -297,46 +346,75 @@ static int head_one_fn(struct meta_txn *txn, void *arg)
 	return err ? err : fs_head_reset(h->fs, txn, &a, a.latest);
 }
 
+/* Removes a scratch directory tree (the unfinished new index); errors are ignored. */
+static void rm_tree(const char *dir)
+{
+	char sub[PATH_MAX + 16];
+	static const char *const files[] = { "data.mdb", "lock.mdb", "lock" };
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", dir, files[i]);
+		unlink(sub);
+	}
+	snprintf(sub, sizeof(sub), "%s/staging", dir);
+	rmdir(sub);
+	rmdir(dir);
+}
+
+/* Moves name from directory `from` to `to` (a missing name is fine). */
+static int move(const char *from, const char *to, const char *name)
+{
+	char src[PATH_MAX + 16], dst[PATH_MAX + 16];
+
+	snprintf(src, sizeof(src), "%s/%s", from, name);
+	snprintf(dst, sizeof(dst), "%s/%s", to, name);
+	if (rename(src, dst) && errno != ENOENT) {
+		log_msg(LOG_ERR, "rebuild: cannot move %s to %s: %s", src, dst, strerror(errno));
+		return errno;
+	}
+	return 0;
+}
+
+/*
+ * The new index is built in <state>/rebuild.new while the old one stays in place and its
+ * lock is held (no daemon can start meanwhile). Only when the build succeeded are the old
+ * index and its staging files (the bytes of its drafts) moved to <state>/index.old-<time>
+ * and the new one moved in; a failed rebuild leaves the old index as it was.
+ */
 int fs_rebuild(const struct fs_conf *c)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
 	struct rb_arg r = { .fs = fs };
 	struct heads_arg heads = { 0 };
+	struct meta_conf mc = { .dir = c->state };
+	struct meta *old_meta = NULL;
 	struct meta_txn *txn;
-	char old[PATH_MAX], src[PATH_MAX + 16], dst[PATH_MAX + 16];
-	int err;
+	char old[PATH_MAX], tmp[PATH_MAX], cache[PATH_MAX + 16];
+	const char *why = NULL;
+	int err, have_old;
 
 	if (!fs)
 		return ENOMEM;
 	fs->conf = *c;
 	pthread_mutex_init(&fs->lock, NULL);
-	/* Keep the old index (it may hold drafts) beside the new one. */
 	snprintf(old, sizeof(old), "%s/index.old-%ld", c->state, (long)time(NULL));
-	snprintf(src, sizeof(src), "%s/data.mdb", c->state);
-	if (access(src, F_OK) == 0) {
-		struct fs probe = { .conf = *c };
-
-		/* Opening the index takes its lock: refuses while a daemon owns it. */
-		err = fs_open_backing(&probe, 0);
-		fs_close_backing(&probe);
-		if (err)
-			goto out;
-		if (mkdir(old, 0700)) {
-			err = errno;
+	snprintf(tmp, sizeof(tmp), "%s/rebuild.new", c->state);
+	snprintf(cache, sizeof(cache), "%s/cache", c->state);
+	snprintf(cache, sizeof(cache), "%s/data.mdb", c->state);
+	have_old = access(cache, F_OK) == 0;
+	snprintf(cache, sizeof(cache), "%s/cache", c->state);
+	if (have_old) {
+		/* Held to the end: refuses while a daemon owns the state, and keeps one out. */
+		err = meta_open(&mc, &old_meta, &why);
+		if (err) {
+			log_msg(LOG_ERR, "rebuild: %s: %s", c->state, why ? why : strerror(err));
 			goto out;
 		}
-		for (int i = 0; i < 2; i++) {
-			const char *f = i ? "lock.mdb" : "data.mdb";
-
-			snprintf(src, sizeof(src), "%s/%s", c->state, f);
-			snprintf(dst, sizeof(dst), "%s/%s", old, f);
-			if (rename(src, dst) && errno != ENOENT) {
-				err = errno;
-				goto out;
-			}
-		}
-		log_msg(LOG_INFO, "rebuild: the old index is kept in %s", old);
 	}
+	rm_tree(tmp); /* left by a rebuild that died */
+	fs->conf.state = tmp;
+	if (!c->cache_dir)
+		fs->conf.cache_dir = cache;
 	err = fs_open_backing(fs, 0);
 	if (err)
 		goto out;
@@ -370,11 +448,38 @@ int fs_rebuild(const struct fs_conf *c)
 			heads.n);
 out_close:
 	fs_close_backing(fs);
+	if (!err && have_old) {
+		if (mkdir(old, 0700)) {
+			err = errno;
+			log_msg(LOG_ERR, "rebuild: cannot create %s: %s", old, strerror(err));
+		}
+		if (!err)
+			err = move(c->state, old, "data.mdb");
+		if (!err)
+			err = move(c->state, old, "lock.mdb");
+		if (!err)
+			err = move(c->state, old, "staging");
+		if (!err)
+			log_msg(LOG_INFO, "rebuild: the old index and its staging files are kept in %s",
+				old);
+	}
+	if (!err)
+		err = move(tmp, c->state, "data.mdb");
+	if (!err)
+		err = move(tmp, c->state, "lock.mdb");
+	if (!err)
+		err = move(tmp, c->state, "staging");
+	if (err)
+		log_msg(LOG_ERR, "rebuild failed (%s); the index in %s is unchanged", strerror(err),
+			c->state);
 out:
+	rm_tree(tmp);
+	meta_close(old_meta);
 	free(heads.v);
 	keys_free(&r.vers);
 	keys_free(&r.metas);
 	keys_free(&r.refs);
+	pending_free(&r);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 	return err;

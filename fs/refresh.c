@@ -16,7 +16,6 @@
 
 #include "fs_int.h"
 
-#define REFRESH_MANIFEST_MAX (256u << 20)
 
 struct nums {
 	uint64_t *v;
@@ -27,20 +26,72 @@ struct nums {
 static int nums_fn(void *arg, const char *key, uint64_t size)
 {
 	struct nums *s = arg;
-	const char *rest = key + strlen(s->prefix);
 	uint64_t *nv, n;
-	char *end;
 
-	if (strlen(rest) != 20)
-		return 0;
-	n = strtoull(rest, &end, 10);
-	if (*end || n == 0)
+	if (fs_version_key_parse(key + strlen(s->prefix), &n))
 		return 0;
 	nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
 	if (!nv)
 		return ENOMEM;
 	s->v = nv;
 	nv[s->n++] = n;
+	return 0;
+}
+
+int fs_version_key_parse(const char *name, uint64_t *n)
+{
+	uint64_t v = 0;
+
+	if (strlen(name) != 20)
+		goto bad;
+	for (int i = 0; i < 20; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			goto bad;
+		if (i < 20 - 16 && name[i] != '0')
+			goto bad; /* above META_VERSION_MAX: could never be followed */
+		v = v * 10 + (uint64_t)(name[i] - '0');
+	}
+	if (v == 0 || v > META_VERSION_MAX)
+		goto bad;
+	*n = v;
+	return 0;
+bad:
+	log_msg(LOG_WARNING, "store: version object name \"%.40s\" is not a number from 1 to %llu; "
+		"skipped", name, (unsigned long long)META_VERSION_MAX);
+	return EINVAL;
+}
+
+int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, uint64_t n,
+		      struct manifest *m, uint8_t digest[32])
+{
+	char key[META_PA_MAX * 2 + 64];
+	void *buf = NULL;
+	size_t len;
+	int err;
+
+	snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, project, artifact, n);
+	err = be_get_all(fs->be, key, MANIFEST_OBJECT_MAX, &buf, &len);
+	if (err == EFBIG) {
+		log_msg(LOG_WARNING, "store: %s is larger than %u MiB; skipped", key,
+			MANIFEST_OBJECT_MAX >> 20);
+		return EINVAL;
+	}
+	if (err)
+		return err;
+	chunk_hash(buf, len, digest);
+	err = manifest_decode(buf, len, m);
+	free(buf);
+	if (err) {
+		log_msg(LOG_WARNING, "store: %s is not a valid manifest (%s); skipped", key,
+			manifest_why());
+		return EINVAL;
+	}
+	if (strcmp(m->project, project) || strcmp(m->artifact, artifact) || m->version != n) {
+		log_msg(LOG_WARNING, "store: %s holds the manifest of %s/%s@v%" PRIu64 "; skipped",
+			key, m->project, m->artifact, m->version);
+		manifest_release(m);
+		return EINVAL;
+	}
 	return 0;
 }
 
@@ -101,7 +152,7 @@ static int install_one_fn(struct meta_txn *txn, void *arg)
 	err = meta_inode_get(txn, io->art, &ain);
 	if (!err)
 		err = fs_version_install(io->fs, txn, &a, io->m, io->digest, NULL, NULL, ain.uid,
-					 ain.gid);
+					 ain.gid, 1);
 	return err;
 }
 
@@ -240,9 +291,6 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		struct install_one io = { .fs = fs, .art = art_ino };
 		struct meta_version v;
 		struct manifest m;
-		char key[700];
-		void *buf = NULL;
-		size_t len;
 		int have;
 
 		err = meta_txn_begin(fs->meta, 1, &txn);
@@ -252,19 +300,14 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		meta_txn_abort(txn);
 		if (have)
 			continue;
-		snprintf(key, sizeof(key), "%s%020" PRIu64, vprefix, nums.v[i]);
-		err = be_get_all(fs->be, key, REFRESH_MANIFEST_MAX, &buf, &len);
-		if (err)
-			goto out;
-		chunk_hash(buf, len, io.digest);
-		err = manifest_decode(buf, len, &m);
-		free(buf);
-		if (err) {
-			log_msg(LOG_WARNING, "refresh: %s is not a valid manifest; skipped", key);
+		/* A bad object is skipped (logged with its key); the others are still read. */
+		err = fs_manifest_fetch(fs, a.project, a.name, nums.v[i], &m, io.digest);
+		if (err == EINVAL || err == ENOENT) {
 			err = 0;
 			continue;
 		}
-		m.version = nums.v[i];
+		if (err)
+			goto out;
 		io.m = &m;
 		err = meta_write(fs->meta, install_one_fn, &io);
 		manifest_release(&m);

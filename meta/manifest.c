@@ -487,7 +487,7 @@ static int manifest_check(const struct manifest *m)
 		return bad("bad project name");
 	if (!m->artifact || !name_ok(m->artifact))
 		return bad("bad artifact name");
-	if (m->version < 1 || m->version > INT64_MAX)
+	if (m->version < 1 || m->version > META_VERSION_MAX)
 		return bad("bad version number");
 	if (m->nattrs && !m->attrs)
 		return bad("attrs missing");
@@ -898,7 +898,8 @@ static int json_top(const json_t *root, struct manifest *m)
 		rc = json_name(root, "artifact", &m->artifact);
 	if (rc)
 		return rc;
-	rc = json_int(json_object_get(root, "version"), 1, INT64_MAX, &v, "version", NULL);
+	rc = json_int(json_object_get(root, "version"), 1, (json_int_t)META_VERSION_MAX, &v,
+		      "version", NULL);
 	if (rc)
 		return rc;
 	m->version = (uint64_t)v;

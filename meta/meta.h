@@ -29,6 +29,9 @@ struct meta_txn;
 #define META_ROOT_INO 1ULL
 #define META_NAME_MAX 255 /* one path component inside a tree */
 #define META_PA_MAX 128   /* project and artifact names */
+/* The largest version number: a store object with a larger one is skipped, so that one
+ * planted name cannot make the next number unusable (there is room above it). */
+#define META_VERSION_MAX 9999999999999999ULL
 
 /* What an inode is in the namespace of DESIGN.md section 1. */
 enum meta_kind {
