@@ -386,10 +386,10 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 	fs_staging_path(fs, ino, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
-		/* A staged inode whose file never appeared is an empty file. */
-		e->size = 0;
-		chunk_hash("", 0, e->digest);
-		return 0;
+		/* Made with the inode, so its bytes are lost (a machine crash): never committed
+		 * as an empty file. Rewriting the file or discarding the draft ends this. */
+		log_msg(LOG_ERR, "commit: staging file %s of \"%s\" is missing", path, e->path);
+		return EIO;
 	}
 	if (fd < 0) {
 		err = errno;
@@ -900,8 +900,10 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 				continue;
 			err = cut_file(fs, &pool, s.inos[i], &s.m.entries[i]);
 			if (err)
-				snprintf(why, whylen, "cannot store the bytes of \"%s\": %s",
-					 s.m.entries[i].path, strerror(err));
+				snprintf(why, whylen, "cannot store the bytes of \"%s\": %s%s",
+					 s.m.entries[i].path, strerror(err),
+					 err == EIO ? " (its staging file is missing or unreadable: "
+						      "rewrite it or discard the draft)" : "");
 		}
 		up_release(&pool);
 	}

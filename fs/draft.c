@@ -4,6 +4,7 @@
  * writes to them (the producer), copy-up of HEAD files into staging files, and inodes that
  * were unlinked while open.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -76,9 +77,66 @@ void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+/* Whether an option or variable name says its value is a secret. */
+static int secret_name(const char *s, size_t n)
+{
+	static const char *const words[] = { "password", "passwd", "secret", "token", "key",
+					     "credential" };
+
+	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+		size_t wl = strlen(words[w]);
+
+		for (size_t i = 0; i + wl <= n; i++)
+			if (strncasecmp(s + i, words[w], wl) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * The command line of a producer is stored in an immutable manifest that every host reads:
+ * values of options and variables whose names contain password, passwd, secret, token, key
+ * or credential (--password=x, --api-key x, HF_TOKEN=x) and the password of a URL's
+ * user:password@ become "***" (docs/lineage.md).
+ * args holds n bytes of NUL-separated arguments; they are rewritten in place.
+ */
+static size_t redact(char *args, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+	int next_secret = 0;
+
+	for (char *a = args; a < args + n; a += strlen(a) + 1) {
+		const char *eq = strchr(a, '='), *at, *colon, *scheme;
+		char tmp[1024];
+
+		snprintf(tmp, sizeof(tmp), "%s", a);
+		if (next_secret) {
+			snprintf(tmp, sizeof(tmp), "***");
+			next_secret = 0;
+		} else if (eq && secret_name(a, eq - a)) {
+			snprintf(tmp, sizeof(tmp), "%.*s=***", (int)(eq - a), a);
+		} else if (a[0] == '-' && !eq && secret_name(a, strlen(a))) {
+			next_secret = 1;
+		} else if ((scheme = strstr(tmp, "://")) && (at = strchr(scheme + 3, '@')) &&
+			   (colon = memchr(scheme + 3, ':', at - (scheme + 3)))) {
+			char rest[1024];
+
+			snprintf(rest, sizeof(rest), "%s", at);
+			snprintf(tmp + (colon - tmp), sizeof(tmp) - (colon - tmp), ":***%s", rest);
+		}
+		o += snprintf(out + o, o < outlen ? outlen - o : 0, "%s%s", o ? " " : "", tmp);
+		if (o >= outlen)
+			break;
+	}
+	if (o >= outlen)
+		o = outlen - 1;
+	out[o] = '\0';
+	return o;
+}
+
 static void read_proc(pid_t pid, const char *what, char *out, size_t len)
 {
-	char path[64];
+	char path[64], raw[4096];
 	ssize_t n;
 	int fd;
 
@@ -87,15 +145,15 @@ static void read_proc(pid_t pid, const char *what, char *out, size_t len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	n = read(fd, out, len - 1);
+	n = read(fd, raw, sizeof(raw) - 1);
 	close(fd);
 	if (n <= 0)
 		return;
-	out[n] = '\0';
-	for (ssize_t i = 0; i < n; i++)
-		if (out[i] == '\0')
-			out[i] = ' ';
-	while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\n'))
+	raw[n] = '\0';
+	if (raw[n - 1] == '\0')
+		n--;
+	redact(raw, (size_t)n, out, len);
+	for (n = strlen(out); n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\n');)
 		out[--n] = '\0';
 }
 
@@ -284,9 +342,24 @@ int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino)
 		if (err)
 			return err;
 		in.nlink = 0;
-		return meta_inode_put(txn, &in);
+		err = meta_inode_put(txn, &in);
+		/* Recorded, so that a crash before the last release cannot leak it. */
+		return err ? err : meta_orphan_put(txn, ino);
 	}
 	return meta_inode_del(txn, ino);
+}
+
+int fs_staging_sync(struct fs *fs)
+{
+	int fd = open(fs->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (fd < 0 || fsync(fd))
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		log_msg(LOG_ERR, "cannot sync %s: %s", fs->staging, strerror(err));
+	return err;
 }
 
 void fs_staging_drop(struct fs *fs, uint64_t ino)
@@ -309,7 +382,118 @@ void fs_staging_drop(struct fs *fs, uint64_t ino)
 
 static int free_fn(struct meta_txn *txn, void *arg)
 {
-	return meta_inode_del(txn, *(uint64_t *)arg);
+	int err = meta_inode_del(txn, *(uint64_t *)arg);
+
+	return err ? err : meta_orphan_del(txn, *(uint64_t *)arg);
+}
+
+/* ---- the sweep at mount: what a crash left behind ---- */
+
+struct sweep_arg {
+	uint64_t *orphans;
+	size_t norphans;
+};
+
+static int sweep_orphans_fn(struct meta_txn *txn, void *arg)
+{
+	struct sweep_arg *sa = arg;
+	int err;
+
+	free(sa->orphans);
+	err = meta_orphan_list(txn, &sa->orphans, &sa->norphans);
+	for (size_t i = 0; i < sa->norphans && !err; i++) {
+		err = meta_inode_del(txn, sa->orphans[i]);
+		if (err == ENOENT)
+			err = 0;
+		if (!err)
+			err = meta_orphan_del(txn, sa->orphans[i]);
+	}
+	return err;
+}
+
+/* Whether the staging file name belongs to no staged inode of the index. */
+static int staging_stale(struct fs *fs, const char *name)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	uint64_t ino = 0;
+	int err;
+
+	for (const char *p = name; *p; p++) {
+		if (*p < '0' || *p > '9' || ino > UINT64_MAX / 10)
+			return 0; /* not ours: left alone */
+		ino = ino * 10 + (uint64_t)(*p - '0');
+	}
+	if (!name[0] || meta_txn_begin(fs->meta, 1, &txn))
+		return 0;
+	err = meta_inode_get(txn, ino, &in);
+	meta_txn_abort(txn);
+	if (err == ENOENT)
+		return 1;
+	return !err && (!(in.flags & MI_STAGED) || in.nlink == 0 || in.kind != MK_HEAD);
+}
+
+struct drafts {
+	uint64_t *v;
+	size_t n;
+};
+
+static int drafts_fn(void *arg, const struct meta_artifact *a)
+{
+	struct drafts *d = arg;
+	uint64_t *nv;
+
+	if (!a->draft)
+		return 0;
+	nv = realloc(d->v, (d->n + 1) * sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	d->v = nv;
+	nv[d->n++] = a->ino;
+	return 0;
+}
+
+int fs_sweep(struct fs *fs)
+{
+	struct sweep_arg sa = { 0 };
+	struct drafts dr = { 0 };
+	struct meta_txn *txn;
+	struct dirent *d;
+	size_t files = 0;
+	DIR *dir;
+	int err = meta_write(fs->meta, sweep_orphans_fn, &sa);
+
+	if (err) {
+		log_msg(LOG_ERR, "sweep: cannot free the inodes unlinked before a crash: %s",
+			strerror(err));
+		free(sa.orphans);
+		return err;
+	}
+	dir = opendir(fs->staging);
+	if (!dir)
+		return errno;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.' || !staging_stale(fs, d->d_name))
+			continue;
+		if (unlinkat(dirfd(dir), d->d_name, 0) == 0)
+			files++;
+	}
+	closedir(dir);
+	/* A crash between a commit's manifest and its index transaction left a version the
+	 * index lacks: read it in, so that committing the draft again makes no duplicate (its
+	 * tree equals that version's, which is then the newest). */
+	if (!meta_txn_begin(fs->meta, 1, &txn)) {
+		err = meta_artifact_iter(txn, drafts_fn, &dr);
+		meta_txn_abort(txn);
+	}
+	for (size_t i = 0; i < dr.n; i++)
+		fs_refresh_artifact(fs, dr.v[i], 2);
+	free(dr.v);
+	if (sa.norphans || files)
+		log_msg(LOG_INFO, "sweep: freed %zu inode(s) unlinked while open and %zu staging "
+			"file(s) no inode needed, left by a crash", sa.norphans, files);
+	free(sa.orphans);
+	return 0;
 }
 
 void fs_free_deferred(struct fs *fs, uint64_t ino)

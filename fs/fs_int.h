@@ -154,9 +154,14 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc);
 void fs_open_ref(struct fs *fs, uint64_t ino, int delta, int *now);
 /* Frees a HEAD inode's record, or defers it until its last release. */
 int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino);
+/* fsync of the staging directory, so that new staging files survive a machine crash. */
+int fs_staging_sync(struct fs *fs);
 /* Removes the staging file of a freed inode unless it is still open. */
 void fs_staging_drop(struct fs *fs, uint64_t ino);
 void fs_free_deferred(struct fs *fs, uint64_t ino);
+/* At mount, before serving: frees the inodes that were unlinked while open when the daemon
+ * died, and removes staging files that no staged inode needs. */
+int fs_sweep(struct fs *fs);
 /* Frees the in-memory draft bookkeeping (at exit). */
 void fs_drafts_free(struct fs *fs);
 
@@ -187,7 +192,8 @@ int fs_version_key_parse(const char *name, uint64_t *n);
 int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, uint64_t n,
 		      struct manifest *m, uint8_t digest[32]);
 /* Reads the artifact's versions and tags from the store when its listing is older than
- * conf.refresh_ms (or now with force). Errors are logged; lookups go on with what is known. */
+ * conf.refresh_ms (force 1: now; force 2: now, even when refresh is off). Errors are logged;
+ * lookups go on with what is known. */
 int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force);
 /* A name missing in the root or a project: made on another host? 0 when it now exists. */
 int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name);
@@ -262,6 +268,9 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
 		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out);
 void fs_handle_free(struct fs *fs, struct fs_handle *h);
+/* A chunk-backed HEAD handle whose file was copied up by another descriptor since it was
+ * opened switches to the staging file (h->fd, set once, atomically). Any thread. */
+void fs_handle_restage(struct fs *fs, struct fs_handle *h);
 int fs_do_fsyncdir(struct fs *fs, uint64_t ino);
 int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cacheable);
 /* Fills buf (size bytes) with entries from offset off on; *len gets the bytes used. */

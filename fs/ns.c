@@ -1019,6 +1019,27 @@ void fs_handle_free(struct fs *fs, struct fs_handle *h)
 	free(h);
 }
 
+void fs_handle_restage(struct fs *fs, struct fs_handle *h)
+{
+	struct meta_inode in;
+	char path[4200];
+	int fd, none = -1;
+
+	/* Another descriptor copied the file up after this one opened it: from now on its
+	 * bytes are in the staging file, not in the chunks this handle knows. */
+	if (fs_inode_read(fs, h->ino, &in) || !(in.flags & MI_STAGED))
+		return;
+	fs_staging_path(fs, h->ino, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_msg(LOG_ERR, "cannot open staging file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (!__atomic_compare_exchange_n(&h->fd, &none, fd, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		close(fd); /* a concurrent read of this handle got there first */
+}
+
 static struct fs_handle *handle_new(uint64_t ino, uint32_t kind)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
@@ -1104,10 +1125,9 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	if (!err && (in.flags & MI_STAGED)) {
 		fs_staging_path(fs, ino, path, sizeof(path));
 		h->fd = open(path, (wr ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
-		if (h->fd < 0 && !wr && errno == ENOENT)
-			h->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (h->fd < 0) {
-			err = errno;
+			/* Made with the inode: missing means its bytes were lost in a crash. */
+			err = errno == ENOENT ? EIO : errno;
 			log_msg(LOG_ERR, "cannot open staging file %s: %s", path, strerror(err));
 		}
 	} else if (!err) {

@@ -170,6 +170,24 @@ static void set_cache(struct fs_handle *h, struct fuse_file_info *fi)
 	}
 }
 
+/* Gives back what fs_do_open() or fs_do_create() took (writer count, open reference) and
+ * frees h: at RELEASE, or when the open's reply could not be delivered. */
+static void handle_close(struct fs *fs, struct fs_handle *h)
+{
+	if (h->kind == MK_HEAD) {
+		int left;
+
+		if (h->writable) {
+			fs_art_writers(fs, h->art, -1);
+			fs_art_touch(fs, h->art);
+		}
+		fs_open_ref(fs, h->ino, -1, &left);
+		if (left == 0)
+			fs_free_deferred(fs, h->ino);
+	}
+	fs_handle_free(fs, h);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_handle *h;
@@ -182,7 +200,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)h;
 	set_cache(h, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_handle_free(FS(req), h); /* interrupted: no release will come */
+		handle_close(FS(req), h); /* interrupted: no release will come */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -197,7 +215,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	fuse_reply_create(req, &e, fi);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		handle_close(FS(req), h); /* interrupted: no release will come */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -210,6 +229,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t got;
 	int err;
 
+	if (h->fd < 0 && h->kind == MK_HEAD)
+		fs_handle_restage(fs, h);
 	if (h->fd >= 0) {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
@@ -295,21 +316,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_handle *h = H(fi);
-	struct fs *fs = FS(req);
-
-	if (h->kind == MK_HEAD) {
-		int left;
-
-		if (h->writable) {
-			fs_art_writers(fs, h->art, -1);
-			fs_art_touch(fs, h->art);
-		}
-		fs_open_ref(fs, h->ino, -1, &left);
-		if (left == 0)
-			fs_free_deferred(fs, h->ino);
-	}
-	fs_handle_free(fs, h);
+	handle_close(FS(req), H(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -320,6 +327,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 	if (h->fd >= 0 && (datasync ? fdatasync(h->fd) : fsync(h->fd)))
 		err = errno;
+	/* The staging file's name too, or a machine crash could lose a file fsync kept. */
+	if (!err && h->fd >= 0 && h->kind == MK_HEAD)
+		err = fs_staging_sync(FS(req));
 	if (!err)
 		err = meta_sync(FS(req)->meta);
 	fuse_reply_err(req, err);
@@ -568,6 +578,11 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 	err = fs_ctl_init(fs);
 	if (err) {
 		log_msg(LOG_ERR, "cannot initialise the index: %s", strerror(err));
+		goto out_backing;
+	}
+	err = fs_sweep(fs);
+	if (err) {
+		log_msg(LOG_ERR, "cannot sweep what a crash left: %s", strerror(err));
 		goto out_backing;
 	}
 	fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);

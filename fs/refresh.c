@@ -260,7 +260,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	int64_t now = fs_mono_ns();
 	int err, installed = 0;
 
-	if (!art || fs->conf.refresh_ms == 0)
+	if (!art || (fs->conf.refresh_ms == 0 && force < 2))
 		return 0;
 	pthread_mutex_lock(&fs->lock);
 	if (!force && now - art->refreshed < (int64_t)fs->conf.refresh_ms * 1000000) {

@@ -852,3 +852,60 @@ int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN])
 {
 	return put(txn, DBI_CHUNK_OK, (void *)id, CHUNK_ID_LEN, "", 0);
 }
+
+/* ---- orphans ---- */
+
+int meta_orphan_put(struct meta_txn *txn, uint64_t ino)
+{
+	uint8_t k[8];
+
+	ino_key(k, ino);
+	return put(txn, DBI_ORPHANS, k, 8, "", 0);
+}
+
+int meta_orphan_del(struct meta_txn *txn, uint64_t ino)
+{
+	uint8_t k[8];
+	int rc;
+
+	ino_key(k, ino);
+	rc = del(txn, DBI_ORPHANS, k, 8);
+	return rc == ENOENT ? 0 : rc;
+}
+
+int meta_orphan_list(struct meta_txn *txn, uint64_t **inos, size_t *n)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint64_t *out = NULL;
+	size_t cnt = 0;
+	int rc = cursor_open(txn, DBI_ORPHANS, &c);
+
+	*inos = NULL;
+	*n = 0;
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint64_t *no;
+
+		if (k.mv_size != 8)
+			continue;
+		no = realloc(out, (cnt + 1) * sizeof(*out));
+		if (!no) {
+			mdb_cursor_close(c);
+			free(out);
+			return ENOMEM;
+		}
+		out = no;
+		out[cnt++] = meta_be64_get(k.mv_data);
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND) {
+		free(out);
+		return meta_err(rc, "orphans");
+	}
+	*inos = out;
+	*n = cnt;
+	return 0;
+}

@@ -44,7 +44,7 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_ARTIFACTS] = "artifacts", [DBI_VERSIONS] = "versions",
 	[DBI_LINEAGE_UP] = "lineage_up", [DBI_LINEAGE_DOWN] = "lineage_down",
 	[DBI_LABEL_IDX] = "label_idx",   [DBI_METRIC_IDX] = "metric_idx",
-	[DBI_CHUNK_OK] = "chunk_ok",
+	[DBI_CHUNK_OK] = "chunk_ok",   [DBI_ORPHANS] = "orphans",
 };
 
 /* *why of meta_open(): room for a path of PATH_MAX and a sentence. */
@@ -163,7 +163,7 @@ static int open_dbis(struct meta *m, int readonly, const char **why)
 		return meta_err(rc, "begin");
 	for (int i = 0; i < DBI_COUNT; i++) {
 		rc = mdb_dbi_open(txn, dbi_names[i], readonly ? 0 : MDB_CREATE, &m->dbi[i]);
-		if (rc == MDB_NOTFOUND && readonly && i == DBI_CHUNK_OK) {
+		if (rc == MDB_NOTFOUND && readonly && (i == DBI_CHUNK_OK || i == DBI_ORPHANS)) {
 			/* Added later; readers beside the daemon never use it. */
 			m->dbi[i] = 0;
 			continue;

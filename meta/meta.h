@@ -153,6 +153,12 @@ int meta_chunks_del(struct meta_txn *txn, uint64_t ino);
 int meta_chunk_known(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
 int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
 
+/* HEAD inodes unlinked while open: freed at their last release, or at the next mount after
+ * a crash. meta_orphan_list: *inos caller-frees. */
+int meta_orphan_put(struct meta_txn *txn, uint64_t ino);
+int meta_orphan_del(struct meta_txn *txn, uint64_t ino);
+int meta_orphan_list(struct meta_txn *txn, uint64_t **inos, size_t *n);
+
 /* ---- directory entries ---- */
 
 /* type is the S_IFMT part of the child's mode, kept so readdir needs no inode reads. */
