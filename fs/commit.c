@@ -242,7 +242,6 @@ struct upjob {
 	uint8_t *mem; /* be_buf_alloc'ed: CHUNK_FRAME_HDR bytes of room, then the chunk */
 	size_t len;
 	struct chunk_ref ref;
-	int known;    /* the index knew it good: nothing was asked of the store */
 	int done, err;
 };
 
@@ -297,8 +296,6 @@ static void *up_main(void *arg)
 			err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len,
 					p->fs->sc.zstd_level, CHUNK_ROOM | CHUNK_HASHED, &j->ref,
 					&added);
-		else if (!err)
-			j->known = 1;
 		if (!err && added) {
 			atomic_fetch_add(&p->fs->st.chunks_stored, 1);
 			atomic_fetch_add(&p->fs->st.bytes_stored, added);
