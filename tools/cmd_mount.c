@@ -16,6 +16,7 @@
 struct mopts {
 	struct fs_conf c;
 	int foreground, debug, help, failed;
+	int allow_other, default_permissions;
 	char *source, *mountpoint;
 	int is_helper;
 };
@@ -83,6 +84,10 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 		}
 		if (err == 0)
 			return 0;
+		if (!strcmp(arg, "allow_other"))
+			o->allow_other = 1;
+		else if (!strcmp(arg, "default_permissions"))
+			o->default_permissions = 1;
 		return 1; /* a FUSE option: fuse_opts_check() vets it */
 	default:
 		return 1;
@@ -163,7 +168,9 @@ static void help(void)
 	       "  refresh=MS         re-read an artifact's versions and tags from the store when\n"
 	       "                     it is looked up this long after the last time (default\n"
 	       "                     2000; 0: never, for a store no other host writes)\n"
-	       "  allow_other, default_permissions, ro, and other FUSE mount options\n"
+	       "  allow_other        let other users in; implies default_permissions: the\n"
+	       "                     kernel checks modes and owners (open, chmod, chown, ...)\n"
+	       "  default_permissions, ro, and other FUSE mount options\n"
 	       "  -d                 debug logging (and the FUSE request trace)\n\n"
 	       "SIZE is bytes, or a number with K, M, G or T (powers of 1024), optionally\n"
 	       "followed by iB: 32M, 32MiB, 1G. Unknown options are refused.\n",
@@ -207,6 +214,13 @@ int cmd_mount(int argc, char **argv)
 		log_set_debug(1);
 		fuse_opt_add_arg(&args, "-odebug");
 	}
+	/*
+	 * The daemon checks names, not callers: with allow_other every user reaches it, so the
+	 * kernel must check the modes and owners it reports (open, chmod, chown, unlink...).
+	 * mount and mount.artifs both pass here.
+	 */
+	if (o.allow_other && !o.default_permissions)
+		fuse_opt_add_arg(&args, "-odefault_permissions");
 	fuse_opt_add_arg(&args, "-osubtype=artifs,fsname=artifs");
 	if (fuse_opts_check(&args))
 		goto out;
