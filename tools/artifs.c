@@ -40,8 +40,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: artifs <command> [options] [args]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "\n'artifs <command> --help' describes each. Paths or artifs:// URIs name "
-		   "artifacts;\nURIs resolve under $ARTIFS_MOUNT (default /artifacts).\n");
+	fprintf(f, "\n'artifs <command> --help' describes each. Paths on an artifs mount or\n"
+		   "artifs:// URIs name artifacts; URIs resolve under $ARTIFS_MOUNT (default\n"
+		   "/artifacts). Exit status: 0 done, 1 failed or refused, 2 something missing.\n");
 }
 
 int main(int argc, char **argv)
