@@ -11,8 +11,12 @@ DEPS_APT = build-essential pkg-config libfuse3-dev fuse3 liblmdb-dev libzstd-dev
 	libjansson-dev libcurl4-openssl-dev libexpat1-dev libcriterion-dev attr rsync \
 	python3 tar coreutils procps util-linux graphviz
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# pkg-config is asked when a recipe first needs the flags, not when this file is read, so that
+# `make deps all` builds in one go on a fresh machine; once asked, the answer is kept.
+pkg_flags = $(or $(shell pkg-config $1 $(PKGS) 2>/dev/null),$(error pkg-config does not know \
+	all of $(PKGS): 'make deps' installs them))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(call pkg_flags,--cflags))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $$(call pkg_flags,--libs))$(PKG_LIBS)
 
 OPTFLAGS ?= -O2 -g
 ALL_CFLAGS = $(OPTFLAGS) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation \
@@ -37,6 +41,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all test unit check asan install deps clean bench
 
 all: $(BUILD)/artifs
+
+# With deps among the goals, nothing is compiled before it ran (make -j included).
+$(LIB_OBJ) $(TOOL_OBJ) $(UNIT_BIN): | $(filter deps,$(MAKECMDGOALS))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -40,8 +40,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: artifs <command> [options] [args]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "\n'artifs <command> --help' describes each. Paths or artifs:// URIs name "
-		   "artifacts;\nURIs resolve under $ARTIFS_MOUNT (default /artifacts).\n");
+	fprintf(f, "\n'artifs <command> --help' describes each. Paths on an artifs mount or\n"
+		   "artifs:// URIs name artifacts; URIs resolve under $ARTIFS_MOUNT (default\n"
+		   "/artifacts). Exit status: 0 done, 1 failed or refused, 2 something missing.\n");
 }
 
 int main(int argc, char **argv)
@@ -80,9 +81,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	fprintf(stderr, "artifs: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	ret = 2;
+	fprintf(stderr, "artifs: unknown command '%s' (see artifs --help)\n", argv[1]);
+	ret = 1;
 out:
 	curl_global_cleanup();
 	return ret;
@@ -132,19 +132,37 @@ int tool_wants_help(int argc, char **argv)
 	return 0;
 }
 
-const char *tool_state_arg(int *argc, char **argv)
+int tool_state_arg(int *argc, char **argv, const char **state)
 {
-	const char *state = NULL;
-
+	*state = NULL;
 	for (int i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], "--state") == 0 && i + 1 < *argc) {
-			state = argv[i + 1];
-			memmove(argv + i, argv + i + 2, (*argc - i - 2 + 1) * sizeof(*argv));
-			*argc -= 2;
-			i--;
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (strcmp(argv[i], "--state"))
+			continue;
+		if (i + 1 >= *argc) {
+			fprintf(stderr, "artifs %s: --state needs a folder (see artifs %s --help)\n",
+				argv[0], argv[0]);
+			return 1;
 		}
+		*state = argv[i + 1];
+		memmove(argv + i, argv + i + 2, (*argc - i - 2 + 1) * sizeof(*argv));
+		*argc -= 2;
+		i--;
 	}
-	return state;
+	return 0;
+}
+
+int tool_bad_option(const char *cmd, const char *opt)
+{
+	fprintf(stderr, "artifs %s: unknown option '%s' (see artifs %s --help)\n", cmd, opt, cmd);
+	return 1;
+}
+
+int tool_needs_value(const char *cmd, const char *opt)
+{
+	fprintf(stderr, "artifs %s: %s needs a value (see artifs %s --help)\n", cmd, opt, cmd);
+	return 1;
 }
 
 int tool_meta_open(const char *state, struct meta **m)
@@ -163,35 +181,83 @@ int tool_meta_open(const char *state, struct meta **m)
 	return 0;
 }
 
-/* The part of path below the artifs mount that holds it: the mount root is the folder
- * above it with .artifs/version, so any mount point works, not only $ARTIFS_MOUNT. */
-static int mount_relative(const char *path, char *out, size_t len)
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
 {
-	char real[4096], root[4096], probe[4200];
-	char *cut;
+	char *o = s;
 
-	if (!realpath(path, real))
-		return ENOENT;
-	snprintf(root, sizeof(root), "%s", real);
-	while ((cut = strrchr(root, '/')) && cut > root) {
-		*cut = '\0';
-		snprintf(probe, sizeof(probe), "%s/.artifs/version", root);
-		if (access(probe, F_OK) == 0) {
-			snprintf(out, len, "%s", real + strlen(root) + 1);
-			return 0;
+	for (; *s; s++, o++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o = *s;
 		}
 	}
-	return ENOENT;
+	*o = '\0';
+}
+
+/*
+ * The mount point nearest above real (an existing real path) into mp, and whether it is an
+ * artifs mount: its type in /proc/self/mountinfo is fuse.artifs (the daemon sets
+ * subtype=artifs) and its root has .artifs/version. 0, ENOENT when it is not, or errno.
+ */
+static int artifs_mount_of(const char *real, char *mp, size_t len)
+{
+	char line[3 * PATH_MAX], best[PATH_MAX] = "", probe[PATH_MAX + 32];
+	int is_artifs = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *point = NULL, *sep, *type;
+		size_t pl;
+
+		/* id parent major:minor root POINT options [optional...] - TYPE source ... */
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		*sep = '\0';
+		type = strtok_r(sep + 3, " ", &save);
+		save = NULL;
+		point = strtok_r(line, " ", &save);
+		for (int i = 0; point && i < 4; i++)
+			point = strtok_r(NULL, " ", &save);
+		if (!point || !type)
+			continue;
+		unescape(point);
+		pl = strlen(point);
+		if (strcmp(point, "/") &&
+		    (strncmp(real, point, pl) || (real[pl] != '\0' && real[pl] != '/')))
+			continue;
+		/* The longest wins; of equal ones the later, which is mounted over the others. */
+		if (pl < strlen(best) || pl >= sizeof(best))
+			continue;
+		memcpy(best, point, pl + 1);
+		is_artifs = !strcmp(type, "fuse.artifs");
+	}
+	fclose(f);
+	if (!is_artifs)
+		return ENOENT;
+	snprintf(probe, sizeof(probe), "%s%s.artifs/version", best, strcmp(best, "/") ? "/" : "");
+	if (access(probe, F_OK))
+		return errno == ENOTCONN ? ENOTCONN : ENOENT;
+	if (strlen(best) >= len)
+		return ENAMETOOLONG;
+	snprintf(mp, len, "%s", best);
+	return 0;
 }
 
 int tool_mount_root(const char *path, char *root, size_t rlen, char *rel, size_t rellen)
 {
 	char abs[PATH_MAX], real[PATH_MAX], tail[PATH_MAX] = "", tmp[PATH_MAX];
-	char full[2 * PATH_MAX + 2], probe[PATH_MAX + 32];
+	char full[2 * PATH_MAX + 2];
 	const char *below;
 	char *cut, *c, *save;
 	size_t rl;
-	int n;
+	int n, err;
 
 	if (path[0] == '/') {
 		n = snprintf(abs, sizeof(abs), "%s", path);
@@ -229,25 +295,14 @@ int tool_mount_root(const char *path, char *root, size_t rlen, char *rel, size_t
 		if (n < 0 || (size_t)n >= sizeof(full) - rl)
 			return ENAMETOOLONG;
 	}
-	/* Only an existing folder can hold .artifs/version: probe from real upwards. */
-	for (;;) {
-		snprintf(probe, sizeof(probe), "%s%s.artifs/version", real,
-			 strcmp(real, "/") ? "/" : "");
-		if (access(probe, F_OK) == 0)
-			break;
-		if (!strcmp(real, "/"))
-			return ENOENT;
-		cut = strrchr(real, '/');
-		if (cut == real)
-			cut[1] = '\0';
-		else
-			*cut = '\0';
-	}
+	err = artifs_mount_of(real, real, sizeof(real));
+	if (err)
+		return err;
 	rl = strlen(real);
 	below = full + rl;
 	while (*below == '/')
 		below++;
-	if (strlen(real) >= rlen || strlen(below) >= rellen)
+	if (strlen(real) >= rlen || (rel && strlen(below) >= rellen))
 		return ENAMETOOLONG;
 	memcpy(root, real, rl + 1);
 	if (rel)
@@ -255,38 +310,72 @@ int tool_mount_root(const char *path, char *root, size_t rlen, char *rel, size_t
 	return 0;
 }
 
-int tool_uri(const char *arg, char *out, size_t len)
+int tool_on_mount(const char *cmd, const char *arg, char *out, size_t len, char *root,
+		  size_t rlen, char *rel, size_t rellen)
 {
-	const char *mnt = tool_mountpoint();
-	size_t ml = strlen(mnt);
-	const char *rel = arg;
+	char rbuf[PATH_MAX];
+	int err;
+
+	if (tool_path(arg, out, len))
+		return 1;
+	err = tool_mount_root(out, root ? root : rbuf, root ? rlen : sizeof(rbuf), rel, rellen);
+	if (!err)
+		return 0;
+	if (err == ENOENT && strcmp(arg, out))
+		fprintf(stderr, "artifs %s: %s (%s): not on an artifs mount (URIs resolve under "
+				"$ARTIFS_MOUNT, default /artifacts)\n", cmd, arg, out);
+	else if (err == ENOENT)
+		fprintf(stderr, "artifs %s: %s: not on an artifs mount\n", cmd, out);
+	else
+		fprintf(stderr, "artifs %s: %s: %s\n", cmd, out, strerror(err));
+	return 1;
+}
+
+int tool_mount_arg(const char *cmd, int argc, char **argv, char *root, size_t rlen)
+{
+	const char *arg = NULL;
+	char path[PATH_MAX];
+	int opts = 1;
+
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		} else if (opts && argv[i][0] == '-') {
+			return tool_bad_option(cmd, argv[i]);
+		} else if (arg) {
+			fprintf(stderr, "artifs %s: unexpected argument '%s' (one mount at a time)\n",
+				cmd, argv[i]);
+			return 1;
+		} else {
+			arg = argv[i];
+		}
+	}
+	return tool_on_mount(cmd, arg ? arg : tool_mountpoint(), path, sizeof(path), root, rlen,
+			     NULL, 0);
+}
+
+int tool_uri(const char *cmd, const char *arg, char *out, size_t len)
+{
+	char path[PATH_MAX], rel[PATH_MAX], p[256], a[256], ref[256] = "";
+	const char *r;
 	int n;
 
 	if (strncmp(arg, "artifs://", 9) == 0) {
 		n = snprintf(out, len, "%s", arg);
-		return n < 0 || (size_t)n >= len ? 2 : 0;
+		return n < 0 || (size_t)n >= len ? 1 : 0;
 	}
-	char relbuf[4096];
-
-	if (mount_relative(arg, relbuf, sizeof(relbuf)) == 0)
-		rel = relbuf;
-	if (rel == arg && strncmp(arg, mnt, ml) == 0 && arg[ml] == '/')
-		rel = arg + ml + 1;
-	{
-		char p[256], a[256], ref[256] = "";
-
-		if (sscanf(rel, "%255[^/]/%255[^/@]", p, a) != 2) {
-			fprintf(stderr, "artifs: cannot tell which artifact '%s' names "
-					"(artifs://project/artifact[@ref], or a path under %s)\n",
-				arg, mnt);
-			return 2;
-		}
-		rel = strchr(rel, '/') + 1 + strlen(a);
-		if (*rel == '@' || (*rel == '/' && rel[1] == '@'))
-			sscanf(rel + (*rel == '/'), "@%255[^/]", ref);
-		n = snprintf(out, len, "artifs://%s/%s%s%s", p, a, ref[0] ? "@" : "", ref);
+	if (tool_on_mount(cmd, arg, path, sizeof(path), NULL, 0, rel, sizeof(rel)))
+		return 1;
+	if (sscanf(rel, "%255[^/]/%255[^/@]", p, a) != 2) {
+		fprintf(stderr, "artifs %s: %s names no artifact (give its folder under the mount, "
+				"or artifs://project/artifact[@ref])\n", cmd, arg);
+		return 1;
 	}
-	return n < 0 || (size_t)n >= len ? 2 : 0;
+	r = rel + strlen(p) + 1 + strlen(a);
+	if (*r == '@' || (*r == '/' && r[1] == '@'))
+		sscanf(r + (*r == '/'), "@%255[^/]", ref);
+	n = snprintf(out, len, "artifs://%s/%s%s%s", p, a, ref[0] ? "@" : "", ref);
+	return n < 0 || (size_t)n >= len ? 1 : 0;
 }
 
 void tool_time(int64_t ns, char *out, size_t len)

@@ -122,31 +122,6 @@ static uint64_t seed_of(struct bench *b, unsigned round, int sys, int kind, uint
 	return b->seed + (((uint64_t)round * 4 + sys * 2 + kind) << 40) + idx;
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	}
-	if (shift && !strcasecmp(end, "iB"))
-		end += 2;
-	else if (!strcasecmp(end, "B"))
-		end++;
-	if (*end || v == 0 || v > (UINT64_MAX >> shift))
-		return EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 static void size_str(uint64_t n, char *out, size_t len)
 {
 	if (n % (1ULL << 30) == 0)
@@ -758,20 +733,9 @@ static int art_dir(const char *arg, char *out, size_t len, char *root, size_t rl
 {
 	char path[PATH_MAX], rel[PATH_MAX], p[PATH_MAX];
 	char *slash;
-	int err;
 
-	if (tool_path(arg, path, sizeof(path)))
-		return 2;
-	err = tool_mount_root(path, root, rlen, rel, sizeof(rel));
-	if (err == ENOENT) {
-		fprintf(stderr, "artifs bench: %s is not on an artifs mount (no .artifs/version "
-				"in it or a folder above it)\n", path);
+	if (tool_on_mount("bench", arg, path, sizeof(path), root, rlen, rel, sizeof(rel)))
 		return 1;
-	}
-	if (err) {
-		fprintf(stderr, "artifs bench: %s: %s\n", path, strerror(err));
-		return 1;
-	}
 	while (rel[0] && rel[strlen(rel) - 1] == '/')
 		rel[strlen(rel) - 1] = '\0';
 	slash = strchr(rel, '/');
@@ -845,7 +809,7 @@ static void help(void)
 	       "temporary folder (artifs-bench.XXXXXX in it) is removed at the end, also on\n"
 	       "Ctrl-C. It never fails on speed: exit 1 only when an operation fails.\n\n"
 	       "  --rounds N         rounds (default 3)\n"
-	       "  --big-size SIZE    the big file (default 256M; K, M, G suffixes)\n"
+	       "  --big-size SIZE    the big file (default 256M; K, M, G, T: powers of 1024)\n"
 	       "  --small-count N    small files (default 1000)\n"
 	       "  --small-size SIZE  each small file (default 4K)\n"
 	       "  --baseline DIR     an existing plain folder to compare with\n"
@@ -872,41 +836,49 @@ int cmd_bench(int argc, char **argv)
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end;
-		unsigned long n;
 
 		if (!strcmp(a, "--keep")) {
 			b->keep = 1;
 			continue;
 		}
-		if (a[0] == '-' && a[1] == '-' && !v) {
-			fprintf(stderr, "artifs bench: %s needs a value (see --help)\n", a);
-			return 2;
+		if (!strcmp(a, "--rounds") || !strcmp(a, "--small-count") ||
+		    !strcmp(a, "--big-size") || !strcmp(a, "--small-size") ||
+		    !strcmp(a, "--baseline")) {
+			if (!v)
+				return tool_needs_value("bench", a);
+		} else if (a[0] == '-') {
+			return tool_bad_option("bench", a);
 		}
 		if (!strcmp(a, "--rounds") || !strcmp(a, "--small-count")) {
-			errno = 0;
-			n = strtoul(v, &end, 10);
-			if (errno || *end || !*v || v[0] == '-' || n == 0 ||
-			    n > (a[2] == 'r' ? 10000 : 10000000)) {
-				fprintf(stderr, "artifs bench: %s wants a count from 1 to %s, not "
-						"'%s'\n", a, a[2] == 'r' ? "10000" : "10000000", v);
-				return 2;
+			uint64_t max = a[2] == 'r' ? 10000 : 10000000, n;
+
+			if (tool_parse_uint(v, max, &n) || n == 0) {
+				fprintf(stderr, "artifs bench: %s wants a count from 1 to %llu, not "
+						"'%s'\n", a, (unsigned long long)max, v);
+				return 1;
 			}
 			*(a[2] == 'r' ? &b->rounds : &b->small_count) = n;
 			i++;
 		} else if (!strcmp(a, "--big-size") || !strcmp(a, "--small-size")) {
-			if (parse_size(v, a[2] == 'b' ? &b->big : &b->small_size)) {
-				fprintf(stderr, "artifs bench: %s wants a size like 4K, 256M or 1G, "
-						"not '%s'\n", a, v);
-				return 2;
+			uint64_t *sz = a[2] == 'b' ? &b->big : &b->small_size;
+			char what[16];
+			int err = tool_parse_size(v, sz);
+
+			snprintf(what, sizeof(what), "%s ", a);
+			if (err)
+				return tool_size_error("bench", what, v, err);
+			if (*sz == 0) {
+				fprintf(stderr, "artifs bench: %s 0: give a size above 0\n", a);
+				return 1;
 			}
 			i++;
 		} else if (!strcmp(a, "--baseline")) {
 			base = v;
 			i++;
-		} else if (a[0] == '-' || dir) {
-			fprintf(stderr, "artifs bench: unexpected argument '%s' (see --help)\n", a);
-			return 2;
+		} else if (dir) {
+			fprintf(stderr, "artifs bench: unexpected argument '%s' (one folder; see "
+					"artifs bench --help)\n", a);
+			return 1;
 		} else {
 			dir = a;
 		}

@@ -13,19 +13,37 @@ int cmd_cat(int argc, char **argv)
 {
 	static char buf[1 << 17];
 	char path[PATH_MAX];
-	int ret = 0;
+	int ret = 0, first = argc, files = 0;
 
-	if (tool_wants_help(argc, argv) || argc < 2) {
-		printf("usage: artifs cat URI|PATH...\n\n"
-		       "Prints files, e.g. artifs cat artifs://proj/model@v3/model.pkl\n");
-		return argc < 2 ? 2 : 0;
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: artifs cat [--] URI|PATH...\n\n"
+		       "Prints files of an artifs mount, e.g.\n"
+		       "artifs cat artifs://proj/model@v3/model.pkl\n");
+		return 0;
+	}
+	/* Every operand is checked before anything is printed. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--") && first == argc) {
+			first = i + 1;
+			continue;
+		}
+		if (argv[i][0] == '-' && first == argc)
+			return tool_bad_option("cat", argv[i]);
+		if (tool_on_mount("cat", argv[i], path, sizeof(path), NULL, 0, NULL, 0))
+			return 1;
+		files++;
+	}
+	if (!files) {
+		fprintf(stderr, "artifs cat: which files? (see artifs cat --help)\n");
+		return 2;
 	}
 	for (int i = 1; i < argc; i++) {
 		ssize_t n;
 		int fd;
 
-		if (tool_path(argv[i], path, sizeof(path)))
-			return 2;
+		if (i < first && !strcmp(argv[i], "--"))
+			continue;
+		tool_path(argv[i], path, sizeof(path));
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			fprintf(stderr, "artifs cat: %s: %s\n", path, strerror(errno));

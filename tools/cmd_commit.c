@@ -12,50 +12,64 @@
 int cmd_commit(int argc, char **argv)
 {
 	const char *msg = "", *target = NULL;
-	char path[PATH_MAX], ver[32];
+	char path[PATH_MAX], ver[32], uri[1024];
 	char *inputs = NULL;
 	size_t ilen = 0;
+	int opts = 1, ret = 1;
 	ssize_t n;
 
 	if (tool_wants_help(argc, argv)) {
-		printf("usage: artifs commit [-m MESSAGE] [--input URI]... ARTIFACT\n\n"
-		       "Commits the artifact's draft as a new version now and prints its URI.\n"
-		       "ARTIFACT is its folder under the mount or artifs://project/artifact.\n"
-		       "--input declares an input version (lineage); repeatable.\n"
-		       "Nothing is made when the tree did not change.\n");
+		printf("usage: artifs commit [-m MESSAGE] [--input URI|PATH]... [--] ARTIFACT\n\n"
+		       "Commits the artifact's draft as a new version now and prints its path.\n"
+		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n"
+		       "--input declares an input version (lineage), by URI or by its folder on\n"
+		       "the mount; repeatable. Nothing is made when the tree did not change.\n");
 		return 0;
 	}
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-m") && i + 1 < argc) {
-			msg = argv[++i];
-		} else if (!strcmp(argv[i], "--input") && i + 1 < argc) {
-			size_t l = strlen(argv[++i]);
-			char *ni = realloc(inputs, ilen + l + 2);
+		const char *a = argv[i];
 
+		if (opts && (!strcmp(a, "-m") || !strcmp(a, "--input")) && i + 1 >= argc) {
+			ret = tool_needs_value("commit", a);
+			goto out;
+		}
+		if (opts && !strcmp(a, "-m")) {
+			msg = argv[++i];
+		} else if (opts && !strcmp(a, "--input")) {
+			size_t l;
+			char *ni;
+
+			if (tool_uri("commit", argv[++i], uri, sizeof(uri)))
+				goto out;
+			l = strlen(uri);
+			ni = realloc(inputs, ilen + l + 2);
 			if (!ni)
-				return 1;
+				goto out;
 			inputs = ni;
-			memcpy(inputs + ilen, argv[i], l);
+			memcpy(inputs + ilen, uri, l);
 			ilen += l;
 			inputs[ilen++] = '\n';
 			inputs[ilen] = '\0';
+		} else if (opts && !strcmp(a, "--")) {
+			opts = 0;
+		} else if (opts && a[0] == '-') {
+			ret = tool_bad_option("commit", a);
+			goto out;
 		} else if (!target) {
-			target = argv[i];
+			target = a;
 		} else {
-			fprintf(stderr, "artifs commit: unexpected argument '%s'\n", argv[i]);
-			free(inputs);
-			return 2;
+			fprintf(stderr, "artifs commit: unexpected argument '%s' (one artifact at a "
+					"time)\n", a);
+			goto out;
 		}
 	}
 	if (!target) {
-		fprintf(stderr, "artifs commit: which artifact? (see --help)\n");
-		free(inputs);
-		return 2;
+		fprintf(stderr, "artifs commit: which artifact? (see artifs commit --help)\n");
+		ret = 2;
+		goto out;
 	}
-	if (tool_path(target, path, sizeof(path))) {
-		free(inputs);
-		return 2;
-	}
+	if (tool_on_mount("commit", target, path, sizeof(path), NULL, 0, NULL, 0))
+		goto out;
 	if (inputs) {
 		/* --input adds to what was declared before. */
 		char old[65536];
@@ -65,7 +79,7 @@ int cmd_commit(int argc, char **argv)
 			char *ni = realloc(inputs, ilen + ol + 2);
 
 			if (!ni)
-				return 1;
+				goto out;
 			inputs = ni;
 			memmove(inputs + ol + 1, inputs, ilen + 1);
 			memcpy(inputs, old, ol);
@@ -75,33 +89,54 @@ int cmd_commit(int argc, char **argv)
 	}
 	if (inputs && setxattr(path, "user.artifs.inputs", inputs, ilen, 0)) {
 		fprintf(stderr, "artifs commit: %s: declaring inputs: %s\n", path, strerror(errno));
-		free(inputs);
-		return 1;
+		goto out;
 	}
-	free(inputs);
 	if (setxattr(path, "user.artifs.commit", msg, strlen(msg), 0)) {
 		fprintf(stderr, "artifs commit: %s: %s\n", path, strerror(errno));
-		return 1;
+		goto out;
 	}
 	n = getxattr(path, "user.artifs.version", ver, sizeof(ver) - 1);
 	if (n > 0) {
 		ver[n] = '\0';
 		printf("%s/@v%s\n", path, ver);
 	}
-	return 0;
+	ret = 0;
+out:
+	free(inputs);
+	return ret;
 }
 
 int cmd_discard(int argc, char **argv)
 {
+	const char *target = NULL;
 	char path[PATH_MAX];
+	int opts = 1;
 
-	if (tool_wants_help(argc, argv) || argc != 2) {
-		printf("usage: artifs discard ARTIFACT\n\n"
-		       "Throws the artifact's draft away: its folder shows the newest version again.\n");
-		return argc == 2 ? 0 : 2;
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: artifs discard [--] ARTIFACT\n\n"
+		       "Throws the artifact's draft away: its folder shows the newest version again.\n"
+		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n");
+		return 0;
 	}
-	if (tool_path(argv[1], path, sizeof(path)))
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		} else if (opts && argv[i][0] == '-') {
+			return tool_bad_option("discard", argv[i]);
+		} else if (target) {
+			fprintf(stderr, "artifs discard: unexpected argument '%s' (one artifact at a "
+					"time)\n", argv[i]);
+			return 1;
+		} else {
+			target = argv[i];
+		}
+	}
+	if (!target) {
+		fprintf(stderr, "artifs discard: which artifact? (see artifs discard --help)\n");
 		return 2;
+	}
+	if (tool_on_mount("discard", target, path, sizeof(path), NULL, 0, NULL, 0))
+		return 1;
 	if (setxattr(path, "user.artifs.discard", "", 0, 0)) {
 		fprintf(stderr, "artifs discard: %s: %s\n", path, strerror(errno));
 		return 1;

@@ -16,7 +16,7 @@ static void help(void)
 {
 	printf("usage: artifs find [--project P] [--artifact A|P/A] [--label KEY=VALUE]...\n"
 	       "                   [--metric 'NAME>0.9']... [--since TIME] [--until TIME]\n"
-	       "                   [--input URI] [--sort metric:NAME[:asc]] [--limit N]\n"
+	       "                   [--input URI|PATH] [--sort metric:NAME[:asc]] [--limit N]\n"
 	       "                   [--format text|json] [--state DIR]\n\n"
 	       "Prints the URIs of the versions that match every condition, newest first (or\n"
 	       "by the sort metric, highest first). Comparisons: < <= = >= >. TIME is\n"
@@ -145,7 +145,7 @@ int cmd_find(int argc, char **argv)
 {
 	struct meta_query q = { 0 };
 	struct out o = { 0 };
-	const char *state = tool_state_arg(&argc, argv);
+	const char *state;
 	struct meta *m = NULL;
 	char inuri[1024];
 	int err;
@@ -154,13 +154,27 @@ int cmd_find(int argc, char **argv)
 		help();
 		return 0;
 	}
+	if (tool_state_arg(&argc, argv, &state))
+		return 1;
 	for (int i = 1; i < argc; i++) {
+		static const char *const known[] = { "--project", "--artifact", "--label",
+						     "--metric",  "--since",    "--until",
+						     "--input",   "--sort",     "--limit",
+						     "--format" };
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		size_t k = 0;
 
-		if (!val) {
-			fprintf(stderr, "artifs find: %s needs a value\n", opt);
-			return 2;
+		while (k < sizeof(known) / sizeof(known[0]) && strcmp(opt, known[k]))
+			k++;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			if (opt[0] == '-')
+				return tool_bad_option("find", opt);
+			fprintf(stderr, "artifs find: unexpected argument '%s' (conditions are "
+					"options: see artifs find --help)\n", opt);
+			return 1;
 		}
+		if (!val)
+			return tool_needs_value("find", opt);
 		i++;
 		if (!strcmp(opt, "--project")) {
 			q.project = val;
@@ -171,7 +185,7 @@ int cmd_find(int argc, char **argv)
 
 			if (!eq || eq == val || q.nlabels == META_QUERY_MAX) {
 				fprintf(stderr, "artifs find: --label takes KEY=VALUE\n");
-				return 2;
+				return 1;
 			}
 			*eq = '\0';
 			q.labels[q.nlabels].key = val;
@@ -181,23 +195,23 @@ int cmd_find(int argc, char **argv)
 			if (parse_metric(argv[i], &q)) {
 				fprintf(stderr, "artifs find: --metric takes NAME<OP>NUMBER, "
 						"OP one of < <= = >= >\n");
-				return 2;
+				return 1;
 			}
 		} else if (!strcmp(opt, "--since") || !strcmp(opt, "--until")) {
 			if (parse_time(val, opt[2] == 's' ? &q.since_ns : &q.until_ns)) {
 				fprintf(stderr, "artifs find: %s: cannot read time '%s'\n", opt, val);
-				return 2;
+				return 1;
 			}
 		} else if (!strcmp(opt, "--input")) {
-			if (tool_uri(val, inuri, sizeof(inuri)))
-				return 2;
+			if (tool_uri("find", val, inuri, sizeof(inuri)))
+				return 1;
 			q.input = inuri;
 		} else if (!strcmp(opt, "--sort")) {
 			char *name;
 
 			if (strncmp(val, "metric:", 7) || !val[7]) {
 				fprintf(stderr, "artifs find: --sort takes metric:NAME[:asc|:desc]\n");
-				return 2;
+				return 1;
 			}
 			name = argv[i] + 7;
 			if (strchr(name, ':')) {
@@ -208,16 +222,19 @@ int cmd_find(int argc, char **argv)
 			}
 			q.sort_metric = name;
 		} else if (!strcmp(opt, "--limit")) {
-			q.limit = strtoul(val, NULL, 10);
+			uint64_t lim;
+
+			if (tool_parse_uint(val, UINT32_MAX, &lim)) {
+				fprintf(stderr, "artifs find: --limit takes a count, not '%s'\n", val);
+				return 1;
+			}
+			q.limit = lim;
 		} else if (!strcmp(opt, "--format")) {
 			if (strcmp(val, "json") && strcmp(val, "text")) {
 				fprintf(stderr, "artifs find: --format is text or json\n");
-				return 2;
+				return 1;
 			}
 			o.json = !strcmp(val, "json");
-		} else {
-			fprintf(stderr, "artifs find: unknown option '%s' (see --help)\n", opt);
-			return 2;
 		}
 	}
 	if (tool_meta_open(state, &m))

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,48 +209,68 @@ static void print_text(struct graph *g)
 
 int cmd_lineage(int argc, char **argv)
 {
-	const char *state = tool_state_arg(&argc, argv), *format = "text", *target = NULL;
+	const char *state, *format = "text", *target = NULL;
 	struct graph g = { 0 };
 	struct meta *m = NULL;
 	struct meta_vref root;
 	char uri[1024];
-	long depth = 64;
-	int dir = -1, err, fresh;
+	uint64_t depth = 64;
+	int dir = -1, err, fresh, opts = 1;
 
 	if (tool_wants_help(argc, argv)) {
-		printf("usage: artifs lineage URI --up|--down [--depth N] [--format text|json|dot]\n"
-		       "                     [--state DIR]\n\n"
+		printf("usage: artifs lineage URI|PATH --up|--down [--depth N]\n"
+		       "                     [--format text|json|dot] [--state DIR]\n\n"
 		       "--up: what went into the version (its inputs, theirs, ...); --down: what\n"
 		       "was built from it. Edges say whether an input was declared or captured.\n"
 		       "--format dot draws artifacts' versions as boxes (with their tags) and the\n"
 		       "runs that made them as ellipses: 'artifs lineage URI --up --format dot |\n"
-		       "dot -Tsvg > lineage.svg'. Default depth 64.\n");
+		       "dot -Tsvg > lineage.svg'. Default depth 64. PATH is a version's folder on an\n"
+		       "artifs mount. Reads the index of the state directory (--state, $ARTIFS_STATE\n"
+		       "or the default).\n");
 		return 0;
 	}
+	if (tool_state_arg(&argc, argv, &state))
+		return 1;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--up"))
+		const char *a = argv[i];
+
+		if (opts && (!strcmp(a, "--depth") || !strcmp(a, "--format")) && i + 1 >= argc)
+			return tool_needs_value("lineage", a);
+		if (opts && !strcmp(a, "--up")) {
 			dir = 0;
-		else if (!strcmp(argv[i], "--down"))
+		} else if (opts && !strcmp(a, "--down")) {
 			dir = 1;
-		else if (!strcmp(argv[i], "--depth") && i + 1 < argc)
-			depth = strtol(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+		} else if (opts && !strcmp(a, "--depth")) {
+			if (tool_parse_uint(argv[++i], INT_MAX, &depth)) {
+				fprintf(stderr, "artifs lineage: --depth takes a count, not '%s'\n",
+					argv[i]);
+				return 1;
+			}
+		} else if (opts && !strcmp(a, "--format")) {
 			format = argv[++i];
-		else if (!target && argv[i][0] != '-')
-			target = argv[i];
-		else {
-			fprintf(stderr, "artifs lineage: unexpected argument '%s'\n", argv[i]);
-			return 2;
+		} else if (opts && !strcmp(a, "--")) {
+			opts = 0;
+		} else if (opts && a[0] == '-') {
+			return tool_bad_option("lineage", a);
+		} else if (!target) {
+			target = a;
+		} else {
+			fprintf(stderr, "artifs lineage: unexpected argument '%s' (one version at a "
+					"time)\n", a);
+			return 1;
 		}
 	}
-	if (!target || dir < 0 || (strcmp(format, "text") && strcmp(format, "json") &&
-				   strcmp(format, "dot"))) {
-		fprintf(stderr, "artifs lineage: give a version URI, --up or --down, and a format "
-				"of text, json or dot (see --help)\n");
+	if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "dot")) {
+		fprintf(stderr, "artifs lineage: --format is text, json or dot, not '%s'\n", format);
+		return 1;
+	}
+	if (!target || dir < 0) {
+		fprintf(stderr, "artifs lineage: give a version and --up or --down (see artifs "
+				"lineage --help)\n");
 		return 2;
 	}
-	if (tool_uri(target, uri, sizeof(uri)))
-		return 2;
+	if (tool_uri("lineage", target, uri, sizeof(uri)))
+		return 1;
 	if (tool_meta_open(state, &m))
 		return 1;
 	err = meta_txn_begin(m, 1, &g.txn);
@@ -266,7 +287,7 @@ int cmd_lineage(int argc, char **argv)
 	g.down = dir;
 	node_add(&g, &root, 0, &fresh);
 	for (g.cur = 0; g.cur < g.n && !g.err; g.cur++) {
-		if (g.nodes[g.cur].depth >= depth)
+		if ((uint64_t)g.nodes[g.cur].depth >= depth)
 			continue;
 		err = meta_lineage_iter(g.txn, &g.nodes[g.cur].v, g.down, edge_fn, &g);
 		if (err && err != 1)

@@ -60,22 +60,42 @@ static int version_fn(void *arg, const struct meta_version *v)
 
 int cmd_log(int argc, char **argv)
 {
-	const char *state = tool_state_arg(&argc, argv);
+	const char *state, *arg = NULL;
 	struct log l = { 0 };
 	struct meta *m = NULL;
 	struct meta_vref v;
 	char uri[1024];
-	int err;
+	int err, opts = 1;
 
-	if (tool_wants_help(argc, argv) || argc != 2) {
-		printf("usage: artifs log ARTIFACT [--state DIR]\n\n"
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: artifs log [--state DIR] [--] ARTIFACT\n\n"
 		       "Lists the artifact's versions, newest first: time, size, tags, message,\n"
 		       "the producing command, inputs, labels and metrics. ARTIFACT is\n"
-		       "artifs://project/artifact or its folder under the mount.\n");
-		return argc == 2 ? 0 : 2;
+		       "artifs://project/artifact or its folder on an artifs mount. Reads the index\n"
+		       "of the state directory (--state, $ARTIFS_STATE or the default).\n");
+		return 0;
 	}
-	if (tool_uri(argv[1], uri, sizeof(uri)))
+	if (tool_state_arg(&argc, argv, &state))
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		} else if (opts && argv[i][0] == '-') {
+			return tool_bad_option("log", argv[i]);
+		} else if (arg) {
+			fprintf(stderr, "artifs log: unexpected argument '%s' (one artifact at a "
+					"time)\n", argv[i]);
+			return 1;
+		} else {
+			arg = argv[i];
+		}
+	}
+	if (!arg) {
+		fprintf(stderr, "artifs log: which artifact? (see artifs log --help)\n");
 		return 2;
+	}
+	if (tool_uri("log", arg, uri, sizeof(uri)))
+		return 1;
 	if (!strchr(uri + 9, '@'))
 		strncat(uri, "@latest", sizeof(uri) - strlen(uri) - 1);
 	if (tool_meta_open(state, &m))
@@ -89,7 +109,7 @@ int cmd_log(int argc, char **argv)
 	}
 	meta_close(m);
 	if (err == ENOENT) {
-		fprintf(stderr, "artifs log: %s has no versions\n", argv[1]);
+		fprintf(stderr, "artifs log: %s has no versions\n", arg);
 		return 1;
 	}
 	if (err) {

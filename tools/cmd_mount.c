@@ -3,6 +3,7 @@
 #include "../fs/fs.h" /* first: it defines FUSE_USE_VERSION */
 
 #include <fuse_lowlevel.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,36 +14,17 @@
 #include "tools.h"
 
 struct mopts {
-	char *store, *state, *endpoint, *cache;
-	unsigned retries;
-	unsigned long long cache_size;
-	unsigned commit_delay;
-	int commit_delay_set;
-	unsigned long long map_size, rcache;
-	int foreground, debug, help;
-	int capture; /* -1 unset */
-	unsigned refresh;
-	int refresh_set;
+	struct fs_conf c;
+	int foreground, debug, help, failed;
+	int allow_other, default_permissions;
 	char *source, *mountpoint;
 	int is_helper;
 };
 
-enum { KEY_FG, KEY_DEBUG, KEY_HELP, KEY_DELAY, KEY_REFRESH };
+enum { KEY_FG, KEY_DEBUG, KEY_HELP };
 
+/* artifs's own -o options (tool_conf_opt) and unknown ones reach proc as FUSE_OPT_KEY_OPT. */
 static const struct fuse_opt specs[] = {
-	{ "store=%s", offsetof(struct mopts, store), 0 },
-	{ "state=%s", offsetof(struct mopts, state), 0 },
-	{ "endpoint=%s", offsetof(struct mopts, endpoint), 0 },
-	{ "retries=%u", offsetof(struct mopts, retries), 0 },
-	{ "cache=%s", offsetof(struct mopts, cache), 0 },
-	{ "cache_size=%llu", offsetof(struct mopts, cache_size), 0 },
-	{ "commit_delay=%u", offsetof(struct mopts, commit_delay), 0 },
-	FUSE_OPT_KEY("commit_delay=", KEY_DELAY),
-	{ "map_size=%llu", offsetof(struct mopts, map_size), 0 },
-	{ "rcache=%llu", offsetof(struct mopts, rcache), 0 },
-	{ "capture=%d", offsetof(struct mopts, capture), 0 },
-	{ "refresh=%u", offsetof(struct mopts, refresh), 0 },
-	FUSE_OPT_KEY("refresh=", KEY_REFRESH),
 	FUSE_OPT_KEY("-f", KEY_FG),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -65,6 +47,7 @@ static const struct fuse_opt specs[] = {
 static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 {
 	struct mopts *o = data;
+	int err;
 
 	switch (key) {
 	case KEY_FG:
@@ -76,12 +59,6 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 	case KEY_HELP:
 		o->help = 1;
 		return 0;
-	case KEY_DELAY:
-		o->commit_delay_set = 1;
-		return 0; /* the spec with %u stored the value */
-	case KEY_REFRESH:
-		o->refresh_set = 1;
-		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		if (o->is_helper && !o->source) {
 			o->source = strdup(arg);
@@ -91,11 +68,79 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 			o->mountpoint = strdup(arg);
 			return 0;
 		}
-		fprintf(stderr, "artifs mount: unexpected argument '%s'\n", arg);
+		fprintf(stderr, "artifs mount: unexpected argument '%s' (one mount point)\n", arg);
+		o->failed = 1;
 		return -1;
+	case FUSE_OPT_KEY_OPT:
+		if (arg[0] == '-') {
+			tool_bad_option("mount", arg);
+			o->failed = 1;
+			return -1;
+		}
+		err = tool_conf_opt("mount", arg, TOOL_OPT_STORE | TOOL_OPT_DAEMON, &o->c);
+		if (err > 0) {
+			o->failed = 1;
+			return -1;
+		}
+		if (err == 0)
+			return 0;
+		if (!strcmp(arg, "allow_other"))
+			o->allow_other = 1;
+		else if (!strcmp(arg, "default_permissions"))
+			o->default_permissions = 1;
+		return 1; /* a FUSE option: fuse_opts_check() vets it */
 	default:
 		return 1;
 	}
+}
+
+static char fuse_why[256];
+
+static void fuse_why_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	size_t l = strlen(fuse_why);
+
+	if (l < sizeof(fuse_why) - 1)
+		vsnprintf(fuse_why + l, sizeof(fuse_why) - l, fmt, ap);
+}
+
+/*
+ * libfuse refuses an option it does not know only in fuse_session_new(), which the daemon
+ * calls after forking and opening the store: ask it now, on a copy of the options, so that
+ * a typo is refused on the terminal before anything is made.
+ */
+static int fuse_opts_check(const struct fuse_args *args)
+{
+	static const struct fuse_lowlevel_ops none;
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se;
+	char *why = fuse_why;
+	size_t l;
+
+	for (int i = 0; i < args->argc; i++) {
+		if (fuse_opt_add_arg(&copy, args->argv[i])) {
+			fuse_opt_free_args(&copy);
+			fprintf(stderr, "artifs mount: out of memory\n");
+			return 1;
+		}
+	}
+	fuse_why[0] = '\0';
+	fuse_set_log_func(fuse_why_log);
+	se = fuse_session_new(&copy, &none, sizeof(none), NULL);
+	fuse_set_log_func(NULL);
+	fuse_opt_free_args(&copy);
+	if (se) {
+		fuse_session_destroy(se);
+		return 0;
+	}
+	l = strlen(why);
+	while (l && why[l - 1] == '\n')
+		why[--l] = '\0';
+	if (!strncmp(why, "fuse: ", 6))
+		why += 6;
+	fprintf(stderr, "artifs mount: %s (see artifs mount --help)\n",
+		*why ? why : "FUSE refused the options");
+	return 1;
 }
 
 static void help(void)
@@ -112,91 +157,85 @@ static void help(void)
 	       "                     $AWS_ENDPOINT_URL, else AWS)\n"
 	       "  retries=N          S3 attempts after the first before a request fails (default 6)\n"
 	       "  cache=DIR          local chunk cache of an s3 store (default STATE/cache)\n"
-	       "  cache_size=BYTES   its bound (default 10 GiB, at most 10%% of that disk's free\n"
+	       "  cache_size=SIZE    its bound (default 10 GiB, at most 10%% of that disk's free\n"
 	       "                     space)\n"
 	       "  state=DIR          the host's index and drafts (default $ARTIFS_STATE or %s)\n"
 	       "  commit_delay=MS    quiet time before a draft becomes a version (default 1000;\n"
 	       "                     0 commits as soon as the last writer has closed)\n"
-	       "  map_size=BYTES     initial LMDB map size (it grows when full)\n"
-	       "  rcache=BYTES       memory for decoded chunks, being fetched or cached (32 MiB)\n"
+	       "  map_size=SIZE      initial LMDB map size (it grows when full)\n"
+	       "  rcache=SIZE        memory for decoded chunks, being fetched or cached (32M)\n"
 	       "  capture=0|1        capture lineage from the files runs read (default 1)\n"
 	       "  refresh=MS         re-read an artifact's versions and tags from the store when\n"
 	       "                     it is looked up this long after the last time (default\n"
 	       "                     2000; 0: never, for a store no other host writes)\n"
-	       "  allow_other, default_permissions, ro, and other FUSE mount options\n"
-	       "  -d                 debug logging (and the FUSE request trace)\n",
+	       "  allow_other        let other users in; implies default_permissions: the\n"
+	       "                     kernel checks modes and owners (open, chmod, chown, ...)\n"
+	       "  default_permissions, ro, and other FUSE mount options\n"
+	       "  -d                 debug logging (and the FUSE request trace)\n\n"
+	       "SIZE is bytes, or a number with K, M, G or T (powers of 1024), optionally\n"
+	       "followed by iB: 32M, 32MiB, 1G. Unknown options are refused.\n",
 	       fs_default_store(), fs_default_state());
 }
 
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct mopts o = { .capture = -1 };
-	struct fs_conf c = { 0 };
+	struct mopts o = { 0 };
 	const char *self = strrchr(argv[0], '/');
-	const char *env;
-	int err;
+	int err, ret = 1;
 
 	o.is_helper = strcmp(self ? self + 1 : argv[0], "mount.artifs") == 0;
+	if (tool_conf_init("mount", TOOL_OPT_STORE | TOOL_OPT_DAEMON, &o.c))
+		return 1;
 	if (fuse_opt_parse(&args, &o, specs, proc)) {
-		fuse_opt_free_args(&args);
-		return 2;
+		/* fuse_opt's own refusals (e.g. -o without a list) say why on stderr too. */
+		if (!o.failed)
+			fprintf(stderr, "artifs mount: see artifs mount --help\n");
+		goto out;
 	}
 	if (o.help) {
 		help();
-		fuse_opt_free_args(&args);
-		return 0;
+		ret = 0;
+		goto out;
 	}
 	if (!o.mountpoint) {
-		fprintf(stderr, "artifs mount: no mount point given (see --help)\n");
-		fuse_opt_free_args(&args);
-		return 2;
+		fprintf(stderr, "artifs mount: no mount point given (see artifs mount --help)\n");
+		ret = 2;
+		goto out;
 	}
-	if (o.is_helper && o.source && !o.store && strcmp(o.source, "artifs") &&
-	    strcmp(o.source, "none"))
-		o.store = strdup(o.source);
-	if (!o.store && (env = getenv("ARTIFS_STORE")) && *env)
-		o.store = strdup(env);
-	if (!o.state && (env = getenv("ARTIFS_STATE")) && *env)
-		o.state = strdup(env);
-	if (!o.commit_delay_set) {
-		env = getenv("ARTIFS_COMMIT_DELAY");
-		o.commit_delay = env && *env ? (unsigned)strtoul(env, NULL, 10) : 1000;
+	if (o.is_helper && o.source && !o.c.store && strcmp(o.source, "artifs") &&
+	    strcmp(o.source, "none")) {
+		o.c.store = o.source;
+		o.source = NULL;
 	}
+	if (tool_conf_finish("mount", &o.c))
+		goto out;
 	if (o.debug) {
 		log_set_debug(1);
 		fuse_opt_add_arg(&args, "-odebug");
 	}
-	/* Version files are read by everyone the kernel lets in; names are ours to check. */
+	/*
+	 * The daemon checks names, not callers: with allow_other every user reaches it, so the
+	 * kernel must check the modes and owners it reports (open, chmod, chown, unlink...).
+	 * mount and mount.artifs both pass here.
+	 */
+	if (o.allow_other && !o.default_permissions)
+		fuse_opt_add_arg(&args, "-odefault_permissions");
 	fuse_opt_add_arg(&args, "-osubtype=artifs,fsname=artifs");
-	c.store = o.store ? o.store : fs_default_store();
-	c.state = o.state ? o.state : fs_default_state();
-	c.endpoint = o.endpoint;
-	c.retries = o.retries;
-	c.cache_dir = o.cache;
-	c.cache_size = o.cache_size;
-	c.commit_delay_ms = o.commit_delay;
-	c.map_size = o.map_size;
-	c.rcache_bytes = o.rcache;
-	c.foreground = o.foreground;
-	if (o.capture < 0) {
-		env = getenv("ARTIFS_CAPTURE");
-		o.capture = env && *env ? atoi(env) : 1;
-	}
-	c.no_capture = !o.capture;
-	c.refresh_ms = o.refresh_set ? o.refresh : 2000;
-	c.debug = o.debug;
-	err = fs_mount_main(&c, &args, o.mountpoint);
-	fuse_opt_free_args(&args);
-	free(o.store);
-	free(o.state);
-	free(o.endpoint);
-	free(o.cache);
-	free(o.source);
-	free(o.mountpoint);
+	if (fuse_opts_check(&args))
+		goto out;
+	o.c.foreground = o.foreground;
+	o.c.debug = o.debug;
+	err = fs_mount_main(&o.c, &args, o.mountpoint);
 	if (err) {
 		fprintf(stderr, "artifs mount: %s\n", strerror(err));
-		return 1;
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	fuse_opt_free_args(&args);
+	tool_conf_release(&o.c);
+	free(o.source);
+	free(o.mountpoint);
+	return ret;
 }

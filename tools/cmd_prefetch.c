@@ -61,17 +61,36 @@ static int read_fn(const char *path, const struct stat *st, int type, struct FTW
 
 int cmd_prefetch(int argc, char **argv)
 {
+	const char *arg = NULL;
 	char path[PATH_MAX];
+	int opts = 1;
 
-	if (tool_wants_help(argc, argv) || argc != 2) {
-		printf("usage: artifs prefetch URI|PATH\n\n"
-		       "Reads every file of a version (artifs://p/a@v3, a tag, or a folder under the\n"
-		       "mount) so that its chunks are in the local cache, e.g. before going offline\n"
-		       "or before a job starts. Shows progress on a terminal.\n");
-		return argc == 2 ? 0 : 2;
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: artifs prefetch [--] URI|PATH\n\n"
+		       "Reads every file of a version (artifs://p/a@v3, a tag, or a folder on an\n"
+		       "artifs mount) so that its chunks are in the local cache, e.g. before going\n"
+		       "offline or before a job starts. Shows progress on a terminal.\n");
+		return 0;
 	}
-	if (tool_path(argv[1], path, sizeof(path)))
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		} else if (opts && argv[i][0] == '-') {
+			return tool_bad_option("prefetch", argv[i]);
+		} else if (arg) {
+			fprintf(stderr, "artifs prefetch: unexpected argument '%s' (one version at a "
+					"time)\n", argv[i]);
+			return 1;
+		} else {
+			arg = argv[i];
+		}
+	}
+	if (!arg) {
+		fprintf(stderr, "artifs prefetch: which version? (see artifs prefetch --help)\n");
 		return 2;
+	}
+	if (tool_on_mount("prefetch", arg, path, sizeof(path), NULL, 0, NULL, 0))
+		return 1;
 	tty = isatty(STDERR_FILENO);
 	if (nftw(path, size_fn, 16, FTW_PHYS)) {
 		fprintf(stderr, "artifs prefetch: %s: %s\n", path, strerror(errno));

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* artifs rebuild [-o store=DIR,state=DIR]: a new index from the store alone. */
+/* artifs rebuild [-o store=DIR,state=DIR,...]: a new index from the store alone. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,50 +7,89 @@
 #include "../fs/fs.h"
 #include "tools.h"
 
+/* Each item of one -o list, as mount splits them (a ',' inside a value is "\,"). */
+static int opt_list(char *opts, struct fs_conf *c)
+{
+	char *item = opts, *r = opts, *w = opts;
+	int err, last;
+
+	for (;;) {
+		if (*r == '\\' && r[1]) {
+			*w++ = r[1];
+			r += 2;
+			continue;
+		}
+		if (*r && *r != ',') {
+			*w++ = *r++;
+			continue;
+		}
+		last = !*r;
+		*w = '\0';
+		if (*item) {
+			err = tool_conf_opt("rebuild", item, TOOL_OPT_STORE, c);
+			if (err < 0) {
+				fprintf(stderr, "artifs rebuild: unknown option '%s' (see artifs rebuild "
+						"--help)\n", item);
+				return 1;
+			}
+			if (err)
+				return 1;
+		}
+		if (last)
+			return 0;
+		item = w = ++r;
+	}
+}
+
 int cmd_rebuild(int argc, char **argv)
 {
-	struct fs_conf c = { 0 };
-	char *store = NULL, *state = NULL;
-	const char *env;
-	int err;
+	struct fs_conf c;
+	int err, ret = 1;
 
 	if (tool_wants_help(argc, argv)) {
-		printf("usage: artifs rebuild [-o store=DIR,state=DIR]\n\n"
+		printf("usage: artifs rebuild [-o option[,option...]]\n\n"
 		       "Rebuilds the host's index from the store alone: projects, artifacts,\n"
 		       "versions, tags, labels and metrics; each HEAD becomes its newest version.\n"
 		       "Run it with artifs unmounted. The old index is kept in\n"
-		       "STATE/index.old-<time> (its drafts are not carried over).\n");
+		       "STATE/index.old-<time> (its drafts are not carried over).\n\n"
+		       "options, as artifs mount takes them (see artifs mount --help):\n"
+		       "  store=DIR|s3://bucket[/prefix], state=DIR, endpoint=URL, retries=N,\n"
+		       "  cache=DIR, cache_size=SIZE, map_size=SIZE (SIZE: bytes or K, M, G, T)\n");
 		return 0;
 	}
+	if (tool_conf_init("rebuild", TOOL_OPT_STORE, &c))
+		return 1;
 	for (int i = 1; i < argc; i++) {
-		char *opts, *tok, *save = NULL;
+		char *opts;
 
-		if (strcmp(argv[i], "-o") || i + 1 >= argc) {
-			fprintf(stderr, "artifs rebuild: unexpected argument '%s'\n", argv[i]);
-			return 2;
-		}
-		opts = argv[++i];
-		for (tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			if (!strncmp(tok, "store=", 6))
-				store = tok + 6;
-			else if (!strncmp(tok, "state=", 6))
-				state = tok + 6;
-			else {
-				fprintf(stderr, "artifs rebuild: unknown option '%s'\n", tok);
-				return 2;
+		if (!strcmp(argv[i], "-o")) {
+			if (i + 1 >= argc) {
+				ret = tool_needs_value("rebuild", "-o");
+				goto out;
 			}
+			opts = argv[++i];
+		} else if (!strncmp(argv[i], "-o", 2)) {
+			opts = argv[i] + 2;
+		} else if (argv[i][0] == '-') {
+			ret = tool_bad_option("rebuild", argv[i]);
+			goto out;
+		} else {
+			fprintf(stderr, "artifs rebuild: unexpected argument '%s' (options go in -o: "
+					"see artifs rebuild --help)\n", argv[i]);
+			goto out;
 		}
+		if (opt_list(opts, &c))
+			goto out;
 	}
-	if (!store && (env = getenv("ARTIFS_STORE")) && *env)
-		store = (char *)env;
-	if (!state && (env = getenv("ARTIFS_STATE")) && *env)
-		state = (char *)env;
-	c.store = store ? store : fs_default_store();
-	c.state = state ? state : fs_default_state();
+	if (tool_conf_finish("rebuild", &c))
+		goto out;
 	err = fs_rebuild(&c);
 	if (err) {
 		fprintf(stderr, "artifs rebuild: %s\n", strerror(err));
-		return 1;
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	tool_conf_release(&c);
+	return ret;
 }

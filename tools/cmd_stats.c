@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* artifs stats [MOUNT]: the daemon's counters (requests, bytes, cache, commits) as JSON. */
+/* artifs stats [PATH]: the daemon's counters (requests, bytes, cache, commits) as JSON. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,23 +9,24 @@
 
 int cmd_stats(int argc, char **argv)
 {
-	const char *mnt = argc > 1 ? argv[1] : tool_mountpoint();
-	char path[PATH_MAX], buf[4096];
+	char root[PATH_MAX], path[PATH_MAX + 32], buf[4096];
 	size_t n;
 	FILE *f;
 
-	if (tool_wants_help(argc, argv) || argc > 2) {
-		printf("usage: artifs stats [MOUNT]\n\n"
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: artifs stats [PATH]\n\n"
 		       "Prints the daemon's counters as JSON: store requests by kind, bytes fetched\n"
 		       "and uploaded, retries and errors (s3), cache hits, misses and evictions,\n"
-		       "chunks fetched and stored, commits. The same as MOUNT/.artifs/stats.\n");
-		return argc > 2 ? 2 : 0;
+		       "chunks fetched and stored, commits, for the artifs mount that holds PATH\n"
+		       "(default $ARTIFS_MOUNT or /artifacts). The same as MOUNT/.artifs/stats.\n");
+		return 0;
 	}
-	snprintf(path, sizeof(path), "%s/.artifs/stats", mnt);
+	if (tool_mount_arg("stats", argc, argv, root, sizeof(root)))
+		return 1;
+	snprintf(path, sizeof(path), "%s/.artifs/stats", root);
 	f = fopen(path, "r");
 	if (!f) {
-		fprintf(stderr, "artifs stats: %s: %s (is artifs mounted there?)\n", path,
-			strerror(errno));
+		fprintf(stderr, "artifs stats: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)

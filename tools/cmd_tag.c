@@ -12,23 +12,47 @@
 int cmd_tag(int argc, char **argv)
 {
 	char path[PATH_MAX], link[PATH_MAX + 130], tmp[PATH_MAX + 130], target[160];
-	int del = argc > 1 && !strcmp(argv[1], "-d");
-	const char *spec, *tag, *at;
+	const char *args[2], *spec, *tag, *at;
+	int del = 0, n = 0, opts = 1;
 
-	if (tool_wants_help(argc, argv) || argc != 3 + del) {
+	if (tool_wants_help(argc, argv)) {
 		printf("usage: artifs tag ARTIFACT@vN|ARTIFACT@TAG TAG     set or move TAG\n"
 		       "       artifs tag -d ARTIFACT TAG                    drop TAG\n\n"
-		       "ARTIFACT is a folder path or artifs://project/artifact. The same as\n"
-		       "'ln -sfn @vN ARTIFACT/@TAG' and 'rm ARTIFACT/@TAG'.\n");
-		return argc == 3 + del ? 0 : 2;
+		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n"
+		       "The same as 'ln -sfn @vN ARTIFACT/@TAG' and 'rm ARTIFACT/@TAG'.\n");
+		return 0;
 	}
-	spec = argv[1 + del];
-	tag = argv[2 + del];
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		} else if (opts && !strcmp(argv[i], "-d")) {
+			del = 1;
+		} else if (opts && argv[i][0] == '-') {
+			return tool_bad_option("tag", argv[i]);
+		} else if (n == 2) {
+			fprintf(stderr, "artifs tag: unexpected argument '%s' (see artifs tag --help)\n",
+				argv[i]);
+			return 1;
+		} else {
+			args[n++] = argv[i];
+		}
+	}
+	if (n < 2) {
+		fprintf(stderr, "artifs tag: give %s and a tag name (see artifs tag --help)\n",
+			del ? "the artifact" : "ARTIFACT@vN");
+		return 2;
+	}
+	spec = args[0];
+	tag = args[1];
 	if (tag[0] == '@')
 		tag++;
+	if (!tag[0] || strchr(tag, '/')) {
+		fprintf(stderr, "artifs tag: '%s' is not a tag name\n", args[1]);
+		return 1;
+	}
 	if (del) {
-		if (tool_path(spec, path, sizeof(path)))
-			return 2;
+		if (tool_on_mount("tag", spec, path, sizeof(path), NULL, 0, NULL, 0))
+			return 1;
 		snprintf(link, sizeof(link), "%s/@%s", path, tag);
 		if (unlink(link)) {
 			fprintf(stderr, "artifs tag: %s: %s\n", link, strerror(errno));
@@ -37,14 +61,14 @@ int cmd_tag(int argc, char **argv)
 		return 0;
 	}
 	at = strrchr(spec, '@');
-	if (!at || strchr(at, '/')) {
-		fprintf(stderr, "artifs tag: say which version: ARTIFACT@vN\n");
-		return 2;
+	if (!at || strchr(at, '/') || !at[1]) {
+		fprintf(stderr, "artifs tag: %s: say which version: ARTIFACT@vN\n", spec);
+		return 1;
 	}
 	snprintf(target, sizeof(target), "%s", at);
 	snprintf(tmp, sizeof(tmp), "%.*s", (int)(at - spec), spec);
-	if (tool_path(tmp, path, sizeof(path)))
-		return 2;
+	if (tool_on_mount("tag", tmp, path, sizeof(path), NULL, 0, NULL, 0))
+		return 1;
 	snprintf(link, sizeof(link), "%s/@%s", path, tag);
 	if (symlink(target, link) == 0)
 		return 0;

@@ -6,7 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Each returns the process exit status: 0 success, 1 failure, 2 usage. */
+/*
+ * Each returns the process exit status: 0 success; 1 failure, including a refused argument
+ * (an unknown option, a malformed value, a path that is not on an artifs mount), which is
+ * also mount(8)'s status for an incorrect invocation; 2 when the command line lacks what the
+ * command needs (no artifact named, a missing operand).
+ */
 int cmd_mount(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
@@ -24,15 +29,21 @@ int cmd_bench(int argc, char **argv);
 struct meta;
 struct meta_txn;
 struct meta_vref;
+struct fs_conf;
 
 /* Opens the host's index for reading beside a running daemon: state is --state, else
  * $ARTIFS_STATE, else the default. 1 with a message on stderr when it cannot. */
 int tool_meta_open(const char *state, struct meta **m);
-/* Takes "--state DIR" out of argv (argc adjusted); returns DIR or NULL. */
-const char *tool_state_arg(int *argc, char **argv);
-/* An artifact or version named by a URI, "project/artifact[@ref]", or a path under the
- * mount (its last components), as "artifs://p/a[@ref]" into out. */
-int tool_uri(const char *arg, char *out, size_t len);
+/* Takes "--state DIR" out of argv (argc adjusted) into *state (NULL when absent). 0, or 1
+ * with a message on stderr when --state has no value. */
+int tool_state_arg(int *argc, char **argv, const char **state);
+/*
+ * An artifact or version named by an artifs:// URI (taken as it is) or by a path on an
+ * artifs mount (its components below the mount root), as "artifs://p/a[@ref]" into out.
+ * 0, or 1 with one line on stderr naming cmd and arg: a path not on an artifs mount, or
+ * one that names no artifact.
+ */
+int tool_uri(const char *cmd, const char *arg, char *out, size_t len);
 /* Prints nanoseconds since the epoch as RFC 3339 UTC into out. */
 void tool_time(int64_t ns, char *out, size_t len);
 
@@ -48,14 +59,60 @@ int tool_path(const char *arg, char *out, size_t len);
 
 /*
  * The artifs mount that holds path (which need not exist yet: its nearest existing ancestor
- * is resolved): root gets the mount's real path, the nearest folder at or above it with
- * .artifs/version; rel (may be NULL) the rest of the path below root, "" for root itself.
- * 0, ENOENT when no artifs mount holds it, EINVAL for a "." or ".." among the components
- * that do not exist yet, ENAMETOOLONG, or realpath's errno.
+ * is resolved): root gets the mount's real path, the mount point of type fuse.artifs in
+ * /proc/self/mountinfo nearest above it, with .artifs/version in it; rel (may be NULL) the
+ * rest of the path below root, "" for root itself. 0, ENOENT when no artifs mount holds it,
+ * EINVAL for a "." or ".." among the components that do not exist yet, ENAMETOOLONG, or
+ * realpath's errno (ENOTCONN on the mount of a daemon that died).
  */
 int tool_mount_root(const char *path, char *root, size_t rlen, char *rel, size_t rellen);
 
+/*
+ * A command's path or URI argument, which must be on an artifs mount: out gets the path
+ * (tool_path), root (may be NULL) the mount root and rel (may be NULL) the rest, as
+ * tool_mount_root. 0, or 1 with one line on stderr, "artifs CMD: PATH: why".
+ */
+int tool_on_mount(const char *cmd, const char *arg, char *out, size_t len, char *root,
+		  size_t rlen, char *rel, size_t rellen);
+
+/* The mount that status and stats report on: argv's one optional PATH, else
+ * tool_mountpoint(); its root into root. 0, or 1 with a message on stderr. */
+int tool_mount_arg(const char *cmd, int argc, char **argv, char *root, size_t rlen);
+
 /* True when argv holds -h or --help. */
 int tool_wants_help(int argc, char **argv);
+/* Refuses opt, an option cmd does not know: a message with a usage hint; returns 1. */
+int tool_bad_option(const char *cmd, const char *opt);
+/* Refuses opt given last, without the value it takes; returns 1. */
+int tool_needs_value(const char *cmd, const char *opt);
+
+/*
+ * Option values. tool_parse_uint: decimal digits only, at most max. tool_parse_size: bytes,
+ * or digits followed by K, M, G or T (any case, powers of 1024), optionally followed by
+ * "iB" ("32M", "32MiB"). Both 0, EINVAL for anything else (a sign, spaces, "32MB", ""), or
+ * ERANGE when it does not fit.
+ */
+int tool_parse_uint(const char *s, uint64_t max, uint64_t *out);
+int tool_parse_size(const char *s, uint64_t *out);
+/* The message for tool_parse_size's err on "WHATVAL" (what: e.g. "rcache=" or "--big-size
+ * "); returns 1. */
+int tool_size_error(const char *cmd, const char *what, const char *val, int err);
+
+/*
+ * The -o options of the commands that open a store, one parser for all: TOOL_OPT_STORE
+ * (store=, state=, endpoint=, retries=, cache=, cache_size=, map_size=) for every such
+ * command, TOOL_OPT_DAEMON (commit_delay=, rcache=, capture=, refresh=) for mount.
+ * tool_conf_init zeroes c and sets the defaults (with TOOL_OPT_DAEMON also from
+ * $ARTIFS_COMMIT_DELAY and $ARTIFS_CAPTURE); tool_conf_opt takes one NAME=VALUE item: 0
+ * taken, -1 not one of these options (mount passes it to FUSE), 1 refused (a message on
+ * stderr naming the option); tool_conf_finish fills store and state from $ARTIFS_STORE,
+ * $ARTIFS_STATE or the defaults. The strings in c are the caller's, freed by
+ * tool_conf_release(). init and finish return 0 or 1 (a message on stderr).
+ */
+enum tool_opt_which { TOOL_OPT_STORE = 1 << 0, TOOL_OPT_DAEMON = 1 << 1 };
+int tool_conf_init(const char *cmd, unsigned which, struct fs_conf *c);
+int tool_conf_opt(const char *cmd, const char *item, unsigned which, struct fs_conf *c);
+int tool_conf_finish(const char *cmd, struct fs_conf *c);
+void tool_conf_release(struct fs_conf *c);
 
 #endif

@@ -22,9 +22,11 @@ ln -s @v1 "$A/@prod"
 setfattr -n user.label.stage -v prod "$A/@v1"
 stop
 
-# the bucket alone rebuilds everything
+# the bucket alone rebuilds everything; rebuild takes the store options mount takes (the
+# endpoint given as an option only)
 rm -rf "$STATE"
-"$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE" 2>>"$LOG" || fail "rebuild from s3 failed"
+AWS_ENDPOINT_URL= "$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE,endpoint=$AWS_ENDPOINT_URL" \
+	-o "retries=2,cache=$T/cache,cache_size=64M" 2>>"$LOG" || fail "rebuild from s3 failed"
 start
 cmp "$T/one" "$A/@prod/w.bin" || fail "@prod after rebuild differs"
 [ "$(getfattr --only-values -n user.label.stage "$A/@v1")" = prod ] || fail "label lost"
