@@ -629,7 +629,7 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 	root.parent = root.artifact = a->ino;
 	root.kind = MK_VERSION;
 	root.version = m->version;
-	root.mode = S_IFDIR | 0555;
+	root.mode = S_IFDIR | 0755;
 	root.uid = uid;
 	root.gid = gid;
 	root.nlink = 1;
@@ -646,8 +646,10 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 
 		base = base ? base + 1 : e->path;
 		if (e->path[0] == '\0') {
-			/* The HEAD root: its mode (without write bits) and attributes. */
-			root.mode = S_IFDIR | (e->mode & 07555);
+			/* The HEAD root: its mode and attributes. Only the owner's write bit stays:
+			 * with default_permissions the kernel asks for it before the owner may set
+			 * the version's labels and metrics (every other write answers EROFS). */
+			root.mode = S_IFDIR | (e->mode & 07755);
 			root.mtime_ns = e->mtime_ns;
 			inos[i] = root.ino;
 			for (size_t k = 0; k < e->nxattrs && !err; k++)
