@@ -107,7 +107,7 @@ grep -qi "not connected" "$T/err" || fail "commit on a dead mount: $(cat "$T/err
 unmount_any "$MNT"
 
 # rebuild takes the store options mount takes (one parser), and refuses the others
-"$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE,endpoint=http://127.0.0.1:9,retries=2" \
+"$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE,endpoint=${AWS_ENDPOINT_URL:-http://127.0.0.1:9},retries=2" \
 	-o "cache=$T/cache,cache_size=1G,map_size=64MiB" 2>>"$LOG" ||
 	fail "rebuild refused the store options mount takes"
 refused rebuild -o "store=$STORE,state=$STATE,cache_size=1X"
