@@ -14,7 +14,9 @@
  *
  * put_new is a PUT with If-None-Match: *, which is atomic on stores that honour it; at
  * create we probe whether this one does, since a store that ignores the header would make
- * put_new silently overwrite.
+ * put_new silently overwrite. A 412 after the body went out more than once (we retried, or
+ * curl resent it on a fresh connection) may be our own earlier attempt, whose answer was
+ * lost: put_new then reads the object back and answers 0 when it holds exactly our bytes.
  *
  * Secrets (the secret key and session token) live in this instance only, go to curl through
  * CURLOPT_PASSWORD and one header, and never into a log line or a *why message.
@@ -533,6 +535,8 @@ struct s3_req {
 	size_t got;
 	uint64_t skipped;
 	size_t pos; /* upload position */
+	unsigned sends;	 /* times the body started out, over all attempts and curl's resends */
+	int body_fresh;	 /* the next read starts the body (again) */
 	char *data; /* error body, or a listing */
 	size_t dlen, dcap;
 	int werr; /* why our write callback stopped the transfer */
@@ -622,6 +626,10 @@ static size_t req_read(char *buf, size_t size, size_t nitems, void *arg)
 	struct s3_req *r = arg;
 	size_t n = size * nitems;
 
+	if (r->body_fresh) {
+		r->sends++;
+		r->body_fresh = 0;
+	}
 	if (n > r->body_len - r->pos)
 		n = r->body_len - r->pos;
 	if (!n)
@@ -638,6 +646,10 @@ static int req_seek(void *arg, curl_off_t off, int origin)
 
 	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
 		return CURL_SEEKFUNC_CANTSEEK;
+	/* A rewind to the start: curl sends the body again, possibly on a fresh connection after
+	 * the old one died without an answer (which the server may have acted on). */
+	if (off == 0)
+		r->body_fresh = 1;
 	r->pos = (size_t)off;
 	return CURL_SEEKFUNC_OK;
 }
@@ -814,6 +826,7 @@ static int req_perform(struct s3 *s, struct s3_req *r)
 		r->got = 0;
 		r->skipped = 0;
 		r->pos = 0;
+		r->body_fresh = 1;
 		r->dlen = 0;
 		r->werr = 0;
 		r->clen = -1;
@@ -1089,8 +1102,9 @@ out:
 	return err;
 }
 
+/* *resent (may be NULL): the body went out more than once, so a 412 may be our own doing. */
 static int s3_put_full(struct s3 *s, const char *fkey, const void *buf, size_t len,
-		       int exclusive)
+		       int exclusive, int *resent)
 {
 	struct s3_req r = { .method = "PUT", .key = fkey, .body = buf, .body_len = len };
 	int err;
@@ -1107,6 +1121,8 @@ static int s3_put_full(struct s3 *s, const char *fkey, const void *buf, size_t l
 		stat_add(&s->stats.bytes_out, len);
 	} else if (exclusive && r.status == 412) {
 		err = EEXIST;
+		if (resent)
+			*resent = r.sends > 1;
 	} else if (exclusive && (r.status == 501 || !strcmp(r.code, "NotImplemented"))) {
 		err = ENOTSUP;
 	} else {
@@ -1126,7 +1142,7 @@ static int s3_put(struct be *be, const char *key, const void *buf, size_t len)
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_put_full(s, fkey, buf, len, 0);
+	err = s3_put_full(s, fkey, buf, len, 0, NULL);
 	free(fkey);
 	return err;
 }
@@ -1139,11 +1155,45 @@ static void cond_unsupported(struct s3 *s)
 				 "create-if-absent writes are refused (ENOTSUP)", s->endpoint);
 }
 
+/*
+ * A 412 to a put_new whose body had gone out before: was the object there our earlier
+ * attempt, stored by the server but with its answer lost (a reset, a timeout)? Answering
+ * EEXIST then would make the caller take the next version number, and one commit would
+ * leave two versions. The object is ours when it holds exactly our bytes: 0. Anything else
+ * is someone else's: EEXIST (also when it has vanished since). Errors of the read come back
+ * as they are, since we cannot tell.
+ */
+static int put_new_recheck(struct s3 *s, const char *key, const char *fkey, const void *buf,
+			   size_t len)
+{
+	size_t got = 0;
+	char *back;
+	int err;
+
+	if (len == SIZE_MAX)
+		return EEXIST;
+	back = malloc(len + 1);
+	if (!back)
+		return ENOMEM;
+	/* One byte more than ours: a longer object is not ours either. */
+	err = s3_get(&s->be, key, 0, len + 1, back, &got);
+	if (err == ENOENT)
+		err = EEXIST;
+	else if (!err && (got != len || memcmp(back, buf, len)))
+		err = EEXIST;
+	else if (!err)
+		log_msg(LOG_INFO, "s3 PUT %s/%s/%s: 412 to a resent create, but the object holds "
+				  "our bytes: an earlier attempt stored it and its answer was lost",
+			s->endpoint, s->bucket, fkey);
+	free(back);
+	return err;
+}
+
 static int s3_put_new(struct be *be, const char *key, const void *buf, size_t len)
 {
 	struct s3 *s = to_s3(be);
 	char *fkey;
-	int err;
+	int err, resent = 0;
 
 	if (__atomic_load_n(&s->cond, __ATOMIC_RELAXED) == 0) {
 		cond_unsupported(s);
@@ -1152,9 +1202,11 @@ static int s3_put_new(struct be *be, const char *key, const void *buf, size_t le
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_put_full(s, fkey, buf, len, 1);
+	err = s3_put_full(s, fkey, buf, len, 1, &resent);
 	if (err == ENOTSUP)
 		cond_unsupported(s);
+	if (err == EEXIST && resent)
+		err = put_new_recheck(s, key, fkey, buf, len);
 	free(fkey);
 	return err;
 }
@@ -1604,13 +1656,16 @@ static void s3_probe(struct s3 *s)
 {
 	uint64_t rnd = 0;
 	char *fkey = NULL;
-	int err;
+	int err, resent = 0;
 
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = now_ms() ^ (uint64_t)getpid() << 32;
 	if (asprintf(&fkey, "%s%s%016llx", s->prefix, S3_PROBE_DIR, (unsigned long long)rnd) < 0)
 		return;
-	err = s3_put_full(s, fkey, "probe", 5, 1);
+	err = s3_put_full(s, fkey, "probe", 5, 1, &resent);
+	/* A 412 to a resent first write is that write: its answer was lost. */
+	if (err == EEXIST && resent)
+		err = 0;
 	if (err == ENOTSUP) {
 		s->cond = 0;
 	} else if (err) {
@@ -1618,7 +1673,7 @@ static void s3_probe(struct s3 *s)
 			strerror(err));
 		goto out;
 	} else {
-		err = s3_put_full(s, fkey, "probe", 5, 1);
+		err = s3_put_full(s, fkey, "probe", 5, 1, NULL);
 		if (err == EEXIST)
 			s->cond = 1;
 		else if (err == 0 || err == ENOTSUP)
