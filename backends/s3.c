@@ -1056,11 +1056,12 @@ static int s3_head(struct be *be, const char *key, uint64_t *size)
 	return err;
 }
 
-static int s3_get(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
-		  size_t *got)
+/* get with at most max_retries retries (0: the instance's). */
+static int s3_get_retries(struct s3 *s, const char *key, uint64_t off, size_t len, void *buf,
+			  size_t *got, unsigned max_retries)
 {
-	struct s3 *s = to_s3(be);
-	struct s3_req r = { .method = "GET", .buf = buf, .cap = len, .skip = off };
+	struct s3_req r = { .method = "GET", .buf = buf, .cap = len, .skip = off,
+			    .max_retries = max_retries };
 	char *fkey = NULL, range[80];
 	uint64_t last, size;
 	int err;
@@ -1102,9 +1103,16 @@ out:
 	return err;
 }
 
-/* *resent (may be NULL): the body went out more than once, so a 412 may be our own doing. */
+static int s3_get(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
+		  size_t *got)
+{
+	return s3_get_retries(to_s3(be), key, off, len, buf, got, 0);
+}
+
+/* *sends (may be NULL): how often the body went out; after more than one, a 412 may be our
+ * own doing, and after one, a failure without an answer may hide a stored object. */
 static int s3_put_full(struct s3 *s, const char *fkey, const void *buf, size_t len,
-		       int exclusive, int *resent)
+		       int exclusive, unsigned *sends)
 {
 	struct s3_req r = { .method = "PUT", .key = fkey, .body = buf, .body_len = len };
 	int err;
@@ -1121,14 +1129,14 @@ static int s3_put_full(struct s3 *s, const char *fkey, const void *buf, size_t l
 		stat_add(&s->stats.bytes_out, len);
 	} else if (exclusive && r.status == 412) {
 		err = EEXIST;
-		if (resent)
-			*resent = r.sends > 1;
 	} else if (exclusive && (r.status == 501 || !strcmp(r.code, "NotImplemented"))) {
 		err = ENOTSUP;
 	} else {
 		err = req_fail(s, &r); /* a 404 here is NoSuchBucket: worth a log line too */
 	}
 out:
+	if (sends)
+		*sends = r.sends;
 	req_release(&r);
 	return err;
 }
@@ -1156,35 +1164,41 @@ static void cond_unsupported(struct s3 *s)
 }
 
 /*
- * A 412 to a put_new whose body had gone out before: was the object there our earlier
- * attempt, stored by the server but with its answer lost (a reset, a timeout)? Answering
- * EEXIST then would make the caller take the next version number, and one commit would
- * leave two versions. The object is ours when it holds exactly our bytes: 0. Anything else
- * is someone else's: EEXIST (also when it has vanished since). Errors of the read come back
- * as they are, since we cannot tell.
+ * put_new got no clear answer: a 412 after its body went out more than once, or no answer
+ * at all (err: EIO, ETIMEDOUT) after it went out. Our own earlier attempt may have been
+ * stored with its answer lost (a reset, a timeout); answering EEXIST or an error then made
+ * the commit take the next version number, or fail with its version in the bucket, and one
+ * commit left two versions. The object is ours when it holds exactly our bytes: 0. Other
+ * bytes, or a longer object, are someone else's: EEXIST. Otherwise err stands (EEXIST also
+ * when the object has vanished since), or the read's own error after a 412.
  */
 static int put_new_recheck(struct s3 *s, const char *key, const char *fkey, const void *buf,
-			   size_t len)
+			   size_t len, int err)
 {
 	size_t got = 0;
 	char *back;
-	int err;
+	int gerr;
 
 	if (len == SIZE_MAX)
-		return EEXIST;
+		return err;
 	back = malloc(len + 1);
 	if (!back)
-		return ENOMEM;
-	/* One byte more than ours: a longer object is not ours either. */
-	err = s3_get(&s->be, key, 0, len + 1, back, &got);
-	if (err == ENOENT)
+		return err;
+	/* One byte more than ours: a longer object is not ours either. After a failure, the
+	 * server may be gone: ask briefly, the caller has waited for the retries already. */
+	gerr = s3_get_retries(s, key, 0, len + 1, back, &got,
+			      err == EEXIST ? 0 : S3_CREATE_RETRIES);
+	if (!gerr && got == len && !memcmp(back, buf, len)) {
+		log_msg(LOG_INFO, "s3 PUT %s/%s/%s: %s, but the object holds our bytes: an "
+				  "earlier attempt stored it and its answer was lost",
+			s->endpoint, s->bucket, fkey,
+			err == EEXIST ? "412 to a resent create" : "no answer");
+		err = 0;
+	} else if (!gerr) {
 		err = EEXIST;
-	else if (!err && (got != len || memcmp(back, buf, len)))
-		err = EEXIST;
-	else if (!err)
-		log_msg(LOG_INFO, "s3 PUT %s/%s/%s: 412 to a resent create, but the object holds "
-				  "our bytes: an earlier attempt stored it and its answer was lost",
-			s->endpoint, s->bucket, fkey);
+	} else if (gerr != ENOENT && err == EEXIST) {
+		err = gerr;
+	}
 	free(back);
 	return err;
 }
@@ -1193,7 +1207,8 @@ static int s3_put_new(struct be *be, const char *key, const void *buf, size_t le
 {
 	struct s3 *s = to_s3(be);
 	char *fkey;
-	int err, resent = 0;
+	unsigned sends = 0;
+	int err;
 
 	if (__atomic_load_n(&s->cond, __ATOMIC_RELAXED) == 0) {
 		cond_unsupported(s);
@@ -1202,11 +1217,11 @@ static int s3_put_new(struct be *be, const char *key, const void *buf, size_t le
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_put_full(s, fkey, buf, len, 1, &resent);
+	err = s3_put_full(s, fkey, buf, len, 1, &sends);
 	if (err == ENOTSUP)
 		cond_unsupported(s);
-	if (err == EEXIST && resent)
-		err = put_new_recheck(s, key, fkey, buf, len);
+	if ((err == EEXIST && sends > 1) || ((err == EIO || err == ETIMEDOUT) && sends > 0))
+		err = put_new_recheck(s, key, fkey, buf, len, err);
 	free(fkey);
 	return err;
 }
@@ -1656,15 +1671,16 @@ static void s3_probe(struct s3 *s)
 {
 	uint64_t rnd = 0;
 	char *fkey = NULL;
-	int err, resent = 0;
+	unsigned sends = 0;
+	int err;
 
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = now_ms() ^ (uint64_t)getpid() << 32;
 	if (asprintf(&fkey, "%s%s%016llx", s->prefix, S3_PROBE_DIR, (unsigned long long)rnd) < 0)
 		return;
-	err = s3_put_full(s, fkey, "probe", 5, 1, &resent);
+	err = s3_put_full(s, fkey, "probe", 5, 1, &sends);
 	/* A 412 to a resent first write is that write: its answer was lost. */
-	if (err == EEXIST && resent)
+	if (err == EEXIST && sends > 1)
 		err = 0;
 	if (err == ENOTSUP) {
 		s->cond = 0;
