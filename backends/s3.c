@@ -15,8 +15,9 @@
  * put_new is a PUT with If-None-Match: *, which is atomic on stores that honour it; at
  * create we probe whether this one does, since a store that ignores the header would make
  * put_new silently overwrite. A 412 after the body went out more than once (we retried, or
- * curl resent it on a fresh connection) may be our own earlier attempt, whose answer was
- * lost: put_new then reads the object back and answers 0 when it holds exactly our bytes.
+ * curl resent it on a fresh connection), or no answer at all once it went out, may hide our
+ * own earlier attempt, stored with its answer lost: put_new then reads the object back and
+ * answers 0 when it holds exactly our bytes (put_new_recheck()).
  *
  * Secrets (the secret key and session token) live in this instance only, go to curl through
  * CURLOPT_PASSWORD and one header, and never into a log line or a *why message.
