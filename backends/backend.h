@@ -126,7 +126,12 @@ struct be_local_conf {
 	const char *root; /* borrowed; must outlive the instance */
 };
 
-/* Opens the store directory root (it must exist). *out is destroyed with be_destroy(). */
+/*
+ * Opens the store directory root (it must exist). *out is destroyed with be_destroy().
+ * Keys are resolved below root without following symbolic links: any op on a key with a
+ * link on its path answers ELOOP with a log line, and list() skips links
+ * (docs/store-format.md). Needs openat2() (Linux 5.6): ENOSYS otherwise.
+ */
 int be_local_create(const struct be_local_conf *c, struct be **out);
 
 /* ---- s3 leaf (backends/s3.c) ---- */

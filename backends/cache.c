@@ -10,6 +10,9 @@
  * - A miss registers a struct fetch for its key; later misses on that key wait on it and
  *   read the fetched temp file through the same fd, so one download serves them all.
  * - Up to MAX_OPEN_FDS cached files stay open, so a hit is a pread and nothing else.
+ * - Cached files are opened, installed and unlinked without following symbolic links
+ *   (be_open_beneath()), so a link planted in dir cannot make the daemon, often root,
+ *   write or unlink outside it; a key whose path holds one is simply not cached.
  *
  * Lifetime of a struct cobj: the index holds it while !gone; readers and evictors hold refs.
  * It is freed (and its fd closed) once it is out of the index and the last ref is dropped,
@@ -262,15 +265,16 @@ static int obj_lookup(struct cache *c, const char *key, struct cobj **out)
 		return ENOENT;
 	if (o->fd < 0) {
 		/* Under the lock, so that an eviction cannot slip between lookup and open. */
-		fd = openat(c->dirfd, key, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			err = errno;
-			if (err == ENOENT) {
+		err = be_open_beneath(c->dirfd, key, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, &fd);
+		if (err) {
+			/* A file that turned into a link is no copy of ours either. */
+			if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
 				log_msg(LOG_DEBUG, "cache %s: %s vanished, refetching", c->dir,
 					key);
 				o->refs++;
 				obj_forget(c, o);
 				obj_put(c, o);
+				err = ENOENT;
 			}
 			return err;
 		}
@@ -289,6 +293,18 @@ static int obj_lookup(struct cache *c, const char *key, struct cobj **out)
 	TAILQ_INSERT_HEAD(&c->lru, o, lru);
 	*out = o;
 	return 0;
+}
+
+/* Unlinks key's cached file, through no symbolic link on its path (a link itself goes). */
+static void cache_unlink(struct cache *c, const char *key)
+{
+	const char *base;
+	int fd;
+
+	if (be_open_parent_beneath(c->dirfd, key, 0, 0, &fd, &base))
+		return;
+	unlinkat(fd, base, 0);
+	close(fd);
 }
 
 /*
@@ -330,7 +346,7 @@ static void unlink_victims(struct cache *c, struct cobj *victims)
 	if (!victims)
 		return;
 	for (o = victims; o; o = o->hnext)
-		unlinkat(c->dirfd, o->key, 0);
+		cache_unlink(c, o->key);
 	pthread_mutex_lock(&c->lock);
 	for (o = victims; o; o = next) {
 		next = o->hnext;
@@ -482,34 +498,19 @@ static int fetch_into(struct cache *c, const char *key, int fd, void *first, siz
 	return err;
 }
 
-/* mkdir -p of the directory part of key, relative to dirfd. */
-static int mkdir_parents(int dirfd, const char *key)
-{
-	char path[MAX_KEY_LEN];
-	char *p;
-
-	snprintf(path, sizeof(path), "%s", key);
-	for (p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		if (mkdirat(dirfd, path, 0700) < 0 && errno != EEXIST)
-			return errno;
-		*p = '/';
-	}
-	return 0;
-}
-
+/* Renames temp file tmp (in dir) to key's file, making its directories as needed. */
 static int tmp_install(struct cache *c, const char *tmp, const char *key)
 {
-	int err;
+	const char *base;
+	int fd, err;
 
-	if (renameat(c->dirfd, tmp, c->dirfd, key) == 0)
-		return 0;
-	if (errno != ENOENT)
-		return errno;
-	err = mkdir_parents(c->dirfd, key);
+	err = be_open_parent_beneath(c->dirfd, key, BE_PARENT_CREATE, 0700, &fd, &base);
 	if (err)
 		return err;
-	return renameat(c->dirfd, tmp, c->dirfd, key) < 0 ? errno : 0;
+	/* A link in the last component is replaced, never followed. */
+	err = renameat(c->dirfd, tmp, fd, base) < 0 ? errno : 0;
+	close(fd);
+	return err;
 }
 
 static void warn_local(struct cache *c, const char *what, const char *key, int err)
@@ -574,7 +575,7 @@ publish:
 			obj_add(c, o);
 		} else {
 			if (installed)
-				unlinkat(c->dirfd, f->key, 0);
+				cache_unlink(c, f->key);
 			c->bytes -= size;
 		}
 	}
@@ -621,7 +622,7 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 			/* A damaged cached copy is dropped; inner still has the object. */
 			if (!o->gone) {
 				obj_forget(c, o);
-				unlinkat(c->dirfd, key, 0);
+				cache_unlink(c, key);
 			}
 			obj_put(c, o);
 			pthread_mutex_unlock(&c->lock);
@@ -707,7 +708,7 @@ static void cache_drop(struct cache *c, const char *key)
 	if (o) {
 		o->refs++;
 		obj_forget(c, o);
-		unlinkat(c->dirfd, key, 0);
+		cache_unlink(c, key);
 		obj_put(c, o);
 	}
 	f = fetch_find(c, key);
@@ -832,10 +833,10 @@ static int scan_dir(struct scan *s, size_t plen, int depth)
 	DIR *d;
 	int fd, err = 0;
 
-	fd = openat(s->c->dirfd, plen ? s->path : ".",
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : errno;
+	err = be_open_beneath(s->c->dirfd, plen ? s->path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+			      0, &fd);
+	if (err)
+		return err == ENOENT || err == ENOTDIR || err == ELOOP ? 0 : err;
 	d = fdopendir(fd);
 	if (!d) {
 		err = errno;

@@ -5,6 +5,12 @@
  * hard-linked (put_new, which fails with EEXIST when the key exists) into place, so readers
  * see an object whole or not at all. Every call works relative to one directory fd opened at
  * creation; nothing else is shared, so the ops are thread-safe without locks.
+ *
+ * The daemon runs as root and the store directory may be writable by others: a key is
+ * resolved beneath the root without following any symbolic link (be_open_beneath(), the
+ * parent directory first, then *at() calls relative to it), so a link planted at, say,
+ * refs/p/a cannot make a write or delete land outside the store. Such a key answers ELOOP
+ * with a log line; list() skips links and never descends through one.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -68,69 +74,33 @@ static int missing(int err)
 	return err == ENOENT || err == ENOTDIR;
 }
 
-/* fsync of directory path ("" is the root), so that a new entry in it survives a crash. */
-static int fsync_dir(struct be_local *l, const char *path)
+/*
+ * What a resolution error of key means to the caller: a symbolic link on the key's path
+ * (ELOOP from be_open_beneath()) is refused with a log line naming the key, since it could
+ * lead a write or delete outside the store.
+ */
+static int resolve_err(struct be_local *l, const char *what, const char *key, int err)
 {
-	int fd, err = 0;
-
-	fd = openat(l->rootfd, *path ? path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	if (fsync(fd) < 0)
-		err = errno;
-	close(fd);
+	if (err == ELOOP || err == EXDEV)
+		log_msg(LOG_ERR, "local store %s: cannot %s %s: a symbolic link on its path "
+				 "(not followed)", l->root, what, key);
 	return err;
 }
 
-/* mkdir -p of dir (relative to rootfd), then an fd on it. */
-static int open_parent(struct be_local *l, const char *dir, int *out)
+/*
+ * The last component of a key, base in directory dirfd, before it is replaced or removed:
+ * renameat() and unlinkat() would act on a symbolic link there rather than follow it, but a
+ * link is still not an object of ours, so the op is refused the same way (ELOOP). 0 when
+ * absent or anything else.
+ */
+static int check_final(struct be_local *l, int dirfd, const char *base, const char *what,
+		       const char *key)
 {
-	char *copy = NULL, *p, *last = NULL, c;
-	int fd, err = 0;
+	struct stat st;
 
-	fd = openat(l->rootfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		*out = fd;
-		return 0;
-	}
-	if (errno != ENOENT)
-		return errno;
-
-	copy = strdup(dir);
-	if (!copy)
-		return ENOMEM;
-	for (p = copy;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		c = *p;
-		*p = '\0';
-		if (mkdirat(l->rootfd, copy, 0777) == 0) {
-			/* The new directory's name lives in its parent: make it durable. */
-			if (last)
-				*last = '\0';
-			err = fsync_dir(l, last ? copy : "");
-			if (last)
-				*last = '/';
-			if (err)
-				goto out;
-		} else if (errno != EEXIST) {
-			err = errno;
-			goto out;
-		}
-		*p = c;
-		if (!c)
-			break;
-		last = p;
-	}
-	fd = openat(l->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		err = errno;
-		goto out;
-	}
-	*out = fd;
-out:
-	free(copy);
-	return err;
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+		return resolve_err(l, what, key, ELOOP);
+	return 0;
 }
 
 /* Creates and fills "<dirfd>/.tmp.<random>"; its name goes to tmp. */
@@ -143,11 +113,12 @@ static int write_temp(int dirfd, const void *buf, size_t len, char tmp[32])
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return errno ? errno : EIO;
 		snprintf(tmp, 32, TMP_PREFIX "%016llx", (unsigned long long)r);
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd >= 0)
+		err = be_open_beneath(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666,
+				      &fd);
+		if (!err)
 			break;
-		if (errno != EEXIST || tries > 8)
-			return errno;
+		if (err != EEXIST || tries > 8)
+			return err;
 	}
 	err = be_write_direct(fd, buf, len);
 	if (!err && fsync(fd) < 0)
@@ -164,21 +135,24 @@ static int local_store(struct be *be, const char *key, const void *buf, size_t l
 {
 	struct be_local *l = to_local(be);
 	const char *base;
-	char *dir = NULL, tmp[32], eb[128];
+	char tmp[32], eb[128];
 	int dirfd = -1, err;
 
 	err = key_check(key);
 	if (err)
 		return err;
-	base = strrchr(key, '/');
-	dir = strndup(key, base ? (size_t)(base - key) : 0);
-	if (!dir)
-		return ENOMEM;
-	base = base ? base + 1 : key;
-
-	err = open_parent(l, dir, &dirfd);
-	if (err)
+	/* mkdir -p, fsync'ing each new directory's parent: a new name must survive a crash. */
+	err = be_open_parent_beneath(l->rootfd, key, BE_PARENT_CREATE | BE_PARENT_DURABLE, 0777,
+				     &dirfd, &base);
+	if (err) {
+		resolve_err(l, "write", key, err);
 		goto out;
+	}
+	if (!exclusive) {
+		err = check_final(l, dirfd, base, "write", key);
+		if (err)
+			goto out;
+	}
 	err = write_temp(dirfd, buf, len, tmp);
 	if (err)
 		goto out;
@@ -187,6 +161,8 @@ static int local_store(struct be *be, const char *key, const void *buf, size_t l
 		if (linkat(dirfd, tmp, dirfd, base, 0) < 0)
 			err = errno;
 		unlinkat(dirfd, tmp, 0);
+		if (err == EEXIST && check_final(l, dirfd, base, "write", key))
+			err = ELOOP;
 	} else if (renameat(dirfd, tmp, dirfd, base) < 0) {
 		err = errno;
 		unlinkat(dirfd, tmp, 0);
@@ -197,12 +173,11 @@ static int local_store(struct be *be, const char *key, const void *buf, size_t l
 	if (fsync(dirfd) < 0)
 		err = errno;
 out:
-	if (err && err != EEXIST)
+	if (err && err != EEXIST && err != ELOOP && err != EXDEV)
 		log_msg(LOG_ERR, "local store %s: cannot write %s: %s", l->root, key,
 			strerror_r(err, eb, sizeof(eb)));
 	if (dirfd >= 0)
 		close(dirfd);
-	free(dir);
 	return err;
 }
 
@@ -229,9 +204,10 @@ static int local_get(struct be *be, const char *key, uint64_t off, size_t len, v
 	err = key_check(key);
 	if (err)
 		return err;
-	fd = openat(l->rootfd, key, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return missing(errno) ? ENOENT : errno;
+	/* O_NONBLOCK: a FIFO planted at a key must not hang the reader; it is no object. */
+	err = be_open_beneath(l->rootfd, key, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, &fd);
+	if (err)
+		return missing(err) ? ENOENT : resolve_err(l, "read", key, err);
 	if (fstat(fd, &st) < 0) {
 		err = errno;
 		goto out;
@@ -264,13 +240,19 @@ static int local_head(struct be *be, const char *key, uint64_t *size)
 {
 	struct be_local *l = to_local(be);
 	struct stat st;
-	int err;
+	int fd, err;
 
 	err = key_check(key);
 	if (err)
 		return err;
-	if (fstatat(l->rootfd, key, &st, 0) < 0)
-		return missing(errno) ? ENOENT : errno;
+	err = be_open_beneath(l->rootfd, key, O_PATH | O_CLOEXEC, 0, &fd);
+	if (err)
+		return missing(err) ? ENOENT : resolve_err(l, "stat", key, err);
+	if (fstat(fd, &st) < 0)
+		err = errno;
+	close(fd);
+	if (err)
+		return err;
 	if (!S_ISREG(st.st_mode))
 		return ENOENT;
 	*size = (uint64_t)st.st_size;
@@ -280,18 +262,21 @@ static int local_head(struct be *be, const char *key, uint64_t *size)
 static int local_del(struct be *be, const char *key)
 {
 	struct be_local *l = to_local(be);
-	int err;
+	const char *base;
+	int dirfd, err;
 
 	err = key_check(key);
 	if (err)
 		return err;
+	err = be_open_parent_beneath(l->rootfd, key, 0, 0, &dirfd, &base);
+	if (err)
+		return missing(err) ? 0 : resolve_err(l, "delete", key, err);
+	err = check_final(l, dirfd, base, "delete", key);
 	/* Empty parent directories stay; they cost nothing and avoid racing with a put. */
-	if (unlinkat(l->rootfd, key, 0) < 0) {
-		if (missing(errno) || errno == EISDIR)
-			return 0;
-		return errno;
-	}
-	return 0;
+	if (!err && unlinkat(dirfd, base, 0) < 0 && !missing(errno) && errno != EISDIR)
+		err = errno;
+	close(dirfd);
+	return err;
 }
 
 /* ---- list ---- */
@@ -346,9 +331,17 @@ static int read_dir(struct walk *w, const char *dir, const char *name_prefix,
 	DIR *d = NULL;
 	int fd, err = 0, is_dir;
 
-	fd = openat(w->l->rootfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		err = missing(errno) ? 0 : errno;
+	/* Opened from the root each time, so that no symbolic link is followed on the way. */
+	err = be_open_beneath(w->l->rootfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+			      0, &fd);
+	if (err == ELOOP || err == EXDEV) {
+		log_msg(LOG_WARNING, "local store %s: not listing %s: a symbolic link on its path",
+			w->l->root, dir);
+		err = 0;
+		goto out;
+	}
+	if (err) {
+		err = missing(err) ? 0 : err;
 		goto out;
 	}
 	d = fdopendir(fd);
@@ -377,12 +370,17 @@ static int read_dir(struct walk *w, const char *dir, const char *name_prefix,
 			err = errno;
 			break;
 		}
-		if (S_ISDIR(st.st_mode))
+		if (S_ISDIR(st.st_mode)) {
 			is_dir = 1;
-		else if (S_ISREG(st.st_mode))
+		} else if (S_ISREG(st.st_mode)) {
 			is_dir = 0;
-		else
+		} else {
+			/* Never an object, and a link is never followed into another tree. */
+			log_msg(LOG_WARNING, "local store %s: skipping %s%s%s: %s, not an object",
+				w->l->root, dir, *dir ? "/" : "", de->d_name,
+				S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
 			continue;
+		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			t = realloc(ents, cap * sizeof(*ents));
@@ -500,7 +498,7 @@ static const struct be_ops local_ops = {
 int be_local_create(const struct be_local_conf *c, struct be **out)
 {
 	struct be_local *l;
-	int err;
+	int fd, err;
 
 	if (!c || !c->root || !*c->root)
 		return EINVAL;
@@ -513,17 +511,27 @@ int be_local_create(const struct be_local_conf *c, struct be **out)
 		err = ENOMEM;
 		goto fail;
 	}
-	l->rootfd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The root itself may be a link (a store moved to another disk); nothing below it. */
+	l->rootfd = open(c->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (l->rootfd < 0) {
 		err = errno;
 		log_msg(LOG_ERR, "local store %s: %s", c->root, strerror(err));
 		goto fail;
 	}
+	err = be_open_beneath(l->rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &fd);
+	if (err) {
+		log_msg(LOG_ERR, "local store %s: %s%s", c->root, strerror(err),
+			err == ENOSYS ? " (openat2() needs Linux 5.6 or later)" : "");
+		goto fail;
+	}
+	close(fd);
 	l->be.ops = &local_ops;
 	l->be.inner = NULL;
 	*out = &l->be;
 	return 0;
 fail:
+	if (l->rootfd >= 0)
+		close(l->rootfd);
 	free(l->root);
 	free(l);
 	return err;

@@ -14,7 +14,10 @@
  *
  * put_new is a PUT with If-None-Match: *, which is atomic on stores that honour it; at
  * create we probe whether this one does, since a store that ignores the header would make
- * put_new silently overwrite.
+ * put_new silently overwrite. A 412 after the body went out more than once (we retried, or
+ * curl resent it on a fresh connection), or no answer at all once it went out, may hide our
+ * own earlier attempt, stored with its answer lost: put_new then reads the object back and
+ * answers 0 when it holds exactly our bytes (put_new_recheck()).
  *
  * Secrets (the secret key and session token) live in this instance only, go to curl through
  * CURLOPT_PASSWORD and one header, and never into a log line or a *why message.
@@ -533,6 +536,8 @@ struct s3_req {
 	size_t got;
 	uint64_t skipped;
 	size_t pos; /* upload position */
+	unsigned sends;	 /* times the body started out, over all attempts and curl's resends */
+	int body_fresh;	 /* the next read starts the body (again) */
 	char *data; /* error body, or a listing */
 	size_t dlen, dcap;
 	int werr; /* why our write callback stopped the transfer */
@@ -622,6 +627,10 @@ static size_t req_read(char *buf, size_t size, size_t nitems, void *arg)
 	struct s3_req *r = arg;
 	size_t n = size * nitems;
 
+	if (r->body_fresh) {
+		r->sends++;
+		r->body_fresh = 0;
+	}
 	if (n > r->body_len - r->pos)
 		n = r->body_len - r->pos;
 	if (!n)
@@ -638,6 +647,10 @@ static int req_seek(void *arg, curl_off_t off, int origin)
 
 	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
 		return CURL_SEEKFUNC_CANTSEEK;
+	/* A rewind to the start: curl sends the body again, possibly on a fresh connection after
+	 * the old one died without an answer (which the server may have acted on). */
+	if (off == 0)
+		r->body_fresh = 1;
 	r->pos = (size_t)off;
 	return CURL_SEEKFUNC_OK;
 }
@@ -814,6 +827,7 @@ static int req_perform(struct s3 *s, struct s3_req *r)
 		r->got = 0;
 		r->skipped = 0;
 		r->pos = 0;
+		r->body_fresh = 1;
 		r->dlen = 0;
 		r->werr = 0;
 		r->clen = -1;
@@ -1043,11 +1057,12 @@ static int s3_head(struct be *be, const char *key, uint64_t *size)
 	return err;
 }
 
-static int s3_get(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
-		  size_t *got)
+/* get with at most max_retries retries (0: the instance's). */
+static int s3_get_retries(struct s3 *s, const char *key, uint64_t off, size_t len, void *buf,
+			  size_t *got, unsigned max_retries)
 {
-	struct s3 *s = to_s3(be);
-	struct s3_req r = { .method = "GET", .buf = buf, .cap = len, .skip = off };
+	struct s3_req r = { .method = "GET", .buf = buf, .cap = len, .skip = off,
+			    .max_retries = max_retries };
 	char *fkey = NULL, range[80];
 	uint64_t last, size;
 	int err;
@@ -1089,8 +1104,16 @@ out:
 	return err;
 }
 
+static int s3_get(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
+		  size_t *got)
+{
+	return s3_get_retries(to_s3(be), key, off, len, buf, got, 0);
+}
+
+/* *sends (may be NULL): how often the body went out; after more than one, a 412 may be our
+ * own doing, and after one, a failure without an answer may hide a stored object. */
 static int s3_put_full(struct s3 *s, const char *fkey, const void *buf, size_t len,
-		       int exclusive)
+		       int exclusive, unsigned *sends)
 {
 	struct s3_req r = { .method = "PUT", .key = fkey, .body = buf, .body_len = len };
 	int err;
@@ -1113,6 +1136,8 @@ static int s3_put_full(struct s3 *s, const char *fkey, const void *buf, size_t l
 		err = req_fail(s, &r); /* a 404 here is NoSuchBucket: worth a log line too */
 	}
 out:
+	if (sends)
+		*sends = r.sends;
 	req_release(&r);
 	return err;
 }
@@ -1126,7 +1151,7 @@ static int s3_put(struct be *be, const char *key, const void *buf, size_t len)
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_put_full(s, fkey, buf, len, 0);
+	err = s3_put_full(s, fkey, buf, len, 0, NULL);
 	free(fkey);
 	return err;
 }
@@ -1139,10 +1164,51 @@ static void cond_unsupported(struct s3 *s)
 				 "create-if-absent writes are refused (ENOTSUP)", s->endpoint);
 }
 
+/*
+ * put_new got no clear answer: a 412 after its body went out more than once, or no answer
+ * at all (err: EIO, ETIMEDOUT) after it went out. Our own earlier attempt may have been
+ * stored with its answer lost (a reset, a timeout); answering EEXIST or an error then made
+ * the commit take the next version number, or fail with its version in the bucket, and one
+ * commit left two versions. The object is ours when it holds exactly our bytes: 0. Other
+ * bytes, or a longer object, are someone else's: EEXIST. Otherwise err stands (EEXIST also
+ * when the object has vanished since), or the read's own error after a 412.
+ */
+static int put_new_recheck(struct s3 *s, const char *key, const char *fkey, const void *buf,
+			   size_t len, int err)
+{
+	size_t got = 0;
+	char *back;
+	int gerr;
+
+	if (len == SIZE_MAX)
+		return err;
+	back = malloc(len + 1);
+	if (!back)
+		return err;
+	/* One byte more than ours: a longer object is not ours either. After a failure, the
+	 * server may be gone: ask briefly, the caller has waited for the retries already. */
+	gerr = s3_get_retries(s, key, 0, len + 1, back, &got,
+			      err == EEXIST ? 0 : S3_CREATE_RETRIES);
+	if (!gerr && got == len && !memcmp(back, buf, len)) {
+		log_msg(LOG_INFO, "s3 PUT %s/%s/%s: %s, but the object holds our bytes: an "
+				  "earlier attempt stored it and its answer was lost",
+			s->endpoint, s->bucket, fkey,
+			err == EEXIST ? "412 to a resent create" : "no answer");
+		err = 0;
+	} else if (!gerr) {
+		err = EEXIST;
+	} else if (gerr != ENOENT && err == EEXIST) {
+		err = gerr;
+	}
+	free(back);
+	return err;
+}
+
 static int s3_put_new(struct be *be, const char *key, const void *buf, size_t len)
 {
 	struct s3 *s = to_s3(be);
 	char *fkey;
+	unsigned sends = 0;
 	int err;
 
 	if (__atomic_load_n(&s->cond, __ATOMIC_RELAXED) == 0) {
@@ -1152,9 +1218,11 @@ static int s3_put_new(struct be *be, const char *key, const void *buf, size_t le
 	err = full_key(s, key, &fkey);
 	if (err)
 		return err;
-	err = s3_put_full(s, fkey, buf, len, 1);
+	err = s3_put_full(s, fkey, buf, len, 1, &sends);
 	if (err == ENOTSUP)
 		cond_unsupported(s);
+	if ((err == EEXIST && sends > 1) || ((err == EIO || err == ETIMEDOUT) && sends > 0))
+		err = put_new_recheck(s, key, fkey, buf, len, err);
 	free(fkey);
 	return err;
 }
@@ -1604,13 +1672,17 @@ static void s3_probe(struct s3 *s)
 {
 	uint64_t rnd = 0;
 	char *fkey = NULL;
+	unsigned sends = 0;
 	int err;
 
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = now_ms() ^ (uint64_t)getpid() << 32;
 	if (asprintf(&fkey, "%s%s%016llx", s->prefix, S3_PROBE_DIR, (unsigned long long)rnd) < 0)
 		return;
-	err = s3_put_full(s, fkey, "probe", 5, 1);
+	err = s3_put_full(s, fkey, "probe", 5, 1, &sends);
+	/* A 412 to a resent first write is that write: its answer was lost. */
+	if (err == EEXIST && sends > 1)
+		err = 0;
 	if (err == ENOTSUP) {
 		s->cond = 0;
 	} else if (err) {
@@ -1618,7 +1690,7 @@ static void s3_probe(struct s3 *s)
 			strerror(err));
 		goto out;
 	} else {
-		err = s3_put_full(s, fkey, "probe", 5, 1);
+		err = s3_put_full(s, fkey, "probe", 5, 1, NULL);
 		if (err == EEXIST)
 			s->cond = 1;
 		else if (err == 0 || err == ENOTSUP)

@@ -2,10 +2,14 @@
 /* Helpers over the be_* interface that every store gets for free. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -224,4 +228,85 @@ void be_buf_free(void *p)
 	pthread_mutex_unlock(&pool.lock);
 	if (drop)
 		munmap(drop, drop->cap);
+}
+
+/* ---- paths beneath a directory ---- */
+
+int be_open_beneath(int dirfd, const char *path, int flags, mode_t mode, int *out)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(unsigned)flags,
+		/* openat2() refuses a mode without O_CREAT or O_TMPFILE, unlike openat(). */
+		.mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	long fd;
+	int tries = 0;
+
+	/* EAGAIN: the kernel saw a rename race it could not rule out an escape through. */
+	do
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && (errno == EINTR || errno == EAGAIN) && ++tries < 16);
+	if (fd < 0)
+		return errno;
+	*out = (int)fd;
+	return 0;
+}
+
+#define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+
+/* mkdir -p of dir beneath dirfd, walking one component at a time from dirfd itself. */
+static int mkdirs_beneath(int dirfd, char *dir, enum be_parent_flags flags, mode_t mode,
+			  int *out)
+{
+	char *p = dir, *end, c;
+	int fd = -1, nfd, err, made;
+
+	err = be_open_beneath(dirfd, ".", DIR_FLAGS, 0, &fd);
+	for (; !err; p = end + 1) {
+		end = strchrnul(p, '/');
+		c = *end;
+		*end = '\0';
+		/* mkdirat() never follows a symbolic link: one in the way is EEXIST, then ELOOP. */
+		made = mkdirat(fd, p, mode) == 0;
+		if (!made && errno != EEXIST)
+			err = errno;
+		/* The new directory's name lives in its parent: make it durable. */
+		if (!err && made && (flags & BE_PARENT_DURABLE) && fsync(fd) < 0)
+			err = errno;
+		if (!err)
+			err = be_open_beneath(fd, p, DIR_FLAGS, 0, &nfd);
+		*end = c;
+		if (err)
+			break;
+		close(fd);
+		fd = nfd;
+		if (!c) {
+			*out = fd;
+			return 0;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+int be_open_parent_beneath(int dirfd, const char *path, enum be_parent_flags flags, mode_t mode,
+			   int *out, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int err;
+
+	*base = slash ? slash + 1 : path;
+	if (!slash)
+		return be_open_beneath(dirfd, ".", DIR_FLAGS, 0, out);
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return ENOMEM;
+	err = be_open_beneath(dirfd, dir, DIR_FLAGS, 0, out);
+	if (err == ENOENT && (flags & BE_PARENT_CREATE))
+		err = mkdirs_beneath(dirfd, dir, flags, mode, out);
+	free(dir);
+	return err;
 }

@@ -19,6 +19,8 @@ mkdir -p "$MNT"
 
 # Commands a test adds (e.g. stopping a server) run first at exit, also on failure.
 CLEANUP_HOOKS=()
+# Logs besides the daemon's (e.g. a proxy's) whose tail is shown when a test fails.
+FAILURE_LOGS=()
 
 # unmount_any DIR: lazily unmounts DIR if anything is mounted there, also a FUSE mount whose
 # daemon died (where `mountpoint -q` fails with "Transport endpoint is not connected").
@@ -35,6 +37,13 @@ cleanup() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -9 "$PID" 2>/dev/null || true
 		wait "$PID" 2>/dev/null || true
+	fi
+	if [ $rc -ne 0 ]; then
+		for h in "${FAILURE_LOGS[@]}"; do
+			[ -f "$h" ] || continue
+			echo "--- $(basename "$h") (last 20 lines)"
+			tail -n 20 "$h"
+		done
 	fi
 	if [ $rc -ne 0 ] && [ -f "$LOG" ]; then
 		echo "--- daemon log (last 40 lines)"

@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -415,6 +416,162 @@ Test(local, bad_keys, .fini = teardown)
 		cr_assert_eq(be_head(be, bad[i], &size), EINVAL, "key '%s'", bad[i]);
 	}
 	cr_assert_eq(be_list(be, "../", collect_fn, NULL), EINVAL);
+}
+
+/*
+ * Symbolic links planted inside the store must never lead an op outside it (the daemon runs
+ * as root): every op on a key through a link answers ELOOP and leaves the outside alone.
+ */
+static char g_out[64];
+
+static void outside_teardown(void)
+{
+	teardown();
+	if (g_out[0])
+		nftw(g_out, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	g_out[0] = '\0';
+}
+
+/* An outside directory holding "victim" = "precious", and nothing else. */
+static void outside_make(void)
+{
+	char path[128];
+	FILE *f;
+
+	strcpy(g_out, "/tmp/artifs-test-out.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_out));
+	snprintf(path, sizeof(path), "%s/victim", g_out);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("precious", f);
+	fclose(f);
+}
+
+static void outside_untouched(void)
+{
+	char path[128], buf[32] = "";
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/victim", g_out);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "the victim is gone");
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	cr_assert_str_eq(buf, "precious");
+	d = opendir(g_out);
+	cr_assert_not_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			cr_assert_str_eq(de->d_name, "victim", "%s appeared outside", de->d_name);
+			n++;
+		}
+	closedir(d);
+	cr_assert_eq(n, 1);
+}
+
+static void plant(const char *key, const char *target)
+{
+	char path[256], cmd[320];
+
+	snprintf(path, sizeof(path), "%s/%s", g_dir, key);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(symlink(target, path), 0, "symlink %s", path);
+}
+
+static void expect_refused(struct be *be, const char *key)
+{
+	char buf[64];
+	uint64_t size;
+	size_t got = 99;
+
+	cr_assert_eq(be_put(be, key, "evil", 4), ELOOP, "put %s", key);
+	cr_assert_eq(be_put_new(be, key, "evil", 4), ELOOP, "put_new %s", key);
+	cr_assert_eq(be_get(be, key, 0, sizeof(buf), buf, &got), ELOOP, "get %s", key);
+	cr_assert_eq(got, 0);
+	cr_assert_eq(be_head(be, key, &size), ELOOP, "head %s", key);
+	cr_assert_eq(be_del(be, key), ELOOP, "del %s", key);
+}
+
+Test(local, symlinked_directory, .fini = outside_teardown)
+{
+	static const char *const refs[] = { "refs/p/b/t" };
+	struct be *be = local_open();
+	char path[256];
+	struct stat st;
+
+	outside_make();
+	put_str(be, "refs/p/b/t", "1");
+	plant("refs/p/a", g_out);
+	expect_refused(be, "refs/p/a/victim");
+	expect_refused(be, "refs/p/a/new");
+	cr_assert_eq(be_put(be, "refs/p/a/sub/deep", "evil", 4), ELOOP);
+	outside_untouched();
+	/* Listings skip the link and never descend through it. */
+	expect_list(be, "refs/", refs, 1);
+	expect_list(be, "refs/p/a/", NULL, 0);
+	expect_list(be, "refs/p/a/v", NULL, 0);
+	/* The link itself stays for a human to look at. */
+	snprintf(path, sizeof(path), "%s/refs/p/a", g_dir);
+	cr_assert_eq(lstat(path, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+
+	/* The same at the top level, and through a relative link. */
+	plant("versions", g_out);
+	plant("meta/p", "../refs/p/a");
+	expect_refused(be, "versions/victim");
+	expect_refused(be, "meta/p/a/victim");
+	cr_assert_eq(be_put_new(be, "versions/p/a/00000000000000000001", "evil", 4), ELOOP);
+	expect_list(be, "", refs, 1);
+	outside_untouched();
+	/* Keys beside the links still work. */
+	put_str(be, "refs/p/c/t", "2");
+	cr_assert_str_eq(get_str(be, "refs/p/c/t"), "2");
+}
+
+Test(local, symlinked_key, .fini = outside_teardown)
+{
+	static const char *const refs[] = { "refs/p/a/real" };
+	struct be *be = local_open();
+	char path[256], target[128];
+	struct stat st;
+
+	outside_make();
+	put_str(be, "refs/p/a/real", "1");
+	snprintf(target, sizeof(target), "%s/victim", g_out);
+	plant("refs/p/a/t", target);
+	plant("refs/p/a/u", "real"); /* a link to an object inside is no object either */
+	expect_refused(be, "refs/p/a/t");
+	expect_refused(be, "refs/p/a/u");
+	outside_untouched();
+	expect_list(be, "refs/", refs, 1);
+	/* Neither link was replaced or removed, nor the object one points to. */
+	snprintf(path, sizeof(path), "%s/refs/p/a/t", g_dir);
+	cr_assert_eq(lstat(path, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	snprintf(path, sizeof(path), "%s/refs/p/a/u", g_dir);
+	cr_assert_eq(lstat(path, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	cr_assert_str_eq(get_str(be, "refs/p/a/real"), "1");
+}
+
+/* A FIFO at a key is no object, and opening it must not hang. */
+Test(local, fifo_key, .fini = teardown, .timeout = 10)
+{
+	struct be *be = local_open();
+	char path[256], buf[8];
+	uint64_t size;
+	size_t got;
+
+	put_str(be, "refs/p/a/real", "1");
+	snprintf(path, sizeof(path), "%s/refs/p/a/f", g_dir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_assert_eq(be_get(be, "refs/p/a/f", 0, sizeof(buf), buf, &got), ENOENT);
+	cr_assert_eq(be_head(be, "refs/p/a/f", &size), ENOENT);
+	expect_list(be, "refs/", (const char *const[]){ "refs/p/a/real" }, 1);
 }
 
 /* ---- store format ---- */

@@ -831,3 +831,73 @@ Test(cache, vanished_file_is_refetched, .fini = teardown)
 	cr_assert_eq(access(path, F_OK), 0);
 	cr_assert_eq(stats().objects, 1);
 }
+
+/* ---- (8) symbolic links in the cache directory are never followed ---- */
+
+static char g_out[64];
+
+static void out_teardown(void)
+{
+	teardown();
+	if (g_out[0])
+		nftw(g_out, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	g_out[0] = '\0';
+}
+
+static int out_files(void)
+{
+	g_nfiles = 0;
+	nftw(g_out, count_file, 16, FTW_PHYS);
+	return g_nfiles;
+}
+
+/* A fetch whose directory is a link to elsewhere is served, but stored nowhere. */
+Test(cache, symlinked_directory_not_written, .fini = out_teardown)
+{
+	char key[80], path[256];
+
+	setup(0);
+	strcpy(g_out, "/tmp/artifs-test-out.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_out));
+	put_chunk(1, 5000);
+	snprintf(path, sizeof(path), "%s/chunks", g_cdir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	chunk_name(1, key);
+	snprintf(path, sizeof(path), "%s/chunks/01", g_cdir);
+	cr_assert_eq(symlink(g_out, path), 0);
+	cr_assert_eq(check_chunk(1, 5000), 0);
+	cr_assert_eq(out_files(), 0, "a cached copy landed outside the cache directory");
+	cr_assert_eq(stats().objects, 0);
+	cr_assert_eq(check_chunk(1, 5000), 0);
+	cr_assert_eq(peek(&g_probe->gets), 2);
+}
+
+/* A cached object's directory swapped for a link: dropping the object unlinks nothing
+ * outside, and the next read is served right. */
+Test(cache, symlinked_directory_not_unlinked, .fini = out_teardown)
+{
+	char key[80], path[256], moved[256], victim[256];
+	int fd;
+
+	setup(0);
+	strcpy(g_out, "/tmp/artifs-test-out.XXXXXX");
+	cr_assert_not_null(mkdtemp(g_out));
+	put_chunk(1, 5000);
+	cr_assert_eq(check_chunk(1, 5000), 0);
+	reopen(); /* no fd kept open on it */
+	chunk_name(1, key);
+	snprintf(path, sizeof(path), "%s/chunks/01", g_cdir);
+	snprintf(moved, sizeof(moved), "%s/chunks/01.moved", g_cdir);
+	cr_assert_eq(rename(path, moved), 0);
+	cr_assert_eq(symlink(g_out, path), 0);
+	snprintf(victim, sizeof(victim), "%s/%s", g_out, strrchr(key, '/') + 1);
+	fd = open(victim, O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "precious", 8), 8);
+	close(fd);
+
+	cr_assert_eq(check_chunk(1, 5000), 0); /* through the link: refetched, not cached */
+	cr_assert_eq(be_del(g_be, key), 0);    /* drops the indexed copy, if any */
+	cr_assert_eq(access(victim, F_OK), 0, "the cache unlinked a file outside its directory");
+	cr_assert_eq(out_files(), 1);
+}
