@@ -869,6 +869,25 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 	int err, synced;
 
 	*made = 0;
+	if (art->uncertain_n) {
+		/* The last try may have stored its manifest after all: then that is a version
+		 * (other hosts see it), and this commit goes on from it instead of adding a copy. */
+		err = meta_txn_begin(fs->meta, 1, &txn);
+		if (!err)
+			err = meta_artifact_get(txn, art->ino, &a);
+		if (txn)
+			meta_txn_abort(txn);
+		txn = NULL;
+		if (!err)
+			err = fs_version_read_in(fs, art->ino, a.project, a.name, art->uncertain_n,
+						 art->uncertain_digest);
+		if (err && err != ENOENT && err != EEXIST)
+			return err; /* still unknown: try again later */
+		if (!err)
+			log_msg(LOG_INFO, "commit %s/%s: @v%" PRIu64 " was stored by the last try",
+				a.project, a.name, art->uncertain_n);
+		art->uncertain_n = 0;
+	}
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
@@ -946,6 +965,11 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 			err = be_create(fs->be, key, text, textlen);
 			if (err != EEXIST || tries > 1000)
 				break;
+		}
+		if (err && err != EEXIST) {
+			/* Maybe stored, maybe not: the next commit looks before it numbers. */
+			art->uncertain_n = s.m.version;
+			chunk_hash(text, textlen, art->uncertain_digest);
 		}
 		if (err) {
 			snprintf(why, whylen, "cannot write manifest %s: %s", key, strerror(err));

@@ -40,6 +40,10 @@ struct fs_art {
 	int64_t refreshed;    /* monotonic ns of the last refresh from the store (fs->lock) */
 	char producer[2048];  /* JSON of the last writer (under lock) */
 	char why[512];        /* why the last commit failed, "" after a success (fs->lock) */
+	/* A manifest create whose outcome is unknown (the store did not answer): its number
+	 * and the SHA-256 of its bytes, checked by the next commit (under lock). */
+	uint64_t uncertain_n;
+	uint8_t uncertain_digest[32];
 	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
 	size_t nruns;
 	struct fs_art *next;
@@ -197,6 +201,12 @@ int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, 
 int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force);
 /* A name missing in the root or a project: made on another host? 0 when it now exists. */
 int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name);
+
+/* Reads version n of the artifact from the store into the index (fs_manifest_fetch(), then
+ * the installer), unless the index has it. want (may be NULL): the SHA-256 the object must
+ * have, else EEXIST and nothing changes. Takes no artifact lock. */
+int fs_version_read_in(struct fs *fs, uint64_t art_ino, const char *project,
+		       const char *artifact, uint64_t n, const uint8_t *want);
 
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version

@@ -156,6 +156,25 @@ static int install_one_fn(struct meta_txn *txn, void *arg)
 	return err;
 }
 
+int fs_version_read_in(struct fs *fs, uint64_t art_ino, const char *project,
+		       const char *artifact, uint64_t n, const uint8_t *want)
+{
+	struct install_one io = { .fs = fs, .art = art_ino };
+	struct manifest m;
+	int err = fs_manifest_fetch(fs, project, artifact, n, &m, io.digest);
+
+	if (err)
+		return err;
+	if (want && memcmp(want, io.digest, 32)) {
+		manifest_release(&m);
+		return EEXIST;
+	}
+	io.m = &m;
+	err = meta_write(fs->meta, install_one_fn, &io);
+	manifest_release(&m);
+	return err;
+}
+
 struct tags_apply {
 	struct fs *fs;
 	uint64_t art;
@@ -288,9 +307,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	if (err)
 		goto out;
 	for (size_t i = 0; i < nums.n; i++) {
-		struct install_one io = { .fs = fs, .art = art_ino };
 		struct meta_version v;
-		struct manifest m;
 		int have;
 
 		err = meta_txn_begin(fs->meta, 1, &txn);
@@ -301,16 +318,11 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		if (have)
 			continue;
 		/* A bad object is skipped (logged with its key); the others are still read. */
-		err = fs_manifest_fetch(fs, a.project, a.name, nums.v[i], &m, io.digest);
+		err = fs_version_read_in(fs, art_ino, a.project, a.name, nums.v[i], NULL);
 		if (err == EINVAL || err == ENOENT) {
 			err = 0;
 			continue;
 		}
-		if (err)
-			goto out;
-		io.m = &m;
-		err = meta_write(fs->meta, install_one_fn, &io);
-		manifest_release(&m);
 		if (err)
 			goto out;
 		installed++;

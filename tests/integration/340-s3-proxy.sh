@@ -144,3 +144,30 @@ phase resets '{"seed": 5, "rules": [
 phase delays '{"seed": 9, "rules": [
 	{"method": "PUT", "key": "/versions/", "action": "delay", "delay_ms": 300, "after": true},
 	{"action": "delay", "delay_ms": 200, "prob": 0.03}]}'
+
+# A commit that failed after its manifest was stored (every answer lost): committing the
+# draft again makes no second version; the first one is read in (refresh off: nothing else
+# would find it).
+if case " ${ARTIFS_PROXY_PHASES:-retry} " in *" retry "*) true ;; *) false ;; esac; then
+	STORE=s3://art/retry
+	STATE=$T/state-retry
+	rules '{"rules": []}'
+	start "endpoint=http://127.0.0.1:$PP,commit_delay=600000,capture=0,retries=2,refresh=0"
+	mkdir -p "$MNT/p/r"
+	echo retried >"$MNT/p/r/f"
+	rules '{"rules": [
+		{"method": "PUT", "key": "/versions/", "action": "drop", "first": 1},
+		{"key": "/versions/", "action": "reset", "forward": false}]}'
+	if setfattr -n user.artifs.commit -v one "$MNT/p/r" 2>/dev/null; then
+		echo "retry: the first commit succeeded under lost answers (the backend recognised it)"
+	fi
+	[ "$(bucket_versions retry)" -eq 1 ] || fail "retry: the manifest PUT did not reach the bucket"
+	rules '{"rules": []}'
+	setfattr -n user.artifs.commit -v again "$MNT/p/r" || fail "retry: the second commit failed"
+	[ "$(bucket_versions retry)" -eq 1 ] || fail "retry: a second manifest was written: $(bucket_versions retry) keys"
+	expect_versions "$MNT/p/r" 1 "retry"
+	[ "$(cat "$MNT/p/r/@v1/f")" = retried ] || fail "retry: @v1/f is wrong"
+	ARTIFS_MOUNT=$MNT "$ARTIFS_BIN" status | grep -q "p/r" && fail "retry: a draft is left"
+	stop
+fi
+echo ok
