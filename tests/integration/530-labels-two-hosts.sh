@@ -76,6 +76,22 @@ for m in "$MNT" "$M2"; do
 	wait_for has "$m/p/a" user.artifs.kind dataset || fail "$m: kind change not seen"
 done
 
+# the same name written on both hosts at once: both end with one of the two values
+setfattr -n user.label.race -v from-a "$A/@v1" &
+r1=$!
+setfattr -n user.label.race -v from-b "$B/@v1" &
+r2=$!
+wait $r1 && wait $r2 || fail "a concurrent label write failed"
+agree() { local x; x=$(getx "$A/@v1" user.label.race) && [ "$x" = "$(getx "$B/@v1" user.label.race)" ]; }
+wait_for agree || fail "the hosts disagree on a concurrently written label: $(getx "$A/@v1" user.label.race) / $(getx "$B/@v1" user.label.race)"
+case $(getx "$A/@v1" user.label.race) in from-a | from-b) ;; *) fail "race label is '$(getx "$A/@v1" user.label.race)'" ;; esac
+# names with bytes outside [A-Za-z0-9._-], and one that is 255 bytes long once UTF-8
+LONG=user.label.$(python3 -c "print('\u00e9' * 122)")
+setfattr -n "user.label.a b/c" -v spaced "$A/@v1"
+setfattr -n "$LONG" -v long "$B/@v1"
+wait_for has "$B/@v1" "user.label.a b/c" spaced || fail "a name with a space and a slash did not travel"
+wait_for has "$A/@v1" "$LONG" long || fail "a 255-byte name did not travel"
+
 # a removal on A disappears on B, and stays gone after B sets another label
 setfattr -x user.label.owner "$A/@v1"
 wait_for hasnt "$B/@v1" user.label.owner || fail "removal of owner not seen on B"
