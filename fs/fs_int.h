@@ -38,6 +38,7 @@ struct fs_art {
 	int failed;           /* last commit failed: retry later (under fs->lock) */
 	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
 	int64_t refreshed;    /* monotonic ns of the last refresh from the store (fs->lock) */
+	int attrs_based;      /* artifact.json read in this session (under lock) */
 	char producer[2048];  /* JSON of the last writer (under lock) */
 	char why[512];        /* why the last commit failed, "" after a success (fs->lock) */
 	/* A manifest create whose outcome is unknown (the store did not answer): its number
@@ -137,8 +138,9 @@ int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* Opens the state, store and index. */
 int fs_open_backing(struct fs *fs, int create_store);
 void fs_close_backing(struct fs *fs);
-/* Writes the mutable metadata (labels, kind, metrics) of a project, artifact or version
- * to the store's meta/ objects, so that rebuild restores it. */
+/* A project or artifact was just made: writes its marker object (meta/<p>/project.json,
+ * meta/<p>/<a>/artifact.json) unless one exists, so that other hosts and rebuild find it.
+ * Its labels and kind travel as attribute objects (fs/attrs.c). Blocks on the store. */
 int fs_mirror_meta(struct fs *fs, uint64_t ino);
 
 /* ---- fs/draft.c ---- */
@@ -298,6 +300,65 @@ int fs_do_removexattr(struct fs *fs, uint64_t ino, const char *name);
  * metric indexes in step. Part of the caller's write transaction. */
 int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
 		 const char *name, const void *val, size_t len, int remove);
+
+/* Checks a value for a name that has rules (a metric is a number, a kind one word): 0, or
+ * EINVAL with *why set. */
+int fs_xattr_value_check(const char *name, const char *val, size_t len, const char **why);
+
+/* ---- fs/attrs.c: labels, metrics and kinds shared through the store ----
+ * One store object per write of one attribute (docs/store-format.md, "Attributes"); the
+ * newest of a name wins, older whole-object files are a base layer. No function here is
+ * called with an LMDB write transaction open, except fs_attr_apply and
+ * fs_attrs_plan_apply, which do no store I/O. */
+enum fs_attr_where { FA_PROJECT = 1, FA_ARTIFACT, FA_VERSION };
+
+/* Whose attribute: a project, an artifact or version n of an artifact. */
+struct fs_attr_owner {
+	enum fs_attr_where where;
+	char project[META_PA_MAX + 1];
+	char artifact[META_PA_MAX + 1]; /* "" for a project */
+	uint64_t n;                     /* versions only */
+};
+
+/* The owner that inode in (a project, artifact or version root) is. EINVAL otherwise. */
+int fs_attr_owner_of(struct meta_txn *txn, const struct meta_inode *in, struct fs_attr_owner *o);
+/* "meta/<p>/project.json" or "meta/<p>/<a>/artifact.json": the marker object that says
+ * a project or artifact exists (and, from older writers, the base of its attributes). */
+int fs_attr_marker_key(const struct fs_attr_owner *o, char *out, size_t len);
+/* 0 and *o when key is such a marker (with valid names), else ENOENT. */
+int fs_attr_marker_parse(const char *key, struct fs_attr_owner *o);
+/* 0 when name of o can be stored (its key fits), else ENAMETOOLONG. */
+int fs_attr_key_check(const struct fs_attr_owner *o, const char *name);
+/* Writes name's new value (or its removal) as a new object, newer than every object of the
+ * name it sees, then deletes those. Blocks on the store; holds no lock. Store errors are
+ * logged and returned. */
+int fs_attr_publish(struct fs *fs, const struct fs_attr_owner *o, const char *name,
+		    const void *val, size_t len, int remove);
+/* The one rule that sets or removes a shared attribute of inode in (a project, artifact
+ * or version root; for versions the label and metric indexes follow). Removing an absent
+ * name is 0. Part of the caller's write transaction. */
+int fs_attr_apply(struct meta_txn *txn, const struct meta_inode *in, const char *name,
+		  const void *val, size_t len, int remove);
+/* Reads artifact a's and its versions' attributes from the store (one LIST of
+ * meta/<p>/<a>/, GETs of only what differs from this index) and applies them in one write
+ * transaction. base: also artifact.json's values; fresh (nfresh numbers): versions
+ * installed just now, whose versions/<N>.json is read as their base. Bad objects are logged
+ * and skipped; store and index errors are returned. Called by fs_refresh_artifact. */
+int fs_attrs_refresh_artifact(struct fs *fs, const struct meta_artifact *a, int base,
+			      const uint64_t *fresh, size_t nfresh);
+/* The same for project pino, at most once per conf.refresh_ms unless force (project.json
+ * the first time in the session). */
+int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force);
+/* Before a shared attribute of ino is read: refreshes its project, or its artifact (which
+ * also reads versions and tags), when older than conf.refresh_ms. Errors are logged. */
+void fs_attrs_refresh_for(struct fs *fs, uint64_t ino);
+/* Rebuild: the merged attributes of every owner the store keys (below meta/) name, read
+ * before the index transaction; applied inside it (owners the index lacks are skipped).
+ * *out is the caller's to fs_attrs_plan_free(). */
+struct fs_attr_plan;
+int fs_attrs_plan_store(struct fs *fs, char *const *keys, size_t n, struct fs_attr_plan **out);
+int fs_attrs_plan_apply(struct meta_txn *txn, const struct fs_attr_plan *p);
+void fs_attrs_plan_free(struct fs_attr_plan *p);
 
 /* ---- fs/ctl.c: the .artifs control folder ---- */
 int fs_ctl_init(struct fs *fs);

@@ -2,11 +2,11 @@
 /*
  * artifs rebuild: a new index from the store alone. Projects and artifacts come from the
  * meta/ objects and the version manifests, versions from their manifests (installed with the
- * same code as a commit), tags from refs/, labels, kinds and metrics from meta/.
+ * same code as a commit), tags from refs/, labels, kinds and metrics from meta/ (merged by
+ * fs/attrs.c as a refresh merges them).
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include "fs_int.h"
-
-#define META_OBJECT_MAX (1u << 20)
 
 struct keys {
 	char **v;
@@ -87,64 +85,6 @@ static int ensure_dir(struct meta_txn *txn, uint64_t parent, const char *name, u
 	return fs_pa_ensure(txn, parent, name, kind, project, getuid(), getgid(), ino, NULL);
 }
 
-/* Applies a meta/ JSON object (labels, metrics, kind) as xattrs of ino; for a version
- * (v not NULL) the label and metric indexes follow. */
-static int apply_meta(struct fs *fs, struct meta_txn *txn, const char *key, uint64_t ino,
-		      const struct meta_vref *v)
-{
-	void *buf = NULL;
-	size_t len;
-	json_t *doc, *obj, *jv;
-	const char *k;
-	char name[300];
-	int err = be_get_all(fs->be, key, META_OBJECT_MAX, &buf, &len);
-
-	if (err == EFBIG) {
-		log_msg(LOG_WARNING, "rebuild: %s is larger than 1 MiB; skipped", key);
-		return 0;
-	}
-	if (err)
-		return err == ENOENT ? 0 : err;
-	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	free(buf);
-	if (!json_is_object(doc)) {
-		json_decref(doc);
-		log_msg(LOG_WARNING, "rebuild: %s is not a JSON object; skipped", key);
-		return 0;
-	}
-	static const char *const groups[][2] = { { "labels", "user.label." },
-						 { "metrics", "user.metric." } };
-	for (size_t g = 0; g < 2 && !err; g++) {
-		obj = json_object_get(doc, groups[g][0]);
-		if (!json_is_object(obj))
-			continue;
-		json_object_foreach(obj, k, jv) {
-			if (!json_is_string(jv) || !k[0] || strlen(k) > 200 ||
-			    json_string_length(jv) > FS_XATTR_MAX ||
-			    !manifest_text_ok(k, strlen(k))) {
-				log_msg(LOG_WARNING, "rebuild: %s: a %s entry is not a name and a value "
-					"of at most 64 KiB; skipped", key, groups[g][0]);
-				continue;
-			}
-			snprintf(name, sizeof(name), "%s%s", groups[g][1], k);
-			if (v)
-				err = fs_vattr_set(txn, ino, v, name, json_string_value(jv),
-						   json_string_length(jv), 0);
-			else
-				err = meta_xattr_put(txn, ino, name, json_string_value(jv),
-						     json_string_length(jv));
-			if (err)
-				break;
-		}
-	}
-	jv = json_object_get(doc, "kind");
-	if (!err && json_is_string(jv) && json_string_length(jv) <= FS_XATTR_MAX)
-		err = meta_xattr_put(txn, ino, "user.artifs.kind", json_string_value(jv),
-				     json_string_length(jv));
-	json_decref(doc);
-	return err;
-}
-
 static int cmp_keys(const void *x, const void *y)
 {
 	return strcmp(*(char *const *)x, *(char *const *)y);
@@ -159,6 +99,7 @@ struct lineage_pending {
 struct rb_arg {
 	struct fs *fs;
 	struct keys vers, metas, refs;
+	struct fs_attr_plan *attrs; /* read from meta/ before the transaction */
 	struct lineage_pending *pend;
 	size_t npend;
 };
@@ -195,7 +136,7 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 {
 	struct rb_arg *r = arg;
 	struct fs *fs = r->fs;
-	char p[META_PA_MAX + 1], a[META_PA_MAX + 1], key[700];
+	char p[META_PA_MAX + 1], a[META_PA_MAX + 1];
 	const char *rest;
 	uint64_t pino, aino;
 	int err = 0;
@@ -241,14 +182,6 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		manifest_release(&m);
 		if (err)
 			return err;
-		snprintf(key, sizeof(key), "meta/%s/%s/versions/%020" PRIu64 ".json", p, a, n);
-		{
-			struct meta_vref vr = { aino, n };
-
-			err = apply_meta(fs, txn, key, v.root, &vr);
-		}
-		if (err)
-			return err;
 	}
 	/* Lineage once every version is in: an artifact may sort before its inputs. */
 	for (size_t i = 0; i < r->npend && !err; i++) {
@@ -262,25 +195,22 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 	}
 	if (err)
 		return err;
+	/* The markers: projects and artifacts that may have no version yet. */
 	for (size_t i = 0; i < r->metas.n; i++) {
-		const char *k = r->metas.v[i] + 5;
-		const char *sl = strchr(k, '/');
+		struct fs_attr_owner o;
 
-		if (!sl)
+		if (fs_attr_marker_parse(r->metas.v[i], &o))
 			continue;
-		if (strcmp(sl, "/project.json") == 0) {
-			snprintf(p, sizeof(p), "%.*s", (int)(sl - k), k);
-			if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0)
-				err = apply_meta(fs, txn, r->metas.v[i], pino, NULL);
-		} else if (split3(r->metas.v[i], 5, p, a, &rest) == 0 &&
-			   strcmp(rest, "artifact.json") == 0) {
-			if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0 &&
-			    ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p) == 0)
-				err = apply_meta(fs, txn, r->metas.v[i], aino, NULL);
-		}
+		err = ensure_dir(txn, META_ROOT_INO, o.project, MK_PROJECT, &pino, NULL);
+		if (!err && o.where == FA_ARTIFACT)
+			err = ensure_dir(txn, pino, o.artifact, MK_ARTIFACT, &aino, o.project);
 		if (err)
 			return err;
 	}
+	/* Labels, metrics and kinds: the merge refresh makes too, over every owner. */
+	err = fs_attrs_plan_apply(txn, r->attrs);
+	if (err)
+		return err;
 	for (size_t i = 0; i < r->refs.n; i++) {
 		struct meta_version v;
 		char tag[META_PA_MAX + 2], target[32];
@@ -428,6 +358,9 @@ int fs_rebuild(const struct fs_conf *c)
 	if (err)
 		goto out_close;
 	qsort(r.vers.v, r.vers.n, sizeof(char *), cmp_keys);
+	err = fs_attrs_plan_store(fs, r.metas.v, r.metas.n, &r.attrs);
+	if (err)
+		goto out_close;
 	err = meta_write(fs->meta, rebuild_fn, &r);
 	if (err)
 		goto out_close;
@@ -479,6 +412,7 @@ out:
 	keys_free(&r.vers);
 	keys_free(&r.metas);
 	keys_free(&r.refs);
+	fs_attrs_plan_free(r.attrs);
 	pending_free(&r);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);

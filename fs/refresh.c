@@ -3,8 +3,8 @@
  * Several hosts share one store, each with its own index (DESIGN.md section 7). When an
  * artifact is looked up and its listing is older than `refresh`, the versions and tags other
  * hosts made are read from the store into this host's index, and a HEAD without a draft
- * moves to the newest version. Projects and artifacts made elsewhere are found when looked
- * up by name.
+ * moves to the newest version; labels, metrics and kinds follow (fs/attrs.c). Projects and
+ * artifacts made elsewhere are found when looked up by name.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -277,6 +277,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	struct head_arg head = { fs, art_ino, 0 };
 	char vprefix[600], rprefix[600];
 	int64_t now = fs_mono_ns();
+	uint64_t *fresh = NULL;
 	int err, installed = 0;
 
 	if (!art || (fs->conf.refresh_ms == 0 && force < 2))
@@ -325,6 +326,10 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		}
 		if (err)
 			goto out;
+		if (!fresh)
+			fresh = calloc(nums.n, sizeof(*fresh));
+		if (fresh)
+			fresh[installed] = nums.v[i]; /* its versions/<N>.json is its base */
 		installed++;
 	}
 	err = be_list(fs->be, rprefix, tags_fn, &tags);
@@ -337,6 +342,12 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	}
 	if (!err && installed)
 		err = meta_write(fs->meta, head_follow_fn, &head);
+	if (!err) {
+		err = fs_attrs_refresh_artifact(fs, &a, !art->attrs_based, fresh,
+						fresh ? (size_t)installed : 0);
+		if (!err)
+			art->attrs_based = 1;
+	}
 	if (installed)
 		log_msg(LOG_INFO, "refresh %s/%s: %d version(s) from the store", a.project, a.name,
 			installed);
@@ -346,6 +357,7 @@ out:
 		log_msg(LOG_WARNING, "refresh of artifact inode %" PRIu64 " failed: %s", art_ino,
 			strerror(err));
 	free(nums.v);
+	free(fresh);
 	free(tags.name);
 	free(tags.n);
 	return err;
@@ -379,6 +391,7 @@ static int discover_fn(struct meta_txn *txn, void *arg)
 int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name)
 {
 	struct discover d = { .fs = fs, .parent = parent->ino, .name = name };
+	struct fs_attr_owner o = { .where = FA_PROJECT };
 	struct meta_txn *txn;
 	const char *why;
 	char key[700];
@@ -389,27 +402,26 @@ int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *
 		return ENOENT;
 	if (parent->kind == MK_ROOT) {
 		d.kind = MK_PROJECT;
-		snprintf(key, sizeof(key), "meta/%s/project.json", name);
+		snprintf(o.project, sizeof(o.project), "%s", name);
 	} else if (parent->kind == MK_PROJECT) {
 		err = meta_txn_begin(fs->meta, 1, &txn);
 		if (err)
 			return err;
-		{
-			char pname[META_NAME_MAX + 1];
-
-			err = fs_child_name(txn, META_ROOT_INO, parent->ino, pname);
-			snprintf(d.project, sizeof(d.project), "%s", pname);
-		}
+		err = fs_attr_owner_of(txn, parent, &o);
 		meta_txn_abort(txn);
 		if (err)
 			return err;
+		memcpy(d.project, o.project, sizeof(d.project));
 		d.kind = MK_ARTIFACT;
-		snprintf(key, sizeof(key), "meta/%s/%s/artifact.json", d.project, name);
+		o.where = FA_ARTIFACT;
+		snprintf(o.artifact, sizeof(o.artifact), "%s", name);
 	} else {
 		return ENOENT;
 	}
 	/* Every host writes these objects when it makes a project or an artifact. */
-	err = be_head(fs->be, key, &size);
+	err = fs_attr_marker_key(&o, key, sizeof(key));
+	if (!err)
+		err = be_head(fs->be, key, &size);
 	if (err)
 		return err;
 	err = meta_write(fs->meta, discover_fn, &d);

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Small helpers of fs/: clocks, paths, stat filling, URIs, opening the backing stores and
- * mirroring mutable metadata into the store. */
+ * the marker objects of projects and artifacts. */
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,96 +384,33 @@ void fs_close_backing(struct fs *fs)
 	fs->be = NULL;
 }
 
-struct mirror {
-	json_t *labels, *metrics;
-	const char *kind;
-	json_t *kindv;
-};
-
-static int mirror_fn(void *arg, const char *name, const void *val, size_t len)
-{
-	struct mirror *m = arg;
-	json_t *v = json_stringn(val, len);
-
-	if (!v)
-		return 0; /* not UTF-8: labels are text, skip what cannot be said in JSON */
-	if (strncmp(name, "user.label.", 11) == 0)
-		json_object_set_new(m->labels, name + 11, v);
-	else if (strncmp(name, "user.metric.", 12) == 0)
-		json_object_set_new(m->metrics, name + 12, v);
-	else if (strcmp(name, "user.artifs.kind") == 0)
-		json_object_set_new(m->kindv, "kind", v);
-	else
-		json_decref(v);
-	return 0;
-}
-
 int fs_mirror_meta(struct fs *fs, uint64_t ino)
 {
-	struct mirror m = { json_object(), json_object(), NULL, json_object() };
+	struct fs_attr_owner o;
 	struct meta_txn *txn = NULL;
 	struct meta_inode in;
-	struct meta_artifact a;
-	json_t *doc = json_object();
 	char key[600];
-	char *text = NULL;
 	int err;
 
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
-		goto out;
+		return err;
 	err = meta_inode_get(txn, ino, &in);
-	if (err)
-		goto out;
-	if (in.kind == MK_PROJECT) {
-		/* A project's name is its entry in the root. */
-		struct find_child f = { .ino = ino };
-
-		if (meta_dirent_iter(txn, META_ROOT_INO, NULL, find_child_fn, &f) != 1) {
-			err = ENOENT;
-			goto out;
-		}
-		snprintf(key, sizeof(key), "meta/%s/project.json", f.name);
-	} else {
-		err = meta_artifact_get(txn, in.artifact, &a);
-		if (err)
-			goto out;
-		if (in.kind == MK_ARTIFACT)
-			snprintf(key, sizeof(key), "meta/%s/%s/artifact.json", a.project, a.name);
-		else if (in.kind == MK_VERSION)
-			snprintf(key, sizeof(key), "meta/%s/%s/versions/%020" PRIu64 ".json",
-				 a.project, a.name, in.version);
-		else {
-			err = EINVAL;
-			goto out;
-		}
-	}
-	err = meta_xattr_iter(txn, ino, mirror_fn, &m);
+	if (!err)
+		err = in.kind == MK_PROJECT || in.kind == MK_ARTIFACT ? fs_attr_owner_of(txn, &in, &o)
+								       : EINVAL;
 	meta_txn_abort(txn);
-	txn = NULL;
+	if (!err)
+		err = fs_attr_marker_key(&o, key, sizeof(key));
 	if (err)
-		goto out;
-	json_object_set(doc, "labels", m.labels);
-	if (in.kind == MK_VERSION)
-		json_object_set(doc, "metrics", m.metrics);
-	if (in.kind == MK_ARTIFACT && json_object_get(m.kindv, "kind"))
-		json_object_set(doc, "kind", json_object_get(m.kindv, "kind"));
-	text = json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT);
-	if (!text) {
-		err = ENOMEM;
-		goto out;
-	}
-	err = be_put(fs->be, key, text, strlen(text));
+		return err;
+	/* An existing marker may be an older writer's whole object, with labels that are the
+	 * base layer of its attributes: it is kept. */
+	err = be_create(fs->be, key, "{}", 2);
+	if (err == EEXIST)
+		err = 0;
 	if (err)
 		log_msg(LOG_ERR, "cannot write %s to the store: %s", key, strerror(err));
-out:
-	if (txn)
-		meta_txn_abort(txn);
-	free(text);
-	json_decref(doc);
-	json_decref(m.labels);
-	json_decref(m.metrics);
-	json_decref(m.kindv);
 	return err;
 }
 

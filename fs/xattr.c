@@ -108,6 +108,13 @@ static int computed_get(struct fs *fs, struct meta_txn *txn, const struct meta_i
 	return ENODATA; /* producer is stored on the version */
 }
 
+/* Names other hosts may change (labels, metrics, kinds): reading one refreshes first. */
+static int shared_name(const char *name)
+{
+	return prefix(name, "user.label.") || prefix(name, "user.metric.") ||
+	       strcmp(name, "user.artifs.kind") == 0;
+}
+
 /* Keeps the label and metric indexes in step with a version's attribute name. */
 static int vattr_index(struct meta_txn *txn, const struct meta_vref *v, const char *name,
 		       const void *val, size_t len, int add)
@@ -161,6 +168,8 @@ int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, si
 	/* ls -l asks for security.* and ACL names on every file: answer before any lookup. */
 	if (!prefix(name, "user."))
 		return ENODATA;
+	if (shared_name(name))
+		fs_attrs_refresh_for(fs, ino);
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
@@ -219,8 +228,10 @@ int fs_do_listxattr(struct fs *fs, uint64_t ino, char **list, size_t *len)
 	struct list_arg l = { 0 };
 	struct meta_txn *txn;
 	struct meta_inode in;
-	int err = meta_txn_begin(fs->meta, 1, &txn);
+	int err;
 
+	fs_attrs_refresh_for(fs, ino);
+	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
 	err = meta_inode_get(txn, ino, &in);
@@ -251,7 +262,7 @@ out:
 
 /* What writing (or removing) name on in means. */
 enum xa_class {
-	XA_STORE,       /* stored on this inode */
+	XA_STORE,       /* shared through the store, then stored on this inode (attr_write) */
 	XA_STORE_DRAFT, /* stored, and a change of the HEAD's tree */
 	XA_PENDING,     /* stored on the artifact, goes with the next version */
 	XA_COMMIT,
@@ -328,7 +339,7 @@ static int classify(const struct meta_inode *in, const char *name, enum xa_class
 	}
 }
 
-static int check_value(const char *name, const char *val, size_t len, const char **why)
+int fs_xattr_value_check(const char *name, const char *val, size_t len, const char **why)
 {
 	if (prefix(name, "user.metric.")) {
 		char buf[64], *end;
@@ -398,19 +409,10 @@ static int xw_fn(struct meta_txn *txn, void *arg)
 	x->art = in.artifact;
 	if (x->cls == XA_COMMIT || x->cls == XA_DISCARD)
 		return 0;
+	if (x->cls == XA_STORE)
+		return EINVAL; /* shared attributes go through attr_write() */
 	have = meta_xattr_get(txn, x->ino, x->name, &old, &oldlen) == 0;
 	free(old);
-	if (in.kind == MK_VERSION) {
-		struct meta_vref v = { in.artifact, in.version };
-
-		if (x->remove && !have)
-			return ENODATA;
-		if ((x->flags & XATTR_CREATE) && have)
-			return EEXIST;
-		if ((x->flags & XATTR_REPLACE) && !have)
-			return ENODATA;
-		return fs_vattr_set(txn, in.ino, &v, x->name, x->val, x->len, x->remove);
-	}
 	if (x->remove) {
 		if (!have)
 			return ENODATA;
@@ -502,6 +504,60 @@ static int inputs_normalise(struct fs *fs, const char *val, size_t len, char **o
 	return 0;
 }
 
+struct aw_arg {
+	uint64_t ino;
+	const char *name;
+	const void *val;
+	size_t len;
+	int remove;
+};
+
+static int aw_fn(struct meta_txn *txn, void *arg)
+{
+	struct aw_arg *x = arg;
+	struct meta_inode in;
+	int err = meta_inode_get(txn, x->ino, &in);
+
+	return err ? err : fs_attr_apply(txn, &in, x->name, x->val, x->len, x->remove);
+}
+
+/*
+ * A label, metric or kind of a project, artifact or version: the store first, then this
+ * index. Other hosts read the store, so a value the store refused is refused here too,
+ * and a refresh that read the store before the write cannot undo it (fs/attrs.c).
+ */
+static int attr_write(struct fs *fs, const struct meta_inode *in, const char *name,
+		      const char *val, size_t len, int flags, int remove)
+{
+	struct aw_arg x = { in->ino, name, val, len, remove };
+	struct fs_attr_owner o;
+	struct meta_txn *txn;
+	void *old = NULL;
+	size_t oldlen;
+	int have, err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	have = meta_xattr_get(txn, in->ino, name, &old, &oldlen) == 0;
+	free(old);
+	err = fs_attr_owner_of(txn, in, &o);
+	meta_txn_abort(txn);
+	if (err)
+		return err;
+	if (remove && !have)
+		return ENODATA;
+	if ((flags & XATTR_CREATE) && have)
+		return EEXIST;
+	if ((flags & XATTR_REPLACE) && !have)
+		return ENODATA;
+	if (fs_attr_key_check(&o, name))
+		return refuse(ENAMETOOLONG, name, "the name is too long for a store key");
+	err = fs_attr_publish(fs, &o, name, val, len, remove);
+	if (err)
+		return refuse(err, name, "the store did not take the new value");
+	return meta_write(fs->meta, aw_fn, &x);
+}
+
 static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char *val,
 		       size_t len, int flags, int remove)
 {
@@ -520,13 +576,22 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 		return refuse(EINVAL, "(name not shown)",
 			      "attribute names must be UTF-8 to be stored in a version");
 	if (!remove) {
-		err = check_value(name, val, len, &why);
+		err = fs_xattr_value_check(name, val, len, &why);
 		if (err)
 			return refuse(err, name, why);
 	}
 	err = fs_inode_read(fs, ino, &in);
 	if (err)
 		return err;
+	if (in.kind == MK_PROJECT || in.kind == MK_ARTIFACT || in.kind == MK_VERSION) {
+		enum xa_class c;
+
+		err = classify(&in, name, &c, &why);
+		if (err)
+			return refuse(err, name, why);
+		if (c == XA_STORE)
+			return attr_write(fs, &in, name, val, len, flags, remove);
+	}
 	if (in.kind == MK_HEAD || in.kind == MK_ARTIFACT) {
 		art = fs_art_get(fs, in.artifact);
 		if (!art)
@@ -569,9 +634,6 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 			refuse(err, name, x.why);
 		return err;
 	}
-	if (x.cls == XA_STORE && (x.kind == MK_PROJECT || x.kind == MK_ARTIFACT ||
-				  x.kind == MK_VERSION))
-		fs_mirror_meta(fs, ino);
 	if (x.cls == XA_STORE_DRAFT && art)
 		fs_art_touch(fs, art);
 	return 0;

@@ -424,7 +424,8 @@ int meta_find(struct meta_txn *txn, const struct meta_query *q, meta_vref_fn *fn
 		err = f.err;
 	if (err)
 		goto out;
-	qsort(f.hits, f.n, sizeof(*f.hits), q->sort_metric && q->sort_asc ? sort_asc : sort_desc);
+	if (f.n) /* f.hits is NULL without hits: qsort's base must not be */
+		qsort(f.hits, f.n, sizeof(*f.hits), q->sort_metric && q->sort_asc ? sort_asc : sort_desc);
 	for (size_t i = 0; i < f.n && (!q->limit || i < q->limit); i++) {
 		err = fn(arg, &f.hits[i].v);
 		if (err)
