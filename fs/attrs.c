@@ -1267,3 +1267,21 @@ void fs_attrs_refresh_for(struct fs *fs, uint64_t ino)
 	else if (in.kind == MK_ARTIFACT || in.kind == MK_VERSION)
 		fs_refresh_artifact(fs, in.artifact, 0);
 }
+
+static int drop_fn(void *arg, const char *key, uint64_t size)
+{
+	struct fs *fs = arg;
+
+	/* Not an error to stop for: what is left would only come back as old labels. */
+	if (be_del(fs->be, key))
+		log_msg(LOG_WARNING, "cannot delete %s from the store", key);
+	return 0;
+}
+
+int fs_attrs_drop(struct fs *fs, const struct fs_attr_owner *o)
+{
+	char dir[1024];
+	int err = owner_dir(o, dir, sizeof(dir));
+
+	return err ? err : be_list(fs->be, dir, drop_fn, fs);
+}

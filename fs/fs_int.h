@@ -339,6 +339,9 @@ int fs_attr_publish(struct fs *fs, const struct fs_attr_owner *o, const char *na
  * name is 0. Part of the caller's write transaction. */
 int fs_attr_apply(struct meta_txn *txn, const struct meta_inode *in, const char *name,
 		  const void *val, size_t len, int remove);
+/* Deletes every attribute object of o from the store (a removed project or artifact, so
+ * that one made again under its name starts without them). Blocks on the store. */
+int fs_attrs_drop(struct fs *fs, const struct fs_attr_owner *o);
 /* Reads artifact a's and its versions' attributes from the store (one LIST of
  * meta/<p>/<a>/, GETs of only what differs from this index) and applies them in one write
  * transaction. base: also artifact.json's values; fresh (nfresh numbers): versions

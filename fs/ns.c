@@ -462,6 +462,7 @@ struct rm_arg {
 	uint64_t freed;  /* HEAD inode whose staging file goes after commit */
 	uint64_t art;    /* artifact whose HEAD changed */
 	char storekey[600];
+	struct fs_attr_owner owner; /* a removed project or artifact: its attribute objects */
 };
 
 static int rm_fn(struct meta_txn *txn, void *arg)
@@ -475,6 +476,7 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 
 	r->freed = r->art = 0;
 	r->storekey[0] = '\0';
+	r->owner.where = 0;
 	err = meta_inode_get(txn, r->parent, &p);
 	if (err)
 		return err;
@@ -547,11 +549,16 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 		}
 		snprintf(r->storekey, sizeof(r->storekey), "meta/%s/%s/artifact.json", a.project,
 			 a.name);
+		r->owner.where = FA_ARTIFACT;
+		snprintf(r->owner.project, sizeof(r->owner.project), "%s", a.project);
+		snprintf(r->owner.artifact, sizeof(r->owner.artifact), "%s", a.name);
 		err = meta_artifact_del(txn, c.ino);
 		if (!err)
 			err = meta_inode_del(txn, c.ino);
 	} else if (c.kind == MK_PROJECT) {
 		snprintf(r->storekey, sizeof(r->storekey), "meta/%s/project.json", r->name);
+		r->owner.where = FA_PROJECT;
+		snprintf(r->owner.project, sizeof(r->owner.project), "%s", r->name);
 		err = meta_inode_del(txn, c.ino);
 	} else {
 		err = fs_head_free(r->fs, txn, c.ino);
@@ -588,6 +595,8 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 		fs_staging_drop(fs, r.freed);
 	if (r.storekey[0])
 		be_del(fs->be, r.storekey);
+	if (r.owner.where)
+		fs_attrs_drop(fs, &r.owner);
 	if (art && r.art)
 		fs_art_touch(fs, art);
 	return 0;
