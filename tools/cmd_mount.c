@@ -19,6 +19,7 @@ struct mopts {
 	int allow_other, default_permissions;
 	char *source, *mountpoint;
 	int is_helper;
+	int fake; /* mount.artifs -f: mount(8)'s --fake, everything but the mount */
 };
 
 enum { KEY_FG, KEY_DEBUG, KEY_HELP };
@@ -51,7 +52,10 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 
 	switch (key) {
 	case KEY_FG:
-		o->foreground = 1;
+		if (o->is_helper)
+			o->fake = 1; /* mount(8) passes -f for --fake, not for foreground */
+		else
+			o->foreground = 1;
 		return 0;
 	case KEY_DEBUG:
 		o->debug = 1;
@@ -148,7 +152,8 @@ static void help(void)
 	printf("usage: artifs mount [-f] [-d] [-o option[,option...]] MOUNTPOINT\n"
 	       "       mount.artifs STORE MOUNTPOINT [-o options]   (for mount -t artifs and fstab)\n\n"
 	       "Mounts the artifact filesystem. Without -f it runs in the background and logs to\n"
-	       "syslog; with -f it stays in the foreground and logs to stderr.\n\n"
+	       "syslog; with -f it stays in the foreground and logs to stderr. As mount.artifs,\n"
+	       "-f is mount(8)'s --fake: the options are checked, nothing is mounted.\n\n"
 	       "options:\n"
 	       "  store=DIR          the store (default $ARTIFS_STORE or %s)\n"
 	       "                     or s3://bucket[/prefix] (credentials: AWS_* variables or\n"
@@ -224,6 +229,10 @@ int cmd_mount(int argc, char **argv)
 	fuse_opt_add_arg(&args, "-osubtype=artifs,fsname=artifs");
 	if (fuse_opts_check(&args))
 		goto out;
+	if (o.fake) {
+		ret = 0;
+		goto out;
+	}
 	o.c.foreground = o.foreground;
 	o.c.debug = o.debug;
 	err = fs_mount_main(&o.c, &args, o.mountpoint);

@@ -82,10 +82,17 @@ stop
 
 # mount.artifs (mount -t artifs, fstab) assembles its options in the same place.
 ln -s "$ARTIFS_BIN" "$T/mount.artifs"
-"$T/mount.artifs" "$STORE" "$MNT" -o "allow_other,state=$STATE" -f >>"$LOG" 2>&1 &
-PID=$!
-wait_for mountpoint -q "$MNT" || fail "mount.artifs did not come up"
+# -f from mount(8) is --fake: the options are checked, nothing is mounted.
+"$T/mount.artifs" "$STORE" "$MNT" -o "allow_other,state=$STATE" -f >>"$LOG" 2>&1 ||
+	fail "mount.artifs -f (fake) failed"
+if mountpoint -q "$MNT"; then fail "mount.artifs -f mounted"; fi
+# In the background, as mount(8) runs it: it returns once the mount serves.
+"$T/mount.artifs" "$STORE" "$MNT" -o "allow_other,state=$STATE" >>"$LOG" 2>&1 ||
+	fail "mount.artifs failed"
+mountpoint -q "$MNT" || fail "mount.artifs did not come up"
 grep -q " $MNT .*default_permissions" /proc/self/mountinfo ||
 	fail "mount.artifs -o allow_other did not turn on default_permissions"
 nobody_refused "open(f).read()" "$art/@v1/secret"
-stop
+fusermount3 -u "$MNT" || fail "cannot unmount mount.artifs's mount"
+# the daemon lets go of the state directory once it has committed and exited
+wait_for sh -c "! pgrep -f '[s]tate=$STATE' >/dev/null" || fail "the mount.artifs daemon did not exit"
