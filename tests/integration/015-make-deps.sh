@@ -18,6 +18,9 @@ fail() {
 	exit 1
 }
 
+# The inner makes build this copy as a fresh machine would, whatever make runs this test
+# (make asan passes BUILD= and flags down through MAKEFLAGS).
+unset MAKEFLAGS MAKELEVEL MFLAGS
 mkdir -p "$T/src" "$T/bin"
 tar -C "$here" -c Makefile backends meta fs tools | tar -C "$T/src" -x
 real_pc=$(command -v pkg-config)
