@@ -1,0 +1,52 @@
+# Model-based test (tests/model/model.py): seeded random sequences of file operations on a
+# HEAD and on a plain reference folder, compared operation by operation and after every
+# commit; then every version is compared with its snapshot again after a remount (inode
+# numbers included) and after `artifs rebuild`. A short fixed-seed run; tests/model/soak.sh
+# runs long ones. MODEL_SEEDS, MODEL_OPS, MODEL_SHRINK (seconds spent shrinking a failing
+# sequence, 0: off) and MODEL_AVOID (model.py --avoid: known defects not to provoke, to look
+# past them by hand; tests/model/README.md) override the defaults.
+. "$(dirname "$0")/lib.sh"
+here=$(cd "$(dirname "$0")/../model" && pwd)
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+seeds=${MODEL_SEEDS:-"1 2 3"}
+ops=${MODEL_OPS:-200}
+shrink=${MODEL_SHRINK:-15}
+avoid=()
+[ -n "${MODEL_AVOID:-}" ] && avoid=(--avoid "$MODEL_AVOID")
+# commits only when the model asks (setxattr user.artifs.commit, fsync of the folder)
+opts="commit_delay=600000"
+
+start "$opts"
+mkdir "$MNT/p"
+failed=""
+passed=()
+for s in $seeds; do
+	art=$MNT/p/s$s
+	mkdir "$art" "$T/ref-$s"
+	if "$py" "$here/model.py" run --head "$art" --ref "$T/ref-$s" --seed "$s" --ops "$ops" \
+		--commit-every 20 --check-every 10 --shrink "$shrink" "${avoid[@]}" --snapshots "$T/snap-$s.json"; then
+		passed+=("$s")
+	else
+		failed="$failed $s"
+	fi
+done
+
+# verify LABEL [--inodes]: every version of every passed seed equals its snapshot
+verify() {
+	local s label=$1
+	shift
+	for s in "${passed[@]}"; do
+		"$py" "$here/model.py" verify --art "$MNT/p/s$s" --snapshots "$T/snap-$s.json" \
+			--label "seed $s, $label" "$@" || failed="$failed $s($label)"
+	done
+}
+stop
+start "$opts"
+verify "after remount" --inodes
+stop
+"$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE" >>"$LOG" 2>&1 || fail "artifs rebuild failed (see log)"
+start "$opts"
+verify "after rebuild"
+stop
+[ -z "$failed" ] || fail "model mismatches for seed(s):$failed (the output above has each seed's operations and a shrunk sequence)"
