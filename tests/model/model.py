@@ -26,13 +26,15 @@ Comparison rules (from DESIGN.md, docs/guide.md, docs/manifest.md, docs/errors.m
     (the generator never makes names with those prefixes);
   - mtimes (nanoseconds; the manifest keeps them): HEAD versus reference only where the
     test set the time itself with utime and nothing since could have changed it (the two
-    trees are written at different moments); a version versus the HEAD just before its
-    commit, and a version after remount or rebuild versus its snapshot: every entry but
-    the root (the @vN folder and the artifact folder are artifs' own);
+    trees are written at different moments); a version versus the HEAD just before and
+    just after its commit, the HEAD before versus after a commit, and a version (and the
+    last HEAD) after remount or rebuild versus its snapshot: every entry but the root (the
+    @vN folder and the artifact folder are artifs' own);
   - no version for a commit that changes nothing but times ("Times alone do not" count as
     a change, docs/guide.md), else exactly one, @v(N+1), and @latest pointing at it;
-  - errno equal, EEXIST and ENOTEMPTY counted as one (POSIX allows either for a rename or
-    rmdir of a non-empty folder);
+  - errno equal (for rename and rmdir EEXIST and ENOTEMPTY count as one: POSIX allows
+    either for a non-empty folder), and results equal (bytes written and read, sizes,
+    offsets after O_APPEND writes, lstat type, mode and size);
   - atime, ctime, owners, link counts, st_blocks and folder sizes are not compared.
 Not generated: hard links, FIFOs, devices, sockets (refused with EPERM, docs/errors.md),
 renames out of the artifact (EXDEV), '@' names at the top level, setuid/setgid/sticky bits
@@ -58,7 +60,6 @@ IGNORE_ROOT_XATTR = ('user.artifs.', 'user.label.', 'user.metric.')
 MAX_DEPTH = 3          # folders up to this depth
 MAX_HELD = 3           # fds kept open across operations
 MAX_XATTR_BYTES = 3000  # per entry; ext4 keeps one inode's xattrs in one 4 KiB block
-EQUIV = {errno.EEXIST: errno.ENOTEMPTY}
 TRACE = os.environ.get('MODEL_TRACE')
 
 
@@ -70,8 +71,11 @@ def ename(e):
     return 'ok' if e is None else errno.errorcode.get(e, str(e))
 
 
-def EEQUIV(e):
-    return EQUIV.get(e, e)
+def same_errno(op, a, b):
+    """POSIX lets a rename onto, or rmdir of, a non-empty folder answer either."""
+    if op[0] in ('rename', 'rmdir'):
+        a, b = (errno.ENOTEMPTY if e == errno.EEXIST else e for e in (a, b))
+    return a == b
 
 
 # ---------------------------------------------------------------------------- tree scans
@@ -254,6 +258,15 @@ def datastr(d):
     return f'<{len(d)} bytes {hashlib.sha256(d).hexdigest()[:8]}>'
 
 
+def rstr(x):
+    """A result for the log: long byte strings as their length and hash."""
+    if isinstance(x, bytes):
+        return datastr(x) if len(x) > 16 else repr(x)
+    if isinstance(x, tuple):
+        return '(' + ', '.join(rstr(y) for y in x) + ')'
+    return repr(x)
+
+
 FLAGPOS = {'create': 2, 'pwrite': 2, 'append': 2, 'reopen': 2, 'hold': 3, 'fallocate': 2}
 MODEPOS = {'create': 3, 'mkdir': 2, 'chmod': 2, 'hold': 4}
 
@@ -404,6 +417,19 @@ class Side:
                     os.close(fs)
             finally:
                 os.close(fd)
+        if k == 'shared':
+            # a reader opened first, then a writer: the reader sees the write (one inode)
+            rel, off, data = a
+            r = os.open(self.p(rel), os.O_RDONLY)
+            try:
+                w = os.open(self.p(rel), os.O_WRONLY)
+                try:
+                    n = os.pwrite(w, data, off)
+                finally:
+                    os.close(w)
+                return n, os.pread(r, len(data) + 100, max(off - 50, 0)), os.fstat(r).st_size
+            finally:
+                os.close(r)
         if k == 'mmapwrite':
             import mmap
             rel, off, data = a
@@ -498,6 +524,9 @@ class Model:
 
     # ------------------------------------------------------------ random choices
     def rname(self):
+        if self.rng.random() < 0.01:
+            # the longest name (255 bytes, multibyte too) or one byte more (ENAMETOOLONG)
+            return self.rng.choice(['é' * 127 + 'a', 'a' * 255, 'é' * 128, 'A' * 256])
         while True:
             n = ''.join(self.rng.choice(self.alpha) for _ in range(self.rng.randint(1, 8)))
             if n not in ('.', '..'):
@@ -560,7 +589,7 @@ class Model:
             return size
         if r < 0.9:
             return size + self.rng.randint(1, 100000)
-        return size + self.rng.randint(1, 5 << 20)   # sparse, several MiB
+        return size + self.rng.randint(1, self.a.sparse_mib << 20)   # sparse, several MiB
 
     def xname(self):
         return 'user.' + ''.join(self.rng.choice(ALPHABET + ['k', 'é']) for _ in range(self.rng.randint(1, 8)))
@@ -601,8 +630,9 @@ class Model:
         k = rng.choices(
             ['create', 'pwrite', 'append', 'reopen', 'truncate', 'rename', 'unlink', 'mkdir',
              'rmdir', 'symlink', 'chmod', 'utime', 'setxattr', 'removexattr', 'read',
-             'hold', 'fdop', 'close', 'stat', 'vread', 'fallocate', 'copyrange', 'mmapwrite'],
-            [12, 10, 5, 6, 5, 9, 5, 7, 4, 4, 4, 5, 6, 3, 2, 5, 9, 3, 3, 2, 1, 2, 1])[0]
+             'hold', 'fdop', 'close', 'stat', 'vread', 'fallocate', 'copyrange', 'mmapwrite',
+             'shared'],
+            [12, 10, 5, 6, 5, 9, 5, 7, 4, 4, 4, 5, 6, 3, 2, 5, 9, 3, 3, 2, 1, 2, 1, 2])[0]
         if k == 'create':
             p = self.newpath(dirs)
             flags = os.O_CREAT | rng.choice([os.O_WRONLY, os.O_RDWR]) | \
@@ -668,12 +698,18 @@ class Model:
             comps = [rng.choice(['..', '.', self.rname()] + (every and [os.path.basename(rng.choice(every))]))
                      for _ in range(rng.randint(1, 3))]
             t = '/'.join(comps)
+            if rng.random() < 0.03:
+                t = ('../' * rng.randint(1, 5) + 'a' * 200 + '/') * 20
+                t = t[:rng.choice([4095, 4096, rng.randint(256, 4095)])]   # 4096: ENAMETOOLONG
             if t.startswith('@'):
                 return None
             return ('symlink', t, self.newpath(dirs))
         if k == 'chmod':
             if rng.random() < 0.08:
-                return ('chmod', '', rng.randint(0, 0o777) | 0o700)
+                m = rng.randint(0, 0o777) | 0o700
+                if 'root-mode' in self.avoid:
+                    m &= ~0o022
+                return ('chmod', '', m)
             cand = files + sub
             if not cand:
                 return None
@@ -790,6 +826,15 @@ class Model:
             return ('copyrange', src, dst, rng.randint(0, self.size_of(src)),
                     self.offset(self.size_of(dst)) if rng.random() < 0.5 else rng.randint(0, self.size_of(dst)),
                     rng.randint(1, 200000))
+        if k == 'shared':
+            if not files or 'stale-reader' in self.avoid:
+                return None
+            p = rng.choice(files)
+            if self.avoid_empty(p):
+                return None
+            s = self.size_of(p)
+            off = self.offset(s) if rng.random() < 0.5 else rng.randint(0, s)
+            return ('shared', p, off, self.data() or b's')
         if k == 'mmapwrite':
             cand = [f for f in files if self.size_of(f) > 0]
             if not cand:
@@ -808,7 +853,7 @@ class Model:
         if k in ('create', 'mkdir', 'symlink'):
             touched.append(self.parent(op[1] if k != 'symlink' else op[2]))
             touched.append(op[1] if k != 'symlink' else op[2])
-        elif k in ('pwrite', 'append', 'truncate', 'fallocate', 'mmapwrite'):
+        elif k in ('pwrite', 'append', 'truncate', 'fallocate', 'mmapwrite', 'shared'):
             touched.append(op[1])
         elif k == 'copyrange':
             touched.append(op[2])
@@ -864,21 +909,23 @@ class Model:
             self.held.pop(op[1], None)
         self.after(op, inos, er)
         line = f'#{self.nops} {opstr(op)} -> {ename(er)} | {ename(eh)}'
-        if er is None and rr is not None and op[0] not in ('read', 'fdread'):
-            line += f' [{rr}]'
+        if er is None and rr is not None:
+            line += f' [{rstr(rr)}]'
         self.log.append(line)
         self.stats[op[0]] += 1
         if er is not None:
             self.stats['err ' + ename(er)] += 1
         if TRACE:
             print(line, flush=True)
-        if EEQUIV(er) != EEQUIV(eh):
+        if not same_errno(op, er, eh):
             self.fail(f'errno {op[0]} {ename(er)}/{ename(eh)}', f'{opstr(op)}: errno differs: reference {ename(er)}, artifs {ename(eh)}')
         if er is None and rr != rh:
             if isinstance(rr, bytes):
                 self.fail(f'result {op[0]}', f'{opstr(op)}: result differs: reference {datastr(rr)}, artifs {datastr(rh)}',
                           [first_bytes(rr, rh)])
-            self.fail(f'result {op[0]}', f'{opstr(op)}: result differs: reference {rr!r}, artifs {rh!r}')
+            more = [first_bytes(a, b) for a, b in zip(rr, rh) if isinstance(a, bytes) and a != b] \
+                if isinstance(rr, tuple) and isinstance(rh, tuple) else []
+            self.fail(f'result {op[0]}', f'{opstr(op)}: result differs: reference {rstr(rr)}, artifs {rstr(rh)}', more)
 
     def vread(self, n, rel):
         """Reads a file of an older version and compares it with its snapshot."""
@@ -1054,7 +1101,12 @@ class Model:
             done += 1
             if done % a.check_every == 0:
                 self.execute(('check',))
-        self.finish()
+        if a.leave_draft:
+            for h in sorted(self.held):
+                self.execute(('close', h))
+            self.check('at the end, the draft left uncommitted')
+        else:
+            self.finish()
         print(f'model: seed {a.seed}: {self.nops} ops, {self.version} versions, equal '
               f'({time.time() - t0:.1f} s); ' + ', '.join(f'{k} {v}' for k, v in sorted(self.stats.items())),
               flush=True)
@@ -1114,7 +1166,7 @@ class Shrinker:
             return False
         except Mismatch as e:
             return str(e) == self.kind
-        except Exception as e:        # a replay that does not fit (e.g. a lost fd)
+        except Exception:             # a replay that does not fit (e.g. a lost fd)
             return False
         finally:
             m.close_all()
@@ -1175,6 +1227,45 @@ def first_bytes(a, b):
     return f'lengths {len(a)}/{len(b)}; equal over the first {n} bytes'
 
 
+def commit_draft(args, s, snaps, ref):
+    """verify --ref --commit: commits the HEAD; a new version exactly when the reference
+    differs from the newest snapshot in more than times, equal to the reference; the snapshot
+    file gets it, so later verifies check it too."""
+    art, bad = args.art, []
+    last = max(snaps) if snaps else 0
+    changed = content(ref) != content(snaps[last]) if last else content(ref) != content(scan_empty(ref))
+    before = scan(art)
+    os.setxattr(art, 'user.artifs.commit', b'model: the recovered draft')
+    try:
+        latest = os.readlink(os.path.join(art, '@latest'))
+    except FileNotFoundError:
+        latest = None
+    want = last + 1 if changed else last
+    if latest != (f'@v{want}' if want else None):
+        return [f'after committing the recovered draft: @latest is {latest!r}, want @v{want}'
+                + ('' if changed else ' (nothing but times changed)')]
+    after = scan(art)
+    mt = 'none' if 'write-mtime' in (args.avoid or '') else 'all'
+    bad += [f'HEAD changed by the commit: {x}' for x in compare(before, after, mt)]
+    if changed:
+        vroot = os.path.join(art, f'@v{want}')
+        v = scan(vroot, skip_at_top=False)
+        bad += [f'@v{want}: {x}' for x in compare(after, v, 'all', root_rule='version')]
+        bad += [f'@v{want} versus the reference: {x}' for x in compare(ref, v, 'none', root_rule='version')]
+        s['versions'][str(want)] = {p: dict(e, mtime=v[p]['mtime']) for p, e in after.items()}
+        s['vinos'][str(want)] = {p: e['ino'] for p, e in v.items()}
+        with open(args.snapshots, 'w') as f:
+            json.dump(s, f)
+        snaps[want] = s['versions'][str(want)]
+    return bad
+
+
+def scan_empty(ref):
+    """The tree of an empty artifact with ref's root: what no version at all looks like."""
+    t = scan(ref)
+    return {'': dict(t[''], x={})}
+
+
 def verify(args):
     """Every version in the snapshot file equals its snapshot; nothing else is there."""
     with open(args.snapshots) as f:
@@ -1205,7 +1296,14 @@ def verify(args):
             vi = s['vinos'][str(n)]
             moved = [p for p in vi if p in v and vi[p] != v[p]['ino']]
             bad += [f'@v{n}/{p}: inode number {vi[p]} became {v[p]["ino"]}' for p in moved[:5]]
-    if snaps:
+    if args.ref:
+        # a draft left uncommitted (run --leave-draft): the HEAD still equals the reference
+        ref = scan(args.ref)
+        d = compare(ref, scan(art), 'none')
+        bad += [f'HEAD (versus the reference {args.ref}): {x}' for x in d]
+        if args.commit and not bad:
+            bad += commit_draft(args, s, snaps, ref)
+    elif snaps:
         head = scan(art)
         d = compare(snaps[max(snaps)], head, 'all')
         bad += [f'HEAD: {x}' for x in d]
@@ -1235,15 +1333,25 @@ def main():
                    '(no names with - or . that sort around a sibling folder), empty-reopen, '
                    'write-mtime (HEAD mtimes before a commit are not compared with the version), '
                    'fallocate (posix_fallocate on O_RDWR fds only), stale-reader (no read-only '
-                   'fds held while the file is written through another)')
+                   'fds held while the file is written through another), root-mode (no group or '
+                   'other write bits on the artifact folder)')
     r.add_argument('--shrink', type=int, default=0, metavar='SECONDS',
                    help='on a mismatch, replay shorter sequences on fresh sibling artifacts '
                    'for up to SECONDS and print the shortest that fails the same way')
+    r.add_argument('--sparse-mib', type=int, default=5,
+                   help='writes go up to this many MiB past EOF (files of several chunks)')
+    r.add_argument('--leave-draft', action='store_true',
+                   help='end without the last commit: the HEAD keeps a draft (for crash tests)')
     r.add_argument('--strict-ino', action='store_true', help='HEAD inode numbers must survive a commit')
     v = sub.add_parser('verify', help='check every version against the snapshots of a run')
     v.add_argument('--art', required=True)
     v.add_argument('--snapshots', required=True)
     v.add_argument('--inodes', action='store_true', help='inode numbers in versions must be unchanged')
+    v.add_argument('--ref', help='compare the HEAD with this folder (a run with --leave-draft) '
+                   'instead of the newest snapshot')
+    v.add_argument('--avoid', help='as for run; only write-mtime matters here (with --commit)')
+    v.add_argument('--commit', action='store_true', help='with --ref: commit the draft and check '
+                   'the new version (and add it to the snapshot file)')
     v.add_argument('--label', help='what is being checked, for the output')
     args = ap.parse_args()
     if args.cmd == 'verify':
