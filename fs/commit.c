@@ -646,10 +646,11 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 
 		base = base ? base + 1 : e->path;
 		if (e->path[0] == '\0') {
-			/* The HEAD root: its mode and attributes. Only the owner's write bit stays:
-			 * with default_permissions the kernel asks for it before the owner may set
-			 * the version's labels and metrics (every other write answers EROFS). */
-			root.mode = S_IFDIR | (e->mode & 07755);
+			/* The HEAD root: its mode, kept whole so that a HEAD reset (discard,
+			 * rebuild) gets it back; fs_stat_fill() shows it without group and other
+			 * write bits (the owner's stays: with default_permissions the kernel asks
+			 * for it before the owner sets the version's labels; writes answer EROFS). */
+			root.mode = S_IFDIR | (e->mode & 07777);
 			root.mtime_ns = e->mtime_ns;
 			inos[i] = root.ino;
 			for (size_t k = 0; k < e->nxattrs && !err; k++)
@@ -928,7 +929,12 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 	if (err)
 		goto out;
 	tree_digest(&s.m, tree);
-	ia.changed = !(a.latest && memcmp(tree, a.tree_digest, 32) == 0);
+	/* No change: the newest version's tree, or, before the first version, a HEAD that
+	 * holds nothing (a file made and removed again publishes no empty @v1). */
+	if (a.latest)
+		ia.changed = memcmp(tree, a.tree_digest, 32) != 0;
+	else
+		ia.changed = s.m.nentries > 1 || s.m.entries[0].nxattrs > 0;
 	if (ia.changed) {
 		s.m.project = strdup(a.project);
 		s.m.artifact = strdup(a.name);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -278,6 +279,14 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 			log_msg(LOG_ERR, "cannot write staging file %s: %s", path, strerror(err));
 			goto out;
 		}
+	}
+	{
+		/* The copy keeps the file's mtime: opening for writing is not a write. */
+		struct timespec ts[2] = { { in.mtime_ns / 1000000000, in.mtime_ns % 1000000000 },
+					  { in.mtime_ns / 1000000000, in.mtime_ns % 1000000000 } };
+
+		if (!trunc && in.mtime_ns >= 0 && futimens(fd, ts))
+			log_msg(LOG_WARNING, "cannot set times of %s: %s", path, strerror(errno));
 	}
 	if (fsync(fd)) {
 		err = errno;

@@ -307,6 +307,25 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	fuse_reply_write(req, n);
 }
 
+/* Space for a draft file: mode 0 and FALLOC_FL_KEEP_SIZE on its staging file (what
+ * posix_fallocate() and fallocate -l ask for); other modes answer EOPNOTSUPP. */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct fs_handle *h = H(fi);
+	int err = 0;
+
+	if (h->fd < 0 || !h->writable)
+		err = h->kind == MK_VNODE ? EROFS : EBADF;
+	else if (mode & ~FALLOC_FL_KEEP_SIZE)
+		err = EOPNOTSUPP;
+	else if (fallocate(h->fd, mode, off, len))
+		err = errno;
+	if (!err)
+		fs_art_touch(FS(req), h->art);
+	fuse_reply_err(req, err);
+}
+
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* Every close() flushes, also of a dup'ed descriptor (bash's `>`), so a commit here
@@ -469,6 +488,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write_buf = op_write_buf,
+	.fallocate = op_fallocate,
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,

@@ -79,6 +79,8 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	st->st_ino = in->ino;
 	st->st_mode = in->mode;
+	if (in->kind == MK_VERSION)
+		st->st_mode &= ~(mode_t)0022; /* see fs_version_install() */
 	st->st_nlink = S_ISDIR(in->mode) ? 1 : (in->nlink ? in->nlink : 1);
 	st->st_uid = in->uid;
 	st->st_gid = in->gid;
@@ -91,10 +93,18 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 		char path[4200];
 		struct stat sst;
 
-		/* The staging file is the truth for a draft file's size. */
+		/* The staging file is the truth for a draft file's size and mtime (write()
+		 * moves it, the commit records it). */
 		fs_staging_path(fs, in->ino, path, sizeof(path));
-		if (stat(path, &sst) == 0)
+		if (stat(path, &sst) == 0) {
 			st->st_size = sst.st_size;
+			st->st_mtim = sst.st_mtim;
+			st->st_atim = sst.st_mtim;
+			if (sst.st_ctim.tv_sec > st->st_ctim.tv_sec ||
+			    (sst.st_ctim.tv_sec == st->st_ctim.tv_sec &&
+			     sst.st_ctim.tv_nsec > st->st_ctim.tv_nsec))
+				st->st_ctim = sst.st_ctim;
+		}
 	}
 	st->st_blocks = (st->st_size + 511) / 512;
 }

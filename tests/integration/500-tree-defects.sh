@@ -2,14 +2,23 @@
 # 1. a folder beside a file whose name extends the folder's (model/ + model.pkl, a/ + a-1);
 # 2. an empty committed file reopens for writing (O_WRONLY, O_RDWR, O_APPEND, >>);
 # 3. what a call accepts the commit can store: a non-UTF-8 xattr name and a path over
-#    4096 bytes are refused at the call (EINVAL, ENAMETOOLONG); the draft still commits.
+#    4096 bytes are refused at the call (EINVAL, ENAMETOOLONG); the draft still commits;
+# and a draft that nets to nothing makes no empty first version.
 . "$(dirname "$0")/lib.sh"
 getx() { getfattr --only-values --absolute-names -n "$2" "$1"; }
 commit() { setfattr -n user.artifs.commit -v "$2" "$1" || fail "commit of $1 ($2) failed: $(tail -3 "$LOG")"; }
 
 start "commit_delay=600000"
-mkdir -p "$MNT/p/a"
+mkdir -p "$MNT/p/a" "$MNT/p/none"
 art=$MNT/p/a
+
+# A draft that nets to nothing publishes no empty first version.
+echo x >"$MNT/p/none/f"
+rm "$MNT/p/none/f"
+mkdir "$MNT/p/none/d"
+rmdir "$MNT/p/none/d"
+commit "$MNT/p/none" nothing
+[ -z "$(versions "$MNT/p/none")" ] || fail "a draft that nets to nothing made $(versions "$MNT/p/none")"
 
 # 1. sort order
 mkdir -p "$art/model/sub" "$art/data" "$art/argcomplete"

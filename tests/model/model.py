@@ -17,8 +17,9 @@ operations and a short diff are printed); 2: bad usage.
 Comparison rules (from DESIGN.md, docs/guide.md, docs/manifest.md, docs/errors.md):
   - the same set of paths (top-level names starting with '@' in a HEAD are artifs' own:
     @latest, @vN, tags; none are generated), the same type (file, dir, symlink);
-  - permission bits st_mode & 07777 equal, except that a version's root folder has no write
-    bits ("@vN folders have no write bits"): its mode must be the HEAD root's & ~0222.
+  - permission bits st_mode & 07777 equal, except that a version's root folder keeps only its
+    owner's write bit (docs/guide.md: so that the owner may label it; writes answer EROFS):
+    its mode must be the HEAD root's & ~0022.
     Everything inside a version keeps its mode exactly (docs/guide.md "Modes");
   - files: size and SHA-256 of the bytes; symlinks: target and st_size;
   - user.* xattrs, every name and value; user.artifs.* is ignored everywhere (computed
@@ -198,7 +199,7 @@ def compare(want, got, mtime, root_rule='same', live=None, limit=12):
         if a['t'] != b['t']:
             diffs.append(f'{show}: type want {a["t"]}, got {b["t"]}')
             continue
-        wm = a['mode'] & ~0o222 if (p == '' and root_rule == 'version') else a['mode']
+        wm = a['mode'] & ~0o022 if (p == '' and root_rule == 'version') else a['mode']
         if wm != b['mode']:
             diffs.append(f'{show}: mode want {oct(wm)}, got {oct(b["mode"])}')
         for k in ('size', 'target'):
@@ -1013,8 +1014,8 @@ class Model:
         v = scan(vroot, skip_at_top=False)
         d = compare(head, v, mt, root_rule='version', live=(self.head.root, vroot))
         d += compare(after, v, mt, root_rule='version') if not d else []
-        if v['']['mode'] & 0o222:
-            d.insert(0, f'@v{want} has write bits: {oct(v[""]["mode"])}')
+        if v['']['mode'] & 0o022:
+            d.insert(0, f'@v{want} has group or other write bits: {oct(v[""]["mode"])}')
         if d:
             self.fail('version ' + dkind(d), f'@v{want} differs from the HEAD at its commit', d)
         try:
