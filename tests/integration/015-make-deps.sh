@@ -20,7 +20,9 @@ fail() {
 
 # The inner makes build this copy as a fresh machine would, whatever make runs this test
 # (make asan passes BUILD= and flags down through MAKEFLAGS).
-unset MAKEFLAGS MAKELEVEL MFLAGS
+# make exports its command-line variables into the environment, too.
+unset MAKEFLAGS MAKELEVEL MFLAGS MAKEOVERRIDES BUILD OPTFLAGS EXTRA_LDFLAGS CFLAGS LDFLAGS \
+	LDLIBS CC DEV
 mkdir -p "$T/src" "$T/bin"
 tar -C "$here" -c Makefile backends meta fs tools | tar -C "$T/src" -x
 real_pc=$(command -v pkg-config)
