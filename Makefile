@@ -38,7 +38,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit check asan install deps clean bench
+.PHONY: all test unit check asan install deps clean bench soak
 
 all: $(BUILD)/artifs
 
@@ -98,6 +98,11 @@ asan: deps
 # scenario at small sizes (< 2 min). Root.
 bench: $(BUILD)/artifs
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) QUICK=$(QUICK) tests/bench/run.sh
+
+# Long randomized runs: the model-based test over many seeds and thousands of operations,
+# with kill -9, remount and rebuild checks (tests/model/README.md; SOAK_* variables).
+soak: $(BUILD)/artifs
+	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/model/soak.sh
 
 # libFuzzer targets for the store-facing parsers (docs/fuzz.md); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
