@@ -39,6 +39,21 @@ for s in hunter2 sk-abc123 tok456 pw789; do
 done
 case $prod in *"--password=***"*) ;; *) fail "the producer does not show the redacted option: $prod" ;; esac
 
+# Declared inputs @v1 and @v10 are two inputs (no substring de-duplication).
+mkdir -p "$MNT/p/x"
+for i in $(seq 10); do
+	echo "$i" >"$MNT/p/x/f"
+	setfattr -n user.artifs.commit -v "x$i" "$MNT/p/x"
+done
+setfattr -n user.artifs.inputs -v "artifs://p/x@v1
+artifs://p/x@v10" "$a"
+echo in >"$a/inputs.txt"
+setfattr -n user.artifs.commit -v inputs "$a"
+ins=$(getx "$a/@v3" user.artifs.inputs)
+for want in artifs://p/x@v1 artifs://p/x@v10; do
+	printf '%s\n' "$ins" | grep -qx "$want" || fail "declared inputs @v1 and @v10 became: $ins"
+done
+
 # Unlinked while open, then a crash.
 exec 7<>"$a/g"
 echo more >&7
@@ -60,7 +75,7 @@ rm -f "$STATE"/staging/*
 start "commit_delay=600000,refresh=0"
 expect_errno EIO "open('$a/lost').read()"
 if setfattr -n user.artifs.commit -v three "$a" 2>/dev/null; then fail "a draft whose staging file is lost committed"; fi
-[ ! -d "$a/@v3" ] || fail "a version was made without the lost bytes"
+[ ! -d "$a/@v4" ] || fail "a version was made without the lost bytes"
 ARTIFS_MOUNT=$MNT "$ARTIFS_BIN" status | grep "p/a" | grep -q "staging file is missing" ||
 	fail "artifs status does not say why the draft does not commit: $(ARTIFS_MOUNT=$MNT "$ARTIFS_BIN" status)"
 "$ARTIFS_BIN" discard "$a" || fail "discard failed"
@@ -80,12 +95,12 @@ start "commit_delay=600000"
 [ "$(cat "$MNT/p/a/f")" = new-bytes! ] || fail "host 2 does not see the HEAD of @v2"
 echo same >"$MNT/p/a/h"
 setfattr -n user.artifs.commit -v by-host-2 "$MNT/p/a"
-[ -d "$MNT/p/a/@v3" ] || fail "host 2 made no @v3"
+[ -d "$MNT/p/a/@v4" ] || fail "host 2 made no @v4"
 stop
 MNT=$MNT1 STATE=$STATE1
 start "commit_delay=600000,refresh=0"
-[ -d "$a/@v3" ] || fail "the mount did not read in @v3 for the recovered draft"
+[ -d "$a/@v4" ] || fail "the mount did not read in @v4 for the recovered draft"
 "$ARTIFS_BIN" commit "$a" >/dev/null || fail "artifs commit of the recovered draft failed: $(tail -3 "$LOG")"
-[ ! -d "$a/@v4" ] || fail "committing the recovered draft made a duplicate @v4"
+[ ! -d "$a/@v5" ] || fail "committing the recovered draft made a duplicate @v5"
 stop
 echo ok

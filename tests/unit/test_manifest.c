@@ -640,3 +640,32 @@ Test(manifest, decode_refuses_strcmp_order, .init = quiet)
 	rejects(HEAD "\"entries\":[" ROOT "," DIR_("a") "," FILE_("a-1", "3", "[[" CID ",3]]")
 		     "," FILE_("a/x", "3", "[[" CID ",3]]") "]}");
 }
+
+/* Issue 9, defect 11: a manifest from the store names only the user's own attributes on
+ * its entries, and only labels and metrics on the version. */
+Test(manifest, decode_refuses_foreign_xattr_names, .init = quiet)
+{
+	rejects(HEAD "\"entries\":[" ROOT "," "{\"path\":\"x\",\"mode\":33188,\"mtime\":0,"
+		     "\"size\":0," SHA ",\"chunks\":[],\"xattrs\":{\"trusted.x\":\"v\"}}]}");
+	rejects(HEAD "\"entries\":[{\"path\":\"\",\"mode\":16877,\"mtime\":0,"
+		     "\"xattrs\":{\"user.artifs.producer\":\"{}\"}}]}");
+	rejects(HEAD "\"entries\":[{\"path\":\"\",\"mode\":16877,\"mtime\":0,"
+		     "\"xattrs\":{\"user.label.stage\":\"prod\"}}]}");
+	rejects(HEAD "\"attrs\":{\"user.artifs.producer\":\"x\"},\"entries\":[" ROOT "]}");
+	rejects(HEAD "\"attrs\":{\"user.note\":\"x\"},\"entries\":[" ROOT "]}");
+}
+
+Test(manifest, decode_keeps_user_names)
+{
+	static const char ok[] = HEAD "\"attrs\":{\"user.label.stage\":\"prod\"},\"entries\":["
+				      "{\"path\":\"\",\"mode\":16877,\"mtime\":0,\"xattrs\":"
+				      "{\"user.note\":\"n\"}},{\"path\":\"x\",\"mode\":33188,"
+				      "\"mtime\":0,\"size\":0," SHA ",\"chunks\":[],\"xattrs\":"
+				      "{\"user.label.k\":\"v\"}}]}";
+	struct manifest d;
+
+	cr_assert_eq(manifest_decode(ok, strlen(ok), &d), 0, "%s", manifest_why());
+	cr_assert_eq(d.nattrs, 1);
+	cr_assert_eq(d.entries[1].nxattrs, 1);
+	manifest_release(&d);
+}
