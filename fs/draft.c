@@ -282,10 +282,11 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 	}
 	{
 		/* The copy keeps the file's mtime: opening for writing is not a write. */
-		struct timespec ts[2] = { { in.mtime_ns / 1000000000, in.mtime_ns % 1000000000 },
-					  { in.mtime_ns / 1000000000, in.mtime_ns % 1000000000 } };
+		struct timespec ts[2];
 
-		if (!trunc && in.mtime_ns >= 0 && futimens(fd, ts))
+		fs_ts_set(&ts[0], in.mtime_ns);
+		ts[1] = ts[0];
+		if (!trunc && futimens(fd, ts))
 			log_msg(LOG_WARNING, "cannot set times of %s: %s", path, strerror(errno));
 	}
 	if (fsync(fd)) {

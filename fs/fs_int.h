@@ -104,6 +104,8 @@ struct fs {
 /* ---- fs/util.c ---- */
 int64_t fs_now_ns(void);     /* CLOCK_REALTIME */
 int64_t fs_mono_ns(void);    /* CLOCK_MONOTONIC */
+/* ns since the epoch (negative before 1970) as a timespec with 0 <= tv_nsec < 10^9. */
+void fs_ts_set(struct timespec *ts, int64_t ns);
 void fs_staging_path(struct fs *fs, uint64_t ino, char *out, size_t len);
 /* Fills st from an inode (for staged files the staging file gives size and times). */
 void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st);

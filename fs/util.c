@@ -64,7 +64,7 @@ void fs_staging_path(struct fs *fs, uint64_t ino, char *out, size_t len)
 	snprintf(out, len, "%s/%" PRIu64, fs->staging, ino);
 }
 
-static void ts_set(struct timespec *ts, int64_t ns)
+void fs_ts_set(struct timespec *ts, int64_t ns)
 {
 	ts->tv_sec = ns / 1000000000;
 	ts->tv_nsec = ns % 1000000000;
@@ -86,9 +86,9 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	st->st_gid = in->gid;
 	st->st_size = in->size;
 	st->st_blksize = 1024 * 1024; /* cp and friends size their buffers by it */
-	ts_set(&st->st_mtim, in->mtime_ns);
-	ts_set(&st->st_atim, in->mtime_ns);
-	ts_set(&st->st_ctim, in->ctime_ns);
+	fs_ts_set(&st->st_mtim, in->mtime_ns);
+	fs_ts_set(&st->st_atim, in->mtime_ns);
+	fs_ts_set(&st->st_ctim, in->ctime_ns);
 	if (in->flags & MI_STAGED) {
 		char path[4200];
 		struct stat sst;
