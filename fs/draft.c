@@ -443,30 +443,10 @@ static int staging_stale(struct fs *fs, const char *name)
 	return !err && (!(in.flags & MI_STAGED) || in.nlink == 0 || in.kind != MK_HEAD);
 }
 
-struct drafts {
-	uint64_t *v;
-	size_t n;
-};
-
-static int drafts_fn(void *arg, const struct meta_artifact *a)
-{
-	struct drafts *d = arg;
-	uint64_t *nv;
-
-	if (!a->draft)
-		return 0;
-	nv = realloc(d->v, (d->n + 1) * sizeof(*nv));
-	if (!nv)
-		return ENOMEM;
-	d->v = nv;
-	nv[d->n++] = a->ino;
-	return 0;
-}
-
 int fs_sweep(struct fs *fs)
 {
 	struct sweep_arg sa = { 0 };
-	struct drafts dr = { 0 };
+	struct fs_inos dr = { 0 };
 	struct meta_txn *txn;
 	struct dirent *d;
 	size_t files = 0;
@@ -493,7 +473,7 @@ int fs_sweep(struct fs *fs)
 	 * index lacks: read it in, so that committing the draft again makes no duplicate (its
 	 * tree equals that version's, which is then the newest). */
 	if (!meta_txn_begin(fs->meta, 1, &txn)) {
-		err = meta_artifact_iter(txn, drafts_fn, &dr);
+		err = fs_artifacts_with(txn, FS_WITH_DRAFT, &dr);
 		meta_txn_abort(txn);
 	}
 	for (size_t i = 0; i < dr.n; i++)

@@ -137,6 +137,14 @@ int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
 	       uint32_t gid);
 /* Path of a node relative to its HEAD or version root. *out caller-frees. */
 int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
+/* The artifacts with a draft, or with at least one version: their inodes appended to
+ * out->v (caller-frees), in inode order. */
+struct fs_inos {
+	uint64_t *v;
+	size_t n;
+};
+enum fs_with { FS_WITH_DRAFT, FS_WITH_VERSIONS };
+int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct fs_inos *out);
 /* Opens the state, store and index. */
 int fs_open_backing(struct fs *fs, int create_store);
 void fs_close_backing(struct fs *fs);

@@ -242,25 +242,6 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 	return 0;
 }
 
-struct heads_arg {
-	uint64_t *v;
-	size_t n;
-};
-
-static int heads_fn(void *arg, const struct meta_artifact *a)
-{
-	struct heads_arg *h = arg;
-	uint64_t *nv;
-
-	if (!a->latest)
-		return 0;
-	nv = realloc(h->v, (h->n + 1) * sizeof(*nv));
-	if (!nv)
-		return ENOMEM;
-	h->v = nv;
-	nv[h->n++] = a->ino;
-	return 0;
-}
 
 struct head_one {
 	struct fs *fs;
@@ -315,7 +296,7 @@ int fs_rebuild(const struct fs_conf *c)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
 	struct rb_arg r = { .fs = fs };
-	struct heads_arg heads = { 0 };
+	struct fs_inos heads = { 0 };
 	struct meta_conf mc = { .dir = c->state };
 	struct meta *old_meta = NULL;
 	struct meta_txn *txn;
@@ -366,7 +347,7 @@ int fs_rebuild(const struct fs_conf *c)
 		goto out_close;
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (!err) {
-		err = meta_artifact_iter(txn, heads_fn, &heads);
+		err = fs_artifacts_with(txn, FS_WITH_VERSIONS, &heads);
 		meta_txn_abort(txn);
 	}
 	for (size_t i = 0; i < heads.n && !err; i++) {

@@ -506,3 +506,30 @@ int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
 	err = meta_inode_put(txn, &in);
 	return err ? err : meta_link_put(txn, in.ino, target);
 }
+
+struct with_arg {
+	enum fs_with what;
+	struct fs_inos *out;
+};
+
+static int with_fn(void *arg, const struct meta_artifact *a)
+{
+	struct with_arg *w = arg;
+	uint64_t *nv;
+
+	if (w->what == FS_WITH_DRAFT ? !a->draft : !a->latest)
+		return 0;
+	nv = realloc(w->out->v, (w->out->n + 1) * sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	w->out->v = nv;
+	nv[w->out->n++] = a->ino;
+	return 0;
+}
+
+int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct fs_inos *out)
+{
+	struct with_arg w = { what, out };
+
+	return meta_artifact_iter(txn, with_fn, &w);
+}
