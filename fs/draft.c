@@ -41,6 +41,7 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino)
 		if (a) {
 			a->ino = art_ino;
 			pthread_mutex_init(&a->lock, NULL);
+			pthread_mutex_init(&a->tag_lock, NULL);
 			a->next = fs->arts;
 			fs->arts = a;
 		}
@@ -516,6 +517,7 @@ void fs_drafts_free(struct fs *fs)
 
 		fs->arts = a->next;
 		pthread_mutex_destroy(&a->lock);
+		pthread_mutex_destroy(&a->tag_lock);
 		free(a);
 	}
 	while (fs->opens) {

@@ -1,5 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* fs/ private interfaces shared by its files. Not for other folders. */
+/*
+ * fs/ private interfaces shared by its files. Not for other folders.
+ *
+ * Lock order (take them in this order, release in reverse):
+ *   fs_art.tag_lock  one artifact's tag changes; the only lock held across their store write
+ *                    (git's ref lock): no other operation waits for it, refresh only tries it
+ *   fs_art.lock      one artifact's HEAD tree changes and its commit
+ *   the LMDB writer  meta_write(): never across store I/O (meta.h), no lock above taken in it
+ *   fs->lock         short bookkeeping, also inside meta_write callbacks; nothing inside it
+ * fs_refresh_artifact() holds fs_art.lock and then tries tag_lock: a try never waits, so the
+ * reverse order cannot deadlock.
+ */
 #ifndef ARTIFS_FS_INT_H
 #define ARTIFS_FS_INT_H
 
@@ -33,6 +44,9 @@ struct lineage;
 struct fs_art {
 	uint64_t ino;
 	pthread_mutex_t lock; /* serialises HEAD tree changes and commits of this artifact */
+	/* Serialises this artifact's tag changes, each across its store write and its index
+	 * update, so that the index ends as the store does (ns.c, "Tags"). */
+	pthread_mutex_t tag_lock;
 	unsigned writers;     /* open handles with write access (under fs->lock) */
 	int scheduled;        /* changed in this session: commit when quiet (under fs->lock) */
 	int failed;           /* last commit failed: retry later (under fs->lock) */
@@ -130,11 +144,22 @@ int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
  * *ino gets its inode; *made (may be NULL) whether it was made now. Names are not checked. */
 int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
 		 const char *project, uint32_t uid, uint32_t gid, uint64_t *ino, int *made);
-/* Points tag `name` (with its '@') of artifact art at version n in the index, making the
- * tag when absent; a non-tag entry of that name is left alone. The store's refs/ object is
- * the caller's business. */
+/* The one rule that points tag `name` (with its '@') of artifact art at version n in the
+ * index. src NULL: the tag's inode is kept, or made (owned by uid:gid) when absent. src (a
+ * symlink or tag being renamed; the caller removed its old entry): that inode becomes the tag,
+ * replacing the tag of that name. A non-tag entry of that name is left alone: 0 without src,
+ * EEXIST with one. out (may be NULL) gets the tag's inode. Part of the caller's write
+ * transaction; the store's refs/ object is the caller's business. */
+int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
+		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out);
+/* fs_tag_point() without src or out (refresh, rebuild). */
 int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
 	       uint32_t gid);
+/* "refs/<project>/<artifact>/<tag>" (tag without its '@'), or with tag NULL the prefix
+ * "refs/<project>/<artifact>/": ENAMETOOLONG when it does not fit len. */
+#define FS_REF_KEY_MAX 600
+int fs_ref_key(const char *project, const char *artifact, const char *tag, char *out,
+	       size_t len);
 /* Path of a node relative to its HEAD or version root. *out caller-frees. */
 int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* The artifacts with a draft, or with at least one version: their inodes appended to
@@ -274,7 +299,12 @@ int fs_read_pin(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		struct fs_read *r);
 void fs_read_release(struct fs *fs, struct fs_read *r);
 
-/* ---- fs/ns.c: the namespace operations (each one LMDB transaction) ---- */
+/* ---- fs/ns.c: the namespace operations (each one LMDB write transaction) ----
+ * mknode, unlink and rename of a HEAD take its artifact's lock and do no store I/O (project
+ * and artifact markers are written after, unlocked). Those of a tag (an @name at the top of an
+ * artifact: ln -s, ln -sfn, mv, rm) take the artifact's tag_lock and block on the store with
+ * no write transaction open; a move of a HEAD symlink onto a tag also takes fs_art.lock, for
+ * its last transaction only. */
 int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
 int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
 int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,

@@ -2,7 +2,8 @@
 /*
  * The namespace of DESIGN.md section 1: lookups, attributes, directory listings, and every
  * change of the tree. Each operation is one LMDB transaction; changes of a HEAD take the
- * artifact's lock so that they never interleave with its commit. Every refusal logs why.
+ * artifact's lock so that they never interleave with its commit. Tag changes also write the
+ * store, between a read and a write transaction (see "Tags"). Every refusal logs why.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -164,6 +165,371 @@ static int resolve_ref(struct meta_txn *txn, uint64_t art, const char *target, u
 	return err;
 }
 
+struct mv_arg {
+	struct fs *fs;
+	uint64_t parent, newparent;
+	const char *name, *newname;
+	unsigned flags;
+	const char *why;
+	uint64_t freed, art;
+};
+
+/* The checks every rename passes, onto a tag or not; fills p, np and c (the renamed inode). */
+static int mv_check(struct meta_txn *txn, struct mv_arg *r, struct meta_inode *p,
+		    struct meta_inode *np, struct meta_inode *c)
+{
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	err = meta_inode_get(txn, r->parent, p);
+	if (!err)
+		err = meta_inode_get(txn, r->newparent, np);
+	if (err)
+		return err;
+	if (is_version(p) || is_version(np)) {
+		r->why = "versions are read-only";
+		return EROFS;
+	}
+	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
+	if (!err)
+		err = meta_inode_get(txn, child, c);
+	if (err)
+		return err;
+	if (c->kind == MK_VERSION) {
+		r->why = "versions are read-only";
+		return EROFS;
+	}
+	if (c->kind == MK_LATEST) {
+		r->why = "@latest is kept by artifs";
+		return EPERM;
+	}
+	if (c->kind == MK_PROJECT || c->kind == MK_ARTIFACT || c->kind == MK_CTL) {
+		r->why = "projects and artifacts cannot be renamed";
+		return EPERM;
+	}
+	if (!is_headish(p) || !is_headish(np)) {
+		r->why = "files move only within one artifact";
+		return EXDEV;
+	}
+	if (p->artifact != np->artifact) {
+		r->why = "renames across artifacts are copies (mv falls back to copy and delete)";
+		return EXDEV;
+	}
+	if (r->flags & RENAME_EXCHANGE) {
+		r->why = "RENAME_EXCHANGE is not supported";
+		return EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * ---- Tags ----
+ *
+ * A tag is an index entry and a store object, refs/<p>/<a>/<tag>, that refresh copies into
+ * every host's index: the store is the truth. Setting, moving and dropping one follows git's
+ * ref transactions (prepare, then finish): check and resolve everything in a read
+ * transaction; write the store with no LMDB write transaction open and no lock but the
+ * artifact's tag_lock, which only this artifact's tag changes wait for; then change the index
+ * in a write transaction that checks again what it relies on. tag_lock is held from the
+ * first phase to the last, so two changes of one tag on this host never cross (the index
+ * ends as the store does), and refresh applies the store's tags under it too (it only tries
+ * it: while a change is in flight it skips the tags once), so a listing made before a change
+ * is never applied after it. The order keeps a failure from leaving the store and the index
+ * disagreeing in a way refresh cannot repair, and from bringing back what the user was told
+ * is gone:
+ *  - set (ln -s, ln -sfn, artifs tag): put the object, then install the tag. A failed put
+ *    changes nothing here and answers its errno (logged); had the store taken it after all
+ *    (a lost answer), the next refresh shows the tag.
+ *  - drop (rm): delete the object, then remove the tag. A failed delete leaves the tag in
+ *    both (or, had it landed, refresh drops it here). Removing from the index first would
+ *    let a failed delete bring back, on the next refresh, a tag that rm said was gone.
+ *  - rename (mv @a @b): put b, delete a, then move the inode. When the delete fails, the
+ *    index gets b and keeps a, as the store has both, and the rename answers the errno.
+ * A failed index update after a store write (the index full, say) is logged; the next
+ * refresh makes the index follow the store.
+ */
+struct tag_op {
+	uint64_t art;
+	const char *name;    /* the tag, with its '@' */
+	const char *target;  /* a new tag: its link text ("@v3", "@prod", "@latest") */
+	struct mv_arg *mv;   /* a rename onto the tag (ln -sfn, mv @a @b), else NULL */
+	uint32_t uid, gid;   /* owner of a tag inode made now */
+	const char *why;     /* a refusal's reason (store failures are logged where they happen) */
+	/* prepared */
+	struct meta_artifact a;
+	uint64_t n;          /* the version the tag points at */
+	uint64_t src;        /* a rename: the inode that becomes the tag */
+	int src_tag;         /* ... a tag, whose old name goes (mv @a @b) */
+	uint64_t old;        /* the inode under the tag's name, or 0 */
+	char key[FS_REF_KEY_MAX], oldkey[FS_REF_KEY_MAX];
+	/* finished */
+	int keep_src;        /* the old name's object could not be deleted: src stays */
+	struct meta_inode out;
+};
+
+static int tag_set_prepare(struct meta_txn *txn, struct tag_op *t)
+{
+	struct meta_inode p, np, c, d;
+	char *link = NULL;
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	err = fs_name_check_tag(t->name + 1, &t->why);
+	if (!err)
+		err = meta_artifact_get(txn, t->art, &t->a);
+	if (err)
+		return err;
+	if (t->mv) {
+		err = mv_check(txn, t->mv, &p, &np, &c);
+		if (err) {
+			t->why = t->mv->why;
+			return err;
+		}
+		/* `ln -sfn @v3 @prod` makes a symlink under a temporary name and renames it
+		 * over the tag: a tag move, and the temporary link leaves the draft. */
+		if (c.kind != MK_TAG && (c.kind != MK_HEAD || !S_ISLNK(c.mode))) {
+			t->why = "names starting with '@' are reserved at the top of an artifact";
+			return EINVAL;
+		}
+		err = meta_link_get(txn, c.ino, &link);
+		if (err)
+			return err;
+		t->src = c.ino;
+		t->src_tag = c.kind == MK_TAG;
+		t->uid = c.uid;
+		t->gid = c.gid;
+	}
+	err = resolve_ref(txn, t->art, link ? link : t->target, &t->n);
+	free(link);
+	if (err) {
+		t->why = err == ENOENT ? "the tag's target version does not exist"
+				       : "a tag points at @v<N>, another tag or @latest";
+		return err == ENOENT ? ENOENT : EINVAL;
+	}
+	if (meta_dirent_get(txn, t->art, t->name, &child, &type) == 0) {
+		t->old = child;
+		if (child == t->src)
+			return 0; /* renamed onto itself */
+		err = meta_inode_get(txn, child, &d);
+		if (err)
+			return err;
+		if (d.kind != MK_TAG) {
+			t->why = d.kind == MK_LATEST ? "@latest is kept by artifs"
+						     : "versions are read-only";
+			return d.kind == MK_LATEST ? EPERM : EROFS;
+		}
+		if (!t->mv) {
+			t->why = "the tag exists (ln -sfn moves it)";
+			return EEXIST;
+		}
+		if (t->mv->flags & RENAME_NOREPLACE)
+			return EEXIST;
+	}
+	err = fs_ref_key(t->a.project, t->a.name, t->name + 1, t->key, sizeof(t->key));
+	if (!err && t->src_tag)
+		err = fs_ref_key(t->a.project, t->a.name, t->mv->name + 1, t->oldkey,
+				 sizeof(t->oldkey));
+	return err;
+}
+
+/* The last phase of a set: the store holds the new value, so the index follows it. */
+static int tag_set_fn(struct meta_txn *txn, void *arg)
+{
+	struct tag_op *t = arg;
+	struct meta_version v;
+	struct meta_inode src;
+	uint64_t child;
+	uint32_t type;
+	int err, have_src = 0;
+
+	/* Versions are not removed today; should one go meanwhile, its tag is not made. */
+	err = meta_version_get(txn, t->art, t->n, &v);
+	if (err) {
+		t->why = "the tag's target version went meanwhile";
+		return err;
+	}
+	/* Whatever stands under the tag's name gives way (tag_lock kept other changes out).
+	 * The renamed inode becomes the tag if it still stands where it stood; a discard, a
+	 * HEAD reset by refresh or an rm may have removed it meanwhile, and then the tag gets
+	 * an inode of its own. */
+	if (t->src && !t->keep_src &&
+	    meta_dirent_get(txn, t->mv->parent, t->mv->name, &child, &type) == 0 &&
+	    child == t->src) {
+		err = meta_inode_get(txn, t->src, &src);
+		if (!err)
+			err = meta_dirent_del(txn, t->mv->parent, t->mv->name);
+		if (err)
+			return err;
+		have_src = 1;
+	}
+	return fs_tag_point(txn, t->art, t->name, t->n, have_src ? &src : NULL, t->uid, t->gid,
+			    &t->out);
+}
+
+/* The one way a tag is set, moved or renamed from the mount. Takes the artifact's tag_lock,
+ * and its lock for the last transaction when a HEAD symlink becomes the tag; blocks on the
+ * store with neither that lock nor a write transaction held. */
+static int tag_set(struct fs *fs, struct tag_op *t)
+{
+	struct fs_art *art = fs_art_get(fs, t->art), *head = NULL;
+	struct meta_txn *txn;
+	char val[32];
+	int err, derr = 0;
+
+	if (!art)
+		return ENOMEM;
+	pthread_mutex_lock(&art->tag_lock);
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (!err) {
+		err = tag_set_prepare(txn, t);
+		meta_txn_abort(txn);
+	}
+	if (err || (t->src && t->old == t->src))
+		goto out;
+	snprintf(val, sizeof(val), "%" PRIu64 "\n", t->n);
+	err = be_put(fs->be, t->key, val, strlen(val));
+	if (err) {
+		log_msg(LOG_ERR, "tag %s/%s/%s: cannot write %s to the store: %s; the tag is "
+			"unchanged here (a refresh shows it should the store have taken it after all)",
+			t->a.project, t->a.name, t->name, t->key, strerror(err));
+		goto out;
+	}
+	if (t->src_tag) {
+		derr = be_del(fs->be, t->oldkey);
+		if (derr) {
+			log_msg(LOG_ERR, "tag %s/%s/%s: cannot delete %s from the store: %s; %s "
+				"stays beside %s", t->a.project, t->a.name, t->mv->name, t->oldkey,
+				strerror(derr), t->mv->name, t->name);
+			t->keep_src = 1;
+		}
+	}
+	if (t->src && !t->src_tag) {
+		/* A HEAD symlink leaves the HEAD: not in the middle of a commit. */
+		head = art;
+		pthread_mutex_lock(&head->lock);
+	}
+	err = meta_write(fs->meta, tag_set_fn, t);
+	if (head)
+		pthread_mutex_unlock(&head->lock);
+	if (err)
+		log_msg(LOG_ERR, "tag %s/%s/%s: the store says @v%" PRIu64 ", the index cannot "
+			"follow: %s (the next refresh retries)", t->a.project, t->a.name, t->name,
+			t->n, strerror(err));
+	else
+		err = derr;
+out:
+	pthread_mutex_unlock(&art->tag_lock);
+	return err;
+}
+
+/* ln -s TARGET @tag in an artifact folder. */
+static int tag_link(struct fs *fs, const struct fuse_ctx *ctx, uint64_t art, const char *name,
+		    const char *link, struct fuse_entry_param *e)
+{
+	struct tag_op t = { .art = art, .name = name, .target = link, .uid = ctx->uid,
+			    .gid = ctx->gid };
+	int err = tag_set(fs, &t);
+
+	if (err) {
+		if (t.why)
+			refuse(err, "symlink", name, t.why);
+		return err;
+	}
+	entry_fill(fs, &t.out, e);
+	return 0;
+}
+
+/* A rename onto @tag at the top of an artifact (r->newparent). */
+static int tag_rename(struct fs *fs, struct mv_arg *r)
+{
+	struct tag_op t = { .art = r->newparent, .name = r->newname, .mv = r };
+	int err = tag_set(fs, &t);
+
+	if (err && t.why)
+		refuse(err, "rename", r->name, t.why);
+	return err;
+}
+
+static int tag_drop_prepare(struct meta_txn *txn, struct tag_op *t)
+{
+	struct meta_inode c;
+	uint64_t child;
+	uint32_t type;
+	int err = meta_artifact_get(txn, t->art, &t->a);
+
+	if (!err)
+		err = meta_dirent_get(txn, t->art, t->name, &child, &type);
+	if (!err)
+		err = meta_inode_get(txn, child, &c);
+	if (err)
+		return err;
+	if (S_ISDIR(c.mode))
+		return EISDIR;
+	if (c.kind != MK_TAG) {
+		t->why = c.kind == MK_LATEST ? "@latest is kept by artifs and cannot be removed"
+					     : "kept by artifs";
+		return EPERM;
+	}
+	t->old = child;
+	return fs_ref_key(t->a.project, t->a.name, t->name + 1, t->key, sizeof(t->key));
+}
+
+/* The last phase of a drop: the store no longer has the tag, so the index has none either. */
+static int tag_drop_fn(struct meta_txn *txn, void *arg)
+{
+	struct tag_op *t = arg;
+	struct meta_inode in;
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	if (meta_dirent_get(txn, t->art, t->name, &child, &type))
+		return 0;
+	err = meta_inode_get(txn, child, &in);
+	if (err || in.kind != MK_TAG)
+		return err;
+	err = meta_dirent_del(txn, t->art, t->name);
+	return err ? err : meta_inode_del(txn, child);
+}
+
+/* The one way a tag is dropped from the mount (rm @tag). Takes the artifact's tag_lock and
+ * blocks on the store with no write transaction open. */
+static int tag_drop(struct fs *fs, uint64_t art_ino, const char *name)
+{
+	struct tag_op t = { .art = art_ino, .name = name };
+	struct fs_art *art = fs_art_get(fs, art_ino);
+	struct meta_txn *txn;
+	int err;
+
+	if (!art)
+		return ENOMEM;
+	pthread_mutex_lock(&art->tag_lock);
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (!err) {
+		err = tag_drop_prepare(txn, &t);
+		meta_txn_abort(txn);
+	}
+	if (err)
+		goto out;
+	err = be_del(fs->be, t.key);
+	if (err) {
+		log_msg(LOG_ERR, "tag %s/%s/%s: cannot delete %s from the store: %s; the tag stays",
+			t.a.project, t.a.name, name, t.key, strerror(err));
+		goto out;
+	}
+	err = meta_write(fs->meta, tag_drop_fn, &t);
+	if (err)
+		log_msg(LOG_ERR, "tag %s/%s/%s: gone from the store, the index cannot follow: %s "
+			"(the next refresh retries)", t.a.project, t.a.name, name, strerror(err));
+out:
+	pthread_mutex_unlock(&art->tag_lock);
+	if (err && t.why)
+		refuse(err, "unlink", name, t.why);
+	return err;
+}
+
 struct mk_arg {
 	struct fs *fs;
 	uint32_t uid, gid;
@@ -174,70 +540,7 @@ struct mk_arg {
 	struct meta_inode out;
 	uint64_t art; /* artifact whose HEAD changed, 0 if none */
 	const char *why;
-	char tagkey[600];
-	char tagval[32];
 };
-
-static int mk_tag(struct mk_arg *m, struct meta_txn *txn, const struct meta_inode *p)
-{
-	struct meta_artifact a;
-	struct meta_inode in;
-	uint64_t n, child;
-	uint32_t type;
-	char target[48];
-	int err;
-
-	err = fs_name_check_tag(m->name + 1, &m->why);
-	if (err)
-		return err;
-	err = resolve_ref(txn, p->ino, m->link, &n);
-	if (err == ENOENT) {
-		m->why = "the tag's target version does not exist";
-		return ENOENT;
-	}
-	if (err) {
-		m->why = "a tag points at @v<N>, another tag or @latest";
-		return err == ENOENT ? ENOENT : EINVAL;
-	}
-	if (meta_dirent_get(txn, p->ino, m->name, &child, &type) == 0) {
-		m->why = "the tag exists (ln -sfn moves it)";
-		return EEXIST;
-	}
-	err = meta_artifact_get(txn, p->ino, &a);
-	if (err)
-		return err;
-	memset(&in, 0, sizeof(in));
-	err = meta_ino_alloc(txn, &in.ino);
-	if (err)
-		return err;
-	in.parent = p->ino;
-	in.artifact = p->ino;
-	in.kind = MK_TAG;
-	in.mode = S_IFLNK | 0777;
-	in.uid = m->uid;
-	in.gid = m->gid;
-	in.nlink = 1;
-	in.mtime_ns = in.ctime_ns = fs_now_ns();
-	snprintf(target, sizeof(target), "@v%" PRIu64, n);
-	in.size = strlen(target);
-	err = meta_inode_put(txn, &in);
-	if (!err)
-		err = meta_link_put(txn, in.ino, target);
-	if (!err)
-		err = meta_dirent_put(txn, p->ino, m->name, in.ino, S_IFLNK);
-	if (err)
-		return err;
-	/* The store's ref first: once the index says the tag exists, the store does too. */
-	snprintf(m->tagkey, sizeof(m->tagkey), "refs/%s/%s/%s", a.project, a.name, m->name + 1);
-	snprintf(m->tagval, sizeof(m->tagval), "%" PRIu64 "\n", n);
-	err = be_put(m->fs->be, m->tagkey, m->tagval, strlen(m->tagval));
-	if (err) {
-		m->why = "cannot write the tag to the store";
-		return err;
-	}
-	m->out = in;
-	return 0;
-}
 
 struct longest {
 	struct meta_txn *txn;
@@ -320,8 +623,7 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 		return EPERM;
 	}
 	if (p.kind == MK_ARTIFACT && m->name[0] == '@') {
-		if (m->link)
-			return mk_tag(m, txn, &p);
+		/* A symlink named so is a tag, made by tag_link() before this. */
 		m->why = "names starting with '@' are reserved at the top of an artifact";
 		return EINVAL;
 	}
@@ -415,6 +717,13 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 	struct meta_inode p;
 	int err;
 
+	if (link && name[0] == '@') {
+		err = fs_inode_read(fs, parent, &p);
+		if (err)
+			return err;
+		if (p.kind == MK_ARTIFACT)
+			return tag_link(fs, ctx, parent, name, link, e);
+	}
 	/* The artifact's lock keeps a commit from walking a half-changed HEAD. */
 	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
@@ -504,25 +813,11 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 	case MK_CTL:
 		r->why = "the control folder is kept by artifs";
 		return EPERM;
-	case MK_TAG:
-		err = meta_artifact_get(txn, c.artifact, &a);
-		if (err)
-			return err;
-		snprintf(r->storekey, sizeof(r->storekey), "refs/%s/%s/%s", a.project, a.name,
-			 r->name + 1);
-		err = be_del(r->fs->be, r->storekey);
-		if (err) {
-			r->why = "cannot remove the tag from the store";
-			return err;
-		}
-		r->storekey[0] = '\0';
-		err = meta_dirent_del(txn, r->parent, r->name);
-		return err ? err : meta_inode_del(txn, c.ino);
 	case MK_PROJECT:
 	case MK_ARTIFACT:
 	case MK_HEAD:
 		break;
-	default:
+	default: /* tags are dropped by tag_drop() */
 		return EPERM;
 	}
 	if (S_ISDIR(c.mode)) {
@@ -581,6 +876,13 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 	struct meta_inode p;
 	int err;
 
+	if (!dir && name[0] == '@') {
+		err = fs_inode_read(fs, parent, &p);
+		if (err)
+			return err;
+		if (p.kind == MK_ARTIFACT)
+			return tag_drop(fs, parent, name);
+	}
 	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
 		return err;
@@ -600,67 +902,6 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 	if (art && r.art)
 		fs_art_touch(fs, art);
 	return 0;
-}
-
-struct mv_arg {
-	struct fs *fs;
-	uint64_t parent, newparent;
-	const char *name, *newname;
-	unsigned flags;
-	const char *why;
-	uint64_t freed, art;
-	char putkey[600], putval[32], delkey[600];
-};
-
-/* Makes inode src the tag `name` (with its '@') of artifact art, pointing at version n and
- * replacing any tag of that name. The kernel's dentry follows the renamed inode, so the
- * renamed inode itself must become the tag. The caller removes src's old entry. */
-static int tag_set(struct mv_arg *r, struct meta_txn *txn, uint64_t art, const char *name,
-		   uint64_t n, struct meta_inode *src)
-{
-	struct meta_artifact a;
-	struct meta_inode old;
-	uint64_t child;
-	uint32_t type;
-	char target[48];
-	int err;
-
-	err = meta_artifact_get(txn, art, &a);
-	if (err)
-		return err;
-	snprintf(target, sizeof(target), "@v%" PRIu64, n);
-	if (meta_dirent_get(txn, art, name, &child, &type) == 0 && child != src->ino) {
-		err = meta_inode_get(txn, child, &old);
-		if (err)
-			return err;
-		if (old.kind != MK_TAG) {
-			r->why = old.kind == MK_LATEST ? "@latest is kept by artifs"
-						       : "versions are read-only";
-			return old.kind == MK_LATEST ? EPERM : EROFS;
-		}
-		err = meta_inode_del(txn, old.ino);
-		if (err)
-			return err;
-	}
-	src->parent = src->artifact = art;
-	src->kind = MK_TAG;
-	src->mode = S_IFLNK | 0777;
-	src->flags = 0;
-	src->size = strlen(target);
-	src->ctime_ns = fs_now_ns();
-	err = meta_inode_put(txn, src);
-	if (!err)
-		err = meta_link_put(txn, src->ino, target);
-	if (!err)
-		err = meta_dirent_put(txn, art, name, src->ino, S_IFLNK);
-	if (err)
-		return err;
-	snprintf(r->putkey, sizeof(r->putkey), "refs/%s/%s/%s", a.project, a.name, name + 1);
-	snprintf(r->putval, sizeof(r->putval), "%" PRIu64 "\n", n);
-	err = be_put(r->fs->be, r->putkey, r->putval, strlen(r->putval));
-	if (err)
-		r->why = "cannot write the tag to the store";
-	return err;
 }
 
 static int is_below(struct meta_txn *txn, uint64_t dir, uint64_t ancestor, int *below)
@@ -687,101 +928,18 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 {
 	struct mv_arg *r = arg;
 	struct meta_inode p, np, c, d;
-	uint64_t child, dchild, n;
-	uint32_t type, dtype;
-	char *link = NULL;
+	uint64_t dchild;
+	uint32_t dtype;
 	int err, below, empty, have_d;
 
 	r->freed = r->art = 0;
-	r->putkey[0] = r->delkey[0] = '\0';
-	err = meta_inode_get(txn, r->parent, &p);
-	if (!err)
-		err = meta_inode_get(txn, r->newparent, &np);
+	err = mv_check(txn, r, &p, &np, &c);
 	if (err)
 		return err;
-	if (is_version(&p) || is_version(&np)) {
-		r->why = "versions are read-only";
-		return EROFS;
-	}
-	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
-	if (!err)
-		err = meta_inode_get(txn, child, &c);
-	if (err)
-		return err;
-	if (c.kind == MK_VERSION) {
-		r->why = "versions are read-only";
-		return EROFS;
-	}
-	if (c.kind == MK_LATEST) {
-		r->why = "@latest is kept by artifs";
-		return EPERM;
-	}
-	if (c.kind == MK_PROJECT || c.kind == MK_ARTIFACT || c.kind == MK_CTL) {
-		r->why = "projects and artifacts cannot be renamed";
-		return EPERM;
-	}
-	if (!is_headish(&p) || !is_headish(&np)) {
-		r->why = "files move only within one artifact";
-		return EXDEV;
-	}
-	if (p.artifact != np.artifact) {
-		r->why = "renames across artifacts are copies (mv falls back to copy and delete)";
-		return EXDEV;
-	}
-	if (r->flags & RENAME_EXCHANGE) {
-		r->why = "RENAME_EXCHANGE is not supported";
+	if (c.kind == MK_TAG || (np.kind == MK_ARTIFACT && r->newname[0] == '@')) {
+		/* Renames onto an @name at the top of an artifact are tag_rename()'s. */
+		r->why = "tags live at the top of their artifact, named @<tag>";
 		return EINVAL;
-	}
-	if (c.kind == MK_TAG) {
-		/* Renaming a tag: the new name takes the old one's version. */
-		if (np.kind != MK_ARTIFACT || r->newname[0] != '@') {
-			r->why = "tags live at the top of their artifact, named @<tag>";
-			return EINVAL;
-		}
-		err = fs_name_check_tag(r->newname + 1, &r->why);
-		if (!err)
-			err = meta_link_get(txn, c.ino, &link);
-		if (!err)
-			err = resolve_ref(txn, c.artifact, link, &n);
-		free(link);
-		if (!err)
-			err = meta_dirent_del(txn, r->parent, r->name);
-		if (!err)
-			err = tag_set(r, txn, c.artifact, r->newname, n, &c);
-		if (!err) {
-			struct meta_artifact a;
-
-			err = meta_artifact_get(txn, c.artifact, &a);
-			snprintf(r->delkey, sizeof(r->delkey), "refs/%s/%s/%s", a.project, a.name,
-				 r->name + 1);
-		}
-		return err;
-	}
-	if (np.kind == MK_ARTIFACT && r->newname[0] == '@') {
-		/* `ln -sfn @v3 @prod` makes a symlink under a temporary name and renames it
-		 * over the tag: that is a tag move, and the temporary link leaves the draft. */
-		err = fs_name_check_tag(r->newname + 1, &r->why);
-		if (err)
-			return err;
-		if (c.kind != MK_HEAD || !S_ISLNK(c.mode)) {
-			r->why = "names starting with '@' are reserved at the top of an artifact";
-			return EINVAL;
-		}
-		err = meta_link_get(txn, c.ino, &link);
-		if (err)
-			return err;
-		err = resolve_ref(txn, c.artifact, link, &n);
-		free(link);
-		if (err) {
-			r->why = err == ENOENT ? "the tag's target version does not exist"
-					       : "a tag points at @v<N>, another tag or @latest";
-			return err == ENOENT ? ENOENT : EINVAL;
-		}
-		err = meta_dirent_del(txn, r->parent, r->name);
-		if (!err)
-			err = tag_set(r, txn, c.artifact, r->newname, n, &c);
-		r->art = c.artifact;
-		return err;
 	}
 	if (strlen(r->newname) > META_NAME_MAX)
 		return ENAMETOOLONG;
@@ -855,6 +1013,13 @@ int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newp
 	struct meta_inode p;
 	int err;
 
+	if (newname[0] == '@') {
+		err = fs_inode_read(fs, newparent, &p);
+		if (err)
+			return err;
+		if (p.kind == MK_ARTIFACT)
+			return tag_rename(fs, &r);
+	}
 	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
 		return err;
@@ -867,8 +1032,6 @@ int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newp
 	}
 	if (r.freed)
 		fs_staging_drop(fs, r.freed);
-	if (r.delkey[0])
-		be_del(fs->be, r.delkey);
 	if (art && r.art)
 		fs_art_touch(fs, art);
 	return 0;

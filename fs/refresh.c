@@ -275,7 +275,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	struct nums nums = { 0 };
 	struct tagset tags = { .be = fs->be };
 	struct head_arg head = { fs, art_ino, 0 };
-	char vprefix[600], rprefix[600];
+	char vprefix[600], rprefix[FS_REF_KEY_MAX];
 	int64_t now = fs_mono_ns();
 	uint64_t *fresh = NULL;
 	int err, installed = 0;
@@ -301,7 +301,9 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		goto out;
 	head.old_latest = a.latest;
 	snprintf(vprefix, sizeof(vprefix), "versions/%s/%s/", a.project, a.name);
-	snprintf(rprefix, sizeof(rprefix), "refs/%s/%s/", a.project, a.name);
+	err = fs_ref_key(a.project, a.name, NULL, rprefix, sizeof(rprefix));
+	if (err)
+		goto out;
 	nums.prefix = vprefix;
 	tags.prefix = rprefix;
 	err = be_list(fs->be, vprefix, nums_fn, &nums);
@@ -332,13 +334,19 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 			fresh[installed] = nums.v[i]; /* its versions/<N>.json is its base */
 		installed++;
 	}
-	err = be_list(fs->be, rprefix, tags_fn, &tags);
-	if (!err) {
-		struct tags_apply ta = { fs, art_ino, &tags };
+	/* A tag change of this host holds tag_lock from before its store write until its index
+	 * follows (ns.c, "Tags"): a listing taken meanwhile could be applied after it and undo
+	 * it here. Then the tags wait for the next refresh. */
+	if (pthread_mutex_trylock(&art->tag_lock) == 0) {
+		err = be_list(fs->be, rprefix, tags_fn, &tags);
+		if (!err) {
+			struct tags_apply ta = { fs, art_ino, &tags };
 
-		err = meta_write(fs->meta, tags_apply_fn, &ta);
-		if (!err)
-			err = meta_write(fs->meta, tags_drop_fn, &ta);
+			err = meta_write(fs->meta, tags_apply_fn, &ta);
+			if (!err)
+				err = meta_write(fs->meta, tags_drop_fn, &ta);
+		}
+		pthread_mutex_unlock(&art->tag_lock);
 	}
 	if (!err && installed)
 		err = meta_write(fs->meta, head_follow_fn, &head);

@@ -467,44 +467,79 @@ int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32
 	return err;
 }
 
-int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
-	       uint32_t gid)
+int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
+		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out)
 {
 	struct meta_inode in;
 	char target[32], *cur = NULL;
 	uint64_t child;
 	uint32_t type;
-	int err;
+	int err, same;
 
 	snprintf(target, sizeof(target), "@v%" PRIu64, n);
 	if (meta_dirent_get(txn, art, name, &child, &type) == 0) {
 		err = meta_inode_get(txn, child, &in);
-		if (err || in.kind != MK_TAG)
-			return err; /* a version or @latest keeps its name */
-		if (meta_link_get(txn, child, &cur) == 0 && strcmp(cur, target) == 0) {
+		if (err)
+			return err;
+		if (in.kind != MK_TAG)
+			return src ? EEXIST : 0; /* a version or @latest keeps its name */
+		if (src && child != src->ino) {
+			/* The renamed inode takes the name: the kernel's dentry follows it. */
+			err = meta_inode_del(txn, child);
+			if (err)
+				return err;
+			in = *src;
+		} else if (!src) {
+			same = meta_link_get(txn, child, &cur) == 0 && strcmp(cur, target) == 0;
 			free(cur);
-			return 0;
+			if (same) {
+				if (out)
+					*out = in;
+				return 0;
+			}
 		}
-		free(cur);
+	} else if (src) {
+		in = *src;
 	} else {
 		memset(&in, 0, sizeof(in));
 		err = meta_ino_alloc(txn, &in.ino);
 		if (err)
 			return err;
-		in.parent = in.artifact = art;
 		in.kind = MK_TAG;
-		in.mode = S_IFLNK | 0777;
 		in.nlink = 1;
 		in.uid = uid;
 		in.gid = gid;
-		err = meta_dirent_put(txn, art, name, in.ino, S_IFLNK);
-		if (err)
-			return err;
 	}
+	in.parent = in.artifact = art;
+	in.kind = MK_TAG;
+	in.mode = S_IFLNK | 0777;
+	in.flags = 0;
 	in.size = strlen(target);
-	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	in.ctime_ns = fs_now_ns();
+	if (!src)
+		in.mtime_ns = in.ctime_ns;
 	err = meta_inode_put(txn, &in);
-	return err ? err : meta_link_put(txn, in.ino, target);
+	if (!err)
+		err = meta_link_put(txn, in.ino, target);
+	if (!err)
+		err = meta_dirent_put(txn, art, name, in.ino, S_IFLNK);
+	if (!err && out)
+		*out = in;
+	return err;
+}
+
+int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
+	       uint32_t gid)
+{
+	return fs_tag_point(txn, art, name, n, NULL, uid, gid, NULL);
+}
+
+int fs_ref_key(const char *project, const char *artifact, const char *tag, char *out,
+	       size_t len)
+{
+	int k = snprintf(out, len, "refs/%s/%s/%s", project, artifact, tag ? tag : "");
+
+	return k < 0 || (size_t)k >= len ? ENAMETOOLONG : 0;
 }
 
 struct with_arg {

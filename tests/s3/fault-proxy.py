@@ -24,9 +24,13 @@ port) are tried in order; the first that matches a request and fires decides its
                    forwarding (the server never sees the request)
            "error" answer "status" (default 503) with an S3 XML error, without forwarding
            "delay" wait "delay_ms" before forwarding ("after": true: before answering)
+           "hold"  wait until PUT /release before forwarding ("after": true: before
+                   answering), so a test can look at the system while a request is in flight
+                   without guessing how long it takes
 
-The control port (default P+1) serves GET /health, GET /stats (request and per-rule counters)
-and PUT /rules (replaces the rules, resets the counters and reseeds the RNG).
+The control port (default P+1) serves GET /health, GET /stats (request and per-rule counters,
+"held": requests waiting now), PUT /rules (replaces the rules, resets the counters and reseeds
+the RNG) and PUT /release (lets every held request go on; rules stay).
 """
 import argparse
 import json
@@ -41,7 +45,7 @@ from urllib.parse import urlsplit
 
 HEAD_MAX = 65536
 PIECE = 1 << 16
-ACTIONS = ("drop", "reset", "error", "delay")
+ACTIONS = ("drop", "reset", "error", "delay", "hold")
 REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
            504: "Gateway Timeout", 429: "Too Many Requests"}
 CODES = {500: "InternalError", 503: "SlowDown", 429: "SlowDown"}
@@ -50,6 +54,9 @@ CODES = {500: "InternalError", 503: "SlowDown", 429: "SlowDown"}
 class Rules:
     def __init__(self, seed):
         self.lock = threading.Lock()
+        self.released = threading.Condition(self.lock)
+        self.held = 0
+        self.releases = 0
         self.default_seed = seed
         self.load({"rules": []})
 
@@ -112,9 +119,23 @@ class Rules:
             return self.rng.random() < float(r["prob"])
         return True
 
+    def hold(self):
+        """Blocks the calling request until the next release()."""
+        with self.lock:
+            self.held += 1
+            gen = self.releases
+            while self.releases == gen:
+                self.released.wait()
+            self.held -= 1
+
+    def release(self):
+        with self.lock:
+            self.releases += 1
+            self.released.notify_all()
+
     def stats(self):
         with self.lock:
-            return {"requests": self.requests, "actions": dict(self.actions),
+            return {"requests": self.requests, "actions": dict(self.actions), "held": self.held,
                     "rules": [dict(r, matched=st["matched"], fired=st["fired"])
                               for r, st in zip(self.rules, self.state)]}
 
@@ -309,6 +330,9 @@ def serve(csock, cid, rules, upaddr, log):
                 continue
             if action == "delay" and not rule.get("after"):
                 time.sleep(rule.get("delay_ms", 0) / 1000)
+            if action == "hold" and not rule.get("after"):
+                log(f"c{cid} {method} {target} -> held")
+                rules.hold()
             if action in ("drop", "reset") and not rule.get("forward", True):
                 log(f"c{cid} {method} {target} -> {action}, not forwarded")
                 kill(csock, rf, action == "reset")
@@ -322,6 +346,9 @@ def serve(csock, cid, rules, upaddr, log):
                 return
             if action == "delay" and rule.get("after"):
                 time.sleep(rule.get("delay_ms", 0) / 1000)
+            if action == "hold" and rule.get("after"):
+                log(f"c{cid} {method} {target} -> answer {status} held")
+                rules.hold()
             csock.sendall(rhead)
             for piece in body_pieces(up.rf, rheaders, no_body):
                 csock.sendall(piece)
@@ -361,8 +388,11 @@ def control_server(port, rules):
                 self.reply(404, {"error": "GET /health or /stats"})
 
         def do_PUT(self):
+            if self.path == "/release":
+                rules.release()
+                return self.reply(200, rules.stats())
             if self.path != "/rules":
-                return self.reply(404, {"error": "PUT /rules"})
+                return self.reply(404, {"error": "PUT /rules or /release"})
             try:
                 n = int(self.headers.get("Content-Length", "0"))
                 rules.load(json.loads(self.rfile.read(n) or b"{}"))
