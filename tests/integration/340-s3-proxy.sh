@@ -5,23 +5,11 @@
 # remount with a fresh state directory, so that the bytes come from the bucket.
 . "$(dirname "$0")/lib.sh"
 s3_server art
-RGW=$AWS_ENDPOINT_URL
-S3=$(cd "$(dirname "$0")/../s3" && pwd)
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PP=$("$S3/free-port.py" 40000) # the proxy, and its control port PP+1
-"$PY" "$S3/fault-proxy.py" --port "$PP" --upstream "$RGW" --log "$T/proxy.log" 2>>"$T/proxy.err" &
-PROXY_PID=$!
-CLEANUP_HOOKS+=("kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null")
-FAILURE_LOGS+=("$T/proxy.log" "$T/proxy.err")
-CTL=http://127.0.0.1:$((PP + 1))
-wait_for curl -sf -o /dev/null "$CTL/health" || fail "the proxy did not come up: $(cat "$T/proxy.err")"
+fault_proxy
 
 ARTS="0 1 2 3 4"
 NV=3
 
-# rules JSON: replaces the proxy's rules (and resets its counters)
-rules() { curl -sf -o /dev/null -X PUT --data-binary "$1" "$CTL/rules" || fail "the proxy refused rules $1"; }
 # fired: how many requests the current rules hit
 fired() {
 	curl -sf "$CTL/stats" | python3 -c '

@@ -7,21 +7,8 @@
 # timing: the proxy holds a request until the test releases it.
 . "$(dirname "$0")/lib.sh"
 s3_server art
-RGW=$AWS_ENDPOINT_URL
-S3=$(cd "$(dirname "$0")/../s3" && pwd)
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PP=$("$S3/free-port.py" 40000) # the proxy, and its control port PP+1
-"$PY" "$S3/fault-proxy.py" --port "$PP" --upstream "$RGW" --log "$T/proxy.log" 2>>"$T/proxy.err" &
-PROXY_PID=$!
-CTL=http://127.0.0.1:$((PP + 1))
-# First at exit: a held request goes on, so that nothing waits on it while the rest stops.
-CLEANUP_HOOKS=("curl -s -o /dev/null -X PUT $CTL/release" "${CLEANUP_HOOKS[@]}"
-	"kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null")
-FAILURE_LOGS+=("$T/proxy.log" "$T/proxy.err")
-wait_for curl -sf -o /dev/null "$CTL/health" || fail "the proxy did not come up: $(cat "$T/proxy.err")"
+fault_proxy
 
-rules() { curl -sf -o /dev/null -X PUT --data-binary "$1" "$CTL/rules" || fail "the proxy refused rules $1"; }
 release() { curl -sf -o /dev/null -X PUT "$CTL/release" || fail "the proxy refused the release"; }
 # held_is N: the proxy holds N requests now
 held_is() {

@@ -157,6 +157,26 @@ s3_curl() {
 		-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
 }
 
+# fault_proxy: starts tests/s3/fault-proxy.py in front of the S3 test server (s3_server
+# first): PP is its port, CTL its control URL, RGW the server's own URL; rules JSON replaces
+# its rules. At exit, held requests are released first and the proxy is stopped.
+fault_proxy() {
+	local s3 py=/usr/bin/python3
+	s3=$(cd "$(dirname "${BASH_SOURCE[0]}")/../s3" && pwd)
+	[ -x "$py" ] || py=python3
+	RGW=$AWS_ENDPOINT_URL
+	PP=$("$s3/free-port.py" 40000) # the proxy, and its control port PP+1
+	"$py" "$s3/fault-proxy.py" --port "$PP" --upstream "$RGW" --log "$T/proxy.log" 2>>"$T/proxy.err" &
+	PROXY_PID=$!
+	CTL=http://127.0.0.1:$((PP + 1))
+	# First at exit: a held request goes on, so that nothing waits on it while the rest stops.
+	CLEANUP_HOOKS=("curl -s -o /dev/null -X PUT $CTL/release" "${CLEANUP_HOOKS[@]}"
+		"kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null")
+	FAILURE_LOGS+=("$T/proxy.log" "$T/proxy.err")
+	wait_for curl -sf -o /dev/null "$CTL/health" || fail "the proxy did not come up: $(cat "$T/proxy.err")"
+}
+rules() { curl -sf -o /dev/null -X PUT --data-binary "$1" "$CTL/rules" || fail "the proxy refused rules $1"; }
+
 # ARTIFS_TEST_STORE=s3 runs the test against the S3 test server (a bucket of its own) instead
 # of a local store directory; tests that look inside a local store say so with this.
 local_store_only() {
