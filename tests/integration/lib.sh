@@ -130,14 +130,22 @@ wait_version() {
 # s3_server: starts the project's Ceph RGW on a free loopback port under $T, exports the
 # AWS_* variables for it and makes bucket $1; stopped at exit.
 s3_server() {
-	local here port
+	local here port env="" try
 	here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../s3" && pwd)
-	port=$("$here/free-port.py" 20000)
-	S3_DIR=$T/rgw S3_PORT=$port S3_SCRIPT=$here/server.sh
-	mkdir -p "$T/rgw"
+	S3_SCRIPT=$here/server.sh S3_DIR=$T/rgw
 	CLEANUP_HOOKS+=("'$here/server.sh' stop '$T/rgw' >/dev/null 2>&1")
-	eval "$("$here/server.sh" start "$T/rgw" "$port" 2>>"$T/rgw.log")" ||
-		{ tail -20 "$T/rgw.log"; fail "the S3 test server did not start"; }
+	# A free port can be taken by another process before the server binds it: try another.
+	for try in 1 2 3; do
+		port=$("$here/free-port.py" 20000)
+		rm -rf "$T/rgw"
+		mkdir -p "$T/rgw"
+		env=$("$here/server.sh" start "$T/rgw" "$port" 2>>"$T/rgw.log") && break
+		env=""
+		"$here/server.sh" stop "$T/rgw" >>"$T/rgw.log" 2>&1 || true
+	done
+	[ -n "$env" ] || { tail -20 "$T/rgw.log"; fail "the S3 test server did not start"; }
+	S3_PORT=$port
+	eval "$env"
 	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL
 	curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" \
 		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
