@@ -69,6 +69,23 @@ void fs_art_writers(struct fs *fs, struct fs_art *art, int delta)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+int fs_art_skipped(struct fs_art *art, uint64_t n, int add)
+{
+	uint64_t *nv;
+
+	for (size_t i = 0; i < art->nskipped; i++)
+		if (art->skipped[i] == n)
+			return 1;
+	if (!add)
+		return 0;
+	nv = realloc(art->skipped, (art->nskipped + 1) * sizeof(*nv));
+	if (nv) {
+		art->skipped = nv;
+		nv[art->nskipped++] = n;
+	}
+	return 0;
+}
+
 void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len)
 {
 	out[0] = '\0';
@@ -100,7 +117,7 @@ static int secret_name(const char *s, size_t n)
  * values of options and variables whose names contain password, passwd, secret, token, key
  * or credential (--password=x, --api-key x, HF_TOKEN=x) and the password of a URL's
  * user:password@ become "***" (docs/lineage.md).
- * args holds n bytes of NUL-separated arguments; they are rewritten in place.
+ * args holds n bytes of NUL-separated arguments; out gets them space-separated, redacted.
  */
 static size_t redact(char *args, size_t n, char *out, size_t outlen)
 {
@@ -295,6 +312,8 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 		goto out;
 	}
 	err = meta_write(fs->meta, stage_commit_fn, &sa);
+	if (!err)
+		atomic_fetch_add(&fs->copyups, 1); /* readers of chunks look again */
 out:
 	if (fd >= 0)
 		close(fd);
@@ -518,6 +537,7 @@ void fs_drafts_free(struct fs *fs)
 		fs->arts = a->next;
 		pthread_mutex_destroy(&a->lock);
 		pthread_mutex_destroy(&a->tag_lock);
+		free(a->skipped);
 		free(a);
 	}
 	while (fs->opens) {

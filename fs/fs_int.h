@@ -59,6 +59,10 @@ struct fs_art {
 	 * and the SHA-256 of its bytes, checked by the next commit (under lock). */
 	uint64_t uncertain_n;
 	uint8_t uncertain_digest[32];
+	/* Version numbers whose store object refresh found bad: not fetched again in this
+	 * session (under lock; fs_art_skipped()). */
+	uint64_t *skipped;
+	size_t nskipped;
 	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
 	size_t nruns;
 	struct fs_art *next;
@@ -82,6 +86,8 @@ struct fs_handle {
 	char last[META_NAME_MAX + 1];
 	/* files: where the last read ended and the read-ahead window (chunks), for prefetch */
 	uint64_t seq_end, seq_run;
+	/* HEAD files read from chunks: fs->copyups when last checked for a copy-up */
+	uint64_t copyups;
 	unsigned window;
 };
 
@@ -105,6 +111,7 @@ struct fs {
 	struct rcache *rc;
 	struct lineage *lin; /* NULL when capture is off */
 	struct fs_stats st;
+	atomic_uint_least64_t copyups; /* copy-ups so far (fs_handle_restage()) */
 
 	pthread_mutex_t lock; /* arts list and their scheduling fields, open counts */
 	pthread_cond_t cond;
@@ -183,6 +190,9 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);
 /* Records a change of the artifact's HEAD: schedules a quiet commit. */
 void fs_art_touch(struct fs *fs, struct fs_art *art);
 void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
+/* Whether version n of art was found bad in the store (add: remember that it was). Caller
+ * holds art->lock. */
+int fs_art_skipped(struct fs_art *art, uint64_t n, int add);
 /* Why the last commit of artifact art_ino in this session failed, or "" (into out). */
 void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len);
 /* Remembers who writes to art (the producer of its next version). */
@@ -223,8 +233,8 @@ void fs_lineage_sweep(struct fs *fs);
 /* ---- fs/refresh.c: what other hosts wrote to the shared store ---- */
 /* The largest version object read (and written: a commit refuses a tree past it). */
 #define MANIFEST_OBJECT_MAX (64u << 20)
-/* "<N, 20 digits>" of a version object's name: 0, or EINVAL (logged) when it is not a
- * number from 1 to META_VERSION_MAX. */
+/* "<N, 20 digits>" of a version object's name: 0, or EINVAL when it is not a number from 1
+ * to META_VERSION_MAX (such names are skipped; the caller logs). */
 int fs_version_key_parse(const char *name, uint64_t *n);
 /* Reads and checks version n of project/artifact from the store: bounded in size, decoded
  * as hostile input, and naming the version it is stored as. EINVAL (logged with the key)
@@ -321,7 +331,9 @@ int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, con
 		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out);
 void fs_handle_free(struct fs *fs, struct fs_handle *h);
 /* A chunk-backed HEAD handle whose file was copied up by another descriptor since it was
- * opened switches to the staging file (h->fd, set once, atomically). Any thread. */
+ * opened switches to the staging file (h->fd, set once, atomically). Looks at the index only
+ * when some copy-up happened since the handle last looked (one atomic load otherwise). Any
+ * thread. */
 void fs_handle_restage(struct fs *fs, struct fs_handle *h);
 int fs_do_fsyncdir(struct fs *fs, uint64_t ino);
 int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cacheable);

@@ -1197,6 +1197,11 @@ void fs_handle_restage(struct fs *fs, struct fs_handle *h)
 	char path[4200];
 	int fd, none = -1;
 
+	uint64_t now = atomic_load(&fs->copyups);
+
+	if (__atomic_load_n(&h->copyups, __ATOMIC_RELAXED) == now)
+		return;
+	__atomic_store_n(&h->copyups, now, __ATOMIC_RELAXED);
 	/* Another descriptor copied the file up after this one opened it: from now on its
 	 * bytes are in the staging file, not in the chunks this handle knows. */
 	if (fs_inode_read(fs, h->ino, &in) || !(in.flags & MI_STAGED))
@@ -1234,6 +1239,8 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	struct meta_inode in;
 	char path[4200];
 	int err;
+
+	uint64_t copyups = atomic_load(&fs->copyups); /* before the inode is read */
 
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
@@ -1286,6 +1293,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 		err = ENOMEM;
 		goto out;
 	}
+	h->copyups = copyups;
 	h->art = art;
 	pthread_mutex_lock(&art->lock);
 	if (wr || trunc)

@@ -159,8 +159,13 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		uint8_t digest[32];
 		uint64_t n;
 
-		if (split3(r->vers.v[i], 9, p, a, &rest) || fs_version_key_parse(rest, &n))
+		if (split3(r->vers.v[i], 9, p, a, &rest))
 			continue;
+		if (fs_version_key_parse(rest, &n)) {
+			log_msg(LOG_WARNING, "rebuild: skipping %s: not a version number from 1 to "
+				"%llu", r->vers.v[i], (unsigned long long)META_VERSION_MAX);
+			continue;
+		}
 		if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) ||
 		    ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p))
 			continue;

@@ -56,8 +56,6 @@ int fs_version_key_parse(const char *name, uint64_t *n)
 	*n = v;
 	return 0;
 bad:
-	log_msg(LOG_WARNING, "store: version object name \"%.40s\" is not a number from 1 to %llu; "
-		"skipped", name, (unsigned long long)META_VERSION_MAX);
 	return EINVAL;
 }
 
@@ -320,8 +318,13 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		meta_txn_abort(txn);
 		if (have)
 			continue;
-		/* A bad object is skipped (logged with its key); the others are still read. */
+		if (fs_art_skipped(art, nums.v[i], 0))
+			continue;
+		/* A bad object is skipped (logged with its key, once: it is not fetched again in
+		 * this session); the others are still read. */
 		err = fs_version_read_in(fs, art_ino, a.project, a.name, nums.v[i], NULL);
+		if (err == EINVAL)
+			fs_art_skipped(art, nums.v[i], 1);
 		if (err == EINVAL || err == ENOENT) {
 			err = 0;
 			continue;

@@ -159,6 +159,32 @@ int tool_bad_option(const char *cmd, const char *opt)
 	return 1;
 }
 
+int tool_one_operand(const char *cmd, const char *what, int argc, char **argv,
+		     const char **arg)
+{
+	int opts = 1;
+
+	*arg = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		} else if (opts && argv[i][0] == '-') {
+			return tool_bad_option(cmd, argv[i]);
+		} else if (*arg) {
+			fprintf(stderr, "artifs %s: unexpected argument '%s' (one %s at a time)\n",
+				cmd, argv[i], what);
+			return 1;
+		} else {
+			*arg = argv[i];
+		}
+	}
+	if (!*arg) {
+		fprintf(stderr, "artifs %s: which %s? (see artifs %s --help)\n", cmd, what, cmd);
+		return 2;
+	}
+	return 0;
+}
+
 int tool_needs_value(const char *cmd, const char *opt)
 {
 	fprintf(stderr, "artifs %s: %s needs a value (see artifs %s --help)\n", cmd, opt, cmd);

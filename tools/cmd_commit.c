@@ -110,7 +110,7 @@ int cmd_discard(int argc, char **argv)
 {
 	const char *target = NULL;
 	char path[PATH_MAX];
-	int opts = 1;
+	int ret;
 
 	if (tool_wants_help(argc, argv)) {
 		printf("usage: artifs discard [--] ARTIFACT\n\n"
@@ -118,23 +118,9 @@ int cmd_discard(int argc, char **argv)
 		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n");
 		return 0;
 	}
-	for (int i = 1; i < argc; i++) {
-		if (opts && !strcmp(argv[i], "--")) {
-			opts = 0;
-		} else if (opts && argv[i][0] == '-') {
-			return tool_bad_option("discard", argv[i]);
-		} else if (target) {
-			fprintf(stderr, "artifs discard: unexpected argument '%s' (one artifact at a "
-					"time)\n", argv[i]);
-			return 1;
-		} else {
-			target = argv[i];
-		}
-	}
-	if (!target) {
-		fprintf(stderr, "artifs discard: which artifact? (see artifs discard --help)\n");
-		return 2;
-	}
+	ret = tool_one_operand("discard", "artifact", argc, argv, &target);
+	if (ret)
+		return ret;
 	if (tool_on_mount("discard", target, path, sizeof(path), NULL, 0, NULL, 0))
 		return 1;
 	if (setxattr(path, "user.artifs.discard", "", 0, 0)) {

@@ -65,7 +65,7 @@ int cmd_log(int argc, char **argv)
 	struct meta *m = NULL;
 	struct meta_vref v;
 	char uri[1024];
-	int err, opts = 1;
+	int err, ret;
 
 	if (tool_wants_help(argc, argv)) {
 		printf("usage: artifs log [--state DIR] [--] ARTIFACT\n\n"
@@ -77,23 +77,9 @@ int cmd_log(int argc, char **argv)
 	}
 	if (tool_state_arg(&argc, argv, &state))
 		return 1;
-	for (int i = 1; i < argc; i++) {
-		if (opts && !strcmp(argv[i], "--")) {
-			opts = 0;
-		} else if (opts && argv[i][0] == '-') {
-			return tool_bad_option("log", argv[i]);
-		} else if (arg) {
-			fprintf(stderr, "artifs log: unexpected argument '%s' (one artifact at a "
-					"time)\n", argv[i]);
-			return 1;
-		} else {
-			arg = argv[i];
-		}
-	}
-	if (!arg) {
-		fprintf(stderr, "artifs log: which artifact? (see artifs log --help)\n");
-		return 2;
-	}
+	ret = tool_one_operand("log", "artifact", argc, argv, &arg);
+	if (ret)
+		return ret;
 	if (tool_uri("log", arg, uri, sizeof(uri)))
 		return 1;
 	if (!strchr(uri + 9, '@'))

@@ -63,7 +63,7 @@ int cmd_prefetch(int argc, char **argv)
 {
 	const char *arg = NULL;
 	char path[PATH_MAX];
-	int opts = 1;
+	int ret;
 
 	if (tool_wants_help(argc, argv)) {
 		printf("usage: artifs prefetch [--] URI|PATH\n\n"
@@ -72,23 +72,9 @@ int cmd_prefetch(int argc, char **argv)
 		       "offline or before a job starts. Shows progress on a terminal.\n");
 		return 0;
 	}
-	for (int i = 1; i < argc; i++) {
-		if (opts && !strcmp(argv[i], "--")) {
-			opts = 0;
-		} else if (opts && argv[i][0] == '-') {
-			return tool_bad_option("prefetch", argv[i]);
-		} else if (arg) {
-			fprintf(stderr, "artifs prefetch: unexpected argument '%s' (one version at a "
-					"time)\n", argv[i]);
-			return 1;
-		} else {
-			arg = argv[i];
-		}
-	}
-	if (!arg) {
-		fprintf(stderr, "artifs prefetch: which version? (see artifs prefetch --help)\n");
-		return 2;
-	}
+	ret = tool_one_operand("prefetch", "version", argc, argv, &arg);
+	if (ret)
+		return ret;
 	if (tool_on_mount("prefetch", arg, path, sizeof(path), NULL, 0, NULL, 0))
 		return 1;
 	tty = isatty(STDERR_FILENO);

@@ -50,8 +50,11 @@ int cmd_rebuild(int argc, char **argv)
 		printf("usage: artifs rebuild [-o option[,option...]]\n\n"
 		       "Rebuilds the host's index from the store alone: projects, artifacts,\n"
 		       "versions, tags, labels and metrics; each HEAD becomes its newest version.\n"
-		       "Run it with artifs unmounted. The old index is kept in\n"
-		       "STATE/index.old-<time> (its drafts are not carried over).\n\n"
+		       "Run it with artifs unmounted. The new index is built beside the old one;\n"
+		       "only when that succeeded are the old index and its staging files (the\n"
+		       "bytes of its drafts, which are not carried over) moved to\n"
+		       "STATE/index.old-<time>. A failed rebuild leaves the old index as it was.\n"
+		       "Store objects that are not valid are skipped, each with a log line.\n\n"
 		       "options, as artifs mount takes them (see artifs mount --help):\n"
 		       "  store=DIR|s3://bucket[/prefix], state=DIR, endpoint=URL, retries=N,\n"
 		       "  cache=DIR, cache_size=SIZE, map_size=SIZE (SIZE: bytes or K, M, G, T)\n");

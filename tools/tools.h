@@ -83,6 +83,11 @@ int tool_mount_arg(const char *cmd, int argc, char **argv, char *root, size_t rl
 int tool_wants_help(int argc, char **argv);
 /* Refuses opt, an option cmd does not know: a message with a usage hint; returns 1. */
 int tool_bad_option(const char *cmd, const char *opt);
+/* The one operand (a `what`: "artifact", "version") of a command that takes no other
+ * options: refuses options ("--" ends them) and a second operand (returns 1), or none
+ * (returns 2), with a message; 0 with *arg set. */
+int tool_one_operand(const char *cmd, const char *what, int argc, char **argv,
+		     const char **arg);
 /* Refuses opt given last, without the value it takes; returns 1. */
 int tool_needs_value(const char *cmd, const char *opt);
 

@@ -85,8 +85,13 @@ stop
 
 # A fresh host on the hostile store (refresh): the same versions, and it commits too.
 STATE=$T/state2
-start "commit_delay=600000"
+from=$(wc -l <"$LOG")
+start "commit_delay=600000,refresh=1"
 [ "$(versions "$a" | tr '\n' ' ')" = "@v1 @v2 @v6 " ] || fail "a fresh host sees: $(versions "$a" | tr '\n' ' ')"
+# Refreshes go on (every 1 ms here), but a bad object is fetched and logged once.
+for i in 1 2 3; do ls "$a" >/dev/null; ls "$a/" >/dev/null; done
+n=$(tail -n +"$((from + 1))" "$LOG" | grep -c "versions/p/a/00000000000000000003" || true)
+[ "$n" -eq 1 ] || fail "the bad object versions/p/a/00000000000000000003 was logged $n times by one daemon"
 echo four >"$a/f"
 setfattr -n user.artifs.commit -v four "$a" || fail "a commit on the fresh host failed"
 [ "$(readlink "$a/@latest")" = @v7 ] || fail "fresh host: @latest is $(readlink "$a/@latest")"
