@@ -24,7 +24,11 @@ struct snap {
 	uint64_t *inos;   /* HEAD inode of each entry (the artifact for the root) */
 	uint32_t *uids, *gids;
 	uint8_t *staged;  /* entry's bytes come from its staging file */
-	uint8_t *keep;    /* staged and still open: stays staged after the commit */
+	uint64_t *cut_seq; /* staged: fs_write_seq() when its last cut began */
+	uint32_t gen;     /* the artifact's draft generation the snapshot saw */
+	/* The pending version-level values the snapshot saw (the message before a commit's
+	 * own): only these are cleared when the version is installed. */
+	char *seen_message, *seen_inputs;
 };
 
 static void snap_release(struct snap *s)
@@ -34,7 +38,9 @@ static void snap_release(struct snap *s)
 	free(s->uids);
 	free(s->gids);
 	free(s->staged);
-	free(s->keep);
+	free(s->cut_seq);
+	free(s->seen_message);
+	free(s->seen_inputs);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -57,7 +63,7 @@ static int snap_grow(struct snap *s)
 	GROW(uids, cap);
 	GROW(gids, cap);
 	GROW(staged, cap);
-	GROW(keep, cap);
+	GROW(cut_seq, cap);
 #undef GROW
 	s->cap = cap;
 	return 0;
@@ -153,17 +159,8 @@ static int children_get(struct meta_txn *txn, uint64_t dir, int top, struct chil
 	return err;
 }
 
-static int open_count(struct fs *fs, uint64_t ino)
-{
-	int n = 0;
-
-	fs_open_ref(fs, ino, 0, &n);
-	return n;
-}
-
 /* Appends the subtree at ino (path rel) to the snapshot, preorder, siblings by name. */
-static int snap_walk(struct fs *fs, struct meta_txn *txn, struct snap *s, uint64_t ino,
-		     const char *rel)
+static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const char *rel)
 {
 	struct meta_inode in;
 	struct manifest_entry *e;
@@ -185,7 +182,7 @@ static int snap_walk(struct fs *fs, struct meta_txn *txn, struct snap *s, uint64
 	s->uids[i] = in.uid;
 	s->gids[i] = in.gid;
 	s->staged[i] = !!(in.flags & MI_STAGED);
-	s->keep[i] = s->staged[i] && open_count(fs, ino) > 0;
+	s->cut_seq[i] = 0;
 	e->path = strdup(rel);
 	if (!e->path)
 		return ENOMEM;
@@ -222,7 +219,7 @@ static int snap_walk(struct fs *fs, struct meta_txn *txn, struct snap *s, uint64
 			err = ENOMEM;
 			break;
 		}
-		err = snap_walk(fs, txn, s, ch.v[k].ino, sub);
+		err = snap_walk(txn, s, ch.v[k].ino, sub);
 		free(sub);
 	}
 	free(ch.v);
@@ -366,7 +363,8 @@ static void up_release(struct uppool *p)
 	pthread_cond_destroy(&p->progress);
 }
 
-/* Cuts a staging file into chunks, stores them, and fills e (size, mtime, digest). */
+/* Cuts a staging file into chunks, stores them, and fills e (size, mtime, digest). ENOENT
+ * when there is no staging file. Holds no lock: blocks on the store. */
 static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct manifest_entry *e)
 {
 	struct chunker ck;
@@ -382,12 +380,8 @@ static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct man
 
 	fs_staging_path(fs, ino, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		/* Made with the inode, so its bytes are lost (a machine crash): never committed
-		 * as an empty file. Rewriting the file or discarding the draft ends this. */
-		log_msg(LOG_ERR, "commit: staging file %s of \"%s\" is missing", path, e->path);
-		return EIO;
-	}
+	if (fd < 0 && errno == ENOENT)
+		return ENOENT; /* the caller tells a crash's loss from a file removed meanwhile */
 	if (fd < 0) {
 		err = errno;
 		log_msg(LOG_ERR, "commit: cannot open %s: %s", path, strerror(err));
@@ -517,10 +511,14 @@ static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *
 	if (meta_xattr_get(txn, art, "user.artifs.message", &v, &len) == 0) {
 		m->message = strndup(v, len);
 		free(v);
+		if (!m->message)
+			return ENOMEM;
 	}
 	if (meta_xattr_get(txn, art, "user.artifs.inputs", &v, &len) == 0) {
 		m->inputs = strndup(v, len);
 		free(v);
+		if (!m->inputs)
+			return ENOMEM;
 	}
 	err = meta_xattr_iter(txn, art, xa_collect_fn, &xc);
 	m->attrs = xc.v;
@@ -528,7 +526,44 @@ static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *
 	return err ? err : xc.err;
 }
 
-static int pending_clear(struct meta_txn *txn, uint64_t art)
+/* Whether xattr name of ino holds exactly val (len bytes). */
+static int xattr_is(struct meta_txn *txn, uint64_t ino, const char *name, const void *val,
+		    size_t len)
+{
+	void *v;
+	size_t vlen;
+	int same;
+
+	if (meta_xattr_get(txn, ino, name, &v, &vlen))
+		return 0;
+	same = vlen == len && memcmp(v, val, len) == 0;
+	free(v);
+	return same;
+}
+
+/* Clears the pending version-level values the snapshot saw; one set again since (during the
+ * upload) differs and stays for the next version. */
+static int pending_clear(struct meta_txn *txn, uint64_t art, const struct snap *s)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < s->m.nattrs && !err; i++) {
+		const struct manifest_xattr *x = &s->m.attrs[i];
+
+		if (xattr_is(txn, art, x->name, x->val, x->len))
+			err = meta_xattr_del(txn, art, x->name);
+	}
+	if (!err && s->seen_message &&
+	    xattr_is(txn, art, "user.artifs.message", s->seen_message, strlen(s->seen_message)))
+		err = meta_xattr_del(txn, art, "user.artifs.message");
+	if (!err && s->seen_inputs &&
+	    xattr_is(txn, art, "user.artifs.inputs", s->seen_inputs, strlen(s->seen_inputs)))
+		err = meta_xattr_del(txn, art, "user.artifs.inputs");
+	return err;
+}
+
+/* Drops every pending version-level value (a discard). */
+static int pending_drop(struct meta_txn *txn, uint64_t art)
 {
 	struct xa_collect xc = { .pending = 1 };
 	int err = meta_xattr_iter(txn, art, xa_collect_fn, &xc);
@@ -768,32 +803,50 @@ struct install_arg {
 	struct fs *fs;
 	struct snap *s;
 	const uint8_t *digest;
-	int changed;       /* 0: only fold staged files into chunks, no version */
-	int kept;
+	int changed;   /* 0: only fold staged files into chunks, no version */
+	int kept;      /* the draft stays: open, or changed since the snapshot */
+	uint8_t *fold; /* per entry: folded into chunks, its staging file to go */
 };
+
+/* Whether staged entry i can become chunk-backed: its inode is still the staged file the
+ * snapshot cut, no handle has it open (so no write can come), and no write ran since its
+ * cut began. Caller holds art->lock, so no open can come either. */
+static int foldable(struct fs *fs, struct meta_txn *txn, const struct snap *s, size_t i,
+		    struct meta_inode *in)
+{
+	if (meta_inode_get(txn, s->inos[i], in) || !(in->flags & MI_STAGED) ||
+	    in->kind != MK_HEAD || in->nlink == 0)
+		return 0;
+	return fs_open_count(fs, s->inos[i]) == 0 && !fs_written_since(fs, s->inos[i], s->cut_seq[i]);
+}
 
 static int install_fn(struct meta_txn *txn, void *arg)
 {
 	struct install_arg *ia = arg;
 	struct snap *s = ia->s;
 	struct meta_artifact a;
+	struct meta_version v;
 	int err = meta_artifact_get(txn, s->inos[0], &a);
 
 	if (err)
 		return err;
+	ia->kept = 0;
 	if (ia->changed) {
+		/* Refresh leaves the number being committed alone (fs_art.committing_n). */
+		if (meta_version_get(txn, a.ino, s->m.version, &v) == 0)
+			return EEXIST;
 		err = fs_version_install(ia->fs, txn, &a, &s->m, ia->digest, s->uids, s->gids,
 					 s->uids[0], s->gids[0], 1);
 		if (!err)
-			err = pending_clear(txn, a.ino);
+			err = pending_clear(txn, a.ino, s);
 		if (err)
 			return err;
 	}
-	ia->kept = 0;
 	for (size_t i = 0; i < s->m.nentries; i++) {
 		struct manifest_entry *e = &s->m.entries[i];
 		struct meta_inode in;
 
+		ia->fold[i] = 0;
 		if (!s->staged[i])
 			continue;
 		/* Stored or verified by this commit: known good from now on. */
@@ -801,13 +854,10 @@ static int install_fn(struct meta_txn *txn, void *arg)
 			err = meta_chunk_mark(txn, e->chunks[c].id);
 		if (err)
 			return err;
-		if (s->keep[i]) {
+		if (!foldable(ia->fs, txn, s, i, &in)) {
 			ia->kept = 1;
 			continue;
 		}
-		err = meta_inode_get(txn, s->inos[i], &in);
-		if (err)
-			return err;
 		in.flags &= ~MI_STAGED;
 		in.size = e->size;
 		in.mtime_ns = e->mtime_ns;
@@ -818,11 +868,16 @@ static int install_fn(struct meta_txn *txn, void *arg)
 					 : meta_chunks_del(txn, in.ino);
 		if (err && err != ENOENT)
 			return err;
+		err = 0;
+		ia->fold[i] = 1;
 	}
 	err = meta_artifact_get(txn, s->inos[0], &a);
 	if (err)
 		return err;
-	a.draft = ia->kept;
+	if (a.draft != s->gen)
+		ia->kept = 1; /* changed during the upload: those changes are the next draft */
+	else if (!ia->kept)
+		a.draft = 0;
 	return meta_artifact_put(txn, &a);
 }
 
@@ -857,75 +912,223 @@ static int captured_collect(struct fs *fs, struct fs_art *art, struct meta_txn *
 	return err;
 }
 
-static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
-			 uint64_t *made, char *why, size_t whylen)
+/* Under art->lock: the HEAD tree, its pending values and captured reads, and the draft
+ * generation. *empty when there is no draft. */
+static int snapshot(struct fs *fs, struct fs_art *art, struct snap *s, struct meta_artifact *a,
+		    int *empty)
 {
-	struct snap s = { 0 };
-	struct install_arg ia = { .fs = fs, .s = &s };
-	struct meta_artifact a;
-	struct meta_txn *txn = NULL;
-	uint8_t digest[32], tree[32];
-	char key[600], *text = NULL;
-	size_t textlen;
-	int err, synced;
+	struct meta_txn *txn;
+	int err;
 
-	*made = 0;
-	if (art->uncertain_n) {
-		/* The last try may have stored its manifest after all: then that is a version
-		 * (other hosts see it), and this commit goes on from it instead of adding a copy. */
-		err = meta_txn_begin(fs->meta, 1, &txn);
-		if (!err)
-			err = meta_artifact_get(txn, art->ino, &a);
-		if (txn)
-			meta_txn_abort(txn);
-		txn = NULL;
-		if (!err)
-			err = fs_version_read_in(fs, art->ino, a.project, a.name, art->uncertain_n,
-						 art->uncertain_digest);
-		if (err && err != ENOENT && err != EEXIST)
-			return err; /* still unknown: try again later */
-		if (!err)
-			log_msg(LOG_INFO, "commit %s/%s: @v%" PRIu64 " was stored by the last try",
-				a.project, a.name, art->uncertain_n);
-		art->uncertain_n = 0;
+	FS_ASSERT_HELD(&art->lock);
+	*empty = 0;
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_artifact_get(txn, art->ino, a);
+	if (!err && !a->draft)
+		*empty = 1; /* nothing changed since the last version */
+	if (!err && !*empty)
+		err = snap_walk(txn, s, art->ino, "");
+	if (!err && !*empty)
+		err = pending_collect(txn, art->ino, &s->m);
+	if (!err && !*empty)
+		err = captured_collect(fs, art, txn, &s->m);
+	meta_txn_abort(txn);
+	if (err || *empty)
+		return err;
+	s->gen = a->draft;
+	if (s->m.message && !(s->seen_message = strdup(s->m.message)))
+		return ENOMEM;
+	if (s->m.inputs && !(s->seen_inputs = strdup(s->m.inputs)))
+		return ENOMEM;
+	return 0;
+}
+
+/* After cut_file() found no staging file: EAGAIN when the file went from the HEAD since the
+ * snapshot (a new snapshot sees that), EIO when the index still has it staged (its bytes
+ * were lost in a machine crash: never committed as an empty file). */
+static int staging_lost(struct fs *fs, uint64_t ino, const char *path)
+{
+	struct meta_txn *txn;
+	struct meta_inode in;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	meta_txn_abort(txn);
+	if (err == ENOENT || (!err && (!(in.flags & MI_STAGED) || in.nlink == 0)))
+		return EAGAIN;
+	if (err)
+		return err;
+	log_msg(LOG_ERR, "commit: the staging file of \"%s\" (inode %" PRIu64 ") is missing",
+		path, ino);
+	return EIO;
+}
+
+/* The passes a staged file gets when writes keep landing while it is cut. */
+#define CUT_TRIES 3
+
+/* Cuts and uploads every staged file of the snapshot, with no lock held. A file written
+ * while it was cut is cut again, so that no version holds bytes the file never held. */
+static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
+{
+	struct uppool pool;
+	int err = 0;
+
+	FS_ASSERT_NO_HEAD_LOCK();
+	up_init(&pool, fs);
+	for (size_t i = 0; i < s->m.nentries && !err; i++) {
+		struct manifest_entry *e = &s->m.entries[i];
+		int tries = 0;
+
+		if (!s->staged[i])
+			continue;
+		do {
+			free(e->chunks);
+			e->chunks = NULL;
+			e->nchunks = 0;
+			s->cut_seq[i] = fs_write_seq(fs);
+			err = cut_file(fs, &pool, s->inos[i], e);
+		} while (!err && fs_written_since(fs, s->inos[i], s->cut_seq[i]) &&
+			 ++tries < CUT_TRIES);
+		if (!err && tries == CUT_TRIES) {
+			err = EBUSY;
+			snprintf(why, whylen, "\"%s\" was written to all through %d tries to cut it; it "
+				 "is committed once its writers stop", e->path, CUT_TRIES);
+		} else if (err == ENOENT) {
+			err = staging_lost(fs, s->inos[i], e->path);
+			if (err == EIO)
+				snprintf(why, whylen, "the bytes of \"%s\" are lost (its staging file is "
+					 "missing): rewrite it or discard the draft", e->path);
+		} else if (err) {
+			snprintf(why, whylen, "cannot store the bytes of \"%s\": %s", e->path,
+				 strerror(err));
+		}
 	}
+	up_release(&pool);
+	return err;
+}
+
+static void committing_set(struct fs *fs, struct fs_art *art, uint64_t n)
+{
+	pthread_mutex_lock(&fs->lock);
+	art->committing_n = n;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Writes the manifest as the next free version number (an exclusive create: other hosts
+ * take numbers too; they never repeat). digest gets the object's SHA-256. No lock held. */
+static int manifest_store(struct fs *fs, struct fs_art *art, const struct meta_artifact *a,
+			  struct snap *s, uint8_t digest[32], char *why, size_t whylen)
+{
+	char key[600], *text = NULL;
+	size_t textlen = 0;
+	int err = 0;
+
+	FS_ASSERT_NO_HEAD_LOCK();
+	for (uint64_t n = a->next > a->latest ? a->next : a->latest + 1, tries = 0;;
+	     n++, tries++) {
+		s->m.version = n;
+		free(text);
+		text = NULL;
+		err = manifest_encode(&s->m, &text, &textlen);
+		if (err) {
+			snprintf(why, whylen, "the manifest cannot be written: %s", manifest_why());
+			goto out;
+		}
+		if (textlen > MANIFEST_OBJECT_MAX) {
+			/* Other hosts would refuse to read it (refresh.c). */
+			err = EFBIG;
+			snprintf(why, whylen,
+				 "the tree's manifest is %zu MiB; a version holds at most "
+				 "%u MiB of manifest (%zu entries here)",
+				 textlen >> 20, MANIFEST_OBJECT_MAX >> 20, s->m.nentries);
+			log_msg(LOG_ERR, "commit %s/%s: %s", a->project, a->name, why);
+			goto out;
+		}
+		snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, a->project, a->name, n);
+		committing_set(fs, art, n);
+		err = be_create(fs->be, key, text, textlen);
+		if (err != EEXIST || tries > 1000)
+			break;
+	}
+	if (err && err != EEXIST) {
+		/* Maybe stored, maybe not: the next commit looks before it numbers. */
+		art->uncertain_n = s->m.version;
+		chunk_hash(text, textlen, art->uncertain_digest);
+	}
+	if (err) {
+		snprintf(why, whylen, "cannot write manifest %s: %s", key, strerror(err));
+		log_msg(LOG_ERR, "commit %s/%s: %s", a->project, a->name, why);
+		goto out;
+	}
+	chunk_hash(text, textlen, digest);
+out:
+	free(text);
+	return err;
+}
+
+/* The last try may have stored its manifest after all: then that is a version (other hosts
+ * see it), and this commit goes on from it instead of adding a copy. */
+static int uncertain_resolve(struct fs *fs, struct fs_art *art)
+{
+	struct meta_artifact a;
+	struct meta_txn *txn;
+	int err;
+
+	if (!art->uncertain_n)
+		return 0;
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
 	err = meta_artifact_get(txn, art->ino, &a);
-	if (err)
-		goto out;
-	if (!a.draft)
-		goto out; /* nothing changed since the last version */
-	err = snap_walk(fs, txn, &s, art->ino, "");
-	if (!err)
-		err = pending_collect(txn, art->ino, &s.m);
-	if (!err)
-		err = captured_collect(fs, art, txn, &s.m);
 	meta_txn_abort(txn);
-	txn = NULL;
+	if (!err)
+		err = fs_version_read_in(fs, art->ino, a.project, a.name, art->uncertain_n,
+					 art->uncertain_digest);
+	if (err && err != ENOENT && err != EEXIST)
+		return err; /* still unknown: try again later */
+	if (!err)
+		log_msg(LOG_INFO, "commit %s/%s: @v%" PRIu64 " was stored by the last try", a.project,
+			a.name, art->uncertain_n);
+	art->uncertain_n = 0;
+	return 0;
+}
+
+/*
+ * One try: snapshot under art->lock, cut, upload and write the manifest with no lock, then
+ * install under art->lock. Whatever changed in between stays in the draft (install_fn).
+ * EAGAIN when a staged file went away meanwhile: the caller tries again from a new snapshot.
+ */
+static int commit_once(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made,
+		       char *why, size_t whylen)
+{
+	struct snap s = { 0 };
+	struct install_arg ia = { .fs = fs, .s = &s };
+	struct meta_artifact a;
+	uint8_t digest[32], tree[32];
+	int err, synced, empty;
+
+	*made = 0;
+	err = uncertain_resolve(fs, art);
 	if (err)
+		return err;
+	fs_mutex_lock(&art->lock);
+	err = snapshot(fs, art, &s, &a, &empty);
+	fs_mutex_unlock(&art->lock);
+	if (err || empty)
 		goto out;
 	if (message) {
 		free(s.m.message);
 		s.m.message = strdup(message);
-	}
-	{
-		struct uppool pool;
-
-		up_init(&pool, fs);
-		for (size_t i = 0; i < s.m.nentries && !err; i++) {
-			if (!s.staged[i])
-				continue;
-			err = cut_file(fs, &pool, s.inos[i], &s.m.entries[i]);
-			if (err)
-				snprintf(why, whylen, "cannot store the bytes of \"%s\": %s%s",
-					 s.m.entries[i].path, strerror(err),
-					 err == EIO ? " (its staging file is missing or unreadable: "
-						      "rewrite it or discard the draft)" : "");
+		if (!s.m.message) {
+			err = ENOMEM;
+			goto out;
 		}
-		up_release(&pool);
 	}
+	err = cut_all(fs, &s, why, whylen);
 	if (err)
 		goto out;
 	tree_digest(&s.m, tree);
@@ -943,64 +1146,37 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 		if (art->producer[0])
 			s.m.producer = strdup(art->producer);
 		pthread_mutex_unlock(&fs->lock);
-		/* Version numbers: exclusive create of the next free one (other hosts may
-		 * take numbers too; they never repeat). */
-		for (uint64_t n = a.next > a.latest ? a.next : a.latest + 1, tries = 0;;
-		     n++, tries++) {
-			s.m.version = n;
-			free(text);
-			text = NULL;
-			err = manifest_encode(&s.m, &text, &textlen);
-			if (err) {
-				snprintf(why, whylen, "the manifest cannot be written: %s",
-					 manifest_why());
-				goto out;
-			}
-			if (textlen > MANIFEST_OBJECT_MAX) {
-				/* Other hosts would refuse to read it (refresh.c). */
-				err = EFBIG;
-				snprintf(why, whylen,
-					 "the tree's manifest is %zu MiB; a version holds at most "
-					 "%u MiB of manifest (%zu entries here)",
-					 textlen >> 20, MANIFEST_OBJECT_MAX >> 20, s.m.nentries);
-				log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
-				goto out;
-			}
-			snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, a.project, a.name,
-				 n);
-			err = be_create(fs->be, key, text, textlen);
-			if (err != EEXIST || tries > 1000)
-				break;
-		}
-		if (err && err != EEXIST) {
-			/* Maybe stored, maybe not: the next commit looks before it numbers. */
-			art->uncertain_n = s.m.version;
-			chunk_hash(text, textlen, art->uncertain_digest);
-		}
-		if (err) {
-			snprintf(why, whylen, "cannot write manifest %s: %s", key, strerror(err));
-			log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
+		err = manifest_store(fs, art, &a, &s, digest, why, whylen);
+		if (err)
 			goto out;
-		}
-		chunk_hash(text, textlen, digest);
 		ia.digest = digest;
 	}
+	ia.fold = calloc(s.m.nentries, 1);
+	if (!ia.fold) {
+		err = ENOMEM;
+		goto out;
+	}
+	fs_mutex_lock(&art->lock);
 	err = meta_write(fs->meta, install_fn, &ia);
 	if (err) {
+		fs_mutex_unlock(&art->lock);
 		snprintf(why, whylen, "index update failed: %s", strerror(err));
 		log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
 		goto out;
 	}
 	/* The staging copies go only once the index that no longer needs them is on disk: a
-	 * machine crash before that brings the staged index back (meta.c on durability). */
+	 * machine crash before that brings the staged index back (meta.c on durability). Still
+	 * under art->lock: a copy-up after the unlock makes a new staging file of the name. */
 	synced = meta_sync(fs->meta);
 	if (synced)
 		log_msg(LOG_ERR, "commit %s/%s: cannot sync the index (%s): staging files kept",
 			a.project, a.name, strerror(synced));
-	fs_lineage_committed(fs, art);
 	for (size_t i = 0; i < s.m.nentries && !synced; i++)
-		if (s.staged[i] && !s.keep[i])
+		if (ia.fold[i])
 			fs_staging_drop(fs, s.inos[i]);
+	fs_mutex_unlock(&art->lock);
+	/* What changed meanwhile was touched (fs_art_touch()) and is committed when quiet. */
+	fs_lineage_committed(fs, art);
 	if (ia.changed) {
 		*made = s.m.version;
 		atomic_fetch_add(&fs->st.commits, 1);
@@ -1010,26 +1186,38 @@ static int commit_locked(struct fs *fs, struct fs_art *art, const char *message,
 		atomic_fetch_add(&fs->st.commit_noops, 1);
 	}
 out:
-	if (txn)
-		meta_txn_abort(txn);
-	if (err)
-		atomic_fetch_add(&fs->st.commit_errors, 1);
-	free(text);
+	committing_set(fs, art, 0);
+	free(ia.fold);
 	snap_release(&s);
 	return err;
 }
 
+/* New snapshots a commit takes when staged files go away under it. */
+#define COMMIT_TRIES 3
+
 int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made)
 {
 	char why[512] = "";
-	uint64_t n;
+	uint64_t n = 0;
 	int err;
 
-	pthread_mutex_lock(&art->lock);
-	err = commit_locked(fs, art, message, &n, why, sizeof(why));
-	pthread_mutex_unlock(&art->lock);
+	fs_mutex_lock(&art->commit_lock);
+	fs_commits_running(fs, 1);
+	for (int tries = 1;; tries++) {
+		why[0] = '\0';
+		err = commit_once(fs, art, message, &n, why, sizeof(why));
+		if (err != EAGAIN || tries == COMMIT_TRIES)
+			break;
+	}
+	fs_commits_running(fs, -1);
+	fs_mutex_unlock(&art->commit_lock);
+	if (err == EAGAIN && !why[0])
+		snprintf(why, sizeof(why), "files of the draft were removed while it was committed, "
+			 "%d times; it is committed again when quiet", COMMIT_TRIES);
 	if (err && !why[0])
 		snprintf(why, sizeof(why), "%s", strerror(err));
+	if (err)
+		atomic_fetch_add(&fs->st.commit_errors, 1);
 	pthread_mutex_lock(&fs->lock);
 	snprintf(art->why, sizeof(art->why), "%s", err ? why : "");
 	pthread_mutex_unlock(&fs->lock);
@@ -1204,7 +1392,7 @@ static int discard_fn(struct meta_txn *txn, void *arg)
 	}
 	free(xc.v);
 	if (!err)
-		err = pending_clear(txn, a.ino);
+		err = pending_drop(txn, a.ino);
 	if (!err)
 		err = reset_head(r->fs, txn, &a, a.latest, &r->drop, &r->ndrop);
 	return err;
@@ -1215,9 +1403,11 @@ int fs_discard(struct fs *fs, struct fs_art *art)
 	struct reset_arg r = { .fs = fs, .art = art->ino };
 	int err;
 
-	pthread_mutex_lock(&art->lock);
+	fs_mutex_lock(&art->commit_lock);
+	fs_mutex_lock(&art->lock);
 	err = meta_write(fs->meta, discard_fn, &r);
-	pthread_mutex_unlock(&art->lock);
+	fs_mutex_unlock(&art->lock);
+	fs_mutex_unlock(&art->commit_lock);
 	if (!err) {
 		for (size_t i = 0; i < r.ndrop; i++)
 			fs_staging_drop(fs, r.drop[i]);

@@ -4,6 +4,7 @@
  * writes to them (the producer), copy-up of HEAD files into staging files, and inodes that
  * were unlinked while open.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +23,12 @@
 
 struct fs_open {
 	uint64_t ino;
-	int count;
-	int unlinked;
+	int count;    /* open handles (under fs->lock) */
+	int unlinked; /* freed at the last release (under fs->lock) */
+	/* Writes to the staging file: how many run now, and the write sequence (fs->wseq) at
+	 * the end of the last one; see fs_written_since(). */
+	atomic_uint writing;
+	atomic_uint_least64_t wrote;
 	struct fs_open *next;
 };
 
@@ -40,8 +45,10 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino)
 		a = calloc(1, sizeof(*a));
 		if (a) {
 			a->ino = art_ino;
-			pthread_mutex_init(&a->lock, NULL);
-			pthread_mutex_init(&a->tag_lock, NULL);
+			fs_mutex_init(&a->commit_lock, 0);
+			fs_mutex_init(&a->refresh_lock, 0);
+			fs_mutex_init(&a->lock, 1);
+			fs_mutex_init(&a->tag_lock, 0);
 			a->next = fs->arts;
 			fs->arts = a;
 		}
@@ -222,16 +229,9 @@ static int stage_commit_fn(struct meta_txn *txn, void *arg)
 		err = meta_chunks_del(txn, sa->ino);
 	if (err == ENOENT)
 		err = 0;
-	if (!err) {
-		/* Opening for writing is a change of the draft, even before the first byte. */
-		struct meta_artifact a;
-
-		err = meta_artifact_get(txn, in.artifact, &a);
-		if (!err && !a.draft) {
-			a.draft = 1;
-			err = meta_artifact_put(txn, &a);
-		}
-	}
+	/* Opening for writing is a change of the draft, even before the first byte. */
+	if (!err)
+		err = meta_artifact_draft_mark(txn, in.artifact);
 	return err;
 }
 
@@ -260,8 +260,14 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 		return err;
 	fs_staging_path(fs, ino, path, sizeof(path));
 	if (in.flags & MI_STAGED) {
-		if (trunc && truncate(path, 0))
-			return errno;
+		if (trunc) {
+			struct fs_open *wo = fs_write_hold(fs, ino);
+
+			err = !wo ? ENOMEM : truncate(path, 0) ? errno : 0;
+			fs_write_drop(fs, wo);
+			if (err)
+				return err;
+		}
 		return meta_write(fs->meta, stage_commit_fn, &sa);
 	}
 	/* Copy-up: the staging file gets the file's bytes one chunk at a time, is synced, and
@@ -324,29 +330,132 @@ out:
 	return err;
 }
 
-void fs_open_ref(struct fs *fs, uint64_t ino, int delta, int *now)
+/* Under fs->lock. */
+static struct fs_open *open_find(struct fs *fs, uint64_t ino)
 {
-	struct fs_open **pp, *o;
+	struct fs_open *o;
 
-	pthread_mutex_lock(&fs->lock);
-	for (pp = &fs->opens; (o = *pp); pp = &o->next)
+	for (o = fs->opens; o; o = o->next)
 		if (o->ino == ino)
 			break;
-	if (!o && delta > 0) {
+	return o;
+}
+
+static struct fs_open *open_find_or_add(struct fs *fs, uint64_t ino)
+{
+	struct fs_open *o = open_find(fs, ino);
+
+	if (!o) {
 		o = calloc(1, sizeof(*o));
 		if (o) {
 			o->ino = ino;
 			o->next = fs->opens;
 			fs->opens = o;
-			pp = &fs->opens;
 		}
 	}
-	if (o) {
-		o->count += delta;
-		if (now)
-			*now = o->count;
-	} else if (now) {
-		*now = 0;
+	return o;
+}
+
+struct fs_open *fs_open_hold(struct fs *fs, uint64_t ino)
+{
+	struct fs_open *o;
+
+	pthread_mutex_lock(&fs->lock);
+	o = open_find_or_add(fs, ino);
+	if (o)
+		o->count++;
+	pthread_mutex_unlock(&fs->lock);
+	return o;
+}
+
+int fs_open_release(struct fs *fs, struct fs_open *o)
+{
+	int left;
+
+	pthread_mutex_lock(&fs->lock);
+	assert(o->count > 0);
+	left = --o->count;
+	pthread_mutex_unlock(&fs->lock);
+	return left;
+}
+
+int fs_open_count(struct fs *fs, uint64_t ino)
+{
+	struct fs_open *o;
+	int n;
+
+	pthread_mutex_lock(&fs->lock);
+	o = open_find(fs, ino);
+	n = o ? o->count : 0;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
+
+void fs_write_begin(struct fs *fs, struct fs_open *o)
+{
+	atomic_fetch_add(&o->writing, 1);
+}
+
+void fs_write_end(struct fs *fs, struct fs_open *o)
+{
+	/* The stamp before the count drops: a commit looking in between sees one of them. */
+	atomic_store(&o->wrote, atomic_fetch_add(&fs->wseq, 1) + 1);
+	atomic_fetch_sub(&o->writing, 1);
+}
+
+struct fs_open *fs_write_hold(struct fs *fs, uint64_t ino)
+{
+	struct fs_open *o = fs_open_hold(fs, ino);
+
+	if (o)
+		fs_write_begin(fs, o);
+	return o;
+}
+
+void fs_write_drop(struct fs *fs, struct fs_open *o)
+{
+	uint64_t ino;
+
+	if (!o)
+		return;
+	ino = o->ino;
+	fs_write_end(fs, o);
+	if (fs_open_release(fs, o) == 0)
+		fs_free_deferred(fs, ino);
+}
+
+uint64_t fs_write_seq(struct fs *fs)
+{
+	return atomic_load(&fs->wseq);
+}
+
+int fs_written_since(struct fs *fs, uint64_t ino, uint64_t seq)
+{
+	struct fs_open *o;
+	int moved;
+
+	pthread_mutex_lock(&fs->lock);
+	o = open_find(fs, ino);
+	moved = o && (atomic_load(&o->writing) > 0 || atomic_load(&o->wrote) > seq);
+	pthread_mutex_unlock(&fs->lock);
+	return moved;
+}
+
+void fs_commits_running(struct fs *fs, int delta)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->committing += delta;
+	assert(fs->committing >= 0);
+	if (fs->committing == 0) {
+		/* Closed files kept for their write stamps (fs_free_deferred) go now. */
+		for (struct fs_open **pp = &fs->opens, *o; (o = *pp);) {
+			if (o->count == 0 && !o->unlinked) {
+				*pp = o->next;
+				free(o);
+			} else {
+				pp = &o->next;
+			}
+		}
 	}
 	pthread_mutex_unlock(&fs->lock);
 }
@@ -359,11 +468,11 @@ int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino)
 	int deferred = 0;
 
 	pthread_mutex_lock(&fs->lock);
-	for (o = fs->opens; o; o = o->next)
-		if (o->ino == ino && o->count > 0) {
-			o->unlinked = 1;
-			deferred = 1;
-		}
+	o = open_find(fs, ino);
+	if (o && o->count > 0) {
+		o->unlinked = 1;
+		deferred = 1;
+	}
 	pthread_mutex_unlock(&fs->lock);
 	if (deferred) {
 		struct meta_inode in;
@@ -395,15 +504,8 @@ int fs_staging_sync(struct fs *fs)
 void fs_staging_drop(struct fs *fs, uint64_t ino)
 {
 	char path[4200];
-	int n;
 
-	pthread_mutex_lock(&fs->lock);
-	n = 0;
-	for (struct fs_open *o = fs->opens; o; o = o->next)
-		if (o->ino == ino)
-			n = o->count;
-	pthread_mutex_unlock(&fs->lock);
-	if (n > 0)
+	if (fs_open_count(fs, ino) > 0)
 		return; /* still open: goes at the last release */
 	fs_staging_path(fs, ino, path, sizeof(path));
 	if (unlink(path) && errno != ENOENT)
@@ -516,8 +618,12 @@ void fs_free_deferred(struct fs *fs, uint64_t ino)
 	for (pp = &fs->opens; (o = *pp); pp = &o->next) {
 		if (o->ino == ino && o->count == 0) {
 			unlinked = o->unlinked;
-			*pp = o->next;
-			free(o);
+			o->unlinked = 0;
+			/* A commit cutting files unlocked may still ask about its writes. */
+			if (fs->committing == 0 || atomic_load(&o->wrote) == 0) {
+				*pp = o->next;
+				free(o);
+			}
 			break;
 		}
 	}
@@ -535,8 +641,10 @@ void fs_drafts_free(struct fs *fs)
 		struct fs_art *a = fs->arts;
 
 		fs->arts = a->next;
-		pthread_mutex_destroy(&a->lock);
-		pthread_mutex_destroy(&a->tag_lock);
+		fs_mutex_destroy(&a->commit_lock);
+		fs_mutex_destroy(&a->refresh_lock);
+		fs_mutex_destroy(&a->lock);
+		fs_mutex_destroy(&a->tag_lock);
 		free(a->skipped);
 		free(a);
 	}

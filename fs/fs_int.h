@@ -3,19 +3,31 @@
  * fs/ private interfaces shared by its files. Not for other folders.
  *
  * Lock order (take them in this order, release in reverse):
- *   fs_art.tag_lock  one artifact's tag changes; the only lock held across their store write
- *                    (git's ref lock): no other operation waits for it, refresh only tries it
- *   fs_art.lock      one artifact's HEAD tree changes and its commit
- *   the LMDB writer  meta_write(): never across store I/O (meta.h), no lock above taken in it
- *   fs->lock         short bookkeeping, also inside meta_write callbacks; nothing inside it
- * fs_refresh_artifact() holds fs_art.lock and then tries tag_lock: a try never waits, so the
- * reverse order cannot deadlock.
+ *   fs_art.commit_lock   one artifact's commit or discard: held across the chunk uploads and
+ *                        the manifest write, which take no other lock; only another commit
+ *                        or discard of the same artifact waits for it
+ *   fs_art.refresh_lock  one artifact's refresh from the store, across its store reads; only
+ *                        ever tried (a refresh already running is enough)
+ *   fs_art.tag_lock      one artifact's tag changes, each across its store write (git's ref
+ *                        lock); refresh only tries it
+ *   fs_art.lock          one artifact's HEAD tree: every change of it, a commit's snapshot
+ *                        and its install; no network under it (local disk only: staging
+ *                        files, copy-ups from the local store, the index's fsync)
+ *   the LMDB writer      meta_write(): never across store I/O (meta.h), no lock above taken
+ *                        inside it
+ *   fs->lock             short bookkeeping, also inside meta_write callbacks; nothing inside
+ * Two rules follow (STYLE.md 5a): no store I/O inside an LMDB write transaction, and no
+ * network I/O under fs_art.lock. A commit snapshots the HEAD under fs_art.lock, cuts and
+ * uploads with only commit_lock held, then installs under fs_art.lock again, keeping in the
+ * draft whatever changed meanwhile (commit.c). Debug builds check "caller holds" with
+ * FS_ASSERT_HELD().
  */
 #ifndef ARTIFS_FS_INT_H
 #define ARTIFS_FS_INT_H
 
 #include "fs.h" /* first: it defines FUSE_USE_VERSION */
 
+#include <assert.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +47,24 @@
 #define FS_CTL_STATS_INO 4ULL
 #define FS_CTL_DRAFTS_INO 5ULL
 
+/* A mutex that knows its holder, so that "caller holds X" is an assert (STYLE.md 3), and
+ * that counts the HEAD locks (head: fs_art.lock) each thread holds, so that store I/O can
+ * assert it runs under none (FS_ASSERT_NO_HEAD_LOCK()). fs_mutex_trylock() is 0 or EBUSY. */
+struct fs_mutex {
+	pthread_mutex_t m;
+	atomic_int owner; /* gettid() of the holder, 0 when free */
+	int head;
+};
+void fs_mutex_init(struct fs_mutex *x, int head);
+void fs_mutex_destroy(struct fs_mutex *x);
+void fs_mutex_lock(struct fs_mutex *x);
+int fs_mutex_trylock(struct fs_mutex *x);
+void fs_mutex_unlock(struct fs_mutex *x);
+int fs_mutex_held(struct fs_mutex *x);
+int fs_head_locks_held(void);
+#define FS_ASSERT_HELD(x) assert(fs_mutex_held(x))
+#define FS_ASSERT_NO_HEAD_LOCK() assert(fs_head_locks_held() == 0)
+
 #define FS_RUN_ID_MAX 160
 #define FS_ART_RUNS 64
 struct run;
@@ -43,24 +73,29 @@ struct lineage;
 /* In-memory state of an artifact that was touched in this session. */
 struct fs_art {
 	uint64_t ino;
-	pthread_mutex_t lock; /* serialises HEAD tree changes and commits of this artifact */
+	struct fs_mutex commit_lock;  /* serialises commits and discards (lock order above) */
+	struct fs_mutex refresh_lock; /* one refresh at a time (tried, never waited for) */
+	struct fs_mutex lock;         /* HEAD tree changes, a commit's snapshot and install */
 	/* Serialises this artifact's tag changes, each across its store write and its index
 	 * update, so that the index ends as the store does (ns.c, "Tags"). */
-	pthread_mutex_t tag_lock;
+	struct fs_mutex tag_lock;
 	unsigned writers;     /* open handles with write access (under fs->lock) */
 	int scheduled;        /* changed in this session: commit when quiet (under fs->lock) */
 	int failed;           /* last commit failed: retry later (under fs->lock) */
 	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
 	int64_t refreshed;    /* monotonic ns of the last refresh from the store (fs->lock) */
-	int attrs_based;      /* artifact.json read in this session (under lock) */
+	int attrs_based;      /* artifact.json read in this session (under refresh_lock) */
 	char producer[2048];  /* JSON of the last writer (under lock) */
 	char why[512];        /* why the last commit failed, "" after a success (fs->lock) */
 	/* A manifest create whose outcome is unknown (the store did not answer): its number
-	 * and the SHA-256 of its bytes, checked by the next commit (under lock). */
+	 * and the SHA-256 of its bytes, checked by the next commit (under commit_lock). */
 	uint64_t uncertain_n;
 	uint8_t uncertain_digest[32];
+	/* The version number a commit is creating and installing now, or 0: refresh leaves it
+	 * to the commit (under fs->lock). */
+	uint64_t committing_n;
 	/* Version numbers whose store object refresh found bad: not fetched again in this
-	 * session (under lock; fs_art_skipped()). */
+	 * session (under refresh_lock; fs_art_skipped()). */
 	uint64_t *skipped;
 	size_t nskipped;
 	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
@@ -75,6 +110,7 @@ struct fs_handle {
 	int fd;                 /* staging file, or -1 */
 	int writable;
 	struct fs_art *art;     /* HEAD files: their artifact */
+	struct fs_open *open;   /* HEAD files: their open record (fs_open_hold()) */
 	struct chunk_ref *chunks; /* chunk-backed files */
 	uint64_t *offsets;      /* start offset of each chunk */
 	size_t nchunks;
@@ -112,6 +148,8 @@ struct fs {
 	struct lineage *lin; /* NULL when capture is off */
 	struct fs_stats st;
 	atomic_uint_least64_t copyups; /* copy-ups so far (fs_handle_restage()) */
+	atomic_uint_least64_t wseq;    /* staging file writes ended so far (fs_write_end()) */
+	int committing;                /* commits cutting files now (under lock) */
 
 	pthread_mutex_t lock; /* arts list and their scheduling fields, open counts */
 	pthread_cond_t cond;
@@ -191,7 +229,7 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);
 void fs_art_touch(struct fs *fs, struct fs_art *art);
 void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
 /* Whether version n of art was found bad in the store (add: remember that it was). Caller
- * holds art->lock. */
+ * holds art->refresh_lock. */
 int fs_art_skipped(struct fs_art *art, uint64_t n, int add);
 /* Why the last commit of artifact art_ino in this session failed, or "" (into out). */
 void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len);
@@ -201,8 +239,29 @@ void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *c
 /* Makes a HEAD file's bytes live in a staging file (copy-up), fetching its chunks unless
  * trunc. Caller holds art->lock. */
 int fs_stage(struct fs *fs, uint64_t ino, int trunc);
-/* Open counts of HEAD inodes: an unlinked inode is freed at its last release. */
-void fs_open_ref(struct fs *fs, uint64_t ino, int delta, int *now);
+/* Open HEAD inodes: an unlinked inode is freed at its last release, and a commit that cuts
+ * staging files with no lock held asks whether their bytes moved meanwhile. Any thread;
+ * each takes fs->lock briefly. fs_open_hold() returns NULL only on ENOMEM; the record stays
+ * valid until the fs_open_release() that matches it. */
+struct fs_open;
+struct fs_open *fs_open_hold(struct fs *fs, uint64_t ino);
+/* Returns the handles left open; at 0 the caller calls fs_free_deferred(). */
+int fs_open_release(struct fs *fs, struct fs_open *o);
+int fs_open_count(struct fs *fs, uint64_t ino);
+/* Every change of a staging file's bytes or times runs between fs_write_begin() and
+ * fs_write_end() of its open record (no lock: two atomics), or, for a change without a
+ * handle (truncate, utimes), between fs_write_hold() (NULL: ENOMEM, and the change must
+ * not happen) and fs_write_drop(). */
+void fs_write_begin(struct fs *fs, struct fs_open *o);
+void fs_write_end(struct fs *fs, struct fs_open *o);
+struct fs_open *fs_write_hold(struct fs *fs, uint64_t ino);
+void fs_write_drop(struct fs *fs, struct fs_open *o);
+/* The write sequence now, and whether ino's staging file was written after seq (or is being
+ * written): a cut that started at seq may then hold bytes that never were the file's. Exact
+ * while a commit runs (fs_commits_running()), as records of closed files are kept till then. */
+uint64_t fs_write_seq(struct fs *fs);
+int fs_written_since(struct fs *fs, uint64_t ino, uint64_t seq);
+void fs_commits_running(struct fs *fs, int delta);
 /* Frees a HEAD inode's record, or defers it until its last release. */
 int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino);
 /* fsync of the staging directory, so that new staging files survive a machine crash. */

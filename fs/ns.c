@@ -112,18 +112,6 @@ int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st, double *timeout)
 	return 0;
 }
 
-/* Marks the artifact's draft as changed; part of the caller's transaction. */
-static int draft_mark(struct meta_txn *txn, uint64_t art)
-{
-	struct meta_artifact a;
-	int err = meta_artifact_get(txn, art, &a);
-
-	if (err || a.draft)
-		return err;
-	a.draft = 1;
-	return meta_artifact_put(txn, &a);
-}
-
 static int touch_dir(struct meta_txn *txn, uint64_t ino)
 {
 	struct meta_inode in;
@@ -380,7 +368,7 @@ static int tag_set(struct fs *fs, struct tag_op *t)
 
 	if (!art)
 		return ENOMEM;
-	pthread_mutex_lock(&art->tag_lock);
+	fs_mutex_lock(&art->tag_lock);
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (!err) {
 		err = tag_set_prepare(txn, t);
@@ -408,11 +396,11 @@ static int tag_set(struct fs *fs, struct tag_op *t)
 	if (t->src && !t->src_tag) {
 		/* A HEAD symlink leaves the HEAD: not in the middle of a commit. */
 		head = art;
-		pthread_mutex_lock(&head->lock);
+		fs_mutex_lock(&head->lock);
 	}
 	err = meta_write(fs->meta, tag_set_fn, t);
 	if (head)
-		pthread_mutex_unlock(&head->lock);
+		fs_mutex_unlock(&head->lock);
 	if (err)
 		log_msg(LOG_ERR, "tag %s/%s/%s: the store says @v%" PRIu64 ", the index cannot "
 			"follow: %s (the next refresh retries)", t->a.project, t->a.name, t->name,
@@ -420,7 +408,7 @@ static int tag_set(struct fs *fs, struct tag_op *t)
 	else
 		err = derr;
 out:
-	pthread_mutex_unlock(&art->tag_lock);
+	fs_mutex_unlock(&art->tag_lock);
 	return err;
 }
 
@@ -505,7 +493,7 @@ static int tag_drop(struct fs *fs, uint64_t art_ino, const char *name)
 
 	if (!art)
 		return ENOMEM;
-	pthread_mutex_lock(&art->tag_lock);
+	fs_mutex_lock(&art->tag_lock);
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (!err) {
 		err = tag_drop_prepare(txn, &t);
@@ -524,7 +512,7 @@ static int tag_drop(struct fs *fs, uint64_t art_ino, const char *name)
 		log_msg(LOG_ERR, "tag %s/%s/%s: gone from the store, the index cannot follow: %s "
 			"(the next refresh retries)", t.a.project, t.a.name, name, strerror(err));
 out:
-	pthread_mutex_unlock(&art->tag_lock);
+	fs_mutex_unlock(&art->tag_lock);
 	if (err && t.why)
 		refuse(err, "unlink", name, t.why);
 	return err;
@@ -699,7 +687,7 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 		 * way to become a tag: by itself it neither marks the draft nor starts the
 		 * quiet timer (the next change of the artifact commits it with the rest). */
 		if (!(p.kind == MK_ARTIFACT && m->link && m->link[0] == '@')) {
-			err = draft_mark(txn, in.artifact);
+			err = meta_artifact_draft_mark(txn, in.artifact);
 			m->art = in.artifact;
 		}
 	}
@@ -860,7 +848,7 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 		r->freed = S_ISREG(c.mode) ? c.ino : 0;
 		r->art = c.artifact;
 		if (!err)
-			err = draft_mark(txn, c.artifact);
+			err = meta_artifact_draft_mark(txn, c.artifact);
 	}
 	if (!err)
 		err = meta_dirent_del(txn, r->parent, r->name);
@@ -999,7 +987,7 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 	if (!err && r->newparent != r->parent)
 		err = touch_dir(txn, r->newparent);
 	if (!err)
-		err = draft_mark(txn, c.artifact);
+		err = meta_artifact_draft_mark(txn, c.artifact);
 	r->art = c.artifact;
 	return err;
 }
@@ -1090,7 +1078,7 @@ static int sa_fn(struct meta_txn *txn, void *arg)
 	in.ctime_ns = now;
 	err = meta_inode_put(txn, &in);
 	if (!err && in.kind != MK_PROJECT)
-		err = draft_mark(txn, in.artifact);
+		err = meta_artifact_draft_mark(txn, in.artifact);
 	s->out = in;
 	return err;
 }
@@ -1100,6 +1088,7 @@ int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 {
 	struct sa_arg s = { .ino = ino, .attr = attr, .to_set = to_set };
 	struct fs_art *art = NULL;
+	struct fs_open *wo = NULL;
 	struct meta_inode in;
 	char path[4200];
 	int err;
@@ -1110,6 +1099,15 @@ int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 	if ((to_set & FUSE_SET_ATTR_SIZE) && in.kind == MK_HEAD && !S_ISREG(in.mode)) {
 		err = S_ISDIR(in.mode) ? EISDIR : EINVAL;
 		goto out;
+	}
+	/* A size or time change of a draft file is a write of its staging file. */
+	if (in.kind == MK_HEAD && S_ISREG(in.mode) &&
+	    (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
+		wo = fs_write_hold(fs, ino);
+		if (!wo) {
+			err = ENOMEM;
+			goto out;
+		}
 	}
 	if (in.kind == MK_HEAD && S_ISREG(in.mode) && (to_set & FUSE_SET_ATTR_SIZE)) {
 		err = fs_stage(fs, ino, attr->st_size == 0);
@@ -1138,6 +1136,7 @@ int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 	fs_stat_fill(fs, &s.out, out);
 	*timeout = fs_timeout(&s.out);
 out:
+	fs_write_drop(fs, wo);
 	fs_head_unlock(art);
 	if (err && s.why) {
 		char what[32];
@@ -1295,7 +1294,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	}
 	h->copyups = copyups;
 	h->art = art;
-	pthread_mutex_lock(&art->lock);
+	fs_mutex_lock(&art->lock);
 	if (wr || trunc)
 		err = fs_stage(fs, ino, trunc);
 	if (!err)
@@ -1322,7 +1321,11 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 		}
 	}
 	if (!err) {
-		fs_open_ref(fs, ino, 1, NULL);
+		h->open = fs_open_hold(fs, ino);
+		if (!h->open)
+			err = ENOMEM;
+	}
+	if (!err) {
 		if (wr) {
 			char run[FS_RUN_ID_MAX];
 
@@ -1332,7 +1335,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 			fs_art_producer(fs, art, ctx, run);
 		}
 	}
-	pthread_mutex_unlock(&art->lock);
+	fs_mutex_unlock(&art->lock);
 	if (!err && trunc)
 		fs_art_touch(fs, art);
 out:

@@ -175,14 +175,11 @@ static void set_cache(struct fs_handle *h, struct fuse_file_info *fi)
 static void handle_close(struct fs *fs, struct fs_handle *h)
 {
 	if (h->kind == MK_HEAD) {
-		int left;
-
 		if (h->writable) {
 			fs_art_writers(fs, h->art, -1);
 			fs_art_touch(fs, h->art);
 		}
-		fs_open_ref(fs, h->ino, -1, &left);
-		if (left == 0)
+		if (fs_open_release(fs, h->open) == 0)
 			fs_free_deferred(fs, h->ino);
 	}
 	fs_handle_free(fs, h);
@@ -298,7 +295,9 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = h->fd;
 	out.buf[0].pos = off;
+	fs_write_begin(FS(req), h->open);
 	n = fuse_buf_copy(&out, in, 0);
+	fs_write_end(FS(req), h->open);
 	if (n < 0) {
 		fuse_reply_err(req, -n);
 		return;
@@ -319,8 +318,12 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		err = h->kind == MK_VNODE ? EROFS : EBADF;
 	else if (mode & ~FALLOC_FL_KEEP_SIZE)
 		err = EOPNOTSUPP;
-	else if (fallocate(h->fd, mode, off, len))
-		err = errno;
+	if (!err) {
+		fs_write_begin(FS(req), h->open);
+		if (fallocate(h->fd, mode, off, len))
+			err = errno;
+		fs_write_end(FS(req), h->open);
+	}
 	if (!err)
 		fs_art_touch(FS(req), h->art);
 	fuse_reply_err(req, err);

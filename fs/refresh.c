@@ -252,6 +252,7 @@ static int tags_drop_fn(struct meta_txn *txn, void *arg)
 struct head_arg {
 	struct fs *fs;
 	uint64_t art, old_latest;
+	uint64_t newest; /* the newest version this refresh read in */
 };
 
 static int head_follow_fn(struct meta_txn *txn, void *arg)
@@ -260,9 +261,22 @@ static int head_follow_fn(struct meta_txn *txn, void *arg)
 	struct meta_artifact a;
 	int err = meta_artifact_get(txn, h->art, &a);
 
-	if (err || a.draft || a.latest <= h->old_latest)
-		return err; /* a draft stays on its base: its commit comes after */
+	/* A draft stays on its base: its commit comes after. A newest version this host made
+	 * meanwhile is the HEAD's already. */
+	if (err || a.draft || a.latest <= h->old_latest || a.latest != h->newest)
+		return err;
 	return fs_head_reset(h->fs, txn, &a, a.latest);
+}
+
+/* Whether this host's commit is creating or installing version n of art now. */
+static int committing(struct fs *fs, struct fs_art *art, uint64_t n)
+{
+	int yes;
+
+	pthread_mutex_lock(&fs->lock);
+	yes = art->committing_n == n;
+	pthread_mutex_unlock(&fs->lock);
+	return yes;
 }
 
 int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
@@ -272,7 +286,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	struct meta_txn *txn;
 	struct nums nums = { 0 };
 	struct tagset tags = { .be = fs->be };
-	struct head_arg head = { fs, art_ino, 0 };
+	struct head_arg head = { .fs = fs, .art = art_ino };
 	char vprefix[600], rprefix[FS_REF_KEY_MAX];
 	int64_t now = fs_mono_ns();
 	uint64_t *fresh = NULL;
@@ -287,8 +301,8 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	}
 	art->refreshed = now;
 	pthread_mutex_unlock(&fs->lock);
-	/* A commit in progress holds the lock for long: the next lookup refreshes instead. */
-	if (pthread_mutex_trylock(&art->lock))
+	/* A refresh running now is as good: this lookup goes on with what is known. */
+	if (fs_mutex_trylock(&art->refresh_lock))
 		return 0;
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (!err) {
@@ -316,9 +330,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 			goto out;
 		have = meta_version_get(txn, art_ino, nums.v[i], &v) == 0;
 		meta_txn_abort(txn);
-		if (have)
-			continue;
-		if (fs_art_skipped(art, nums.v[i], 0))
+		if (have || fs_art_skipped(art, nums.v[i], 0) || committing(fs, art, nums.v[i]))
 			continue;
 		/* A bad object is skipped (logged with its key, once: it is not fetched again in
 		 * this session); the others are still read. */
@@ -335,12 +347,14 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 			fresh = calloc(nums.n, sizeof(*fresh));
 		if (fresh)
 			fresh[installed] = nums.v[i]; /* its versions/<N>.json is its base */
+		if (nums.v[i] > head.newest)
+			head.newest = nums.v[i];
 		installed++;
 	}
 	/* A tag change of this host holds tag_lock from before its store write until its index
 	 * follows (ns.c, "Tags"): a listing taken meanwhile could be applied after it and undo
 	 * it here. Then the tags wait for the next refresh. */
-	if (pthread_mutex_trylock(&art->tag_lock) == 0) {
+	if (fs_mutex_trylock(&art->tag_lock) == 0) {
 		err = be_list(fs->be, rprefix, tags_fn, &tags);
 		if (!err) {
 			struct tags_apply ta = { fs, art_ino, &tags };
@@ -349,10 +363,13 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 			if (!err)
 				err = meta_write(fs->meta, tags_drop_fn, &ta);
 		}
-		pthread_mutex_unlock(&art->tag_lock);
+		fs_mutex_unlock(&art->tag_lock);
 	}
-	if (!err && installed)
+	if (!err && installed) {
+		fs_mutex_lock(&art->lock); /* a HEAD change: after the store reads */
 		err = meta_write(fs->meta, head_follow_fn, &head);
+		fs_mutex_unlock(&art->lock);
+	}
 	if (!err) {
 		err = fs_attrs_refresh_artifact(fs, &a, !art->attrs_based, fresh,
 						fresh ? (size_t)installed : 0);
@@ -363,7 +380,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		log_msg(LOG_INFO, "refresh %s/%s: %d version(s) from the store", a.project, a.name,
 			installed);
 out:
-	pthread_mutex_unlock(&art->lock);
+	fs_mutex_unlock(&art->refresh_lock);
 	if (err)
 		log_msg(LOG_WARNING, "refresh of artifact inode %" PRIu64 " failed: %s", art_ino,
 			strerror(err));

@@ -177,14 +177,77 @@ int fs_head_lock(struct fs *fs, uint64_t ino, struct meta_inode *in, struct fs_a
 	*art = fs_art_get(fs, in->artifact);
 	if (!*art)
 		return ENOMEM;
-	pthread_mutex_lock(&(*art)->lock);
+	fs_mutex_lock(&(*art)->lock);
 	return 0;
 }
 
 void fs_head_unlock(struct fs_art *art)
 {
 	if (art)
-		pthread_mutex_unlock(&art->lock);
+		fs_mutex_unlock(&art->lock);
+}
+
+static __thread int my_tid, head_locks;
+
+static int tid(void)
+{
+	if (!my_tid)
+		my_tid = (int)gettid();
+	return my_tid;
+}
+
+void fs_mutex_init(struct fs_mutex *x, int head)
+{
+	pthread_mutex_init(&x->m, NULL);
+	atomic_init(&x->owner, 0);
+	x->head = head;
+}
+
+void fs_mutex_destroy(struct fs_mutex *x)
+{
+	assert(atomic_load(&x->owner) == 0);
+	pthread_mutex_destroy(&x->m);
+}
+
+static void took(struct fs_mutex *x)
+{
+	atomic_store(&x->owner, tid());
+	if (x->head)
+		head_locks++;
+}
+
+void fs_mutex_lock(struct fs_mutex *x)
+{
+	assert(atomic_load(&x->owner) != tid()); /* not recursive */
+	pthread_mutex_lock(&x->m);
+	took(x);
+}
+
+int fs_mutex_trylock(struct fs_mutex *x)
+{
+	if (pthread_mutex_trylock(&x->m))
+		return EBUSY;
+	took(x);
+	return 0;
+}
+
+void fs_mutex_unlock(struct fs_mutex *x)
+{
+	assert(atomic_load(&x->owner) == tid());
+	if (x->head)
+		head_locks--;
+	atomic_store(&x->owner, 0);
+	pthread_mutex_unlock(&x->m);
+}
+
+int fs_mutex_held(struct fs_mutex *x)
+{
+	return atomic_load(&x->owner) == tid();
+}
+
+int fs_head_locks_held(void)
+{
+	return head_locks;
 }
 
 int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,

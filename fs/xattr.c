@@ -394,7 +394,6 @@ static int xw_fn(struct meta_txn *txn, void *arg)
 {
 	struct xw_arg *x = arg;
 	struct meta_inode in;
-	struct meta_artifact a;
 	void *old = NULL;
 	size_t oldlen;
 	int have, err;
@@ -429,13 +428,8 @@ static int xw_fn(struct meta_txn *txn, void *arg)
 	if (x->cls == XA_STORE_DRAFT) {
 		in.ctime_ns = fs_now_ns();
 		err = meta_inode_put(txn, &in);
-		if (!err && in.artifact) {
-			err = meta_artifact_get(txn, in.artifact, &a);
-			if (!err && !a.draft) {
-				a.draft = 1;
-				err = meta_artifact_put(txn, &a);
-			}
-		}
+		if (!err && in.artifact)
+			err = meta_artifact_draft_mark(txn, in.artifact);
 	}
 	return err;
 }
@@ -616,19 +610,19 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 			return err;
 		x.val = norm;
 		x.len = nlen;
-		pthread_mutex_lock(&art->lock);
+		fs_mutex_lock(&art->lock);
 		err = meta_write(fs->meta, xw_fn, &x);
-		pthread_mutex_unlock(&art->lock);
+		fs_mutex_unlock(&art->lock);
 		free(norm);
 		if (err && x.why)
 			refuse(err, name, x.why);
 		return err;
 	}
 	if (art)
-		pthread_mutex_lock(&art->lock);
+		fs_mutex_lock(&art->lock);
 	err = meta_write(fs->meta, xw_fn, &x);
 	if (art)
-		pthread_mutex_unlock(&art->lock);
+		fs_mutex_unlock(&art->lock);
 	if (err) {
 		if (x.why)
 			refuse(err, name, x.why);

@@ -504,6 +504,17 @@ int meta_artifact_put(struct meta_txn *txn, const struct meta_artifact *a)
 	return put(txn, DBI_ARTIFACTS, k, 8, a, sizeof(*a));
 }
 
+int meta_artifact_draft_mark(struct meta_txn *txn, uint64_t ino)
+{
+	struct meta_artifact a;
+	int err = meta_artifact_get(txn, ino, &a);
+
+	if (err)
+		return err;
+	a.draft = a.draft == UINT32_MAX ? 1 : a.draft + 1;
+	return meta_artifact_put(txn, &a);
+}
+
 /* Also drops the artifact's version records: meta.h has no other way to delete them. */
 int meta_artifact_del(struct meta_txn *txn, uint64_t ino)
 {

@@ -73,7 +73,8 @@ struct meta_artifact {
 	uint64_t latest;      /* newest version number, 0 when there is none */
 	uint64_t next;        /* the next version number to try (starts at 1, never reused) */
 	uint64_t latest_link; /* inode of the @latest symlink, 0 before the first version */
-	uint32_t draft;       /* 1 when the HEAD has changes not in a version */
+	uint32_t draft;       /* 0: the HEAD is the newest version; else a change generation
+				 (meta_artifact_draft_mark()) */
 	uint8_t tree_digest[32]; /* tree digest of version `latest` (zero when none) */
 	char project[META_PA_MAX + 1];
 	char name[META_PA_MAX + 1];
@@ -198,6 +199,10 @@ int meta_xattr_iter(struct meta_txn *txn, uint64_t ino, meta_xattr_fn *fn, void 
 int meta_artifact_get(struct meta_txn *txn, uint64_t ino, struct meta_artifact *out);
 int meta_artifact_put(struct meta_txn *txn, const struct meta_artifact *a);
 int meta_artifact_del(struct meta_txn *txn, uint64_t ino);
+/* The one rule that records a change of artifact ino's HEAD: draft moves to a new nonzero
+ * generation, so that a commit that read generation g before uploading can tell, when it
+ * installs, whether the HEAD changed meanwhile. Part of the caller's write transaction. */
+int meta_artifact_draft_mark(struct meta_txn *txn, uint64_t ino);
 /* rec borrowed for the call. Nonzero return stops. In inode order. */
 typedef int meta_artifact_fn(void *arg, const struct meta_artifact *rec);
 int meta_artifact_iter(struct meta_txn *txn, meta_artifact_fn *fn, void *arg);
