@@ -1226,6 +1226,27 @@ int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *
 	return err;
 }
 
+int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const char *message,
+		 uint64_t *made)
+{
+	struct meta_inode in;
+	struct fs_art *art;
+	int err = fs_inode_read(fs, ino, &in);
+
+	*made = 0;
+	if (err)
+		return err;
+	if (in.kind != MK_ARTIFACT)
+		return ENOTTY;
+	if (ctx->uid != 0 && !(ctx->uid == in.uid && (in.mode & S_IWUSR)) &&
+	    !(ctx->gid == in.gid && (in.mode & S_IWGRP)) && !(in.mode & S_IWOTH))
+		return EACCES;
+	art = fs_art_get(fs, ino);
+	if (!art)
+		return ENOMEM;
+	return fs_commit(fs, art, message[0] ? message : NULL, made);
+}
+
 /* Deletes the HEAD subtree below dir (not dir itself); staged inodes go to drop[]. */
 static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top,
 		      uint64_t **drop, size_t *ndrop)

@@ -13,6 +13,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <stdint.h>
+#include <sys/ioctl.h>
 
 struct fuse_args;
 
@@ -32,6 +33,21 @@ struct fs_conf {
 	unsigned refresh_ms;      /* re-read an artifact's versions and tags from the store
 				     when looked up this long after the last time; 0: never */
 };
+
+/*
+ * ARTIFS_IOC_COMMIT on a descriptor of an artifact folder (open(O_RDONLY | O_DIRECTORY))
+ * commits its draft now, like setxattr user.artifs.commit, but without the kernel's lock on
+ * the folder: setxattr holds that lock for the whole commit, so creates, renames and
+ * removals directly in the folder wait for the upload. message: NUL-terminated, "" for
+ * none (a longer one goes by setxattr). made: the new version, 0 when the tree did not
+ * change. Errors as for the setxattr (docs/xattrs.md); EACCES unless the caller is root or
+ * may write to the folder by its mode bits; ENOTTY on anything but an artifact folder.
+ */
+struct artifs_ioc_commit {
+	char message[4000];
+	uint64_t made;
+};
+#define ARTIFS_IOC_COMMIT _IOWR('a', 1, struct artifs_ioc_commit)
 
 /* Default store and state directories under $HOME/.local/share/artifs (or
  * $XDG_DATA_HOME/artifs). Returns static storage. */

@@ -318,6 +318,12 @@ int fs_version_read_in(struct fs *fs, uint64_t art_ino, const char *project,
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version
  * number or 0 when the tree did not change. Takes art->lock. */
 int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made);
+/* ARTIFS_IOC_COMMIT (fs.h): commits artifact folder ino for ctx. ENOTTY when ino is no
+ * artifact folder, EACCES when ctx may not write to it (root, or its mode bits for ctx's
+ * uid or primary gid), else as fs_commit(). Takes the artifact's commit_lock and, briefly,
+ * its lock; blocks on the store. */
+int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const char *message,
+		 uint64_t *made);
 /* Throws the draft away: the HEAD becomes the newest version's tree again. */
 int fs_discard(struct fs *fs, struct fs_art *art);
 int fs_committer_start(struct fs *fs);

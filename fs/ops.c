@@ -417,6 +417,27 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	fuse_reply_err(req, fs_do_fsyncdir(FS(req), ino));
 }
 
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct artifs_ioc_commit c;
+	int err;
+
+	if (cmd != (unsigned int)ARTIFS_IOC_COMMIT || (flags & FUSE_IOCTL_COMPAT) ||
+	    in_bufsz < sizeof(c) || out_bufsz < sizeof(c)) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	memcpy(&c, in_buf, sizeof(c));
+	c.message[sizeof(c.message) - 1] = '\0';
+	err = fs_do_commit(FS(req), fuse_req_ctx(req), ino, c.message, &c.made);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_ioctl(req, 0, &c, sizeof(c));
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
@@ -501,6 +522,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.releasedir = op_releasedir,
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
+	.ioctl = op_ioctl,
 	.setxattr = op_setxattr,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,

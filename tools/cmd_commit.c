@@ -1,13 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /* artifs commit [-m MSG] [--input URI]... ARTIFACT: commit the draft now, through the mount. */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
+#include "../fs/fs.h"
 #include "tools.h"
+
+/* The commit ioctl (fs.h): no kernel lock on the artifact folder while it uploads. */
+static int commit_ioctl(const char *path, const char *msg, uint64_t *made)
+{
+	struct artifs_ioc_commit c = { .made = 0 };
+	int fd, err = 0;
+
+	if (strlen(msg) >= sizeof(c.message))
+		return ENOTTY;
+	memcpy(c.message, msg, strlen(msg) + 1);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (ioctl(fd, ARTIFS_IOC_COMMIT, &c))
+		err = errno;
+	close(fd);
+	*made = c.made;
+	return err;
+}
 
 int cmd_commit(int argc, char **argv)
 {
@@ -15,7 +39,8 @@ int cmd_commit(int argc, char **argv)
 	char path[PATH_MAX], ver[32], uri[1024];
 	char *inputs = NULL;
 	size_t ilen = 0;
-	int opts = 1, ret = 1;
+	int opts = 1, ret = 1, err;
+	uint64_t made = 0;
 	ssize_t n;
 
 	if (tool_wants_help(argc, argv)) {
@@ -91,8 +116,16 @@ int cmd_commit(int argc, char **argv)
 		fprintf(stderr, "artifs commit: %s: declaring inputs: %s\n", path, strerror(errno));
 		goto out;
 	}
-	if (setxattr(path, "user.artifs.commit", msg, strlen(msg), 0)) {
-		fprintf(stderr, "artifs commit: %s: %s\n", path, strerror(errno));
+	err = commit_ioctl(path, msg, &made);
+	if (err == ENOTTY || err == ENOSYS) /* an older daemon, or a message too long for it */
+		err = setxattr(path, "user.artifs.commit", msg, strlen(msg), 0) ? errno : 0;
+	if (err) {
+		fprintf(stderr, "artifs commit: %s: %s\n", path, strerror(err));
+		goto out;
+	}
+	if (made) {
+		printf("%s/@v%" PRIu64 "\n", path, made);
+		ret = 0;
 		goto out;
 	}
 	n = getxattr(path, "user.artifs.version", ver, sizeof(ver) - 1);

@@ -9,13 +9,6 @@
 s3_server art
 fault_proxy
 
-release() { curl -sf -o /dev/null -X PUT "$CTL/release" || fail "the proxy refused the release"; }
-# held_is N: the proxy holds N requests now
-held_is() {
-	[ "$(curl -sf "$CTL/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["held"])')" = "$1" ]
-}
-# finished PID: the background job PID has ended
-finished() { ! kill -0 "$1" 2>/dev/null; }
 # bucket_ref TAG: the bytes of refs/p/a/TAG in the bucket (from the RGW), or "absent"
 bucket_ref() {
 	local code

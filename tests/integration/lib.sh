@@ -184,6 +184,13 @@ fault_proxy() {
 	wait_for curl -sf -o /dev/null "$CTL/health" || fail "the proxy did not come up: $(cat "$T/proxy.err")"
 }
 rules() { curl -sf -o /dev/null -X PUT --data-binary "$1" "$CTL/rules" || fail "the proxy refused rules $1"; }
+# release: the proxy lets every held request go on. held_is N: it holds N requests now.
+release() { curl -sf -o /dev/null -X PUT "$CTL/release" || fail "the proxy refused the release"; }
+held_is() {
+	[ "$(curl -sf "$CTL/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["held"])')" = "$1" ]
+}
+# finished PID: the background job PID has ended
+finished() { ! kill -0 "$1" 2>/dev/null; }
 
 # ARTIFS_TEST_STORE=s3 runs the test against the S3 test server (a bucket of its own) instead
 # of a local store directory; tests that look inside a local store say so with this.

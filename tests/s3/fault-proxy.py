@@ -266,6 +266,7 @@ class Upstream:
         """Sends a request, returns (status, head bytes, headers) of its final answer. A
         reused connection the server closed before answering is retried once, fresh."""
         for attempt in (0, 1):
+            fresh = self.sock is None  # also when sending raises: was it a reused one?
             try:
                 fresh = self.send(data)
                 head = read_head(self.rf)
