@@ -506,6 +506,7 @@ int fs_attr_publish(struct fs *fs, const struct fs_attr_owner *o, const char *na
 	char *buf = NULL;
 	int err = name_dir(o, name, dir, sizeof(dir));
 
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	if (err)
 		return err;
 	s.dirlen = strlen(dir);
@@ -1283,5 +1284,6 @@ int fs_attrs_drop(struct fs *fs, const struct fs_attr_owner *o)
 	char dir[1024];
 	int err = owner_dir(o, dir, sizeof(dir));
 
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	return err ? err : be_list(fs->be, dir, drop_fn, fs);
 }

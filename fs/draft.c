@@ -235,50 +235,37 @@ static int stage_commit_fn(struct meta_txn *txn, void *arg)
 	return err;
 }
 
-int fs_stage(struct fs *fs, uint64_t ino, int trunc)
+/* Reads ino and, unless it is staged or skip_chunks, its chunk list (*refs caller-frees). */
+static int stage_read(struct fs *fs, uint64_t ino, int skip_chunks, struct meta_inode *in,
+		      struct chunk_ref **refs, size_t *n)
 {
 	struct meta_txn *txn;
-	struct meta_inode in;
-	struct chunk_ref *refs = NULL;
-	struct stage_arg sa = { ino };
-	size_t n = 0;
-	char path[4200];
-	uint8_t *buf = NULL;
-	int fd = -1, err;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
 
-	err = meta_txn_begin(fs->meta, 1, &txn);
+	*refs = NULL;
+	*n = 0;
 	if (err)
 		return err;
-	err = meta_inode_get(txn, ino, &in);
-	if (!err && !(in.flags & MI_STAGED) && !trunc) {
-		err = meta_chunks_get(txn, ino, &refs, &n);
+	err = meta_inode_get(txn, ino, in);
+	if (!err && !(in->flags & MI_STAGED) && !skip_chunks) {
+		err = meta_chunks_get(txn, ino, refs, n);
 		if (err == ENOENT)
 			err = 0; /* an empty file has no chunk list */
 	}
 	meta_txn_abort(txn);
-	if (err)
-		return err;
-	fs_staging_path(fs, ino, path, sizeof(path));
-	if (in.flags & MI_STAGED) {
-		if (trunc) {
-			struct fs_open *wo = fs_write_hold(fs, ino);
+	return err;
+}
 
-			err = !wo ? ENOMEM : truncate(path, 0) ? errno : 0;
-			fs_write_drop(fs, wo);
-			if (err)
-				return err;
-		}
-		return meta_write(fs->meta, stage_commit_fn, &sa);
-	}
-	/* Copy-up: the staging file gets the file's bytes one chunk at a time, is synced, and
-	 * only then does the index say the file is staged. */
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = errno;
-		log_msg(LOG_ERR, "cannot create staging file %s: %s", path, strerror(err));
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
+/* Writes the chunks' bytes to fd (the new staging file at path), with the file's mtime (an
+ * open for writing is not a write), and syncs it. Blocks on the store. */
+static int copy_chunks(struct fs *fs, int fd, const char *path, const struct chunk_ref *refs,
+		       size_t n, int64_t mtime_ns)
+{
+	struct timespec ts[2];
+	uint8_t *buf = NULL;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
 		const uint8_t *data;
 
 		/* Fetched outside the decoded-chunk cache: the staging file holds these bytes
@@ -288,46 +275,105 @@ int fs_stage(struct fs *fs, uint64_t ino, int trunc)
 		buf = be_buf_alloc(CHUNK_FETCH_CAP(refs[i].len));
 		err = buf ? fs_chunk_fetch(fs, &refs[i], buf) : ENOMEM;
 		if (err)
-			goto out;
+			break;
 		data = buf + CHUNK_FETCH_OFF;
 		for (size_t done = 0; done < refs[i].len;) {
 			ssize_t w = write(fd, data + done, refs[i].len - done);
 
 			if (w < 0) {
 				err = errno;
+				log_msg(LOG_ERR, "cannot write staging file %s: %s", path,
+					strerror(err));
 				break;
 			}
 			done += w;
 		}
-		if (err) {
-			log_msg(LOG_ERR, "cannot write staging file %s: %s", path, strerror(err));
-			goto out;
-		}
 	}
-	{
-		/* The copy keeps the file's mtime: opening for writing is not a write. */
-		struct timespec ts[2];
-
-		fs_ts_set(&ts[0], in.mtime_ns);
-		ts[1] = ts[0];
-		if (!trunc && futimens(fd, ts))
-			log_msg(LOG_WARNING, "cannot set times of %s: %s", path, strerror(errno));
-	}
-	if (fsync(fd)) {
-		err = errno;
-		goto out;
-	}
-	err = meta_write(fs->meta, stage_commit_fn, &sa);
-	if (!err)
-		atomic_fetch_add(&fs->copyups, 1); /* readers of chunks look again */
-out:
-	if (fd >= 0)
-		close(fd);
-	if (err && fd >= 0)
-		unlink(path);
 	be_buf_free(buf);
-	free(refs);
-	return err;
+	if (err)
+		return err;
+	fs_ts_set(&ts[0], mtime_ns);
+	ts[1] = ts[0];
+	if (futimens(fd, ts))
+		log_msg(LOG_WARNING, "cannot set times of %s: %s", path, strerror(errno));
+	return fsync(fd) ? errno : 0;
+}
+
+/* The copy-ups of one open that may each find the file changed when they look again. */
+#define STAGE_TRIES 3
+
+int fs_stage(struct fs *fs, struct fs_art *art, uint64_t ino, int trunc)
+{
+	struct stage_arg sa = { ino };
+	char path[4200], tmp[4300];
+	int err = 0;
+
+	FS_ASSERT_HELD(&art->lock);
+	fs_staging_path(fs, ino, path, sizeof(path));
+	for (int tries = 0; tries < STAGE_TRIES; tries++) {
+		struct meta_inode in, now;
+		struct chunk_ref *refs, *nrefs;
+		size_t n, nn;
+		int fd;
+
+		err = stage_read(fs, ino, trunc, &in, &refs, &n);
+		if (err)
+			return err;
+		if (in.flags & MI_STAGED) {
+			if (trunc) {
+				struct fs_open *wo = fs_write_hold(fs, ino);
+
+				err = !wo ? ENOMEM : truncate(path, 0) ? errno : 0;
+				fs_write_drop(fs, wo);
+				if (err)
+					return err;
+			}
+			return meta_write(fs->meta, stage_commit_fn, &sa);
+		}
+		/*
+		 * Copy-up: the staging file gets the file's bytes, is synced, and only then does
+		 * the index say the file is staged. The bytes come from the store with the
+		 * artifact's lock dropped (no network under it), into a file of this thread's
+		 * own; under the lock again it becomes the staging file if the HEAD file is still
+		 * the one copied, else it goes and the copy-up starts over.
+		 */
+		snprintf(tmp, sizeof(tmp), "%s.up-%d", path, (int)gettid());
+		fd = open(n ? tmp : path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			err = errno;
+			log_msg(LOG_ERR, "cannot create staging file %s: %s", n ? tmp : path,
+				strerror(err));
+			free(refs);
+			return err;
+		}
+		if (n)
+			fs_mutex_unlock(&art->lock);
+		err = copy_chunks(fs, fd, n ? tmp : path, refs, n, trunc ? fs_now_ns() : in.mtime_ns);
+		close(fd);
+		free(refs);
+		if (n)
+			fs_mutex_lock(&art->lock);
+		if (!err && n) {
+			err = stage_read(fs, ino, 1, &now, &nrefs, &nn);
+			if (!err && ((now.flags & MI_STAGED) || now.size != in.size ||
+				     now.mtime_ns != in.mtime_ns || memcmp(now.digest, in.digest, 32))) {
+				unlink(tmp);
+				continue; /* copied up, or changed, meanwhile */
+			}
+			if (!err && rename(tmp, path))
+				err = errno;
+		}
+		if (err) {
+			unlink(n ? tmp : path);
+			return err;
+		}
+		err = meta_write(fs->meta, stage_commit_fn, &sa);
+		if (!err)
+			atomic_fetch_add(&fs->copyups, 1); /* readers of chunks look again */
+		return err;
+	}
+	log_msg(LOG_WARNING, "copy-up of inode %" PRIu64 ": the file kept changing", ino);
+	return EBUSY;
 }
 
 /* Under fs->lock. */
@@ -552,6 +598,8 @@ static int staging_stale(struct fs *fs, const char *name)
 	int err;
 
 	for (const char *p = name; *p; p++) {
+		if (p > name && strncmp(p, ".up-", 4) == 0 && strspn(p + 4, "0123456789") == strlen(p + 4))
+			return 1; /* a copy-up that a crash stopped (fs_stage()) */
 		if (*p < '0' || *p > '9' || ino > UINT64_MAX / 10)
 			return 0; /* not ours: left alone */
 		ino = ino * 10 + (uint64_t)(*p - '0');

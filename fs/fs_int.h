@@ -236,9 +236,11 @@ void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len);
 /* Remembers who writes to art (the producer of its next version). */
 void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx,
 		     const char *run);
-/* Makes a HEAD file's bytes live in a staging file (copy-up), fetching its chunks unless
- * trunc. Caller holds art->lock. */
-int fs_stage(struct fs *fs, uint64_t ino, int trunc);
+/* Makes HEAD file ino's bytes live in a staging file (copy-up), fetching its chunks unless
+ * trunc. Caller holds art->lock, which is dropped while the chunks are fetched (no network
+ * under it) and held again on return, also on error: the caller reads the inode again.
+ * EBUSY when the file changed under each of 3 copy-ups. Blocks on the store. */
+int fs_stage(struct fs *fs, struct fs_art *art, uint64_t ino, int trunc);
 /* Open HEAD inodes: an unlinked inode is freed at its last release, and a commit that cuts
  * staging files with no lock held asks whether their bytes moved meanwhile. Any thread;
  * each takes fs->lock briefly. fs_open_hold() returns NULL only on ENOMEM; the record stays

@@ -377,6 +377,7 @@ static int tag_set(struct fs *fs, struct tag_op *t)
 	if (err || (t->src && t->old == t->src))
 		goto out;
 	snprintf(val, sizeof(val), "%" PRIu64 "\n", t->n);
+	FS_ASSERT_NO_HEAD_LOCK();
 	err = be_put(fs->be, t->key, val, strlen(val));
 	if (err) {
 		log_msg(LOG_ERR, "tag %s/%s/%s: cannot write %s to the store: %s; the tag is "
@@ -501,6 +502,7 @@ static int tag_drop(struct fs *fs, uint64_t art_ino, const char *name)
 	}
 	if (err)
 		goto out;
+	FS_ASSERT_NO_HEAD_LOCK();
 	err = be_del(fs->be, t.key);
 	if (err) {
 		log_msg(LOG_ERR, "tag %s/%s/%s: cannot delete %s from the store: %s; the tag stays",
@@ -1110,7 +1112,7 @@ int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 		}
 	}
 	if (in.kind == MK_HEAD && S_ISREG(in.mode) && (to_set & FUSE_SET_ATTR_SIZE)) {
-		err = fs_stage(fs, ino, attr->st_size == 0);
+		err = fs_stage(fs, art, ino, attr->st_size == 0);
 		fs_staging_path(fs, ino, path, sizeof(path));
 		if (!err && truncate(path, attr->st_size))
 			err = errno;
@@ -1296,7 +1298,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	h->art = art;
 	fs_mutex_lock(&art->lock);
 	if (wr || trunc)
-		err = fs_stage(fs, ino, trunc);
+		err = fs_stage(fs, art, ino, trunc);
 	if (!err)
 		err = meta_txn_begin(fs->meta, 1, &txn);
 	if (!err)

@@ -216,8 +216,10 @@ static void evict(struct rcache *rc)
 
 int fs_chunk_fetch(struct fs *fs, const struct chunk_ref *ref, uint8_t *buf)
 {
-	int err = chunk_fetch(fs->be, ref, buf);
+	int err;
 
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
+	err = chunk_fetch(fs->be, ref, buf);
 	if (err == ENOENT) {
 		char hex[CHUNK_HEX_LEN + 1];
 

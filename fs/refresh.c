@@ -67,6 +67,7 @@ int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, 
 	size_t len;
 	int err;
 
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, project, artifact, n);
 	err = be_get_all(fs->be, key, MANIFEST_OBJECT_MAX, &buf, &len);
 	if (err == EFBIG) {
@@ -292,6 +293,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	uint64_t *fresh = NULL;
 	int err, installed = 0;
 
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	if (!art || (fs->conf.refresh_ms == 0 && force < 2))
 		return 0;
 	pthread_mutex_lock(&fs->lock);
@@ -426,6 +428,7 @@ int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *
 	uint64_t size;
 	int err;
 
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	if (fs->conf.refresh_ms == 0 || fs_name_check_pa(name, &why))
 		return ENOENT;
 	if (parent->kind == MK_ROOT) {

@@ -465,6 +465,7 @@ int fs_mirror_meta(struct fs *fs, uint64_t ino)
 	char key[600];
 	int err;
 
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
