@@ -69,103 +69,13 @@ static int snap_grow(struct snap *s)
 	return 0;
 }
 
-static int xattr_skip_root(const char *name)
-{
-	return strncmp(name, "user.artifs.", 12) == 0 || strncmp(name, "user.label.", 11) == 0 ||
-	       strncmp(name, "user.metric.", 12) == 0;
-}
-
-struct xa_collect {
-	struct manifest_xattr *v;
-	size_t n;
-	int root;    /* skip the artifact's own names */
-	int pending; /* collect only the pending version-level names */
-	int err;
-};
-
-static int xa_collect_fn(void *arg, const char *name, const void *val, size_t len)
-{
-	struct xa_collect *c = arg;
-	struct manifest_xattr *nv;
-
-	if (c->root && xattr_skip_root(name))
-		return 0;
-	if (c->pending && strncmp(name, "user.metric.", 12) != 0)
-		return 0;
-	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
-	if (!nv) {
-		c->err = ENOMEM;
-		return 1;
-	}
-	c->v = nv;
-	nv[c->n].name = strdup(name);
-	nv[c->n].val = malloc(len ? len : 1);
-	nv[c->n].len = len;
-	if (!nv[c->n].name || !nv[c->n].val) {
-		free(nv[c->n].name);
-		free(nv[c->n].val);
-		c->err = ENOMEM;
-		return 1;
-	}
-	memcpy(nv[c->n].val, val, len);
-	c->n++;
-	return 0;
-}
-
-struct child {
-	char name[META_NAME_MAX + 1];
-	uint64_t ino;
-};
-
-struct children {
-	struct child *v;
-	size_t n;
-	int top;
-};
-
-static int children_fn(void *arg, const char *name, size_t namelen, uint64_t child,
-		       uint32_t type)
-{
-	struct children *c = arg;
-	struct child *nv;
-
-	if (c->top && name[0] == '@')
-		return 0; /* versions, tags and @latest are not content */
-	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
-	if (!nv)
-		return ENOMEM;
-	c->v = nv;
-	memcpy(nv[c->n].name, name, namelen);
-	nv[c->n].name[namelen] = '\0';
-	nv[c->n].ino = child;
-	c->n++;
-	return 0;
-}
-
-/* Lists a directory's children into memory (callers then recurse or change the tree,
- * which must not happen under an open cursor). */
-static int children_get(struct meta_txn *txn, uint64_t dir, int top, struct children *c)
-{
-	int err;
-
-	c->v = NULL;
-	c->n = 0;
-	c->top = top;
-	err = meta_dirent_iter(txn, dir, NULL, children_fn, c);
-	if (err) {
-		free(c->v);
-		c->v = NULL;
-	}
-	return err;
-}
-
 /* Appends the subtree at ino (path rel) to the snapshot, preorder, siblings by name. */
 static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const char *rel)
 {
 	struct meta_inode in;
 	struct manifest_entry *e;
-	struct xa_collect xc = { .root = rel[0] == '\0' };
-	struct children ch;
+	struct fs_xa_collect xc = { .root = rel[0] == '\0' };
+	struct fs_children ch;
 	size_t i;
 	int err;
 
@@ -189,7 +99,7 @@ static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const c
 	s->m.nentries++;
 	e->mode = in.mode;
 	e->mtime_ns = in.mtime_ns;
-	err = meta_xattr_iter(txn, ino, xa_collect_fn, &xc);
+	err = meta_xattr_iter(txn, ino, fs_xa_collect_fn, &xc);
 	if (!err)
 		err = xc.err;
 	e->xattrs = xc.v;
@@ -209,7 +119,7 @@ static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const c
 		err = meta_chunks_get(txn, ino, &e->chunks, &e->nchunks);
 		return err == ENOENT ? 0 : err;
 	}
-	err = children_get(txn, ino, rel[0] == '\0', &ch);
+	err = fs_children_get(txn, ino, rel[0] == '\0', &ch);
 	if (err)
 		return err;
 	for (size_t k = 0; k < ch.n && !err; k++) {
@@ -226,284 +136,9 @@ static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const c
 	return err;
 }
 
-/*
- * Chunk uploads run on a few threads so that a commit to an object store keeps several
- * requests in flight. Each chunk is copied out of the cutting buffer; the bytes waiting or
- * in flight are bounded by UP_INFLIGHT so the daemon's memory does not grow with the file.
- */
-#define UP_THREADS 4
-#define UP_INFLIGHT (16u << 20)
-
-struct upjob {
-	struct upjob *next;
-	uint8_t *mem; /* be_buf_alloc'ed: CHUNK_FRAME_HDR bytes of room, then the chunk */
-	size_t len;
-	struct chunk_ref ref;
-	int done, err;
-};
-
-/* Names the chunk (ref) and says whether this host knows it good in the store: 0 when it
- * does, ENOENT when it must be stored or verified (chunk_put). */
-static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chunk_ref *ref)
-{
-	struct meta_txn *txn;
-	int err;
-
-	chunk_hash(buf, len, ref->id);
-	ref->len = (uint32_t)len;
-	err = meta_txn_begin(fs->meta, 1, &txn);
-	if (err)
-		return err;
-	err = meta_chunk_known(txn, ref->id);
-	meta_txn_abort(txn);
-	return err;
-}
-
-struct uppool {
-	struct fs *fs;
-	pthread_mutex_t m;
-	pthread_cond_t work, progress;
-	struct upjob *qhead, *qtail;
-	size_t inflight;
-	int stop, nth;
-	pthread_t th[UP_THREADS];
-};
-
-static void *up_main(void *arg)
-{
-	struct uppool *p = arg;
-
-	pthread_mutex_lock(&p->m);
-	while (1) {
-		struct upjob *j;
-		uint64_t added = 0;
-		int err;
-
-		while (!p->qhead && !p->stop)
-			pthread_cond_wait(&p->work, &p->m);
-		if (!p->qhead)
-			break;
-		j = p->qhead;
-		p->qhead = j->next;
-		if (!p->qhead)
-			p->qtail = NULL;
-		pthread_mutex_unlock(&p->m);
-		err = chunk_known(p->fs, j->mem + CHUNK_FRAME_HDR, j->len, &j->ref);
-		if (err == ENOENT)
-			err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len,
-					p->fs->sc.zstd_level, CHUNK_ROOM | CHUNK_HASHED, &j->ref,
-					&added);
-		if (!err && added) {
-			atomic_fetch_add(&p->fs->st.chunks_stored, 1);
-			atomic_fetch_add(&p->fs->st.bytes_stored, added);
-		}
-		be_buf_free(j->mem);
-		j->mem = NULL;
-		pthread_mutex_lock(&p->m);
-		j->done = 1;
-		j->err = err;
-		p->inflight -= j->len;
-		pthread_cond_broadcast(&p->progress);
-	}
-	pthread_mutex_unlock(&p->m);
-	return NULL;
-}
-
-static void up_init(struct uppool *p, struct fs *fs)
-{
-	memset(p, 0, sizeof(*p));
-	p->fs = fs;
-	pthread_mutex_init(&p->m, NULL);
-	pthread_cond_init(&p->work, NULL);
-	pthread_cond_init(&p->progress, NULL);
-}
-
-/* Queues a copy of buf; waits while too many bytes are on their way. */
-static int up_submit(struct uppool *p, const uint8_t *buf, size_t len, struct upjob *j)
-{
-	j->mem = be_buf_alloc(CHUNK_FRAME_HDR + len);
-	if (!j->mem)
-		return ENOMEM;
-	memcpy(j->mem + CHUNK_FRAME_HDR, buf, len);
-	j->len = len;
-	pthread_mutex_lock(&p->m);
-	if (p->nth < UP_THREADS && pthread_create(&p->th[p->nth], NULL, up_main, p) == 0)
-		p->nth++;
-	while (p->inflight && p->inflight + len > UP_INFLIGHT)
-		pthread_cond_wait(&p->progress, &p->m);
-	p->inflight += len;
-	if (p->qtail)
-		p->qtail->next = j;
-	else
-		p->qhead = j;
-	p->qtail = j;
-	pthread_cond_signal(&p->work);
-	pthread_mutex_unlock(&p->m);
-	return 0;
-}
-
-static void up_wait(struct uppool *p, struct upjob *j)
-{
-	pthread_mutex_lock(&p->m);
-	while (!j->done)
-		pthread_cond_wait(&p->progress, &p->m);
-	pthread_mutex_unlock(&p->m);
-}
-
-static void up_release(struct uppool *p)
-{
-	pthread_mutex_lock(&p->m);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->m);
-	for (int i = 0; i < p->nth; i++)
-		pthread_join(p->th[i], NULL);
-	pthread_mutex_destroy(&p->m);
-	pthread_cond_destroy(&p->work);
-	pthread_cond_destroy(&p->progress);
-}
-
-/* Cuts a staging file into chunks, stores them, and fills e (size, mtime, digest). ENOENT
- * when there is no staging file. Holds no lock: blocks on the store. */
-static int cut_file(struct fs *fs, struct uppool *pool, uint64_t ino, struct manifest_entry *e)
-{
-	struct chunker ck;
-	char path[4200];
-	/* One largest chunk plus a little: the chunker needs chunk_max bytes in view. */
-	size_t cap = (size_t)fs->sc.chunk_max + fs->sc.chunk_min, pos = 0, avail = 0, njobs = 0;
-	struct upjob **jobs = NULL;
-	uint8_t *buf = NULL;
-	EVP_MD_CTX *md = NULL;
-	struct stat st;
-	int fd, eof = 0, err = 0;
-	unsigned int mdlen;
-
-	fs_staging_path(fs, ino, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		return ENOENT; /* the caller tells a crash's loss from a file removed meanwhile */
-	if (fd < 0) {
-		err = errno;
-		log_msg(LOG_ERR, "commit: cannot open %s: %s", path, strerror(err));
-		return err;
-	}
-	if (fstat(fd, &st)) {
-		err = errno;
-		goto out;
-	}
-	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	chunker_init(&ck, fs->sc.chunk_min, fs->sc.chunk_avg, fs->sc.chunk_max);
-	buf = be_buf_alloc(cap);
-	md = EVP_MD_CTX_new();
-	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		err = ENOMEM;
-		goto out;
-	}
-	e->size = 0;
-	while (1) {
-		struct upjob **nj;
-		size_t cut = avail ? chunker_next(&ck, buf + pos, avail, eof) : 0;
-
-		/*
-		 * The window buf[pos, pos + avail) slides over the file. It grows only when the
-		 * chunker needs more bytes to decide, and is moved back to the start of buf only
-		 * when it reaches the end: the bytes of a file are moved about once per 16 MiB,
-		 * not once per chunk.
-		 */
-		if (cut == 0 && !eof) {
-			ssize_t r;
-
-			if (pos + avail == cap) {
-				memmove(buf, buf + pos, avail);
-				pos = 0;
-			}
-			r = read(fd, buf + pos + avail, cap - pos - avail);
-			if (r < 0) {
-				err = errno;
-				log_msg(LOG_ERR, "commit: cannot read %s: %s", path, strerror(err));
-				goto out;
-			}
-			if (r == 0)
-				eof = 1;
-			avail += r;
-			continue;
-		}
-		if (avail == 0)
-			break;
-		if (cut == 0 || cut > avail) {
-			err = EIO; /* our bug: the chunker must cut within what it was given */
-			goto out;
-		}
-		nj = realloc(jobs, (njobs + 1) * sizeof(*jobs));
-		if (!nj) {
-			err = ENOMEM;
-			goto out;
-		}
-		jobs = nj;
-		jobs[njobs] = calloc(1, sizeof(**jobs));
-		if (!jobs[njobs]) {
-			err = ENOMEM;
-			goto out;
-		}
-		err = up_submit(pool, buf + pos, cut, jobs[njobs]);
-		if (err) {
-			free(jobs[njobs]);
-			goto out;
-		}
-		njobs++;
-		EVP_DigestUpdate(md, buf + pos, cut);
-		e->size += cut;
-		pos += cut;
-		avail -= cut;
-	}
-	EVP_DigestFinal_ex(md, e->digest, &mdlen);
-out:
-	/* Every queued upload is waited for, also on failure: jobs must not outlive us. */
-	if (njobs) {
-		e->chunks = malloc(njobs * sizeof(*e->chunks));
-		if (!e->chunks && !err)
-			err = ENOMEM;
-	}
-	for (size_t i = 0; i < njobs; i++) {
-		up_wait(pool, jobs[i]);
-		if (!err && jobs[i]->err) {
-			err = jobs[i]->err;
-			log_msg(LOG_ERR, "commit: cannot store a chunk of %s: %s", path, strerror(err));
-		}
-		if (e->chunks)
-			e->chunks[i] = jobs[i]->ref;
-		free(jobs[i]);
-	}
-	e->nchunks = err ? 0 : njobs;
-	free(jobs);
-	EVP_MD_CTX_free(md);
-	be_buf_free(buf);
-	close(fd);
-	return err;
-}
-
-/* The tree digest that decides whether a draft changed anything. Times do not count:
- * folder mtimes move as a side effect of every create and unlink inside them, and a job
- * that writes the same bytes again should not make a version. Names, modes, bytes,
- * symlinks and attributes count. Times are still stored in the manifest. */
-static void tree_digest(const struct manifest *cm, uint8_t out[32])
-{
-	struct manifest *m = (struct manifest *)cm;
-	int64_t *saved = malloc((m->nentries + 1) * sizeof(*saved));
-
-	for (size_t i = 0; saved && i < m->nentries; i++) {
-		saved[i] = m->entries[i].mtime_ns;
-		m->entries[i].mtime_ns = 0;
-	}
-	manifest_tree_digest(m, out);
-	for (size_t i = 0; saved && i < m->nentries; i++)
-		m->entries[i].mtime_ns = saved[i];
-	free(saved);
-}
-
 static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *m)
 {
-	struct xa_collect xc = { .pending = 1 };
+	struct fs_xa_collect xc = { .pending = 1 };
 	void *v;
 	size_t len;
 	int err;
@@ -520,7 +155,7 @@ static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *
 		if (!m->inputs)
 			return ENOMEM;
 	}
-	err = meta_xattr_iter(txn, art, xa_collect_fn, &xc);
+	err = meta_xattr_iter(txn, art, fs_xa_collect_fn, &xc);
 	m->attrs = xc.v;
 	m->nattrs = xc.n;
 	return err ? err : xc.err;
@@ -565,8 +200,8 @@ static int pending_clear(struct meta_txn *txn, uint64_t art, const struct snap *
 /* Drops every pending version-level value (a discard). */
 static int pending_drop(struct meta_txn *txn, uint64_t art)
 {
-	struct xa_collect xc = { .pending = 1 };
-	int err = meta_xattr_iter(txn, art, xa_collect_fn, &xc);
+	struct fs_xa_collect xc = { .pending = 1 };
+	int err = meta_xattr_iter(txn, art, fs_xa_collect_fn, &xc);
 
 	for (size_t i = 0; i < xc.n; i++) {
 		if (!err)
@@ -578,225 +213,6 @@ static int pending_drop(struct meta_txn *txn, uint64_t art)
 	meta_xattr_del(txn, art, "user.artifs.message");
 	meta_xattr_del(txn, art, "user.artifs.inputs");
 	return err ? err : xc.err;
-}
-
-/* Whether list (URIs, one per line) holds uri as a whole line. */
-static int list_has(const char *list, const char *uri)
-{
-	size_t ul = strlen(uri);
-
-	for (const char *s = list; s && *s;) {
-		const char *nl = strchrnul(s, '\n');
-
-		if ((size_t)(nl - s) == ul && memcmp(s, uri, ul) == 0)
-			return 1;
-		s = *nl ? nl + 1 : nl;
-	}
-	return 0;
-}
-
-int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
-		       uint64_t root, const char *inputs, const char *captured)
-{
-	const char *lists[2] = { inputs, captured };
-	const uint32_t how[2] = { MI_DECLARED, MI_CAPTURED };
-	struct meta_vref self = { a->ino, n };
-	char *all = NULL;
-	size_t alllen = 0;
-	int err = 0;
-
-	for (int l = 0; l < 2 && !err; l++) {
-		const char *s = lists[l];
-
-		while (s && *s && !err) {
-			const char *nl = strchrnul(s, '\n');
-			char uri[1024];
-			struct meta_vref in;
-
-			snprintf(uri, sizeof(uri), "%.*s", (int)(nl - s), s);
-			s = *nl ? nl + 1 : nl;
-			if (!uri[0])
-				continue;
-			if (meta_uri_resolve(txn, uri, &in)) {
-				log_msg(LOG_WARNING, "%s/%s@v%" PRIu64 ": input %s is not in the index",
-					a->project, a->name, n, uri);
-				continue;
-			}
-			if (in.artifact == self.artifact && in.n == self.n)
-				continue; /* a version never lists itself */
-			err = meta_lineage_put(txn, &self, &in, how[l]);
-			if (!err && !list_has(all, uri)) {
-				size_t ul = strlen(uri);
-				char *na = realloc(all, alllen + ul + 2);
-
-				if (!na) {
-					err = ENOMEM;
-					break;
-				}
-				all = na;
-				memcpy(all + alllen, uri, ul);
-				alllen += ul;
-				all[alllen++] = '\n';
-				all[alllen] = '\0';
-			}
-		}
-	}
-	if (!err && alllen)
-		err = meta_xattr_put(txn, root, "user.artifs.inputs", all, alllen - 1);
-	free(all);
-	return err;
-}
-
-int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
-		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
-		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage)
-{
-	struct meta_version v = { .artifact = a->ino, .n = m->version, .created_ns = m->created_ns };
-	struct meta_inode root, in;
-	uint64_t *inos = NULL, parent;
-	char vname[32], target[32];
-	int err;
-
-	memset(&root, 0, sizeof(root));
-	err = meta_ino_alloc(txn, &root.ino);
-	if (err)
-		return err;
-	root.parent = root.artifact = a->ino;
-	root.kind = MK_VERSION;
-	root.version = m->version;
-	root.mode = S_IFDIR | 0755;
-	root.uid = uid;
-	root.gid = gid;
-	root.nlink = 1;
-	root.mtime_ns = root.ctime_ns = m->created_ns;
-	memcpy(root.digest, digest, 32);
-	inos = calloc(m->nentries + 1, sizeof(*inos));
-	if (!inos) {
-		err = ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < m->nentries; i++) {
-		const struct manifest_entry *e = &m->entries[i];
-		const char *base = strrchr(e->path, '/');
-
-		base = base ? base + 1 : e->path;
-		if (e->path[0] == '\0') {
-			/* The HEAD root: its mode, kept whole so that a HEAD reset (discard,
-			 * rebuild) gets it back; fs_stat_fill() shows it without group and other
-			 * write bits (the owner's stays: with default_permissions the kernel asks
-			 * for it before the owner sets the version's labels; writes answer EROFS). */
-			root.mode = S_IFDIR | (e->mode & 07777);
-			root.mtime_ns = e->mtime_ns;
-			inos[i] = root.ino;
-			for (size_t k = 0; k < e->nxattrs && !err; k++)
-				err = meta_xattr_put(txn, root.ino, e->xattrs[k].name,
-						     e->xattrs[k].val, e->xattrs[k].len);
-			continue;
-		}
-		/* A checked manifest lists every parent before its children (manifest.md). */
-		{
-			size_t pi = manifest_parent(m, i);
-
-			if (pi >= i || !S_ISDIR(m->entries[pi].mode)) {
-				err = EINVAL; /* manifest_check() let a bad order through */
-				goto out;
-			}
-			parent = inos[pi];
-		}
-		memset(&in, 0, sizeof(in));
-		err = meta_ino_alloc(txn, &in.ino);
-		if (err)
-			goto out;
-		in.parent = parent;
-		in.artifact = a->ino;
-		in.version = m->version;
-		in.kind = MK_VNODE;
-		in.mode = e->mode;
-		in.uid = uids ? uids[i] : uid;
-		in.gid = gids ? gids[i] : gid;
-		in.nlink = 1;
-		in.size = e->size;
-		in.mtime_ns = e->mtime_ns;
-		in.ctime_ns = m->created_ns;
-		if (S_ISREG(e->mode)) {
-			memcpy(in.digest, e->digest, 32);
-			v.files++;
-			v.bytes += e->size;
-		}
-		inos[i] = in.ino;
-		err = meta_inode_put(txn, &in);
-		if (!err && e->target)
-			err = meta_link_put(txn, in.ino, e->target);
-		if (!err && e->nchunks)
-			err = meta_chunks_put(txn, in.ino, e->chunks, e->nchunks);
-		for (size_t k = 0; k < e->nxattrs && !err; k++)
-			err = meta_xattr_put(txn, in.ino, e->xattrs[k].name, e->xattrs[k].val,
-					     e->xattrs[k].len);
-		if (!err)
-			err = meta_dirent_put(txn, in.parent, base, in.ino, e->mode & S_IFMT);
-		if (err)
-			goto out;
-	}
-	if (!err && m->message)
-		err = meta_xattr_put(txn, root.ino, "user.artifs.message", m->message,
-				     strlen(m->message));
-	if (!err && lineage)
-		err = fs_version_lineage(txn, a, m->version, root.ino, m->inputs, m->captured);
-	if (!err && m->producer)
-		err = meta_xattr_put(txn, root.ino, "user.artifs.producer", m->producer,
-				     strlen(m->producer));
-	for (size_t k = 0; k < m->nattrs && !err; k++) {
-		struct meta_vref vr = { a->ino, m->version };
-
-		err = fs_vattr_set(txn, root.ino, &vr, m->attrs[k].name, m->attrs[k].val,
-				   m->attrs[k].len, 0);
-	}
-	if (err)
-		goto out;
-	err = meta_inode_put(txn, &root);
-	snprintf(vname, sizeof(vname), "@v%" PRIu64, m->version);
-	if (!err)
-		err = meta_dirent_put(txn, a->ino, vname, root.ino, S_IFDIR);
-	v.root = root.ino;
-	memcpy(v.digest, digest, 32);
-	tree_digest(m, v.tree_digest);
-	if (!err)
-		err = meta_version_put(txn, &v);
-	if (err)
-		goto out;
-	if (m->version >= a->latest) {
-		a->latest = m->version;
-		memcpy(a->tree_digest, v.tree_digest, 32);
-	}
-	if (a->next <= m->version)
-		a->next = m->version + 1;
-	memset(&in, 0, sizeof(in));
-	if (a->latest_link)
-		err = meta_inode_get(txn, a->latest_link, &in);
-	else {
-		err = meta_ino_alloc(txn, &in.ino);
-		in.parent = in.artifact = a->ino;
-		in.kind = MK_LATEST;
-		in.mode = S_IFLNK | 0777;
-		in.uid = uid;
-		in.gid = gid;
-		in.nlink = 1;
-		if (!err)
-			err = meta_dirent_put(txn, a->ino, "@latest", in.ino, S_IFLNK);
-		a->latest_link = in.ino;
-	}
-	snprintf(target, sizeof(target), "@v%" PRIu64, a->latest);
-	in.size = strlen(target);
-	in.mtime_ns = in.ctime_ns = m->created_ns;
-	if (!err)
-		err = meta_inode_put(txn, &in);
-	if (!err)
-		err = meta_link_put(txn, in.ino, target);
-	if (!err)
-		err = meta_artifact_put(txn, a);
-out:
-	free(inos);
-	return err;
 }
 
 struct install_arg {
@@ -945,7 +361,7 @@ static int snapshot(struct fs *fs, struct fs_art *art, struct snap *s, struct me
 	return 0;
 }
 
-/* After cut_file() found no staging file: EAGAIN when the file went from the HEAD since the
+/* After fs_cut_file() found no staging file: EAGAIN when the file went from the HEAD since the
  * snapshot (a new snapshot sees that), EIO when the index still has it staged (its bytes
  * were lost in a machine crash: never committed as an empty file). */
 static int staging_lost(struct fs *fs, uint64_t ino, const char *path)
@@ -974,11 +390,13 @@ static int staging_lost(struct fs *fs, uint64_t ino, const char *path)
  * while it was cut is cut again, so that no version holds bytes the file never held. */
 static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
 {
-	struct uppool pool;
+	struct fs_uppool *pool;
 	int err = 0;
 
 	FS_ASSERT_NO_HEAD_LOCK();
-	up_init(&pool, fs);
+	err = fs_uppool_create(fs, &pool);
+	if (err)
+		return err;
 	for (size_t i = 0; i < s->m.nentries && !err; i++) {
 		struct manifest_entry *e = &s->m.entries[i];
 		int tries = 0;
@@ -990,7 +408,7 @@ static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
 			e->chunks = NULL;
 			e->nchunks = 0;
 			s->cut_seq[i] = fs_write_seq(fs);
-			err = cut_file(fs, &pool, s->inos[i], e);
+			err = fs_cut_file(fs, pool, s->inos[i], e);
 		} while (!err && fs_written_since(fs, s->inos[i], s->cut_seq[i]) &&
 			 ++tries < CUT_TRIES);
 		if (!err && tries == CUT_TRIES) {
@@ -1007,7 +425,7 @@ static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
 				 strerror(err));
 		}
 	}
-	up_release(&pool);
+	fs_uppool_destroy(pool);
 	return err;
 }
 
@@ -1097,6 +515,39 @@ static int uncertain_resolve(struct fs *fs, struct fs_art *art)
 	return 0;
 }
 
+/* Under art->lock: the version and the folded files into the index, synced, then the
+ * staging files of folded files removed (still under the lock: a copy-up after the unlock
+ * makes a new staging file of the same name). */
+static int install(struct fs *fs, struct fs_art *art, const struct meta_artifact *a,
+		   struct install_arg *ia, char *why, size_t whylen)
+{
+	struct snap *s = ia->s;
+	int err, synced;
+
+	ia->fold = calloc(s->m.nentries, 1);
+	if (!ia->fold)
+		return ENOMEM;
+	fs_mutex_lock(&art->lock);
+	err = meta_write(fs->meta, install_fn, ia);
+	if (err) {
+		fs_mutex_unlock(&art->lock);
+		snprintf(why, whylen, "index update failed: %s", strerror(err));
+		log_msg(LOG_ERR, "commit %s/%s: %s", a->project, a->name, why);
+		return err;
+	}
+	/* The staging copies go only once the index that no longer needs them is on disk: a
+	 * machine crash before that brings the staged index back (meta.c on durability). */
+	synced = meta_sync(fs->meta);
+	if (synced)
+		log_msg(LOG_ERR, "commit %s/%s: cannot sync the index (%s): staging files kept",
+			a->project, a->name, strerror(synced));
+	for (size_t i = 0; i < s->m.nentries && !synced; i++)
+		if (ia->fold[i])
+			fs_staging_drop(fs, s->inos[i]);
+	fs_mutex_unlock(&art->lock);
+	return 0;
+}
+
 /*
  * One try: snapshot under art->lock, cut, upload and write the manifest with no lock, then
  * install under art->lock. Whatever changed in between stays in the draft (install_fn).
@@ -1109,7 +560,7 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 	struct install_arg ia = { .fs = fs, .s = &s };
 	struct meta_artifact a;
 	uint8_t digest[32], tree[32];
-	int err, synced, empty;
+	int err, empty;
 
 	*made = 0;
 	err = uncertain_resolve(fs, art);
@@ -1131,7 +582,7 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 	err = cut_all(fs, &s, why, whylen);
 	if (err)
 		goto out;
-	tree_digest(&s.m, tree);
+	fs_tree_digest(&s.m, tree);
 	/* No change: the newest version's tree, or, before the first version, a HEAD that
 	 * holds nothing (a file made and removed again publishes no empty @v1). */
 	if (a.latest)
@@ -1151,30 +602,9 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 			goto out;
 		ia.digest = digest;
 	}
-	ia.fold = calloc(s.m.nentries, 1);
-	if (!ia.fold) {
-		err = ENOMEM;
+	err = install(fs, art, &a, &ia, why, whylen);
+	if (err)
 		goto out;
-	}
-	fs_mutex_lock(&art->lock);
-	err = meta_write(fs->meta, install_fn, &ia);
-	if (err) {
-		fs_mutex_unlock(&art->lock);
-		snprintf(why, whylen, "index update failed: %s", strerror(err));
-		log_msg(LOG_ERR, "commit %s/%s: %s", a.project, a.name, why);
-		goto out;
-	}
-	/* The staging copies go only once the index that no longer needs them is on disk: a
-	 * machine crash before that brings the staged index back (meta.c on durability). Still
-	 * under art->lock: a copy-up after the unlock makes a new staging file of the name. */
-	synced = meta_sync(fs->meta);
-	if (synced)
-		log_msg(LOG_ERR, "commit %s/%s: cannot sync the index (%s): staging files kept",
-			a.project, a.name, strerror(synced));
-	for (size_t i = 0; i < s.m.nentries && !synced; i++)
-		if (ia.fold[i])
-			fs_staging_drop(fs, s.inos[i]);
-	fs_mutex_unlock(&art->lock);
 	/* What changed meanwhile was touched (fs_art_touch()) and is committed when quiet. */
 	fs_lineage_committed(fs, art);
 	if (ia.changed) {
@@ -1247,164 +677,23 @@ int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const 
 	return fs_commit(fs, art, message[0] ? message : NULL, made);
 }
 
-/* Deletes the HEAD subtree below dir (not dir itself); staged inodes go to drop[]. */
-static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top,
-		      uint64_t **drop, size_t *ndrop)
-{
-	struct children ch;
-	int err = children_get(txn, dir, top, &ch);
-
-	for (size_t i = 0; i < ch.n && !err; i++) {
-		struct meta_inode in;
-
-		err = meta_inode_get(txn, ch.v[i].ino, &in);
-		if (err)
-			break;
-		if (S_ISDIR(in.mode))
-			err = head_clear(fs, txn, in.ino, 0, drop, ndrop);
-		if (!err && (in.flags & MI_STAGED)) {
-			uint64_t *nd = realloc(*drop, (*ndrop + 1) * sizeof(**drop));
-
-			if (!nd) {
-				err = ENOMEM;
-				break;
-			}
-			*drop = nd;
-			nd[(*ndrop)++] = in.ino;
-		}
-		if (!err)
-			err = fs_head_free(fs, txn, in.ino);
-		if (!err)
-			err = meta_dirent_del(txn, dir, ch.v[i].name);
-	}
-	free(ch.v);
-	return err;
-}
-
-/* Copies the version subtree below vdir into the HEAD folder hdir. */
-static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_t art)
-{
-	struct children ch;
-	int err = children_get(txn, vdir, 0, &ch);
-
-	for (size_t i = 0; i < ch.n && !err; i++) {
-		struct meta_inode v, h;
-		struct xa_collect xc = { 0 };
-		struct chunk_ref *refs = NULL;
-		size_t n = 0;
-		char *link = NULL;
-
-		err = meta_inode_get(txn, ch.v[i].ino, &v);
-		if (err)
-			break;
-		h = v;
-		err = meta_ino_alloc(txn, &h.ino);
-		if (err)
-			break;
-		h.parent = hdir;
-		h.artifact = art;
-		h.version = 0;
-		h.kind = MK_HEAD;
-		h.flags = 0;
-		err = meta_inode_put(txn, &h);
-		if (!err && S_ISLNK(v.mode) && meta_link_get(txn, v.ino, &link) == 0)
-			err = meta_link_put(txn, h.ino, link);
-		if (!err && S_ISREG(v.mode) && meta_chunks_get(txn, v.ino, &refs, &n) == 0 && n)
-			err = meta_chunks_put(txn, h.ino, refs, n);
-		if (!err)
-			err = meta_xattr_iter(txn, v.ino, xa_collect_fn, &xc);
-		for (size_t k = 0; k < xc.n; k++) {
-			if (!err)
-				err = meta_xattr_put(txn, h.ino, xc.v[k].name, xc.v[k].val,
-						     xc.v[k].len);
-			free(xc.v[k].name);
-			free(xc.v[k].val);
-		}
-		free(xc.v);
-		free(refs);
-		free(link);
-		if (!err)
-			err = meta_dirent_put(txn, hdir, ch.v[i].name, h.ino, h.mode & S_IFMT);
-		if (!err && S_ISDIR(v.mode))
-			err = head_copy(txn, v.ino, h.ino, art);
-	}
-	free(ch.v);
-	return err;
-}
-
 struct reset_arg {
 	struct fs *fs;
 	uint64_t art;
-	uint64_t *drop;
-	size_t ndrop;
+	struct fs_inos drop; /* staged inodes of the old HEAD: their files go */
 };
-
-static int reset_head(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
-		      uint64_t n, uint64_t **drop, size_t *ndrop)
-{
-	struct meta_version v;
-	struct meta_inode root, ain;
-	struct xa_collect xc = { .root = 1 };
-	int err = head_clear(fs, txn, a->ino, 1, drop, ndrop);
-
-	if (err || !n)
-		goto done;
-	err = meta_version_get(txn, a->ino, n, &v);
-	if (!err)
-		err = head_copy(txn, v.root, a->ino, a->ino);
-	if (!err)
-		err = meta_inode_get(txn, v.root, &root);
-	if (!err)
-		err = meta_inode_get(txn, a->ino, &ain);
-	if (err)
-		return err;
-	/* The HEAD root folder's own attributes and mode come back too. */
-	ain.mode = S_IFDIR | (root.mode & 07777) | (ain.mode & 0200);
-	ain.mtime_ns = root.mtime_ns;
-	err = meta_inode_put(txn, &ain);
-	if (!err)
-		err = meta_xattr_iter(txn, v.root, xa_collect_fn, &xc);
-	for (size_t k = 0; k < xc.n; k++) {
-		if (!err)
-			err = meta_xattr_put(txn, a->ino, xc.v[k].name, xc.v[k].val, xc.v[k].len);
-		free(xc.v[k].name);
-		free(xc.v[k].val);
-	}
-	free(xc.v);
-done:
-	if (err)
-		return err;
-	err = meta_artifact_get(txn, a->ino, a);
-	if (err)
-		return err;
-	a->draft = 0;
-	return meta_artifact_put(txn, a);
-}
-
-int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n)
-{
-	uint64_t *drop = NULL;
-	size_t ndrop = 0;
-	int err = reset_head(fs, txn, a, n, &drop, &ndrop);
-
-	free(drop);
-	return err;
-}
 
 static int discard_fn(struct meta_txn *txn, void *arg)
 {
 	struct reset_arg *r = arg;
 	struct meta_artifact a;
-	struct xa_collect xc = { .root = 1 };
+	struct fs_xa_collect xc = { .root = 1 };
 	int err = meta_artifact_get(txn, r->art, &a);
 
-	free(r->drop);
-	r->drop = NULL;
-	r->ndrop = 0;
 	if (err)
 		return err;
 	/* The HEAD root's own attributes are part of the draft: drop them first. */
-	err = meta_xattr_iter(txn, a.ino, xa_collect_fn, &xc);
+	err = meta_xattr_iter(txn, a.ino, fs_xa_collect_fn, &xc);
 	for (size_t k = 0; k < xc.n; k++) {
 		if (!err)
 			err = meta_xattr_del(txn, a.ino, xc.v[k].name);
@@ -1415,7 +704,7 @@ static int discard_fn(struct meta_txn *txn, void *arg)
 	if (!err)
 		err = pending_drop(txn, a.ino);
 	if (!err)
-		err = reset_head(r->fs, txn, &a, a.latest, &r->drop, &r->ndrop);
+		err = fs_head_reset(r->fs, txn, &a, a.latest, &r->drop);
 	return err;
 }
 
@@ -1430,14 +719,14 @@ int fs_discard(struct fs *fs, struct fs_art *art)
 	fs_mutex_unlock(&art->lock);
 	fs_mutex_unlock(&art->commit_lock);
 	if (!err) {
-		for (size_t i = 0; i < r.ndrop; i++)
-			fs_staging_drop(fs, r.drop[i]);
+		for (size_t i = 0; i < r.drop.n; i++)
+			fs_staging_drop(fs, r.drop.v[i]);
 		pthread_mutex_lock(&fs->lock);
 		art->scheduled = 0;
 		pthread_mutex_unlock(&fs->lock);
 		log_msg(LOG_INFO, "draft of artifact inode %" PRIu64 " discarded", art->ino);
 	}
-	free(r.drop);
+	free(r.drop.v);
 	return err;
 }
 

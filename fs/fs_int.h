@@ -316,6 +316,62 @@ int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *
 int fs_version_read_in(struct fs *fs, uint64_t art_ino, const char *project,
 		       const char *artifact, uint64_t n, const uint8_t *want);
 
+/* ---- fs/tree.c: the index side of versions and HEADs (no store I/O, no lock) ---- */
+/* Collects the xattrs of an inode (meta_xattr_iter callback): all of them, or with root
+ * not the names an artifact folder keeps for itself (artifs, label, metric), or with
+ * pending only the pending version-level ones (user.metric.*). v and its names and values
+ * are the caller's to free. */
+struct fs_xa_collect {
+	struct manifest_xattr *v;
+	size_t n;
+	int root;    /* skip the artifact's own names */
+	int pending; /* collect only the pending version-level names */
+	int err;
+};
+
+int fs_xa_collect_fn(void *arg, const char *name, const void *val, size_t len);
+/* The children of folder dir, in name order (top: not the @ names of an artifact folder),
+ * read into memory so that the caller may recurse or change the tree. c->v caller-frees. */
+struct fs_child {
+	char name[META_NAME_MAX + 1];
+	uint64_t ino;
+};
+
+struct fs_children {
+	struct fs_child *v;
+	size_t n;
+	int top;
+};
+
+int fs_children_get(struct meta_txn *txn, uint64_t dir, int top, struct fs_children *c);
+/* The tree digest that decides whether a draft changed anything (times do not count). */
+void fs_tree_digest(const struct manifest *m, uint8_t out[32]);
+/* Creates the @vN tree of a manifest in the index (commit, refresh and rebuild share it),
+ * with its lineage unless lineage is 0 (rebuild indexes lineage once every version is in). */
+int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
+		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
+		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage);
+/* Indexes version n's declared inputs and captured reads (URIs, one per line; may be NULL)
+ * both ways and shows them all, each once, in user.artifs.inputs of its root inode. An
+ * input naming no version here is logged and not indexed. */
+int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
+		       uint64_t root, const char *inputs, const char *captured);
+/* Makes the HEAD of a the tree of version n (replacing whatever HEAD holds). staged (may be
+ * NULL) gets the staged inodes it freed, whose staging files the caller drops once the
+ * transaction committed (its v replaced, caller-frees). */
+int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
+		  struct fs_inos *staged);
+
+/* ---- fs/upload.c: the cutter and upload pool of commits ---- */
+struct fs_uppool;
+int fs_uppool_create(struct fs *fs, struct fs_uppool **out);
+/* Waits for every upload still running, then frees p (NULL: nothing). */
+void fs_uppool_destroy(struct fs_uppool *p);
+/* Cuts ino's staging file into chunks queued on p, waits for their uploads, and fills e
+ * (size, mtime, digest, chunks). ENOENT when there is no staging file. Holds no lock: blocks
+ * on the store. */
+int fs_cut_file(struct fs *fs, struct fs_uppool *p, uint64_t ino, struct manifest_entry *e);
+
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version
  * number or 0 when the tree did not change. Takes art->lock. */
@@ -331,19 +387,6 @@ int fs_discard(struct fs *fs, struct fs_art *art);
 int fs_committer_start(struct fs *fs);
 /* Stops the committer and commits every draft changed in this session. */
 void fs_committer_stop(struct fs *fs);
-/* Creates the @vN tree of a manifest in the index (commit, refresh and rebuild share it),
- * with its lineage unless lineage is 0 (rebuild indexes lineage once every version is in). */
-int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
-		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
-		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage);
-/* Indexes version n's declared inputs and captured reads (URIs, one per line; may be NULL)
- * both ways and shows them all, each once, in user.artifs.inputs of its root inode. An
- * input naming no version here is logged and not indexed. */
-int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
-		       uint64_t root, const char *inputs, const char *captured);
-/* Makes the HEAD of a the tree of version n (replacing whatever HEAD holds). */
-int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n);
-
 /* ---- fs/rcache.c: decoded chunks in memory, shared by readers ---- */
 struct rchunk;
 int rcache_create(uint64_t bound, struct rcache **out);

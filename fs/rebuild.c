@@ -259,7 +259,7 @@ static int head_one_fn(struct meta_txn *txn, void *arg)
 	struct meta_artifact a;
 	int err = meta_artifact_get(txn, h->ino, &a);
 
-	return err ? err : fs_head_reset(h->fs, txn, &a, a.latest);
+	return err ? err : fs_head_reset(h->fs, txn, &a, a.latest, NULL);
 }
 
 /* Removes a scratch directory tree (the unfinished new index); errors are ignored. */

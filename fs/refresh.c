@@ -266,7 +266,7 @@ static int head_follow_fn(struct meta_txn *txn, void *arg)
 	 * meanwhile is the HEAD's already. */
 	if (err || a.draft || a.latest <= h->old_latest || a.latest != h->newest)
 		return err;
-	return fs_head_reset(h->fs, txn, &a, a.latest);
+	return fs_head_reset(h->fs, txn, &a, a.latest, NULL);
 }
 
 /* Whether this host's commit is creating or installing version n of art now. */

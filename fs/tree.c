@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The index side of versions and HEADs: a version's tree made from its manifest (commit,
+ * refresh and rebuild share it), its lineage, and a HEAD reset to a version's tree. Pure
+ * index operations, each part of the caller's write transaction: no store I/O, no lock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include "fs_int.h"
+
+static int xattr_skip_root(const char *name)
+{
+	return strncmp(name, "user.artifs.", 12) == 0 || strncmp(name, "user.label.", 11) == 0 ||
+	       strncmp(name, "user.metric.", 12) == 0;
+}
+
+int fs_xa_collect_fn(void *arg, const char *name, const void *val, size_t len)
+{
+	struct fs_xa_collect *c = arg;
+	struct manifest_xattr *nv;
+
+	if (c->root && xattr_skip_root(name))
+		return 0;
+	if (c->pending && strncmp(name, "user.metric.", 12) != 0)
+		return 0;
+	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	if (!nv) {
+		c->err = ENOMEM;
+		return ENOMEM;
+	}
+	c->v = nv;
+	nv[c->n].name = strdup(name);
+	nv[c->n].val = malloc(len ? len : 1);
+	nv[c->n].len = len;
+	if (!nv[c->n].name || !nv[c->n].val) {
+		free(nv[c->n].name);
+		free(nv[c->n].val);
+		c->err = ENOMEM;
+		return ENOMEM;
+	}
+	memcpy(nv[c->n].val, val, len);
+	c->n++;
+	return 0;
+}
+
+static int children_fn(void *arg, const char *name, size_t namelen, uint64_t child,
+		       uint32_t type)
+{
+	struct fs_children *c = arg;
+	struct fs_child *nv;
+
+	if (c->top && name[0] == '@')
+		return 0; /* versions, tags and @latest are not content */
+	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	c->v = nv;
+	memcpy(nv[c->n].name, name, namelen);
+	nv[c->n].name[namelen] = '\0';
+	nv[c->n].ino = child;
+	c->n++;
+	return 0;
+}
+
+int fs_children_get(struct meta_txn *txn, uint64_t dir, int top, struct fs_children *c)
+{
+	int err;
+
+	c->v = NULL;
+	c->n = 0;
+	c->top = top;
+	err = meta_dirent_iter(txn, dir, NULL, children_fn, c);
+	if (err) {
+		free(c->v);
+		c->v = NULL;
+	}
+	return err;
+}
+
+/* The tree digest that decides whether a draft changed anything. Times do not count:
+ * folder mtimes move as a side effect of every create and unlink inside them, and a job
+ * that writes the same bytes again should not make a version. Names, modes, bytes,
+ * symlinks and attributes count. Times are still stored in the manifest. */
+void fs_tree_digest(const struct manifest *cm, uint8_t out[32])
+{
+	struct manifest *m = (struct manifest *)cm;
+	int64_t *saved = malloc((m->nentries + 1) * sizeof(*saved));
+
+	for (size_t i = 0; saved && i < m->nentries; i++) {
+		saved[i] = m->entries[i].mtime_ns;
+		m->entries[i].mtime_ns = 0;
+	}
+	manifest_tree_digest(m, out);
+	for (size_t i = 0; saved && i < m->nentries; i++)
+		m->entries[i].mtime_ns = saved[i];
+	free(saved);
+}
+
+/* Whether list (URIs, one per line) holds uri as a whole line. */
+static int list_has(const char *list, const char *uri)
+{
+	size_t ul = strlen(uri);
+
+	for (const char *s = list; s && *s;) {
+		const char *nl = strchrnul(s, '\n');
+
+		if ((size_t)(nl - s) == ul && memcmp(s, uri, ul) == 0)
+			return 1;
+		s = *nl ? nl + 1 : nl;
+	}
+	return 0;
+}
+
+int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
+		       uint64_t root, const char *inputs, const char *captured)
+{
+	const char *lists[2] = { inputs, captured };
+	const uint32_t how[2] = { MI_DECLARED, MI_CAPTURED };
+	struct meta_vref self = { a->ino, n };
+	char *all = NULL;
+	size_t alllen = 0;
+	int err = 0;
+
+	for (int l = 0; l < 2 && !err; l++) {
+		const char *s = lists[l];
+
+		while (s && *s && !err) {
+			const char *nl = strchrnul(s, '\n');
+			char uri[1024];
+			struct meta_vref in;
+
+			snprintf(uri, sizeof(uri), "%.*s", (int)(nl - s), s);
+			s = *nl ? nl + 1 : nl;
+			if (!uri[0])
+				continue;
+			if (meta_uri_resolve(txn, uri, &in)) {
+				log_msg(LOG_WARNING, "%s/%s@v%" PRIu64 ": input %s is not in the index",
+					a->project, a->name, n, uri);
+				continue;
+			}
+			if (in.artifact == self.artifact && in.n == self.n)
+				continue; /* a version never lists itself */
+			err = meta_lineage_put(txn, &self, &in, how[l]);
+			if (!err && !list_has(all, uri)) {
+				size_t ul = strlen(uri);
+				char *na = realloc(all, alllen + ul + 2);
+
+				if (!na) {
+					err = ENOMEM;
+					break;
+				}
+				all = na;
+				memcpy(all + alllen, uri, ul);
+				alllen += ul;
+				all[alllen++] = '\n';
+				all[alllen] = '\0';
+			}
+		}
+	}
+	if (!err && alllen)
+		err = meta_xattr_put(txn, root, "user.artifs.inputs", all, alllen - 1);
+	free(all);
+	return err;
+}
+
+int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
+		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
+		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage)
+{
+	struct meta_version v = { .artifact = a->ino, .n = m->version, .created_ns = m->created_ns };
+	struct meta_inode root, in;
+	uint64_t *inos = NULL, parent;
+	char vname[32], target[32];
+	int err;
+
+	memset(&root, 0, sizeof(root));
+	err = meta_ino_alloc(txn, &root.ino);
+	if (err)
+		return err;
+	root.parent = root.artifact = a->ino;
+	root.kind = MK_VERSION;
+	root.version = m->version;
+	root.mode = S_IFDIR | 0755;
+	root.uid = uid;
+	root.gid = gid;
+	root.nlink = 1;
+	root.mtime_ns = root.ctime_ns = m->created_ns;
+	memcpy(root.digest, digest, 32);
+	inos = calloc(m->nentries + 1, sizeof(*inos));
+	if (!inos) {
+		err = ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < m->nentries; i++) {
+		const struct manifest_entry *e = &m->entries[i];
+		const char *base = strrchr(e->path, '/');
+
+		base = base ? base + 1 : e->path;
+		if (e->path[0] == '\0') {
+			/* The HEAD root: its mode, kept whole so that a HEAD reset (discard,
+			 * rebuild) gets it back; fs_stat_fill() shows it without group and other
+			 * write bits (the owner's stays: with default_permissions the kernel asks
+			 * for it before the owner sets the version's labels; writes answer EROFS). */
+			root.mode = S_IFDIR | (e->mode & 07777);
+			root.mtime_ns = e->mtime_ns;
+			inos[i] = root.ino;
+			for (size_t k = 0; k < e->nxattrs && !err; k++)
+				err = meta_xattr_put(txn, root.ino, e->xattrs[k].name,
+						     e->xattrs[k].val, e->xattrs[k].len);
+			continue;
+		}
+		/* A checked manifest lists every parent before its children (manifest.md). */
+		{
+			size_t pi = manifest_parent(m, i);
+
+			if (pi >= i || !S_ISDIR(m->entries[pi].mode)) {
+				err = EINVAL; /* manifest_check() let a bad order through */
+				goto out;
+			}
+			parent = inos[pi];
+		}
+		memset(&in, 0, sizeof(in));
+		err = meta_ino_alloc(txn, &in.ino);
+		if (err)
+			goto out;
+		in.parent = parent;
+		in.artifact = a->ino;
+		in.version = m->version;
+		in.kind = MK_VNODE;
+		in.mode = e->mode;
+		in.uid = uids ? uids[i] : uid;
+		in.gid = gids ? gids[i] : gid;
+		in.nlink = 1;
+		in.size = e->size;
+		in.mtime_ns = e->mtime_ns;
+		in.ctime_ns = m->created_ns;
+		if (S_ISREG(e->mode)) {
+			memcpy(in.digest, e->digest, 32);
+			v.files++;
+			v.bytes += e->size;
+		}
+		inos[i] = in.ino;
+		err = meta_inode_put(txn, &in);
+		if (!err && e->target)
+			err = meta_link_put(txn, in.ino, e->target);
+		if (!err && e->nchunks)
+			err = meta_chunks_put(txn, in.ino, e->chunks, e->nchunks);
+		for (size_t k = 0; k < e->nxattrs && !err; k++)
+			err = meta_xattr_put(txn, in.ino, e->xattrs[k].name, e->xattrs[k].val,
+					     e->xattrs[k].len);
+		if (!err)
+			err = meta_dirent_put(txn, in.parent, base, in.ino, e->mode & S_IFMT);
+		if (err)
+			goto out;
+	}
+	if (!err && m->message)
+		err = meta_xattr_put(txn, root.ino, "user.artifs.message", m->message,
+				     strlen(m->message));
+	if (!err && lineage)
+		err = fs_version_lineage(txn, a, m->version, root.ino, m->inputs, m->captured);
+	if (!err && m->producer)
+		err = meta_xattr_put(txn, root.ino, "user.artifs.producer", m->producer,
+				     strlen(m->producer));
+	for (size_t k = 0; k < m->nattrs && !err; k++) {
+		struct meta_vref vr = { a->ino, m->version };
+
+		err = fs_vattr_set(txn, root.ino, &vr, m->attrs[k].name, m->attrs[k].val,
+				   m->attrs[k].len, 0);
+	}
+	if (err)
+		goto out;
+	err = meta_inode_put(txn, &root);
+	snprintf(vname, sizeof(vname), "@v%" PRIu64, m->version);
+	if (!err)
+		err = meta_dirent_put(txn, a->ino, vname, root.ino, S_IFDIR);
+	v.root = root.ino;
+	memcpy(v.digest, digest, 32);
+	fs_tree_digest(m, v.tree_digest);
+	if (!err)
+		err = meta_version_put(txn, &v);
+	if (err)
+		goto out;
+	if (m->version >= a->latest) {
+		a->latest = m->version;
+		memcpy(a->tree_digest, v.tree_digest, 32);
+	}
+	if (a->next <= m->version)
+		a->next = m->version + 1;
+	memset(&in, 0, sizeof(in));
+	if (a->latest_link)
+		err = meta_inode_get(txn, a->latest_link, &in);
+	else {
+		err = meta_ino_alloc(txn, &in.ino);
+		in.parent = in.artifact = a->ino;
+		in.kind = MK_LATEST;
+		in.mode = S_IFLNK | 0777;
+		in.uid = uid;
+		in.gid = gid;
+		in.nlink = 1;
+		if (!err)
+			err = meta_dirent_put(txn, a->ino, "@latest", in.ino, S_IFLNK);
+		a->latest_link = in.ino;
+	}
+	snprintf(target, sizeof(target), "@v%" PRIu64, a->latest);
+	in.size = strlen(target);
+	in.mtime_ns = in.ctime_ns = m->created_ns;
+	if (!err)
+		err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_link_put(txn, in.ino, target);
+	if (!err)
+		err = meta_artifact_put(txn, a);
+out:
+	free(inos);
+	return err;
+}
+
+/* Deletes the HEAD subtree below dir (not dir itself); staged inodes go to drop[]. */
+static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top,
+		      uint64_t **drop, size_t *ndrop)
+{
+	struct fs_children ch;
+	int err = fs_children_get(txn, dir, top, &ch);
+
+	for (size_t i = 0; i < ch.n && !err; i++) {
+		struct meta_inode in;
+
+		err = meta_inode_get(txn, ch.v[i].ino, &in);
+		if (err)
+			break;
+		if (S_ISDIR(in.mode))
+			err = head_clear(fs, txn, in.ino, 0, drop, ndrop);
+		if (!err && (in.flags & MI_STAGED)) {
+			uint64_t *nd = realloc(*drop, (*ndrop + 1) * sizeof(**drop));
+
+			if (!nd) {
+				err = ENOMEM;
+				break;
+			}
+			*drop = nd;
+			nd[(*ndrop)++] = in.ino;
+		}
+		if (!err)
+			err = fs_head_free(fs, txn, in.ino);
+		if (!err)
+			err = meta_dirent_del(txn, dir, ch.v[i].name);
+	}
+	free(ch.v);
+	return err;
+}
+
+/* Copies the version subtree below vdir into the HEAD folder hdir. */
+static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_t art)
+{
+	struct fs_children ch;
+	int err = fs_children_get(txn, vdir, 0, &ch);
+
+	for (size_t i = 0; i < ch.n && !err; i++) {
+		struct meta_inode v, h;
+		struct fs_xa_collect xc = { 0 };
+		struct chunk_ref *refs = NULL;
+		size_t n = 0;
+		char *link = NULL;
+
+		err = meta_inode_get(txn, ch.v[i].ino, &v);
+		if (err)
+			break;
+		h = v;
+		err = meta_ino_alloc(txn, &h.ino);
+		if (err)
+			break;
+		h.parent = hdir;
+		h.artifact = art;
+		h.version = 0;
+		h.kind = MK_HEAD;
+		h.flags = 0;
+		err = meta_inode_put(txn, &h);
+		if (!err && S_ISLNK(v.mode) && meta_link_get(txn, v.ino, &link) == 0)
+			err = meta_link_put(txn, h.ino, link);
+		if (!err && S_ISREG(v.mode) && meta_chunks_get(txn, v.ino, &refs, &n) == 0 && n)
+			err = meta_chunks_put(txn, h.ino, refs, n);
+		if (!err)
+			err = meta_xattr_iter(txn, v.ino, fs_xa_collect_fn, &xc);
+		for (size_t k = 0; k < xc.n; k++) {
+			if (!err)
+				err = meta_xattr_put(txn, h.ino, xc.v[k].name, xc.v[k].val,
+						     xc.v[k].len);
+			free(xc.v[k].name);
+			free(xc.v[k].val);
+		}
+		free(xc.v);
+		free(refs);
+		free(link);
+		if (!err)
+			err = meta_dirent_put(txn, hdir, ch.v[i].name, h.ino, h.mode & S_IFMT);
+		if (!err && S_ISDIR(v.mode))
+			err = head_copy(txn, v.ino, h.ino, art);
+	}
+	free(ch.v);
+	return err;
+}
+
+static int reset_head(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
+		      uint64_t n, uint64_t **drop, size_t *ndrop)
+{
+	struct meta_version v;
+	struct meta_inode root, ain;
+	struct fs_xa_collect xc = { .root = 1 };
+	int err = head_clear(fs, txn, a->ino, 1, drop, ndrop);
+
+	if (err || !n)
+		goto done;
+	err = meta_version_get(txn, a->ino, n, &v);
+	if (!err)
+		err = head_copy(txn, v.root, a->ino, a->ino);
+	if (!err)
+		err = meta_inode_get(txn, v.root, &root);
+	if (!err)
+		err = meta_inode_get(txn, a->ino, &ain);
+	if (err)
+		return err;
+	/* The HEAD root folder's own attributes and mode come back too. */
+	ain.mode = S_IFDIR | (root.mode & 07777) | (ain.mode & 0200);
+	ain.mtime_ns = root.mtime_ns;
+	err = meta_inode_put(txn, &ain);
+	if (!err)
+		err = meta_xattr_iter(txn, v.root, fs_xa_collect_fn, &xc);
+	for (size_t k = 0; k < xc.n; k++) {
+		if (!err)
+			err = meta_xattr_put(txn, a->ino, xc.v[k].name, xc.v[k].val, xc.v[k].len);
+		free(xc.v[k].name);
+		free(xc.v[k].val);
+	}
+	free(xc.v);
+done:
+	if (err)
+		return err;
+	err = meta_artifact_get(txn, a->ino, a);
+	if (err)
+		return err;
+	a->draft = 0;
+	return meta_artifact_put(txn, a);
+}
+
+int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
+		  struct fs_inos *staged)
+{
+	uint64_t *drop = NULL;
+	size_t ndrop = 0;
+	int err = reset_head(fs, txn, a, n, &drop, &ndrop);
+
+	if (staged) {
+		free(staged->v);
+		staged->v = drop;
+		staged->n = ndrop;
+	} else {
+		free(drop);
+	}
+	return err;
+}

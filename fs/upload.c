@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cutter and the upload pool of commits: a staging file is cut into content-defined
+ * chunks, which a few threads store (or verify) while the next ones are cut. Holds no lock
+ * of fs/: blocks on the store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+/*
+ * Chunk uploads run on a few threads so that a commit to an object store keeps several
+ * requests in flight. Each chunk is copied out of the cutting buffer; the bytes waiting or
+ * in flight are bounded by UP_INFLIGHT so the daemon's memory does not grow with the file.
+ */
+#define UP_THREADS 4
+#define UP_INFLIGHT (16u << 20)
+
+struct upjob {
+	struct upjob *next;
+	uint8_t *mem; /* be_buf_alloc'ed: CHUNK_FRAME_HDR bytes of room, then the chunk */
+	size_t len;
+	struct chunk_ref ref;
+	int done, err;
+};
+
+/* Names the chunk (ref) and says whether this host knows it good in the store: 0 when it
+ * does, ENOENT when it must be stored or verified (chunk_put). */
+static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chunk_ref *ref)
+{
+	struct meta_txn *txn;
+	int err;
+
+	chunk_hash(buf, len, ref->id);
+	ref->len = (uint32_t)len;
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_chunk_known(txn, ref->id);
+	meta_txn_abort(txn);
+	return err;
+}
+
+struct fs_uppool {
+	struct fs *fs;
+	pthread_mutex_t m;
+	pthread_cond_t work, progress;
+	struct upjob *qhead, *qtail;
+	size_t inflight;
+	int stop, nth;
+	pthread_t th[UP_THREADS];
+};
+
+static void *up_main(void *arg)
+{
+	struct fs_uppool *p = arg;
+
+	pthread_mutex_lock(&p->m);
+	while (1) {
+		struct upjob *j;
+		uint64_t added = 0;
+		int err;
+
+		while (!p->qhead && !p->stop)
+			pthread_cond_wait(&p->work, &p->m);
+		if (!p->qhead)
+			break;
+		j = p->qhead;
+		p->qhead = j->next;
+		if (!p->qhead)
+			p->qtail = NULL;
+		pthread_mutex_unlock(&p->m);
+		err = chunk_known(p->fs, j->mem + CHUNK_FRAME_HDR, j->len, &j->ref);
+		if (err == ENOENT)
+			err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len,
+					p->fs->sc.zstd_level, CHUNK_ROOM | CHUNK_HASHED, &j->ref,
+					&added);
+		if (!err && added) {
+			atomic_fetch_add(&p->fs->st.chunks_stored, 1);
+			atomic_fetch_add(&p->fs->st.bytes_stored, added);
+		}
+		be_buf_free(j->mem);
+		j->mem = NULL;
+		pthread_mutex_lock(&p->m);
+		j->done = 1;
+		j->err = err;
+		p->inflight -= j->len;
+		pthread_cond_broadcast(&p->progress);
+	}
+	pthread_mutex_unlock(&p->m);
+	return NULL;
+}
+
+static void up_init(struct fs_uppool *p, struct fs *fs)
+{
+	memset(p, 0, sizeof(*p));
+	p->fs = fs;
+	pthread_mutex_init(&p->m, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->progress, NULL);
+}
+
+/* Queues a copy of buf; waits while too many bytes are on their way. */
+static int up_submit(struct fs_uppool *p, const uint8_t *buf, size_t len, struct upjob *j)
+{
+	j->mem = be_buf_alloc(CHUNK_FRAME_HDR + len);
+	if (!j->mem)
+		return ENOMEM;
+	memcpy(j->mem + CHUNK_FRAME_HDR, buf, len);
+	j->len = len;
+	pthread_mutex_lock(&p->m);
+	if (p->nth < UP_THREADS && pthread_create(&p->th[p->nth], NULL, up_main, p) == 0)
+		p->nth++;
+	while (p->inflight && p->inflight + len > UP_INFLIGHT)
+		pthread_cond_wait(&p->progress, &p->m);
+	p->inflight += len;
+	if (p->qtail)
+		p->qtail->next = j;
+	else
+		p->qhead = j;
+	p->qtail = j;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->m);
+	return 0;
+}
+
+static void up_wait(struct fs_uppool *p, struct upjob *j)
+{
+	pthread_mutex_lock(&p->m);
+	while (!j->done)
+		pthread_cond_wait(&p->progress, &p->m);
+	pthread_mutex_unlock(&p->m);
+}
+
+static void up_release(struct fs_uppool *p)
+{
+	pthread_mutex_lock(&p->m);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->m);
+	for (int i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	pthread_mutex_destroy(&p->m);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->progress);
+}
+
+/* Cuts a staging file into chunks, stores them, and fills e (size, mtime, digest). ENOENT
+ * when there is no staging file. Holds no lock: blocks on the store. */
+int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct manifest_entry *e)
+{
+	struct chunker ck;
+	char path[4200];
+	/* One largest chunk plus a little: the chunker needs chunk_max bytes in view. */
+	size_t cap = (size_t)fs->sc.chunk_max + fs->sc.chunk_min, pos = 0, avail = 0, njobs = 0;
+	struct upjob **jobs = NULL;
+	uint8_t *buf = NULL;
+	EVP_MD_CTX *md = NULL;
+	struct stat st;
+	int fd, eof = 0, err = 0;
+	unsigned int mdlen;
+
+	fs_staging_path(fs, ino, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return ENOENT; /* the caller tells a crash's loss from a file removed meanwhile */
+	if (fd < 0) {
+		err = errno;
+		log_msg(LOG_ERR, "commit: cannot open %s: %s", path, strerror(err));
+		return err;
+	}
+	if (fstat(fd, &st)) {
+		err = errno;
+		goto out;
+	}
+	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	chunker_init(&ck, fs->sc.chunk_min, fs->sc.chunk_avg, fs->sc.chunk_max);
+	buf = be_buf_alloc(cap);
+	md = EVP_MD_CTX_new();
+	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		err = ENOMEM;
+		goto out;
+	}
+	e->size = 0;
+	while (1) {
+		struct upjob **nj;
+		size_t cut = avail ? chunker_next(&ck, buf + pos, avail, eof) : 0;
+
+		/*
+		 * The window buf[pos, pos + avail) slides over the file. It grows only when the
+		 * chunker needs more bytes to decide, and is moved back to the start of buf only
+		 * when it reaches the end: the bytes of a file are moved about once per 16 MiB,
+		 * not once per chunk.
+		 */
+		if (cut == 0 && !eof) {
+			ssize_t r;
+
+			if (pos + avail == cap) {
+				memmove(buf, buf + pos, avail);
+				pos = 0;
+			}
+			r = read(fd, buf + pos + avail, cap - pos - avail);
+			if (r < 0) {
+				err = errno;
+				log_msg(LOG_ERR, "commit: cannot read %s: %s", path, strerror(err));
+				goto out;
+			}
+			if (r == 0)
+				eof = 1;
+			avail += r;
+			continue;
+		}
+		if (avail == 0)
+			break;
+		if (cut == 0 || cut > avail) {
+			err = EIO; /* our bug: the chunker must cut within what it was given */
+			goto out;
+		}
+		nj = realloc(jobs, (njobs + 1) * sizeof(*jobs));
+		if (!nj) {
+			err = ENOMEM;
+			goto out;
+		}
+		jobs = nj;
+		jobs[njobs] = calloc(1, sizeof(**jobs));
+		if (!jobs[njobs]) {
+			err = ENOMEM;
+			goto out;
+		}
+		err = up_submit(pool, buf + pos, cut, jobs[njobs]);
+		if (err) {
+			free(jobs[njobs]);
+			goto out;
+		}
+		njobs++;
+		EVP_DigestUpdate(md, buf + pos, cut);
+		e->size += cut;
+		pos += cut;
+		avail -= cut;
+	}
+	EVP_DigestFinal_ex(md, e->digest, &mdlen);
+out:
+	/* Every queued upload is waited for, also on failure: jobs must not outlive us. */
+	if (njobs) {
+		e->chunks = malloc(njobs * sizeof(*e->chunks));
+		if (!e->chunks && !err)
+			err = ENOMEM;
+	}
+	for (size_t i = 0; i < njobs; i++) {
+		up_wait(pool, jobs[i]);
+		if (!err && jobs[i]->err) {
+			err = jobs[i]->err;
+			log_msg(LOG_ERR, "commit: cannot store a chunk of %s: %s", path, strerror(err));
+		}
+		if (e->chunks)
+			e->chunks[i] = jobs[i]->ref;
+		free(jobs[i]);
+	}
+	e->nchunks = err ? 0 : njobs;
+	free(jobs);
+	EVP_MD_CTX_free(md);
+	be_buf_free(buf);
+	close(fd);
+	return err;
+}
+
+int fs_uppool_create(struct fs *fs, struct fs_uppool **out)
+{
+	struct fs_uppool *p = malloc(sizeof(*p));
+
+	if (!p)
+		return ENOMEM;
+	up_init(p, fs);
+	*out = p;
+	return 0;
+}
+
+void fs_uppool_destroy(struct fs_uppool *p)
+{
+	if (!p)
+		return;
+	up_release(p);
+	free(p);
+}
