@@ -374,7 +374,11 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *p, uint64_t ino, struct manifes
 
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version
- * number or 0 when the tree did not change. Takes art->lock. */
+ * number or 0 when the tree did not change. Takes art->commit_lock for the whole commit and
+ * art->lock twice, briefly (snapshot, install); blocks on the store holding only
+ * commit_lock. Errors: the store's (EIO, ETIMEDOUT, EACCES, ...), EFBIG for a manifest
+ * past MANIFEST_OBJECT_MAX, EBUSY for a file written through every cut, EAGAIN for staged
+ * files removed under each of 3 snapshots; the reason goes to art->why (artifs status). */
 int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made);
 /* ARTIFS_IOC_COMMIT (fs.h): commits artifact folder ino for ctx. ENOTTY when ino is no
  * artifact folder, EACCES when ctx may not write to it (root, or its mode bits for ctx's
@@ -419,39 +423,85 @@ int fs_read_pin(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		struct fs_read *r);
 void fs_read_release(struct fs *fs, struct fs_read *r);
 
-/* ---- fs/ns.c: the namespace operations (each one LMDB write transaction) ----
- * mknode, unlink and rename of a HEAD take its artifact's lock and do no store I/O (project
- * and artifact markers are written after, unlocked). Those of a tag (an @name at the top of an
- * artifact: ln -s, ln -sfn, mv, rm) take the artifact's tag_lock and block on the store with
- * no write transaction open; a move of a HEAD symlink onto a tag also takes fs_art.lock, for
- * its last transaction only. */
+/* ---- fs/ns.c: the namespace operations ----
+ * Each returns 0 or the errno its FUSE op replies with (docs/errors.md lists every refusal,
+ * each also logged with its reason) and changes the index in at most one LMDB write
+ * transaction, or none when it refuses. mknode, unlink, rename and setattr of a HEAD take
+ * its artifact's lock and do no store I/O (project and artifact markers are written after,
+ * with no lock). Those of a tag (an @name at the top of an artifact: ln -s, ln -sfn, mv, rm)
+ * take the artifact's tag_lock and block on the store with no write transaction open; a move
+ * of a HEAD symlink onto a tag also takes fs_art.lock, for its last transaction only.
+ * Lookups and opendir of an artifact may refresh it from the store first (refresh.c: no
+ * lock of this caller's held, at most once per refresh interval). Any FUSE thread. */
+/* e gets the child's entry (inode, attributes, timeouts). ENOENT also after a refresh from
+ * the store did not find name; ENAMETOOLONG for a name over 255 bytes. */
 int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
+/* st and *timeout (seconds the kernel may cache it) for ino. ENOENT for a freed inode. No
+ * lock, one read transaction. */
 int fs_do_getattr(struct fs *fs, uint64_t ino, struct stat *st, double *timeout);
+/* chmod, chown, truncate, utimens (to_set: FUSE_SET_ATTR_* bits of attr). EROFS in a
+ * version, EPERM for what artifs keeps (the root, @latest, tags, .artifs), EISDIR/EINVAL for
+ * a size on a folder or symlink.
+ * A size change of a HEAD file copies it up first (fs_stage()). */
 int fs_do_setattr(struct fs *fs, uint64_t ino, struct stat *attr, int to_set,
 		  struct fuse_file_info *fi, struct stat *out, double *timeout);
+/* mkdir, mknod (regular files only: EPERM for devices, FIFOs, sockets) and symlink (link
+ * not NULL; an @name link at the top of an artifact is a tag: EINVAL unless it names a
+ * version, tag or @latest). A folder at the root or in a project is a project or an
+ * artifact (EINVAL for a bad name). EEXIST, EROFS in a version, ENAMETOOLONG past
+ * MANIFEST_PATH_MAX. e gets the new entry. */
 int fs_do_mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
 		 mode_t mode, const char *link, struct fuse_entry_param *e);
+/* unlink (dir 0) or rmdir (dir 1). ENOENT, ENOTEMPTY (also an artifact with versions),
+ * EROFS in a version, EPERM for @latest; an open file is freed at its last release. */
 int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir);
+/* rename within one artifact (EXDEV across artifacts, EPERM for projects and artifacts,
+ * EINVAL for RENAME_EXCHANGE or a folder into itself, ENAMETOOLONG past MANIFEST_PATH_MAX);
+ * onto or from an @name at the top of an artifact, a tag move (see above). */
 int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
 		 const char *newname, unsigned flags);
+/* *target caller-frees. EINVAL for a non-symlink. No lock. */
 int fs_do_readlink(struct fs *fs, uint64_t ino, char **target);
+/* Opens ino for flags (O_ACCMODE, O_TRUNC). A HEAD file opened for writing is copied up
+ * first (fs_stage(): blocks on the store with no lock held); a version file answers EROFS
+ * for writing. *out is given back with fs_do_release(). Takes the artifact's lock for HEAD
+ * files. */
 int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flags,
 	       struct fs_handle **out);
+/* Gives back what fs_do_open() or fs_do_create() took (writer count, open record) and frees
+ * h: at RELEASE, or when the open's reply could not be delivered. Frees an inode unlinked
+ * while open at its last release. */
+void fs_do_release(struct fs *fs, struct fs_handle *h);
+/* fs_do_mknode() of a regular file, then fs_do_open() of it for reading and writing. */
 int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
 		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out);
+/* Frees a handle that holds no references (fs_do_release() gives them back first). */
 void fs_handle_free(struct fs *fs, struct fs_handle *h);
 /* A chunk-backed HEAD handle whose file was copied up by another descriptor since it was
  * opened switches to the staging file (h->fd, set once, atomically). Looks at the index only
  * when some copy-up happened since the handle last looked (one atomic load otherwise). Any
  * thread. */
 void fs_handle_restage(struct fs *fs, struct fs_handle *h);
+/* fsync of a folder: of an artifact folder, commits its draft (fs_commit(): blocks on the
+ * store); of any other, syncs the index. */
 int fs_do_fsyncdir(struct fs *fs, uint64_t ino);
+/* ENOTDIR for a non-folder. *cacheable: the listing never changes (a version folder), so
+ * the kernel may keep it. An artifact folder may be refreshed from the store first. */
 int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cacheable);
-/* Fills buf (size bytes) with entries from offset off on; *len gets the bytes used. */
+/* Fills buf (size bytes) with entries from offset off on; *len gets the bytes used. One read
+ * transaction; entries packed before an error still go to the kernel (then 0). */
 int fs_do_readdir(struct fs *fs, fuse_req_t req, struct fs_handle *h, off_t off, size_t size,
 		  int plus, char *buf, size_t *len);
 
-/* ---- fs/xattr.c ---- */
+/* ---- fs/xattr.c: extended attributes (docs/xattrs.md lists the names) ----
+ * getxattr and listxattr: *val / *list caller-free; ENODATA for an absent name (security.*
+ * and ACL names at once); a shared attribute may be refreshed from the store first. No lock.
+ * setxattr and removexattr: ENOTSUP outside user., EPERM for read-only user.artifs.* names,
+ * EROFS on version files except labels and metrics, EINVAL for a bad value (with its reason),
+ * E2BIG past FS_XATTR_MAX, EEXIST/ENODATA for XATTR_CREATE/XATTR_REPLACE. HEAD attributes
+ * take the artifact's lock; shared ones (labels, metrics, kinds of projects, artifacts and
+ * versions) write their store object first, with no lock (fs_attr_publish()), then the index;
+ * user.artifs.commit and user.artifs.discard are fs_commit() and fs_discard(). */
 int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, size_t *len);
 int fs_do_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *val,
 		   size_t len, int flags);

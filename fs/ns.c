@@ -547,7 +547,7 @@ static int longest_fn(void *arg, const char *name, size_t namelen, uint64_t chil
 		sub.err = meta_dirent_iter(l->txn, child, NULL, longest_fn, &sub);
 		if (sub.err) {
 			l->err = sub.err;
-			return 1;
+			return sub.err;
 		}
 	}
 	if (1 + namelen + sub.len > l->len)
@@ -1351,6 +1351,19 @@ out:
 	return 0;
 }
 
+void fs_do_release(struct fs *fs, struct fs_handle *h)
+{
+	if (h->kind == MK_HEAD) {
+		if (h->writable) {
+			fs_art_writers(fs, h->art, -1);
+			fs_art_touch(fs, h->art);
+		}
+		if (fs_open_release(fs, h->open) == 0)
+			fs_free_deferred(fs, h->ino);
+	}
+	fs_handle_free(fs, h);
+}
+
 int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
 		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out)
 {
@@ -1427,7 +1440,7 @@ static int rd_fn(void *arg, const char *name, size_t namelen, uint64_t child, ui
 
 		r->err = meta_inode_get(r->txn, child, &in);
 		if (r->err)
-			return 1;
+			return r->err;
 		entry_fill(r->fs, &in, &e);
 		need = fuse_add_direntry_plus(r->req, r->buf + r->len, r->size - r->len, nm, &e,
 					      r->off + 1);
@@ -1438,7 +1451,7 @@ static int rd_fn(void *arg, const char *name, size_t namelen, uint64_t child, ui
 					 r->off + 1);
 	}
 	if (need > r->size - r->len)
-		return 1;
+		return META_ITER_STOP; /* the buffer is full: the next readdir goes on */
 	r->len += need;
 	r->off++;
 	memcpy(r->h->last, nm, namelen + 1);
@@ -1511,8 +1524,6 @@ int fs_do_readdir(struct fs *fs, fuse_req_t req, struct fs_handle *h, off_t off,
 		after = h->last;
 	}
 	err = meta_dirent_iter(r.txn, h->ino, after, rd_fn, &r);
-	if (err == 1)
-		err = r.err;
 out:
 	meta_txn_abort(r.txn);
 	*len = r.len;

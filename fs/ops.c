@@ -170,21 +170,6 @@ static void set_cache(struct fs_handle *h, struct fuse_file_info *fi)
 	}
 }
 
-/* Gives back what fs_do_open() or fs_do_create() took (writer count, open reference) and
- * frees h: at RELEASE, or when the open's reply could not be delivered. */
-static void handle_close(struct fs *fs, struct fs_handle *h)
-{
-	if (h->kind == MK_HEAD) {
-		if (h->writable) {
-			fs_art_writers(fs, h->art, -1);
-			fs_art_touch(fs, h->art);
-		}
-		if (fs_open_release(fs, h->open) == 0)
-			fs_free_deferred(fs, h->ino);
-	}
-	fs_handle_free(fs, h);
-}
-
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_handle *h;
@@ -197,7 +182,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)h;
 	set_cache(h, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_close(FS(req), h); /* interrupted: no release will come */
+		fs_do_release(FS(req), h); /* interrupted: no release will come */
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -213,7 +198,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		handle_close(FS(req), h); /* interrupted: no release will come */
+		fs_do_release(FS(req), h); /* interrupted: no release will come */
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -338,7 +323,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	handle_close(FS(req), H(fi));
+	fs_do_release(FS(req), H(fi));
 	fuse_reply_err(req, 0);
 }
 

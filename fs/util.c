@@ -139,6 +139,7 @@ double fs_timeout(const struct meta_inode *in)
 struct find_child {
 	uint64_t ino;
 	char name[META_NAME_MAX + 1];
+	int found;
 };
 
 static int find_child_fn(void *arg, const char *name, size_t namelen, uint64_t child,
@@ -150,7 +151,8 @@ static int find_child_fn(void *arg, const char *name, size_t namelen, uint64_t c
 		return 0;
 	memcpy(f->name, name, namelen);
 	f->name[namelen] = '\0';
-	return 1;
+	f->found = 1;
+	return META_ITER_STOP;
 }
 
 int fs_inode_read(struct fs *fs, uint64_t ino, struct meta_inode *out)
@@ -256,7 +258,7 @@ int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
 	struct find_child f = { .ino = ino };
 	int r = meta_dirent_iter(txn, parent, NULL, find_child_fn, &f);
 
-	if (r != 1)
+	if (r || !f.found)
 		return r ? r : ENOENT;
 	memcpy(out, f.name, sizeof(f.name));
 	return 0;
@@ -277,7 +279,7 @@ int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out)
 		char *np;
 		int r = meta_dirent_iter(txn, cur.parent, NULL, find_child_fn, &f);
 
-		if (r != 1) {
+		if (r || !f.found) {
 			err = r ? r : ENOENT;
 			goto out;
 		}

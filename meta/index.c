@@ -368,8 +368,11 @@ int meta_dirent_iter(struct meta_txn *txn, uint64_t parent, const char *after,
 		if (rc)
 			goto out;
 		rc = fn(arg, (const char *)key.mv_data + 8, key.mv_size - 8, child, type);
-		if (rc)
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
 			goto out;
+		}
 	}
 	rc = walk_end(rc);
 out:
@@ -477,8 +480,11 @@ int meta_xattr_iter(struct meta_txn *txn, uint64_t ino, meta_xattr_fn *fn, void 
 		memcpy(name, (const char *)key.mv_data + 8, n);
 		name[n] = '\0';
 		rc = fn(arg, name, v.mv_data, v.mv_size);
-		if (rc)
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
 			goto out;
+		}
 	}
 	rc = walk_end(rc);
 out:
@@ -547,8 +553,11 @@ int meta_artifact_iter(struct meta_txn *txn, meta_artifact_fn *fn, void *arg)
 		}
 		memcpy(&rec, v.mv_data, sizeof(rec));
 		rc = fn(arg, &rec);
-		if (rc)
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
 			goto out;
+		}
 	}
 	rc = walk_end(rc);
 out:
@@ -609,8 +618,11 @@ int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *
 		}
 		memcpy(&rec, v.mv_data, sizeof(rec));
 		rc = fn(arg, &rec);
-		if (rc)
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
 			goto out;
+		}
 	}
 	rc = walk_end(rc);
 out:
@@ -675,8 +687,11 @@ int meta_lineage_iter(struct meta_txn *txn, const struct meta_vref *vr, int down
 		if (v.mv_size == sizeof(how))
 			memcpy(&how, v.mv_data, sizeof(how));
 		rc = fn(arg, &other, how);
-		if (rc)
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
 			goto out;
+		}
 	}
 	rc = walk_end(rc);
 out:
@@ -756,8 +771,11 @@ int meta_label_find(struct meta_txn *txn, const char *key, const void *val, size
 		r.artifact = meta_be64_get((uint8_t *)mk.mv_data + n);
 		r.n = meta_be64_get((uint8_t *)mk.mv_data + n + 8);
 		rc = fn(arg, &r);
-		if (rc)
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
 			goto out;
+		}
 	}
 	rc = walk_end(rc);
 out:
@@ -841,8 +859,11 @@ int meta_metric_range(struct meta_txn *txn, const char *name, double lo, int lo_
 		r.artifact = meta_be64_get(p + n + 8);
 		r.n = meta_be64_get(p + n + 16);
 		rc = fn(arg, &r, d);
-		if (rc)
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
 			goto out;
+		}
 	}
 	rc = walk_end(rc);
 out:

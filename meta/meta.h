@@ -170,8 +170,14 @@ int meta_dirent_put(struct meta_txn *txn, uint64_t parent, const char *name, uin
 /* ENOENT when absent. */
 int meta_dirent_del(struct meta_txn *txn, uint64_t parent, const char *name);
 
-/* name is borrowed and NOT NUL-terminated; valid during the call only. Return nonzero to
- * stop (that value is returned by meta_dirent_iter). */
+/*
+ * Iterator callbacks (the *_fn types below) return 0 to go on, META_ITER_STOP to end the
+ * walk early (the iterator then returns 0), or a positive errno, which ends it and is what
+ * the iterator returns. META_ITER_STOP is no errno, so the two never mix (git's ITER_STOP).
+ */
+#define META_ITER_STOP (-1)
+
+/* name is borrowed and NOT NUL-terminated; valid during the call only. */
 typedef int meta_dirent_fn(void *arg, const char *name, size_t namelen, uint64_t child,
 			   uint32_t type);
 /* Calls fn for the entries of parent in name order, starting after name `after` (NULL or ""
@@ -190,7 +196,7 @@ int meta_xattr_put(struct meta_txn *txn, uint64_t ino, const char *name, const v
 		   size_t len);
 /* ENOENT when absent. */
 int meta_xattr_del(struct meta_txn *txn, uint64_t ino, const char *name);
-/* name NUL-terminated and val borrowed for the call only. Nonzero return stops. */
+/* name NUL-terminated and val borrowed for the call only. (META_ITER_STOP above). */
 typedef int meta_xattr_fn(void *arg, const char *name, const void *val, size_t len);
 int meta_xattr_iter(struct meta_txn *txn, uint64_t ino, meta_xattr_fn *fn, void *arg);
 
@@ -203,14 +209,14 @@ int meta_artifact_del(struct meta_txn *txn, uint64_t ino);
  * generation, so that a commit that read generation g before uploading can tell, when it
  * installs, whether the HEAD changed meanwhile. Part of the caller's write transaction. */
 int meta_artifact_draft_mark(struct meta_txn *txn, uint64_t ino);
-/* rec borrowed for the call. Nonzero return stops. In inode order. */
+/* rec borrowed for the call. In inode order. (META_ITER_STOP above). */
 typedef int meta_artifact_fn(void *arg, const struct meta_artifact *rec);
 int meta_artifact_iter(struct meta_txn *txn, meta_artifact_fn *fn, void *arg);
 
 int meta_version_get(struct meta_txn *txn, uint64_t artifact, uint64_t n,
 		     struct meta_version *out);
 int meta_version_put(struct meta_txn *txn, const struct meta_version *v);
-/* Versions of one artifact, newest first. Nonzero return stops. */
+/* Versions of one artifact, newest first. (META_ITER_STOP above). */
 typedef int meta_version_fn(void *arg, const struct meta_version *rec);
 int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *fn, void *arg);
 
@@ -231,7 +237,7 @@ enum meta_input_how {
  * earlier record of the same pair). Both directions are indexed. */
 int meta_lineage_put(struct meta_txn *txn, const struct meta_vref *out,
 		     const struct meta_vref *in, uint32_t how);
-/* other and how borrowed for the call. Nonzero return stops. */
+/* other and how borrowed for the call. (META_ITER_STOP above). */
 typedef int meta_lineage_fn(void *arg, const struct meta_vref *other, uint32_t how);
 /* down = 0: the inputs of v; down = 1: the versions that used v. */
 int meta_lineage_iter(struct meta_txn *txn, const struct meta_vref *v, int down,

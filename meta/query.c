@@ -216,7 +216,7 @@ static int has_input_fn(void *arg, const struct meta_vref *other, uint32_t how)
 
 	if (other->artifact == h->in.artifact && other->n == h->in.n) {
 		h->found = 1;
-		return 1;
+		return META_ITER_STOP;
 	}
 	return 0;
 }
@@ -284,7 +284,7 @@ static int matches(struct find *f, const struct meta_vref *v, int *ok, double *k
 		if (err)
 			return err;
 		err = meta_lineage_iter(f->txn, v, 0, has_input_fn, &h);
-		if (err && err != 1)
+		if (err)
 			return err;
 		if (!h.found)
 			return 0;
@@ -309,7 +309,7 @@ static int candidate(struct find *f, const struct meta_vref *v)
 
 	if (err) {
 		f->err = err;
-		return 1;
+		return err;
 	}
 	if (!ok)
 		return 0;
@@ -322,7 +322,7 @@ static int candidate(struct find *f, const struct meta_vref *v)
 
 		if (!nh) {
 			f->err = ENOMEM;
-			return 1;
+			return ENOMEM;
 		}
 		f->hits = nh;
 		f->cap = cap;
@@ -420,7 +420,7 @@ int meta_find(struct meta_txn *txn, const struct meta_query *q, meta_vref_fn *fn
 	} else {
 		err = meta_artifact_iter(txn, artifact_cand, &f);
 	}
-	if (err == 1 || !err)
+	if (!err)
 		err = f.err;
 	if (err)
 		goto out;

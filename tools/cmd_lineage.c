@@ -107,15 +107,17 @@ static int edge_fn(void *arg, const struct meta_vref *other, uint32_t how)
 	int fresh;
 	size_t j = node_add(g, other, g->nodes[g->cur].depth + 1, &fresh);
 
-	if (j == SIZE_MAX)
-		return 1;
+	if (j == SIZE_MAX) {
+		g->err = ENOMEM;
+		return ENOMEM;
+	}
 	if (g->ne == g->ecap) {
 		size_t cap = g->ecap ? g->ecap * 2 : 32;
 		struct edge *ne = realloc(g->edges, cap * sizeof(*ne));
 
 		if (!ne) {
 			g->err = ENOMEM;
-			return 1;
+			return ENOMEM;
 		}
 		g->edges = ne;
 		g->ecap = cap;
@@ -290,9 +292,8 @@ int cmd_lineage(int argc, char **argv)
 		if ((uint64_t)g.nodes[g.cur].depth >= depth)
 			continue;
 		err = meta_lineage_iter(g.txn, &g.nodes[g.cur].v, g.down, edge_fn, &g);
-		if (err && err != 1)
+		if (err)
 			break;
-		err = 0;
 	}
 	if (!err)
 		err = g.err == E2BIG ? 0 : g.err;

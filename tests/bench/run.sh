@@ -24,7 +24,7 @@ else
 	BIG=1024 FILES=10000 S3_FILES=${BENCH_S3_FILES:-10000} XFILES=1000 CHURN=200
 	VERSIONS=100000 FIO_RT=3s ROUNDS=${BENCH_ROUNDS:-3} FIO_ROUNDS=${BENCH_ROUNDS:-3}
 fi
-ONLY=" ${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 s3} "
+ONLY=" ${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 s3} "
 want() { [[ $ONLY == *" $1 "* ]]; }
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (drop_caches, FUSE mounts)"; exit 1; }
@@ -545,6 +545,55 @@ if want 10; then
 			rec 10b "find $q" "$(div "$EL" 0.001)"
 		done
 	done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 11. a commit behind a slow store: the fault proxy (tests/s3/fault-proxy.py) in front of the
+# RGW delays every PUT by 5 s. While artifact p/a's commit uploads (artifs commit), a file is
+# made in p/b, a HEAD file of p/a that the commit does not change is read, and another HEAD
+# file of p/a is rewritten; ms each (before the fs/ redesign each waited for the upload).
+if want 11 && [ $S3 = 1 ]; then
+	scenario 11 "commit behind a slow store"
+	row 11a "create+write+close in another artifact during a commit whose PUTs take 5 s" ms "" "artifs-s3<=50"
+	row 11b "read of an unchanged HEAD file of the artifact being committed" ms "" "artifs-s3<=50"
+	row 11c "rewrite of a HEAD file of the artifact being committed" ms "" "artifs-s3<=50"
+	pp=$("$TESTS_DIR/s3/free-port.py" 41000)
+	python3 "$TESTS_DIR/s3/fault-proxy.py" --port "$pp" --upstream "$AWS_ENDPOINT_URL" \
+		--log "$LOGS/proxy.log" 2>>"$LOGS/proxy.err" &
+	proxy=$!
+	ctl=http://127.0.0.1:$((pp + 1))
+	for i in $(seq 200); do curl -sf -o /dev/null "$ctl/health" && break; sleep 0.05; done
+	# put_matched: how many PUTs the delay rule has matched so far
+	put_matched() { curl -sf "$ctl/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["rules"][0]["matched"])'; }
+	fuse_up artifs-slow "$T/m-slow" "$BIN" mount -f -o \
+		"store=s3://bench/slow,state=$T/state-slow,cache=$T/cache-slow,refresh=0,commit_delay=600000,endpoint=http://127.0.0.1:$pp" \
+		"$T/m-slow"
+	sa=$T/m-slow/p/a sb=$T/m-slow/p/b
+	mkdir -p "$sa" "$sb"
+	echo keep >"$sa/keep"
+	echo f >"$sa/f"
+	echo base >"$sb/base"
+	"$BIN" commit "$sa" >/dev/null && "$BIN" commit "$sb" >/dev/null
+	curl -sf -o /dev/null -X PUT --data-binary '{"rules": [{"method": "PUT", "action": "delay", "delay_ms": 5000}]}' "$ctl/rules"
+	for r in $(seq "$ROUNDS"); do
+		head -c 1048576 /dev/urandom >"$sa/new-$r"
+		m0=$(put_matched)
+		"$BIN" commit "$sa" >/dev/null &
+		job=$!
+		for i in $(seq 200); do [ "$(put_matched)" -gt "$m0" ] && break; sleep 0.05; done
+		timed sh -c "echo x >'$sb/n-$r'"
+		rec 11a artifs-s3 "$(div "$EL" 0.001)"
+		timed cat "$sa/keep"
+		rec 11b artifs-s3 "$(div "$EL" 0.001)"
+		timed sh -c "echo $r >'$sa/f'"
+		rec 11c artifs-s3 "$(div "$EL" 0.001)"
+		wait "$job" || say "the slow commit of round $r failed"
+	done
+	curl -sf -o /dev/null -X PUT --data-binary '{"rules": []}' "$ctl/rules"
+	rss_rec artifs-slow
+	fuse_down artifs-slow
+	kill "$proxy" 2>/dev/null
+	wait "$proxy" 2>/dev/null
 fi
 
 SCEN=end

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The index side of versions and HEADs (fs/tree.c) and the draft bookkeeping a commit
+ * relies on (fs/draft.c), on a fresh LMDB index per test, without mounting.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "../../fs/fs.h"
+#include "../../fs/fs_int.h"
+
+static char dir[] = "/tmp/artifs-tree-XXXXXX";
+static struct fs F;
+static uint64_t art_ino;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int make_artifact_fn(struct meta_txn *txn, void *arg)
+{
+	uint64_t pino;
+	int err = fs_pa_ensure(txn, META_ROOT_INO, "p", MK_PROJECT, NULL, 0, 0, &pino, NULL);
+
+	return err ? err : fs_pa_ensure(txn, pino, "a", MK_ARTIFACT, "p", 0, 0, &art_ino, NULL);
+}
+
+static void setup(void)
+{
+	struct meta_conf c = { .dir = dir };
+	const char *why = NULL;
+
+	cr_assert_not_null(mkdtemp(dir));
+	memset(&F, 0, sizeof(F));
+	pthread_mutex_init(&F.lock, NULL);
+	cr_assert_eq(meta_open(&c, &F.meta, &why), 0, "meta_open: %s", why ? why : "");
+	cr_assert_eq(fs_ctl_init(&F), 0);
+	cr_assert_eq(meta_write(F.meta, make_artifact_fn, NULL), 0);
+}
+
+static void teardown(void)
+{
+	meta_close(F.meta);
+	pthread_mutex_destroy(&F.lock);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	strcpy(dir, "/tmp/artifs-tree-XXXXXX");
+}
+
+TestSuite(tree, .init = setup, .fini = teardown);
+
+/* A manifest: the root, folder "model", file "model.pkl", file "model/w.bin", symlink
+ * "latest.txt" (in manifest_path_cmp() order: "model" < "model/w.bin" < "model.pkl"). */
+static void manifest_make(struct manifest *m, uint64_t n, int bad_order)
+{
+	static struct manifest_entry e[5];
+	static char *paths[5] = { "", "latest.txt", "model", "model/w.bin", "model.pkl" };
+
+	memset(m, 0, sizeof(*m));
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 5; i++)
+		e[i].path = paths[i];
+	e[0].mode = S_IFDIR | 0755;
+	e[1].mode = S_IFLNK | 0777;
+	e[1].target = "model.pkl";
+	e[1].size = 9;
+	e[2].mode = S_IFDIR | 0750;
+	e[3].mode = S_IFREG | 0640;
+	e[3].size = 7;
+	e[4].mode = S_IFREG | 0644;
+	e[4].size = 3;
+	if (bad_order) { /* a child before its folder */
+		struct manifest_entry t = e[2];
+
+		e[2] = e[3];
+		e[3] = t;
+	}
+	m->version = n;
+	m->created_ns = 1000000000LL * 1700000000;
+	m->entries = e;
+	m->nentries = 5;
+}
+
+struct install {
+	struct manifest *m;
+	int lineage;
+	const char *inputs;
+};
+
+static int install_fn(struct meta_txn *txn, void *arg)
+{
+	struct install *in = arg;
+	struct meta_artifact a;
+	uint8_t digest[32] = { 1 };
+	int err = meta_artifact_get(txn, art_ino, &a);
+
+	in->m->inputs = (char *)in->inputs;
+	return err ? err : fs_version_install(&F, txn, &a, in->m, digest, NULL, NULL, 0, 0,
+					      in->lineage);
+}
+
+/* The inode at path below folder ino (read transaction of its own). */
+static int walk(uint64_t ino, const char *path, struct meta_inode *out)
+{
+	struct meta_txn *txn;
+	char buf[256], *save = NULL;
+	int err = meta_txn_begin(F.meta, 1, &txn);
+
+	cr_assert_eq(err, 0);
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *c = strtok_r(buf, "/", &save); c && !err; c = strtok_r(NULL, "/", &save)) {
+		uint32_t type;
+
+		err = meta_dirent_get(txn, ino, c, &ino, &type);
+	}
+	if (!err)
+		err = meta_inode_get(txn, ino, out);
+	meta_txn_abort(txn);
+	return err;
+}
+
+static struct meta_artifact artifact(void)
+{
+	struct meta_txn *txn;
+	struct meta_artifact a;
+
+	cr_assert_eq(meta_txn_begin(F.meta, 1, &txn), 0);
+	cr_assert_eq(meta_artifact_get(txn, art_ino, &a), 0);
+	meta_txn_abort(txn);
+	return a;
+}
+
+Test(tree, install_makes_the_version_tree)
+{
+	struct manifest m;
+	struct install in = { &m, 1, NULL };
+	struct meta_inode v, x;
+	struct meta_artifact a;
+	struct meta_txn *txn;
+	char *link = NULL;
+
+	manifest_make(&m, 1, 0);
+	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
+	a = artifact();
+	cr_expect_eq(a.latest, 1);
+	cr_expect_eq(a.next, 2);
+	cr_assert_eq(walk(art_ino, "@v1", &v), 0);
+	cr_expect_eq(v.kind, MK_VERSION);
+	cr_assert_eq(walk(art_ino, "@v1/model/w.bin", &x), 0);
+	cr_expect_eq(x.kind, MK_VNODE);
+	cr_expect_eq(x.size, 7);
+	cr_expect_eq(x.mode, S_IFREG | 0640);
+	cr_assert_eq(walk(art_ino, "@v1/model", &x), 0);
+	cr_expect_eq(x.mode, S_IFDIR | 0750);
+	cr_assert_eq(walk(art_ino, "@v1/model.pkl", &x), 0);
+	cr_expect_eq(x.size, 3);
+	cr_assert_eq(walk(art_ino, "@latest", &x), 0);
+	cr_assert_eq(meta_txn_begin(F.meta, 1, &txn), 0);
+	cr_expect_eq(meta_link_get(txn, x.ino, &link), 0);
+	meta_txn_abort(txn);
+	cr_expect_str_eq(link, "@v1");
+	free(link);
+}
+
+Test(tree, install_refuses_a_child_before_its_folder)
+{
+	struct manifest m;
+	struct install in = { &m, 1, NULL };
+	struct meta_inode v;
+
+	manifest_make(&m, 1, 1);
+	cr_expect_eq(meta_write(F.meta, install_fn, &in), EINVAL);
+	cr_expect_eq(walk(art_ino, "@v1", &v), ENOENT, "a refused install left @v1 behind");
+	cr_expect_eq(artifact().latest, 0);
+}
+
+Test(tree, lineage_indexes_known_inputs_only)
+{
+	struct manifest m;
+	struct install in = { &m, 1, NULL };
+	struct meta_inode v2;
+	struct meta_txn *txn;
+	void *val = NULL;
+	size_t len = 0;
+
+	manifest_make(&m, 1, 0);
+	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
+	manifest_make(&m, 2, 0);
+	in.inputs = "artifs://p/a@v1\nartifs://p/nope@v9";
+	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
+	cr_assert_eq(walk(art_ino, "@v2", &v2), 0);
+	cr_assert_eq(meta_txn_begin(F.meta, 1, &txn), 0);
+	cr_expect_eq(meta_xattr_get(txn, v2.ino, "user.artifs.inputs", &val, &len), 0);
+	meta_txn_abort(txn);
+	cr_expect_eq(len, strlen("artifs://p/a@v1"));
+	cr_expect(val && memcmp(val, "artifs://p/a@v1", len) == 0);
+	free(val);
+}
+
+static int reset_fn(struct meta_txn *txn, void *arg)
+{
+	struct meta_artifact a;
+	int err = meta_artifact_get(txn, art_ino, &a);
+
+	return err ? err : fs_head_reset(&F, txn, &a, *(uint64_t *)arg, NULL);
+}
+
+Test(tree, head_reset_copies_a_version_and_clears_the_draft)
+{
+	struct manifest m;
+	struct install in = { &m, 1, NULL };
+	struct meta_inode h;
+	uint64_t n = 1;
+
+	manifest_make(&m, 1, 0);
+	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
+	cr_assert_eq(meta_write(F.meta, reset_fn, &n), 0);
+	cr_assert_eq(walk(art_ino, "model/w.bin", &h), 0);
+	cr_expect_eq(h.kind, MK_HEAD);
+	cr_expect_eq(h.size, 7);
+	cr_expect_eq(walk(art_ino, "latest.txt", &h), 0);
+	cr_expect_eq(artifact().draft, 0);
+	n = 0; /* an empty HEAD */
+	cr_assert_eq(meta_write(F.meta, reset_fn, &n), 0);
+	cr_expect_eq(walk(art_ino, "model", &h), ENOENT);
+	cr_expect_eq(walk(art_ino, "@v1/model", &h), 0, "the reset touched the version");
+}
+
+static int mark_fn(struct meta_txn *txn, void *arg)
+{
+	return meta_artifact_draft_mark(txn, art_ino);
+}
+
+static int draft_set_fn(struct meta_txn *txn, void *arg)
+{
+	struct meta_artifact a;
+	int err = meta_artifact_get(txn, art_ino, &a);
+
+	a.draft = *(uint32_t *)arg;
+	return err ? err : meta_artifact_put(txn, &a);
+}
+
+Test(tree, draft_mark_is_a_generation_that_is_never_0)
+{
+	uint32_t g0, top = UINT32_MAX;
+
+	cr_assert_eq(meta_write(F.meta, mark_fn, NULL), 0);
+	g0 = artifact().draft;
+	cr_expect_neq(g0, 0);
+	cr_assert_eq(meta_write(F.meta, mark_fn, NULL), 0);
+	cr_expect_neq(artifact().draft, g0, "a second change left the generation as it was");
+	cr_assert_eq(meta_write(F.meta, draft_set_fn, &top), 0);
+	cr_assert_eq(meta_write(F.meta, mark_fn, NULL), 0);
+	cr_expect_eq(artifact().draft, 1, "the generation wrapped to 0 (no draft)");
+}
+
+/* What a commit that cuts unlocked asks: was the staging file written since its cut began? */
+Test(tree, writes_since_a_cut)
+{
+	struct fs_open *o, *w;
+	uint64_t seq;
+
+	o = fs_open_hold(&F, 77);
+	cr_assert_not_null(o);
+	fs_write_begin(&F, o);
+	fs_write_end(&F, o);
+	seq = fs_write_seq(&F);
+	cr_expect_not(fs_written_since(&F, 77, seq), "a write before the cut counts");
+	fs_write_begin(&F, o);
+	cr_expect(fs_written_since(&F, 77, seq), "a write running now does not count");
+	fs_write_end(&F, o);
+	cr_expect(fs_written_since(&F, 77, seq), "a write that ended after the cut began does not count");
+	cr_expect_not(fs_written_since(&F, 78, seq));
+	/* A file closed while a commit runs keeps its record until the commit ends. */
+	fs_commits_running(&F, 1);
+	seq = fs_write_seq(&F);
+	w = fs_write_hold(&F, 79);
+	cr_assert_not_null(w);
+	fs_write_drop(&F, w);
+	cr_expect(fs_written_since(&F, 79, seq), "a truncate by path was forgotten at once");
+	fs_commits_running(&F, -1);
+	cr_expect_not(fs_written_since(&F, 79, seq), "the record outlived the commit");
+	cr_expect_eq(fs_open_release(&F, o), 0);
+	fs_free_deferred(&F, 77);
+	cr_expect_eq(fs_open_count(&F, 77), 0);
+}
