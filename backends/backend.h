@@ -210,6 +210,49 @@ void store_conf_init(struct store_conf *c);
  */
 int store_open(struct be *be, int create, struct store_conf *c, const char **why);
 
+/* ---- store keys (backends/keys.c): the layout of DESIGN.md section 5 ----
+ * Every key artifs writes or reads is built by one of these and split by be_key_split(), so
+ * the layout lives in one place (chunk keys: chunk_key() below). Names are not checked here:
+ * fs/ checks project, artifact and tag names first. Builders: 0, or ENAMETOOLONG when the
+ * key does not fit len bytes (with its NUL).
+ *   versions/<p>/<a>/<N, 20 digits>         a version's manifest
+ *   refs/<p>/<a>/<tag>                       a tag: the version number it names
+ *   meta/<p>/project.json, meta/<p>/<a>/artifact.json   markers
+ *   meta/<p>[/<a>]/@attrs/..., meta/<p>/<a>/@vattrs/<N>/..., meta/<p>/<a>/versions/<N>.json
+ */
+#define BE_KEY_VERSIONS "versions/"
+#define BE_KEY_REFS "refs/"
+#define BE_KEY_META "meta/"
+#define BE_KEY_MAX 1024
+#define BE_NAME_MAX 128                  /* a project or artifact name (META_PA_MAX) */
+#define BE_VERSION_MAX 9999999999999999ULL /* the largest version number (META_VERSION_MAX) */
+
+/* "versions/<p>/<a>/<N>", or with n 0 the prefix "versions/<p>/<a>/" of them all. */
+int be_key_version(char *out, size_t len, const char *project, const char *artifact,
+		   uint64_t n);
+/* "refs/<p>/<a>/<tag>" (tag without its '@'), or with tag NULL the prefix "refs/<p>/<a>/". */
+int be_key_ref(char *out, size_t len, const char *project, const char *artifact,
+	       const char *tag);
+/* "meta/<p>/<leaf>" (artifact NULL) or "meta/<p>/<a>/<leaf>"; leaf NULL: the prefix. */
+int be_key_meta(char *out, size_t len, const char *project, const char *artifact,
+		const char *leaf);
+/* "meta/<p>/<a>/versions/<N>.json" (base) or the folder "meta/<p>/<a>/@vattrs/<N>/". */
+int be_key_meta_version(char *out, size_t len, const char *project, const char *artifact,
+			uint64_t n, int base);
+/* The 20 digits of a version number (n bytes at s): 0 and *out from 1 to BE_VERSION_MAX,
+ * else EINVAL. */
+int be_key_version_number(const char *s, size_t n, uint64_t *out);
+/* Splits "<top><p>/<a>/<rest>" (top: BE_KEY_VERSIONS, BE_KEY_REFS or BE_KEY_META): EINVAL
+ * when key is not below top or a name is empty or too long; below versions/, also when rest
+ * is not a version number (then k->n holds it). k->rest points into key. */
+struct be_key {
+	char project[BE_NAME_MAX + 1];
+	char artifact[BE_NAME_MAX + 1];
+	const char *rest;
+	uint64_t n;
+};
+int be_key_split(const char *key, const char *top, struct be_key *k);
+
 /* ---- chunks (backends/chunk.c) ---- */
 
 #define CHUNK_ID_LEN 32 /* SHA-256 */

@@ -44,23 +44,16 @@ static int safe_byte(unsigned char c)
 /* "meta/<p>/@attrs/", "meta/<p>/<a>/@attrs/" or "meta/<p>/<a>/@vattrs/<N>/". */
 static int owner_dir(const struct fs_attr_owner *o, char *out, size_t len)
 {
-	int n;
-
 	switch (o->where) {
 	case FA_PROJECT:
-		n = snprintf(out, len, "meta/%s/@attrs/", o->project);
-		break;
+		return be_key_meta(out, len, o->project, NULL, "@attrs/");
 	case FA_ARTIFACT:
-		n = snprintf(out, len, "meta/%s/%s/@attrs/", o->project, o->artifact);
-		break;
+		return be_key_meta(out, len, o->project, o->artifact, "@attrs/");
 	case FA_VERSION:
-		n = snprintf(out, len, "meta/%s/%s/@vattrs/%020" PRIu64 "/", o->project,
-			     o->artifact, o->n);
-		break;
+		return be_key_meta_version(out, len, o->project, o->artifact, o->n, 0);
 	default:
 		return EINVAL;
 	}
-	return n < 0 || (size_t)n >= len ? ENAMETOOLONG : 0;
 }
 
 /* The folder of attribute name: owner_dir, the name percent-encoded (bytes outside
@@ -165,26 +158,6 @@ static void content_hash(int removed, const void *val, size_t len, char out[17])
 		out[2 * i + 1] = hex[d[i] & 15];
 	}
 	out[16] = '\0';
-}
-
-/* "<20 digits>" of a version folder: 1 to META_VERSION_MAX, quietly (the caller logs). */
-static int version_parse(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n != 20)
-		return EINVAL;
-	for (size_t i = 0; i < 20; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-		if (v > META_VERSION_MAX)
-			return EINVAL;
-	}
-	if (v == 0)
-		return EINVAL;
-	*out = v;
-	return 0;
 }
 
 enum key_kind {
@@ -295,7 +268,7 @@ static int key_parse(const char *key, struct key_info *k)
 	k->o.where = FA_VERSION;
 	if (strncmp(s, "versions/", 9) == 0) {
 		s += 9;
-		if (strlen(s) != 25 || strcmp(s + 20, ".json") || version_parse(s, 20, &n))
+		if (strlen(s) != 25 || strcmp(s + 20, ".json") || be_key_version_number(s, 20, &n))
 			return EINVAL;
 		k->o.n = n;
 		k->kind = KEY_BASE;
@@ -304,7 +277,7 @@ static int key_parse(const char *key, struct key_info *k)
 	if (strncmp(s, "@vattrs/", 8) == 0) {
 		s += 8;
 		if (component(&s, comp, sizeof(comp) - 1) ||
-		    version_parse(comp, strlen(comp), &k->o.n))
+		    be_key_version_number(comp, strlen(comp), &k->o.n))
 			return EINVAL;
 		return attr_parse(key, s, k);
 	}
@@ -313,15 +286,11 @@ static int key_parse(const char *key, struct key_info *k)
 
 int fs_attr_marker_key(const struct fs_attr_owner *o, char *out, size_t len)
 {
-	int n;
-
 	if (o->where == FA_PROJECT)
-		n = snprintf(out, len, "meta/%s/project.json", o->project);
-	else if (o->where == FA_ARTIFACT)
-		n = snprintf(out, len, "meta/%s/%s/artifact.json", o->project, o->artifact);
-	else
-		return EINVAL;
-	return n < 0 || (size_t)n >= len ? ENAMETOOLONG : 0;
+		return be_key_meta(out, len, o->project, NULL, "project.json");
+	if (o->where == FA_ARTIFACT)
+		return be_key_meta(out, len, o->project, o->artifact, "artifact.json");
+	return EINVAL;
 }
 
 int fs_attr_marker_parse(const char *key, struct fs_attr_owner *o)
@@ -1172,10 +1141,10 @@ int fs_attrs_refresh_artifact(struct fs *fs, const struct meta_artifact *a, int 
 {
 	struct plan_conf pc = { .owner_base = base, .fresh = fresh, .nfresh = nfresh,
 				.local = fs->meta };
-	char prefix[META_PA_MAX * 2 + 16];
+	char prefix[BE_KEY_MAX];
+	int err = be_key_meta(prefix, sizeof(prefix), a->project, a->name, NULL);
 
-	snprintf(prefix, sizeof(prefix), "meta/%s/%s/", a->project, a->name);
-	return refresh_prefix(fs, prefix, NULL, &pc);
+	return err ? err : refresh_prefix(fs, prefix, NULL, &pc);
 }
 
 /* When each project's attributes were last read (projects are few; kept for the session). */
@@ -1194,7 +1163,7 @@ int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force)
 	struct meta_txn *txn;
 	struct meta_inode in;
 	struct fs_attr_owner o = { .where = FA_PROJECT };
-	char prefix[META_PA_MAX + 16], base[META_PA_MAX + 24];
+	char prefix[BE_KEY_MAX], base[BE_KEY_MAX];
 	int64_t now = fs_mono_ns();
 	size_t i;
 	int err = 0;
@@ -1239,9 +1208,11 @@ int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force)
 				memcpy(projs[i].name, o.project, sizeof(o.project));
 		pthread_mutex_unlock(&proj_lock);
 	}
-	snprintf(prefix, sizeof(prefix), "meta/%s/@attrs/", o.project);
-	snprintf(base, sizeof(base), "meta/%s/project.json", o.project);
-	err = refresh_prefix(fs, prefix, pc.owner_base ? base : NULL, &pc);
+	err = be_key_meta(prefix, sizeof(prefix), o.project, NULL, "@attrs/");
+	if (!err)
+		err = fs_attr_marker_key(&o, base, sizeof(base));
+	if (!err)
+		err = refresh_prefix(fs, prefix, pc.owner_base ? base : NULL, &pc);
 	if (err) {
 		log_msg(LOG_WARNING, "refresh of project %s's attributes failed: %s", o.project,
 			strerror(err));

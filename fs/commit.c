@@ -466,7 +466,7 @@ static int manifest_store(struct fs *fs, struct fs_art *art, const struct meta_a
 			log_msg(LOG_ERR, "commit %s/%s: %s", a->project, a->name, why);
 			goto out;
 		}
-		snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, a->project, a->name, n);
+		be_key_version(key, sizeof(key), a->project, a->name, n);
 		committing_set(fs, art, n);
 		err = be_create(fs->be, key, text, textlen);
 		if (err != EEXIST || tries > 1000)

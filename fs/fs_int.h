@@ -39,6 +39,10 @@
 #include "fs.h"
 
 #define ARTIFS_VERSION "0.1.0"
+
+/* The store's key layout (backends/keys.c) and the index agree on these bounds. */
+_Static_assert(BE_NAME_MAX == META_PA_MAX, "project and artifact names");
+_Static_assert(BE_VERSION_MAX == META_VERSION_MAX, "version numbers");
 #define FS_XATTR_MAX (64 * 1024)
 
 /* Reserved inodes below 16 (meta_ino_alloc starts at 16). */
@@ -200,11 +204,7 @@ int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t 
 /* fs_tag_point() without src or out (refresh, rebuild). */
 int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
 	       uint32_t gid);
-/* "refs/<project>/<artifact>/<tag>" (tag without its '@'), or with tag NULL the prefix
- * "refs/<project>/<artifact>/": ENAMETOOLONG when it does not fit len. */
 #define FS_REF_KEY_MAX 600
-int fs_ref_key(const char *project, const char *artifact, const char *tag, char *out,
-	       size_t len);
 /* Path of a node relative to its HEAD or version root. *out caller-frees. */
 int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* The artifacts with a draft, or with at least one version: their inodes appended to
@@ -294,9 +294,6 @@ void fs_lineage_sweep(struct fs *fs);
 /* ---- fs/refresh.c: what other hosts wrote to the shared store ---- */
 /* The largest version object read (and written: a commit refuses a tree past it). */
 #define MANIFEST_OBJECT_MAX (64u << 20)
-/* "<N, 20 digits>" of a version object's name: 0, or EINVAL when it is not a number from 1
- * to META_VERSION_MAX (such names are skipped; the caller logs). */
-int fs_version_key_parse(const char *name, uint64_t *n);
 /* Reads and checks version n of project/artifact from the store: bounded in size, decoded
  * as hostile input, and naming the version it is stored as. EINVAL (logged with the key)
  * for an object to skip, ENOENT when missing, another errno when the store failed. *m is

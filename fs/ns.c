@@ -315,10 +315,10 @@ static int tag_set_prepare(struct meta_txn *txn, struct tag_op *t)
 		if (t->mv->flags & RENAME_NOREPLACE)
 			return EEXIST;
 	}
-	err = fs_ref_key(t->a.project, t->a.name, t->name + 1, t->key, sizeof(t->key));
+	err = be_key_ref(t->key, sizeof(t->key), t->a.project, t->a.name, t->name + 1);
 	if (!err && t->src_tag)
-		err = fs_ref_key(t->a.project, t->a.name, t->mv->name + 1, t->oldkey,
-				 sizeof(t->oldkey));
+		err = be_key_ref(t->oldkey, sizeof(t->oldkey), t->a.project, t->a.name,
+				 t->mv->name + 1);
 	return err;
 }
 
@@ -462,7 +462,7 @@ static int tag_drop_prepare(struct meta_txn *txn, struct tag_op *t)
 		return EPERM;
 	}
 	t->old = child;
-	return fs_ref_key(t->a.project, t->a.name, t->name + 1, t->key, sizeof(t->key));
+	return be_key_ref(t->key, sizeof(t->key), t->a.project, t->a.name, t->name + 1);
 }
 
 /* The last phase of a drop: the store no longer has the tag, so the index has none either. */
@@ -760,7 +760,6 @@ struct rm_arg {
 	const char *why;
 	uint64_t freed;  /* HEAD inode whose staging file goes after commit */
 	uint64_t art;    /* artifact whose HEAD changed */
-	char storekey[600];
 	struct fs_attr_owner owner; /* a removed project or artifact: its attribute objects */
 };
 
@@ -774,7 +773,6 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 	int empty, err;
 
 	r->freed = r->art = 0;
-	r->storekey[0] = '\0';
 	r->owner.where = 0;
 	err = meta_inode_get(txn, r->parent, &p);
 	if (err)
@@ -832,8 +830,6 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 			r->why = "the artifact has versions";
 			return ENOTEMPTY;
 		}
-		snprintf(r->storekey, sizeof(r->storekey), "meta/%s/%s/artifact.json", a.project,
-			 a.name);
 		r->owner.where = FA_ARTIFACT;
 		snprintf(r->owner.project, sizeof(r->owner.project), "%s", a.project);
 		snprintf(r->owner.artifact, sizeof(r->owner.artifact), "%s", a.name);
@@ -841,7 +837,6 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 		if (!err)
 			err = meta_inode_del(txn, c.ino);
 	} else if (c.kind == MK_PROJECT) {
-		snprintf(r->storekey, sizeof(r->storekey), "meta/%s/project.json", r->name);
 		r->owner.where = FA_PROJECT;
 		snprintf(r->owner.project, sizeof(r->owner.project), "%s", r->name);
 		err = meta_inode_del(txn, c.ino);
@@ -885,10 +880,14 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 	}
 	if (r.freed)
 		fs_staging_drop(fs, r.freed);
-	if (r.storekey[0])
-		be_del(fs->be, r.storekey);
-	if (r.owner.where)
+	if (r.owner.where) {
+		/* A project or artifact went: its marker and attributes go from the store. */
+		char key[BE_KEY_MAX];
+
+		if (fs_attr_marker_key(&r.owner, key, sizeof(key)) == 0)
+			be_del(fs->be, key);
 		fs_attrs_drop(fs, &r.owner);
+	}
 	if (art && r.art)
 		fs_art_touch(fs, art);
 	return 0;

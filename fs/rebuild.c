@@ -44,34 +44,6 @@ static void keys_free(struct keys *k)
 	free(k->v);
 }
 
-/* Splits "<prefix>/p/a/rest" into p, a and rest (rest may be NULL). */
-static int split3(const char *key, size_t skip, char *p, char *a, const char **rest)
-{
-	const char *s = key + skip, *sl = strchr(s, '/'), *sl2;
-
-	if (!sl || (size_t)(sl - s) > META_PA_MAX)
-		return EINVAL;
-	memcpy(p, s, sl - s);
-	p[sl - s] = '\0';
-	s = sl + 1;
-	sl2 = strchr(s, '/');
-	if (!sl2) {
-		if (rest)
-			return EINVAL;
-		if (strlen(s) > META_PA_MAX)
-			return EINVAL;
-		strcpy(a, s);
-		return 0;
-	}
-	if ((size_t)(sl2 - s) > META_PA_MAX)
-		return EINVAL;
-	memcpy(a, s, sl2 - s);
-	a[sl2 - s] = '\0';
-	if (rest)
-		*rest = sl2 + 1;
-	return 0;
-}
-
 static int ensure_dir(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
 		      uint64_t *ino, const char *project)
 {
@@ -138,6 +110,7 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 	struct fs *fs = r->fs;
 	char p[META_PA_MAX + 1], a[META_PA_MAX + 1];
 	const char *rest;
+	struct be_key k;
 	uint64_t pino, aino;
 	int err = 0;
 
@@ -145,8 +118,10 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 
 	/* Every artifact first, so that inputs naming another artifact resolve. */
 	for (size_t i = 0; i < r->vers.n; i++) {
-		if (split3(r->vers.v[i], 9, p, a, &rest))
-			continue;
+		if (be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k) && !k.rest)
+			continue; /* a bad number is logged below */
+		snprintf(p, sizeof(p), "%s", k.project);
+		snprintf(a, sizeof(a), "%s", k.artifact);
 		if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0)
 			ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p);
 	}
@@ -159,9 +134,12 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		uint8_t digest[32];
 		uint64_t n;
 
-		if (split3(r->vers.v[i], 9, p, a, &rest))
+		if (be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k) && !k.rest)
 			continue;
-		if (fs_version_key_parse(rest, &n)) {
+		snprintf(p, sizeof(p), "%s", k.project);
+		snprintf(a, sizeof(a), "%s", k.artifact);
+		n = k.n;
+		if (!n) {
 			log_msg(LOG_WARNING, "rebuild: skipping %s: not a version number from 1 to "
 				"%llu", r->vers.v[i], (unsigned long long)META_VERSION_MAX);
 			continue;
@@ -225,8 +203,11 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		uint32_t type;
 		const char *why;
 
-		if (split3(r->refs.v[i], 5, p, a, &rest) || fs_name_check_tag(rest, &why))
+		if (be_key_split(r->refs.v[i], BE_KEY_REFS, &k) || fs_name_check_tag(k.rest, &why))
 			continue;
+		snprintf(p, sizeof(p), "%s", k.project);
+		snprintf(a, sizeof(a), "%s", k.artifact);
+		rest = k.rest;
 		if (meta_dirent_get(txn, META_ROOT_INO, p, &pino, &type) ||
 		    meta_dirent_get(txn, pino, a, &aino, &type))
 			continue;
@@ -336,11 +317,11 @@ int fs_rebuild(const struct fs_conf *c)
 		goto out;
 	err = fs_ctl_init(fs);
 	if (!err)
-		err = be_list(fs->be, "versions/", keys_fn, &r.vers);
+		err = be_list(fs->be, BE_KEY_VERSIONS, keys_fn, &r.vers);
 	if (!err)
-		err = be_list(fs->be, "meta/", keys_fn, &r.metas);
+		err = be_list(fs->be, BE_KEY_META, keys_fn, &r.metas);
 	if (!err)
-		err = be_list(fs->be, "refs/", keys_fn, &r.refs);
+		err = be_list(fs->be, BE_KEY_REFS, keys_fn, &r.refs);
 	if (err)
 		goto out_close;
 	qsort(r.vers.v, r.vers.n, sizeof(char *), cmp_keys);

@@ -28,7 +28,9 @@ static int nums_fn(void *arg, const char *key, uint64_t size)
 	struct nums *s = arg;
 	uint64_t *nv, n;
 
-	if (fs_version_key_parse(key + strlen(s->prefix), &n))
+	const char *name = key + strlen(s->prefix);
+
+	if (be_key_version_number(name, strlen(name), &n))
 		return 0;
 	nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
 	if (!nv)
@@ -36,27 +38,6 @@ static int nums_fn(void *arg, const char *key, uint64_t size)
 	s->v = nv;
 	nv[s->n++] = n;
 	return 0;
-}
-
-int fs_version_key_parse(const char *name, uint64_t *n)
-{
-	uint64_t v = 0;
-
-	if (strlen(name) != 20)
-		goto bad;
-	for (int i = 0; i < 20; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			goto bad;
-		if (i < 20 - 16 && name[i] != '0')
-			goto bad; /* above META_VERSION_MAX: could never be followed */
-		v = v * 10 + (uint64_t)(name[i] - '0');
-	}
-	if (v == 0 || v > META_VERSION_MAX)
-		goto bad;
-	*n = v;
-	return 0;
-bad:
-	return EINVAL;
 }
 
 int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, uint64_t n,
@@ -68,7 +49,7 @@ int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, 
 	int err;
 
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
-	snprintf(key, sizeof(key), "versions/%s/%s/%020" PRIu64, project, artifact, n);
+	be_key_version(key, sizeof(key), project, artifact, n);
 	err = be_get_all(fs->be, key, MANIFEST_OBJECT_MAX, &buf, &len);
 	if (err == EFBIG) {
 		log_msg(LOG_WARNING, "store: %s is larger than %u MiB; skipped", key,
@@ -314,8 +295,9 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	if (err)
 		goto out;
 	head.old_latest = a.latest;
-	snprintf(vprefix, sizeof(vprefix), "versions/%s/%s/", a.project, a.name);
-	err = fs_ref_key(a.project, a.name, NULL, rprefix, sizeof(rprefix));
+	err = be_key_version(vprefix, sizeof(vprefix), a.project, a.name, 0);
+	if (!err)
+		err = be_key_ref(rprefix, sizeof(rprefix), a.project, a.name, NULL);
 	if (err)
 		goto out;
 	nums.prefix = vprefix;

@@ -600,14 +600,6 @@ int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
 	return fs_tag_point(txn, art, name, n, NULL, uid, gid, NULL);
 }
 
-int fs_ref_key(const char *project, const char *artifact, const char *tag, char *out,
-	       size_t len)
-{
-	int k = snprintf(out, len, "refs/%s/%s/%s", project, artifact, tag ? tag : "");
-
-	return k < 0 || (size_t)k >= len ? ENAMETOOLONG : 0;
-}
-
 struct with_arg {
 	enum fs_with what;
 	struct fs_inos *out;

@@ -761,3 +761,50 @@ Test(create, falls_back_to_head_then_put)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
 }
+
+/* Store keys (backends/keys.c): built and split in one place. */
+Test(keys, build_and_split)
+{
+	char k[BE_KEY_MAX];
+	struct be_key bk;
+
+	cr_expect_eq(be_key_version(k, sizeof(k), "p", "a", 12), 0);
+	cr_expect_str_eq(k, "versions/p/a/00000000000000000012");
+	cr_expect_eq(be_key_split(k, BE_KEY_VERSIONS, &bk), 0);
+	cr_expect_str_eq(bk.project, "p");
+	cr_expect_str_eq(bk.artifact, "a");
+	cr_expect_eq(bk.n, 12);
+	cr_expect_eq(be_key_version(k, sizeof(k), "p", "a", 0), 0);
+	cr_expect_str_eq(k, "versions/p/a/");
+	cr_expect_eq(be_key_ref(k, sizeof(k), "p", "a", "prod"), 0);
+	cr_expect_str_eq(k, "refs/p/a/prod");
+	cr_expect_eq(be_key_split(k, BE_KEY_REFS, &bk), 0);
+	cr_expect_str_eq(bk.rest, "prod");
+	cr_expect_eq(be_key_meta(k, sizeof(k), "p", NULL, "project.json"), 0);
+	cr_expect_str_eq(k, "meta/p/project.json");
+	cr_expect_eq(be_key_meta(k, sizeof(k), "p", "a", "artifact.json"), 0);
+	cr_expect_str_eq(k, "meta/p/a/artifact.json");
+	cr_expect_eq(be_key_meta_version(k, sizeof(k), "p", "a", 3, 0), 0);
+	cr_expect_str_eq(k, "meta/p/a/@vattrs/00000000000000000003/");
+	cr_expect_eq(be_key_meta_version(k, sizeof(k), "p", "a", 3, 1), 0);
+	cr_expect_str_eq(k, "meta/p/a/versions/00000000000000000003.json");
+	cr_expect_eq(be_key_version(k, 20, "p", "a", 12), ENAMETOOLONG);
+}
+
+Test(keys, split_refuses)
+{
+	struct be_key bk;
+
+	cr_expect_eq(be_key_split("versions/p/a/12", BE_KEY_VERSIONS, &bk), EINVAL);
+	cr_expect_not_null(bk.rest, "a bad number should still name its artifact");
+	cr_expect_eq(be_key_split("versions/p/a/00000000000000000000", BE_KEY_VERSIONS, &bk), EINVAL);
+	cr_expect_eq(be_key_split("versions/p/a/10000000000000000000", BE_KEY_VERSIONS, &bk), EINVAL);
+	cr_expect_eq(be_key_split("versions/p/a/0000000000000000001x", BE_KEY_VERSIONS, &bk), EINVAL);
+	cr_expect_eq(be_key_split("versions/p//00000000000000000001", BE_KEY_VERSIONS, &bk), EINVAL);
+	cr_expect_null(bk.rest);
+	cr_expect_eq(be_key_split("refs/p/a/t", BE_KEY_VERSIONS, &bk), EINVAL);
+	cr_expect_eq(be_key_split("refs/p", BE_KEY_REFS, &bk), EINVAL);
+	cr_expect_eq(be_key_split("versions/p/a/09999999999999999999", BE_KEY_VERSIONS, &bk), EINVAL);
+	cr_expect_eq(be_key_split("versions/p/a/00009999999999999999", BE_KEY_VERSIONS, &bk), 0);
+	cr_expect_eq(bk.n, 9999999999999999ULL);
+}
