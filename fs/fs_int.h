@@ -188,11 +188,13 @@ void fs_head_unlock(struct fs_art *art);
 /* The name under which ino stands in parent (a scan of parent: not for hot paths). */
 int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
 		  char out[META_NAME_MAX + 1]);
-/* The project (kind MK_PROJECT, in the root) or artifact (MK_ARTIFACT, in project
- * `project`) folder name under parent, made when absent (owned by uid:gid, mode 0755).
- * *ino gets its inode; *made (may be NULL) whether it was made now. Names are not checked. */
+/* The one rule that makes a project (kind MK_PROJECT, in the root) or artifact (MK_ARTIFACT,
+ * in project `project`) folder: name under parent, made when absent (owned by uid:gid, with
+ * permission bits perm), for mkdir, refresh and rebuild alike. *ino gets its inode; *made
+ * (may be NULL) whether it was made now. Names are not checked. */
 int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
-		 const char *project, uint32_t uid, uint32_t gid, uint64_t *ino, int *made);
+		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
+		 int *made);
 /* The one rule that points tag `name` (with its '@') of artifact art at version n in the
  * index. src NULL: the tag's inode is kept, or made (owned by uid:gid) when absent. src (a
  * symlink or tag being renamed; the caller removed its old entry): that inode becomes the tag,

@@ -589,11 +589,36 @@ static int path_fits(struct meta_txn *txn, const struct meta_inode *dir, const c
 	return 0;
 }
 
+/* mkdir of a project (in the root) or an artifact (in a project), by the one rule. */
+static int mk_pa(struct meta_txn *txn, struct mk_arg *m, const struct meta_inode *p)
+{
+	char pname[META_NAME_MAX + 1] = "";
+	uint32_t kind = p->kind == MK_ROOT ? MK_PROJECT : MK_ARTIFACT;
+	uint64_t ino;
+	int err;
+
+	if (!S_ISDIR(m->mode)) {
+		m->why = p->kind == MK_ROOT ? "only project folders can be made at the top"
+					    : "only artifact folders can be made in a project";
+		return EPERM;
+	}
+	err = fs_name_check_pa(m->name, &m->why);
+	if (!err && kind == MK_ARTIFACT)
+		err = fs_child_name(txn, META_ROOT_INO, p->ino, pname);
+	if (!err)
+		err = fs_pa_ensure(txn, p->ino, m->name, kind, pname, m->uid, m->gid, m->mode, &ino,
+				   NULL);
+	if (!err)
+		err = touch_dir(txn, p->ino);
+	if (!err)
+		err = meta_inode_get(txn, ino, &m->out);
+	return err;
+}
+
 static int mk_fn(struct meta_txn *txn, void *arg)
 {
 	struct mk_arg *m = arg;
 	struct meta_inode p, in;
-	struct meta_artifact a;
 	uint64_t child;
 	uint32_t type;
 	int err;
@@ -621,6 +646,8 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 		return ENAMETOOLONG;
 	if (meta_dirent_get(txn, p.ino, m->name, &child, &type) == 0)
 		return EEXIST;
+	if (p.kind == MK_ROOT || p.kind == MK_PROJECT)
+		return mk_pa(txn, m, &p);
 
 	memset(&in, 0, sizeof(in));
 	in.parent = p.ino;
@@ -629,17 +656,7 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 	in.nlink = 1;
 	in.mode = m->mode;
 	in.mtime_ns = in.ctime_ns = fs_now_ns();
-	if (p.kind == MK_ROOT || p.kind == MK_PROJECT) {
-		if (!S_ISDIR(m->mode)) {
-			m->why = p.kind == MK_ROOT ? "only project folders can be made at the top"
-						   : "only artifact folders can be made in a project";
-			return EPERM;
-		}
-		err = fs_name_check_pa(m->name, &m->why);
-		if (err)
-			return err;
-		in.kind = p.kind == MK_ROOT ? MK_PROJECT : MK_ARTIFACT;
-	} else if (is_headish(&p)) {
+	if (is_headish(&p)) {
 		if (!S_ISDIR(m->mode) && !S_ISREG(m->mode) && !S_ISLNK(m->mode)) {
 			m->why = "artifacts hold files, folders and symlinks only";
 			return EPERM;
@@ -659,24 +676,6 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 	err = meta_ino_alloc(txn, &in.ino);
 	if (err)
 		return err;
-	if (in.kind == MK_ARTIFACT) {
-		memset(&a, 0, sizeof(a));
-		in.artifact = in.ino;
-		a.ino = in.ino;
-		a.project_ino = p.ino;
-		a.next = 1;
-		snprintf(a.name, sizeof(a.name), "%s", m->name);
-		{
-			char pname[META_NAME_MAX + 1];
-
-			err = fs_child_name(txn, META_ROOT_INO, p.ino, pname);
-			snprintf(a.project, sizeof(a.project), "%s", pname);
-		}
-		if (!err)
-			err = meta_artifact_put(txn, &a);
-		if (err)
-			return err;
-	}
 	err = meta_inode_put(txn, &in);
 	if (!err && m->link)
 		err = meta_link_put(txn, in.ino, m->link);

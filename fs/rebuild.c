@@ -54,7 +54,8 @@ static int ensure_dir(struct meta_txn *txn, uint64_t parent, const char *name, u
 		log_msg(LOG_WARNING, "rebuild: skipping '%s': %s", name, why);
 		return err;
 	}
-	return fs_pa_ensure(txn, parent, name, kind, project, getuid(), getgid(), ino, NULL);
+	return fs_pa_ensure(txn, parent, name, kind, project, getuid(), getgid(), 0755, ino,
+			    NULL);
 }
 
 static int cmp_keys(const void *x, const void *y)

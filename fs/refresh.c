@@ -393,8 +393,8 @@ static int discover_fn(struct meta_txn *txn, void *arg)
 
 	d->made = 0;
 	if (!err)
-		err = fs_pa_ensure(txn, d->parent, d->name, d->kind, d->project, p.uid, p.gid, &ino,
-				   &made);
+		err = fs_pa_ensure(txn, d->parent, d->name, d->kind, d->project, p.uid, p.gid, 0755,
+				   &ino, &made);
 	if (!err && made)
 		d->made = ino;
 	return err;

@@ -491,7 +491,8 @@ int fs_mirror_meta(struct fs *fs, uint64_t ino)
 }
 
 int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
-		 const char *project, uint32_t uid, uint32_t gid, uint64_t *ino, int *made)
+		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
+		 int *made)
 {
 	struct meta_inode in;
 	uint32_t type;
@@ -507,7 +508,7 @@ int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32
 		return err;
 	in.parent = parent;
 	in.kind = kind;
-	in.mode = S_IFDIR | 0755;
+	in.mode = S_IFDIR | (perm & 07777);
 	in.uid = uid;
 	in.gid = gid;
 	in.nlink = 1;
