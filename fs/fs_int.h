@@ -367,8 +367,8 @@ int fs_uppool_create(struct fs *fs, struct fs_uppool **out);
 /* Waits for every upload still running, then frees p (NULL: nothing). */
 void fs_uppool_destroy(struct fs_uppool *p);
 /* Cuts ino's staging file into chunks queued on p, waits for their uploads, and fills e
- * (size, mtime, digest, chunks). ENOENT when there is no staging file. Holds no lock: blocks
- * on the store. */
+ * (size, mtime, digest, chunks). ENOENT when there is no staging file. Holds no lock (asserts
+ * no HEAD lock is held): blocks on the store. */
 int fs_cut_file(struct fs *fs, struct fs_uppool *p, uint64_t ino, struct manifest_entry *e);
 
 /* ---- fs/commit.c ---- */

@@ -261,29 +261,100 @@ static int committing(struct fs *fs, struct fs_art *art, uint64_t n)
 	return yes;
 }
 
+/* Whether art is due for a refresh (and from now on, not again for conf.refresh_ms). */
+static int refresh_due(struct fs *fs, struct fs_art *art, int force)
+{
+	int64_t now = fs_mono_ns();
+	int due;
+
+	pthread_mutex_lock(&fs->lock);
+	due = force || now - art->refreshed >= (int64_t)fs->conf.refresh_ms * 1000000;
+	if (due)
+		art->refreshed = now;
+	pthread_mutex_unlock(&fs->lock);
+	return due;
+}
+
+/* The versions of a that the store has and the index lacks, read in; fresh (caller-frees)
+ * gets their numbers, head->newest the newest. Under art->refresh_lock. */
+static int versions_read(struct fs *fs, struct fs_art *art, const struct meta_artifact *a,
+			 struct head_arg *head, uint64_t **fresh, size_t *nfresh)
+{
+	char prefix[BE_KEY_MAX];
+	struct nums nums = { .prefix = prefix };
+	int err = be_key_version(prefix, sizeof(prefix), a->project, a->name, 0);
+
+	if (!err)
+		err = be_list(fs->be, prefix, nums_fn, &nums);
+	if (!err && nums.n && !(*fresh = calloc(nums.n, sizeof(**fresh))))
+		err = ENOMEM;
+	for (size_t i = 0; i < nums.n && !err; i++) {
+		struct meta_txn *txn;
+		struct meta_version v;
+		int have;
+
+		err = meta_txn_begin(fs->meta, 1, &txn);
+		if (err)
+			break;
+		have = meta_version_get(txn, a->ino, nums.v[i], &v) == 0;
+		meta_txn_abort(txn);
+		if (have || fs_art_skipped(art, nums.v[i], 0) || committing(fs, art, nums.v[i]))
+			continue;
+		/* A bad object is skipped (logged with its key, once: it is not fetched again in
+		 * this session); the others are still read. */
+		err = fs_version_read_in(fs, a->ino, a->project, a->name, nums.v[i], NULL);
+		if (err == EINVAL)
+			fs_art_skipped(art, nums.v[i], 1);
+		if (err == EINVAL || err == ENOENT) {
+			err = 0;
+			continue;
+		}
+		if (err)
+			break;
+		(*fresh)[(*nfresh)++] = nums.v[i]; /* its versions/<N>.json is its base */
+		if (nums.v[i] > head->newest)
+			head->newest = nums.v[i];
+	}
+	free(nums.v);
+	return err;
+}
+
+/* The tags of a as the store has them. A tag change of this host holds tag_lock from before
+ * its store write until its index follows (ns.c, "Tags"): a listing taken meanwhile could be
+ * applied after it and undo it here. Then the tags wait for the next refresh. */
+static int tags_read(struct fs *fs, struct fs_art *art, const struct meta_artifact *a)
+{
+	char prefix[BE_KEY_MAX];
+	struct tagset tags = { .be = fs->be, .prefix = prefix };
+	struct tags_apply ta = { fs, a->ino, &tags };
+	int err = be_key_ref(prefix, sizeof(prefix), a->project, a->name, NULL);
+
+	if (err || fs_mutex_trylock(&art->tag_lock))
+		return err;
+	err = be_list(fs->be, prefix, tags_fn, &tags);
+	if (!err)
+		err = meta_write(fs->meta, tags_apply_fn, &ta);
+	if (!err)
+		err = meta_write(fs->meta, tags_drop_fn, &ta);
+	fs_mutex_unlock(&art->tag_lock);
+	free(tags.name);
+	free(tags.n);
+	return err;
+}
+
 int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 {
 	struct fs_art *art = fs_art_get(fs, art_ino);
+	struct head_arg head = { .fs = fs, .art = art_ino };
 	struct meta_artifact a;
 	struct meta_txn *txn;
-	struct nums nums = { 0 };
-	struct tagset tags = { .be = fs->be };
-	struct head_arg head = { .fs = fs, .art = art_ino };
-	char vprefix[600], rprefix[FS_REF_KEY_MAX];
-	int64_t now = fs_mono_ns();
 	uint64_t *fresh = NULL;
-	int err, installed = 0;
+	size_t nfresh = 0;
+	int err;
 
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
-	if (!art || (fs->conf.refresh_ms == 0 && force < 2))
+	if (!art || (fs->conf.refresh_ms == 0 && force < 2) || !refresh_due(fs, art, force))
 		return 0;
-	pthread_mutex_lock(&fs->lock);
-	if (!force && now - art->refreshed < (int64_t)fs->conf.refresh_ms * 1000000) {
-		pthread_mutex_unlock(&fs->lock);
-		return 0;
-	}
-	art->refreshed = now;
-	pthread_mutex_unlock(&fs->lock);
 	/* A refresh running now is as good: this lookup goes on with what is known. */
 	if (fs_mutex_trylock(&art->refresh_lock))
 		return 0;
@@ -292,86 +363,30 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 		err = meta_artifact_get(txn, art_ino, &a);
 		meta_txn_abort(txn);
 	}
-	if (err)
-		goto out;
-	head.old_latest = a.latest;
-	err = be_key_version(vprefix, sizeof(vprefix), a.project, a.name, 0);
+	if (!err) {
+		head.old_latest = a.latest;
+		err = versions_read(fs, art, &a, &head, &fresh, &nfresh);
+	}
 	if (!err)
-		err = be_key_ref(rprefix, sizeof(rprefix), a.project, a.name, NULL);
-	if (err)
-		goto out;
-	nums.prefix = vprefix;
-	tags.prefix = rprefix;
-	err = be_list(fs->be, vprefix, nums_fn, &nums);
-	if (err)
-		goto out;
-	for (size_t i = 0; i < nums.n; i++) {
-		struct meta_version v;
-		int have;
-
-		err = meta_txn_begin(fs->meta, 1, &txn);
-		if (err)
-			goto out;
-		have = meta_version_get(txn, art_ino, nums.v[i], &v) == 0;
-		meta_txn_abort(txn);
-		if (have || fs_art_skipped(art, nums.v[i], 0) || committing(fs, art, nums.v[i]))
-			continue;
-		/* A bad object is skipped (logged with its key, once: it is not fetched again in
-		 * this session); the others are still read. */
-		err = fs_version_read_in(fs, art_ino, a.project, a.name, nums.v[i], NULL);
-		if (err == EINVAL)
-			fs_art_skipped(art, nums.v[i], 1);
-		if (err == EINVAL || err == ENOENT) {
-			err = 0;
-			continue;
-		}
-		if (err)
-			goto out;
-		if (!fresh)
-			fresh = calloc(nums.n, sizeof(*fresh));
-		if (fresh)
-			fresh[installed] = nums.v[i]; /* its versions/<N>.json is its base */
-		if (nums.v[i] > head.newest)
-			head.newest = nums.v[i];
-		installed++;
-	}
-	/* A tag change of this host holds tag_lock from before its store write until its index
-	 * follows (ns.c, "Tags"): a listing taken meanwhile could be applied after it and undo
-	 * it here. Then the tags wait for the next refresh. */
-	if (fs_mutex_trylock(&art->tag_lock) == 0) {
-		err = be_list(fs->be, rprefix, tags_fn, &tags);
-		if (!err) {
-			struct tags_apply ta = { fs, art_ino, &tags };
-
-			err = meta_write(fs->meta, tags_apply_fn, &ta);
-			if (!err)
-				err = meta_write(fs->meta, tags_drop_fn, &ta);
-		}
-		fs_mutex_unlock(&art->tag_lock);
-	}
-	if (!err && installed) {
+		err = tags_read(fs, art, &a);
+	if (!err && nfresh) {
 		fs_mutex_lock(&art->lock); /* a HEAD change: after the store reads */
 		err = meta_write(fs->meta, head_follow_fn, &head);
 		fs_mutex_unlock(&art->lock);
 	}
 	if (!err) {
-		err = fs_attrs_refresh_artifact(fs, &a, !art->attrs_based, fresh,
-						fresh ? (size_t)installed : 0);
+		err = fs_attrs_refresh_artifact(fs, &a, !art->attrs_based, fresh, nfresh);
 		if (!err)
 			art->attrs_based = 1;
 	}
-	if (installed)
-		log_msg(LOG_INFO, "refresh %s/%s: %d version(s) from the store", a.project, a.name,
-			installed);
-out:
+	if (nfresh)
+		log_msg(LOG_INFO, "refresh %s/%s: %zu version(s) from the store", a.project, a.name,
+			nfresh);
 	fs_mutex_unlock(&art->refresh_lock);
 	if (err)
 		log_msg(LOG_WARNING, "refresh of artifact inode %" PRIu64 " failed: %s", art_ino,
 			strerror(err));
-	free(nums.v);
 	free(fresh);
-	free(tags.name);
-	free(tags.n);
 	return err;
 }
 

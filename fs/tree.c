@@ -169,14 +169,118 @@ int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint
 	return err;
 }
 
+/* Entry i (not the root) of m as a version inode below its parent (inos[] of the entries
+ * before it), counted into v. */
+static int entry_install(struct meta_txn *txn, const struct meta_artifact *a,
+			 const struct manifest *m, size_t i, uint64_t *inos, uint32_t uid,
+			 uint32_t gid, struct meta_version *v)
+{
+	const struct manifest_entry *e = &m->entries[i];
+	const char *base = strrchr(e->path, '/');
+	size_t pi = manifest_parent(m, i);
+	struct meta_inode in;
+	int err;
+
+	/* A checked manifest lists every parent before its children (manifest.md). */
+	if (pi >= i || !S_ISDIR(m->entries[pi].mode))
+		return EINVAL; /* manifest_check() let a bad order through */
+	memset(&in, 0, sizeof(in));
+	err = meta_ino_alloc(txn, &in.ino);
+	if (err)
+		return err;
+	in.parent = inos[pi];
+	in.artifact = a->ino;
+	in.version = m->version;
+	in.kind = MK_VNODE;
+	in.mode = e->mode;
+	in.uid = uid;
+	in.gid = gid;
+	in.nlink = 1;
+	in.size = e->size;
+	in.mtime_ns = e->mtime_ns;
+	in.ctime_ns = m->created_ns;
+	if (S_ISREG(e->mode)) {
+		memcpy(in.digest, e->digest, 32);
+		v->files++;
+		v->bytes += e->size;
+	}
+	inos[i] = in.ino;
+	err = meta_inode_put(txn, &in);
+	if (!err && e->target)
+		err = meta_link_put(txn, in.ino, e->target);
+	if (!err && e->nchunks)
+		err = meta_chunks_put(txn, in.ino, e->chunks, e->nchunks);
+	for (size_t k = 0; k < e->nxattrs && !err; k++)
+		err = meta_xattr_put(txn, in.ino, e->xattrs[k].name, e->xattrs[k].val,
+				     e->xattrs[k].len);
+	if (!err)
+		err = meta_dirent_put(txn, in.parent, base ? base + 1 : e->path, in.ino,
+				      e->mode & S_IFMT);
+	return err;
+}
+
+/* The root's version-level values: message, lineage, producer, labels and metrics. */
+static int root_values(struct meta_txn *txn, const struct meta_artifact *a,
+		       const struct manifest *m, uint64_t root, int lineage)
+{
+	struct meta_vref vr = { a->ino, m->version };
+	int err = 0;
+
+	if (m->message)
+		err = meta_xattr_put(txn, root, "user.artifs.message", m->message,
+				     strlen(m->message));
+	if (!err && lineage)
+		err = fs_version_lineage(txn, a, m->version, root, m->inputs, m->captured);
+	if (!err && m->producer)
+		err = meta_xattr_put(txn, root, "user.artifs.producer", m->producer,
+				     strlen(m->producer));
+	for (size_t k = 0; k < m->nattrs && !err; k++)
+		err = fs_vattr_set(txn, root, &vr, m->attrs[k].name, m->attrs[k].val,
+				   m->attrs[k].len, 0);
+	return err;
+}
+
+/* @latest names the newest version of a (made with the first version). */
+static int latest_point(struct meta_txn *txn, struct meta_artifact *a, int64_t when,
+			uint32_t uid, uint32_t gid)
+{
+	struct meta_inode in;
+	char target[32];
+	int err;
+
+	memset(&in, 0, sizeof(in));
+	if (a->latest_link) {
+		err = meta_inode_get(txn, a->latest_link, &in);
+	} else {
+		err = meta_ino_alloc(txn, &in.ino);
+		in.parent = in.artifact = a->ino;
+		in.kind = MK_LATEST;
+		in.mode = S_IFLNK | 0777;
+		in.uid = uid;
+		in.gid = gid;
+		in.nlink = 1;
+		if (!err)
+			err = meta_dirent_put(txn, a->ino, "@latest", in.ino, S_IFLNK);
+		a->latest_link = in.ino;
+	}
+	snprintf(target, sizeof(target), "@v%" PRIu64, a->latest);
+	in.size = strlen(target);
+	in.mtime_ns = in.ctime_ns = when;
+	if (!err)
+		err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_link_put(txn, in.ino, target);
+	return err;
+}
+
 int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
 		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
 		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage)
 {
 	struct meta_version v = { .artifact = a->ino, .n = m->version, .created_ns = m->created_ns };
-	struct meta_inode root, in;
-	uint64_t *inos = NULL, parent;
-	char vname[32], target[32];
+	struct meta_inode root;
+	uint64_t *inos;
+	char vname[32];
 	int err;
 
 	memset(&root, 0, sizeof(root));
@@ -193,89 +297,32 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 	root.mtime_ns = root.ctime_ns = m->created_ns;
 	memcpy(root.digest, digest, 32);
 	inos = calloc(m->nentries + 1, sizeof(*inos));
-	if (!inos) {
-		err = ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < m->nentries; i++) {
+	if (!inos)
+		return ENOMEM;
+	for (size_t i = 0; i < m->nentries && !err; i++) {
 		const struct manifest_entry *e = &m->entries[i];
-		const char *base = strrchr(e->path, '/');
 
-		base = base ? base + 1 : e->path;
-		if (e->path[0] == '\0') {
-			/* The HEAD root: its mode, kept whole so that a HEAD reset (discard,
-			 * rebuild) gets it back; fs_stat_fill() shows it without group and other
-			 * write bits (the owner's stays: with default_permissions the kernel asks
-			 * for it before the owner sets the version's labels; writes answer EROFS). */
-			root.mode = S_IFDIR | (e->mode & 07777);
-			root.mtime_ns = e->mtime_ns;
-			inos[i] = root.ino;
-			for (size_t k = 0; k < e->nxattrs && !err; k++)
-				err = meta_xattr_put(txn, root.ino, e->xattrs[k].name,
-						     e->xattrs[k].val, e->xattrs[k].len);
+		if (e->path[0] != '\0') {
+			err = entry_install(txn, a, m, i, inos, uids ? uids[i] : uid,
+					    gids ? gids[i] : gid, &v);
 			continue;
 		}
-		/* A checked manifest lists every parent before its children (manifest.md). */
-		{
-			size_t pi = manifest_parent(m, i);
-
-			if (pi >= i || !S_ISDIR(m->entries[pi].mode)) {
-				err = EINVAL; /* manifest_check() let a bad order through */
-				goto out;
-			}
-			parent = inos[pi];
-		}
-		memset(&in, 0, sizeof(in));
-		err = meta_ino_alloc(txn, &in.ino);
-		if (err)
-			goto out;
-		in.parent = parent;
-		in.artifact = a->ino;
-		in.version = m->version;
-		in.kind = MK_VNODE;
-		in.mode = e->mode;
-		in.uid = uids ? uids[i] : uid;
-		in.gid = gids ? gids[i] : gid;
-		in.nlink = 1;
-		in.size = e->size;
-		in.mtime_ns = e->mtime_ns;
-		in.ctime_ns = m->created_ns;
-		if (S_ISREG(e->mode)) {
-			memcpy(in.digest, e->digest, 32);
-			v.files++;
-			v.bytes += e->size;
-		}
-		inos[i] = in.ino;
-		err = meta_inode_put(txn, &in);
-		if (!err && e->target)
-			err = meta_link_put(txn, in.ino, e->target);
-		if (!err && e->nchunks)
-			err = meta_chunks_put(txn, in.ino, e->chunks, e->nchunks);
+		/* The HEAD root: its mode, kept whole so that a HEAD reset (discard, rebuild)
+		 * gets it back; fs_stat_fill() shows it without group and other write bits (the
+		 * owner's stays: with default_permissions the kernel asks for it before the
+		 * owner sets the version's labels; writes answer EROFS). */
+		root.mode = S_IFDIR | (e->mode & 07777);
+		root.mtime_ns = e->mtime_ns;
+		inos[i] = root.ino;
 		for (size_t k = 0; k < e->nxattrs && !err; k++)
-			err = meta_xattr_put(txn, in.ino, e->xattrs[k].name, e->xattrs[k].val,
+			err = meta_xattr_put(txn, root.ino, e->xattrs[k].name, e->xattrs[k].val,
 					     e->xattrs[k].len);
-		if (!err)
-			err = meta_dirent_put(txn, in.parent, base, in.ino, e->mode & S_IFMT);
-		if (err)
-			goto out;
 	}
-	if (!err && m->message)
-		err = meta_xattr_put(txn, root.ino, "user.artifs.message", m->message,
-				     strlen(m->message));
-	if (!err && lineage)
-		err = fs_version_lineage(txn, a, m->version, root.ino, m->inputs, m->captured);
-	if (!err && m->producer)
-		err = meta_xattr_put(txn, root.ino, "user.artifs.producer", m->producer,
-				     strlen(m->producer));
-	for (size_t k = 0; k < m->nattrs && !err; k++) {
-		struct meta_vref vr = { a->ino, m->version };
-
-		err = fs_vattr_set(txn, root.ino, &vr, m->attrs[k].name, m->attrs[k].val,
-				   m->attrs[k].len, 0);
-	}
-	if (err)
-		goto out;
-	err = meta_inode_put(txn, &root);
+	free(inos);
+	if (!err)
+		err = root_values(txn, a, m, root.ino, lineage);
+	if (!err)
+		err = meta_inode_put(txn, &root);
 	snprintf(vname, sizeof(vname), "@v%" PRIu64, m->version);
 	if (!err)
 		err = meta_dirent_put(txn, a->ino, vname, root.ino, S_IFDIR);
@@ -285,40 +332,15 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 	if (!err)
 		err = meta_version_put(txn, &v);
 	if (err)
-		goto out;
+		return err;
 	if (m->version >= a->latest) {
 		a->latest = m->version;
 		memcpy(a->tree_digest, v.tree_digest, 32);
 	}
 	if (a->next <= m->version)
 		a->next = m->version + 1;
-	memset(&in, 0, sizeof(in));
-	if (a->latest_link)
-		err = meta_inode_get(txn, a->latest_link, &in);
-	else {
-		err = meta_ino_alloc(txn, &in.ino);
-		in.parent = in.artifact = a->ino;
-		in.kind = MK_LATEST;
-		in.mode = S_IFLNK | 0777;
-		in.uid = uid;
-		in.gid = gid;
-		in.nlink = 1;
-		if (!err)
-			err = meta_dirent_put(txn, a->ino, "@latest", in.ino, S_IFLNK);
-		a->latest_link = in.ino;
-	}
-	snprintf(target, sizeof(target), "@v%" PRIu64, a->latest);
-	in.size = strlen(target);
-	in.mtime_ns = in.ctime_ns = m->created_ns;
-	if (!err)
-		err = meta_inode_put(txn, &in);
-	if (!err)
-		err = meta_link_put(txn, in.ino, target);
-	if (!err)
-		err = meta_artifact_put(txn, a);
-out:
-	free(inos);
-	return err;
+	err = latest_point(txn, a, m->created_ns, uid, gid);
+	return err ? err : meta_artifact_put(txn, a);
 }
 
 /* Deletes the HEAD subtree below dir (not dir itself); staged inodes go to drop[]. */

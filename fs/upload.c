@@ -152,53 +152,85 @@ static void up_release(struct fs_uppool *p)
 	pthread_cond_destroy(&p->progress);
 }
 
-/* Cuts a staging file into chunks, stores them, and fills e (size, mtime, digest). ENOENT
- * when there is no staging file. Holds no lock: blocks on the store. */
-int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct manifest_entry *e)
-{
-	struct chunker ck;
-	char path[4200];
-	/* One largest chunk plus a little: the chunker needs chunk_max bytes in view. */
-	size_t cap = (size_t)fs->sc.chunk_max + fs->sc.chunk_min, pos = 0, avail = 0, njobs = 0;
-	struct upjob **jobs = NULL;
-	uint8_t *buf = NULL;
-	EVP_MD_CTX *md = NULL;
-	struct stat st;
-	int fd, eof = 0, err = 0;
-	unsigned int mdlen;
+/* The uploads one file queued, waited for in order. */
+struct cut_jobs {
+	struct upjob **v;
+	size_t n;
+};
 
-	fs_staging_path(fs, ino, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		return ENOENT; /* the caller tells a crash's loss from a file removed meanwhile */
-	if (fd < 0) {
-		err = errno;
-		log_msg(LOG_ERR, "commit: cannot open %s: %s", path, strerror(err));
+/* Queues a copy of buf[0, len) as the file's next chunk. */
+static int cut_queue(struct fs_uppool *pool, struct cut_jobs *jobs, const uint8_t *buf,
+		     size_t len)
+{
+	struct upjob **nj = realloc(jobs->v, (jobs->n + 1) * sizeof(*jobs->v));
+	struct upjob *j;
+	int err;
+
+	if (!nj)
+		return ENOMEM;
+	jobs->v = nj;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return ENOMEM;
+	err = up_submit(pool, buf, len, j);
+	if (err) {
+		free(j);
 		return err;
 	}
-	if (fstat(fd, &st)) {
-		err = errno;
-		goto out;
+	jobs->v[jobs->n++] = j;
+	return 0;
+}
+
+/* Waits for every queued upload, also after a failure (jobs must not outlive the file's
+ * cut), and gives e the chunk list unless err or an upload failed. */
+static int cut_collect(struct fs_uppool *pool, struct cut_jobs *jobs, struct manifest_entry *e,
+		       const char *path, int err)
+{
+	if (jobs->n) {
+		e->chunks = malloc(jobs->n * sizeof(*e->chunks));
+		if (!e->chunks && !err)
+			err = ENOMEM;
 	}
-	e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	for (size_t i = 0; i < jobs->n; i++) {
+		up_wait(pool, jobs->v[i]);
+		if (!err && jobs->v[i]->err) {
+			err = jobs->v[i]->err;
+			log_msg(LOG_ERR, "commit: cannot store a chunk of %s: %s", path, strerror(err));
+		}
+		if (e->chunks)
+			e->chunks[i] = jobs->v[i]->ref;
+		free(jobs->v[i]);
+	}
+	e->nchunks = err ? 0 : jobs->n;
+	free(jobs->v);
+	return err;
+}
+
+/*
+ * The window buf[pos, pos + avail) slides over the file (cap bytes: one largest chunk plus a
+ * little, as the chunker needs chunk_max bytes in view). It grows only when the chunker needs
+ * more bytes to decide, and is moved back to the start of buf only when it reaches the end:
+ * the bytes of a file are moved about once per 16 MiB, not once per chunk.
+ */
+static int cut_stream(struct fs *fs, struct fs_uppool *pool, int fd, const char *path,
+		      struct cut_jobs *jobs, struct manifest_entry *e)
+{
+	size_t cap = (size_t)fs->sc.chunk_max + fs->sc.chunk_min, pos = 0, avail = 0;
+	struct chunker ck;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t *buf = be_buf_alloc(cap);
+	unsigned int mdlen;
+	int eof = 0, err = 0;
+
 	chunker_init(&ck, fs->sc.chunk_min, fs->sc.chunk_avg, fs->sc.chunk_max);
-	buf = be_buf_alloc(cap);
-	md = EVP_MD_CTX_new();
 	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		err = ENOMEM;
 		goto out;
 	}
 	e->size = 0;
 	while (1) {
-		struct upjob **nj;
 		size_t cut = avail ? chunker_next(&ck, buf + pos, avail, eof) : 0;
 
-		/*
-		 * The window buf[pos, pos + avail) slides over the file. It grows only when the
-		 * chunker needs more bytes to decide, and is moved back to the start of buf only
-		 * when it reaches the end: the bytes of a file are moved about once per 16 MiB,
-		 * not once per chunk.
-		 */
 		if (cut == 0 && !eof) {
 			ssize_t r;
 
@@ -212,8 +244,7 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct mani
 				log_msg(LOG_ERR, "commit: cannot read %s: %s", path, strerror(err));
 				goto out;
 			}
-			if (r == 0)
-				eof = 1;
+			eof = r == 0;
 			avail += r;
 			continue;
 		}
@@ -223,23 +254,9 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct mani
 			err = EIO; /* our bug: the chunker must cut within what it was given */
 			goto out;
 		}
-		nj = realloc(jobs, (njobs + 1) * sizeof(*jobs));
-		if (!nj) {
-			err = ENOMEM;
+		err = cut_queue(pool, jobs, buf + pos, cut);
+		if (err)
 			goto out;
-		}
-		jobs = nj;
-		jobs[njobs] = calloc(1, sizeof(**jobs));
-		if (!jobs[njobs]) {
-			err = ENOMEM;
-			goto out;
-		}
-		err = up_submit(pool, buf + pos, cut, jobs[njobs]);
-		if (err) {
-			free(jobs[njobs]);
-			goto out;
-		}
-		njobs++;
 		EVP_DigestUpdate(md, buf + pos, cut);
 		e->size += cut;
 		pos += cut;
@@ -247,26 +264,35 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct mani
 	}
 	EVP_DigestFinal_ex(md, e->digest, &mdlen);
 out:
-	/* Every queued upload is waited for, also on failure: jobs must not outlive us. */
-	if (njobs) {
-		e->chunks = malloc(njobs * sizeof(*e->chunks));
-		if (!e->chunks && !err)
-			err = ENOMEM;
-	}
-	for (size_t i = 0; i < njobs; i++) {
-		up_wait(pool, jobs[i]);
-		if (!err && jobs[i]->err) {
-			err = jobs[i]->err;
-			log_msg(LOG_ERR, "commit: cannot store a chunk of %s: %s", path, strerror(err));
-		}
-		if (e->chunks)
-			e->chunks[i] = jobs[i]->ref;
-		free(jobs[i]);
-	}
-	e->nchunks = err ? 0 : njobs;
-	free(jobs);
 	EVP_MD_CTX_free(md);
 	be_buf_free(buf);
+	return err;
+}
+
+int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct manifest_entry *e)
+{
+	struct cut_jobs jobs = { 0 };
+	char path[4200];
+	struct stat st;
+	int fd, err = 0;
+
+	FS_ASSERT_NO_HEAD_LOCK();
+	fs_staging_path(fs, ino, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return ENOENT; /* the caller tells a crash's loss from a file removed meanwhile */
+	if (fd < 0) {
+		err = errno;
+		log_msg(LOG_ERR, "commit: cannot open %s: %s", path, strerror(err));
+		return err;
+	}
+	if (fstat(fd, &st))
+		err = errno;
+	else
+		e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (!err)
+		err = cut_stream(fs, pool, fd, path, &jobs, e);
+	err = cut_collect(pool, &jobs, e, path, err);
 	close(fd);
 	return err;
 }
