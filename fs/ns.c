@@ -1228,6 +1228,60 @@ static struct fs_handle *handle_new(uint64_t ino, uint32_t kind)
 	return h;
 }
 
+/* A HEAD file: its staging file, or its chunks (an unchanged file: reading it reads the
+ * newest version). Under art->lock, which fs_stage() drops while it copies up. */
+static int open_head(struct fs *fs, const struct fuse_ctx *ctx, struct fs_handle *h, int wr,
+		     int trunc)
+{
+	struct fs_art *art = h->art;
+	struct meta_txn *txn = NULL;
+	struct meta_inode in;
+	char path[4200];
+	int err = 0;
+
+	fs_mutex_lock(&art->lock);
+	if (wr || trunc)
+		err = fs_stage(fs, art, h->ino, trunc);
+	if (!err)
+		err = meta_txn_begin(fs->meta, 1, &txn);
+	if (!err)
+		err = meta_inode_get(txn, h->ino, &in);
+	if (!err && (in.flags & MI_STAGED)) {
+		fs_staging_path(fs, h->ino, path, sizeof(path));
+		h->fd = open(path, (wr ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
+		if (h->fd < 0) {
+			/* Made with the inode: missing means its bytes were lost in a crash. */
+			err = errno == ENOENT ? EIO : errno;
+			log_msg(LOG_ERR, "cannot open staging file %s: %s", path, strerror(err));
+		}
+	} else if (!err) {
+		struct meta_artifact a;
+
+		err = handle_chunks(fs, txn, h, in.size);
+		if (!err && fs->lin && meta_artifact_get(txn, in.artifact, &a) == 0) {
+			struct meta_vref v = { a.ino, a.latest };
+
+			fs_lineage_read(fs, ctx->pid, &v);
+		}
+	}
+	if (txn)
+		meta_txn_abort(txn);
+	if (!err && !(h->open = fs_open_hold(fs, h->ino)))
+		err = ENOMEM;
+	if (!err && wr) {
+		char run[FS_RUN_ID_MAX];
+
+		h->writable = 1;
+		fs_art_writers(fs, art, 1);
+		fs_lineage_writer(fs, art, ctx->pid, run, sizeof(run));
+		fs_art_producer(fs, art, ctx, run);
+	}
+	fs_mutex_unlock(&art->lock);
+	if (!err && trunc)
+		fs_art_touch(fs, art);
+	return err;
+}
+
 int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flags,
 	       struct fs_handle **out)
 {
@@ -1236,7 +1290,6 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	struct fs_art *art = NULL;
 	struct meta_txn *txn = NULL;
 	struct meta_inode in;
-	char path[4200];
 	int err;
 
 	uint64_t copyups = atomic_load(&fs->copyups); /* before the inode is read */
@@ -1284,8 +1337,6 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	}
 	meta_txn_abort(txn);
 	txn = NULL;
-
-	/* A HEAD file. */
 	art = fs_art_get(fs, in.artifact);
 	h = handle_new(ino, in.kind);
 	if (!art || !h) {
@@ -1294,50 +1345,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 	}
 	h->copyups = copyups;
 	h->art = art;
-	fs_mutex_lock(&art->lock);
-	if (wr || trunc)
-		err = fs_stage(fs, art, ino, trunc);
-	if (!err)
-		err = meta_txn_begin(fs->meta, 1, &txn);
-	if (!err)
-		err = meta_inode_get(txn, ino, &in);
-	if (!err && (in.flags & MI_STAGED)) {
-		fs_staging_path(fs, ino, path, sizeof(path));
-		h->fd = open(path, (wr ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0600);
-		if (h->fd < 0) {
-			/* Made with the inode: missing means its bytes were lost in a crash. */
-			err = errno == ENOENT ? EIO : errno;
-			log_msg(LOG_ERR, "cannot open staging file %s: %s", path, strerror(err));
-		}
-	} else if (!err) {
-		struct meta_artifact a;
-
-		err = handle_chunks(fs, txn, h, in.size);
-		/* An unmodified HEAD file is the newest version's: reading it reads that. */
-		if (!err && fs->lin && meta_artifact_get(txn, in.artifact, &a) == 0) {
-			struct meta_vref v = { a.ino, a.latest };
-
-			fs_lineage_read(fs, ctx->pid, &v);
-		}
-	}
-	if (!err) {
-		h->open = fs_open_hold(fs, ino);
-		if (!h->open)
-			err = ENOMEM;
-	}
-	if (!err) {
-		if (wr) {
-			char run[FS_RUN_ID_MAX];
-
-			h->writable = 1;
-			fs_art_writers(fs, art, 1);
-			fs_lineage_writer(fs, art, ctx->pid, run, sizeof(run));
-			fs_art_producer(fs, art, ctx, run);
-		}
-	}
-	fs_mutex_unlock(&art->lock);
-	if (!err && trunc)
-		fs_art_touch(fs, art);
+	err = open_head(fs, ctx, h, wr, trunc);
 out:
 	if (txn)
 		meta_txn_abort(txn);
