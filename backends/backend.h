@@ -29,6 +29,21 @@ struct be;
 void *be_buf_alloc(size_t len);
 void be_buf_free(void *p);
 
+/* ---- growable arrays and strings (backends/util.c): the one way every folder grows them ----
+ * be_grow(): room for element n (0-based) of an array v of elem-byte elements whose capacity
+ * is *cap: returns v, or a larger copy (capacity doubled, *cap updated), or NULL when out of
+ * memory (v is then unchanged and still the caller's). As git's ALLOC_GROW:
+ *     nv = be_grow(a->v, a->n, &a->cap, sizeof(*a->v)); if (!nv) return ENOMEM; a->v = nv;
+ * be_str_add(): appends n bytes of p to b, keeping b->s NUL-terminated; 0 or ENOMEM (b
+ * unchanged). b starts zeroed; be_str_release() frees it. */
+void *be_grow(void *v, size_t n, size_t *cap, size_t elem);
+struct be_str {
+	char *s;
+	size_t len, cap;
+};
+int be_str_add(struct be_str *b, const void *p, size_t n);
+void be_str_release(struct be_str *b);
+
 /* ---- logging (backends/log.c), shared by every layer ----
  * One line per event, to stderr in the foreground and to syslog once log_to_syslog() was
  * called. prio is a syslog priority (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG); LOG_DEBUG

@@ -310,3 +310,40 @@ int be_open_parent_beneath(int dirfd, const char *path, enum be_parent_flags fla
 	free(dir);
 	return err;
 }
+
+void *be_grow(void *v, size_t n, size_t *cap, size_t elem)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	ncap = *cap ? *cap * 2 : 16;
+	while (ncap <= n)
+		ncap *= 2;
+	if (ncap > SIZE_MAX / elem)
+		return NULL;
+	nv = realloc(v, ncap * elem);
+	if (nv)
+		*cap = ncap;
+	return nv;
+}
+
+int be_str_add(struct be_str *b, const void *p, size_t n)
+{
+	char *ns = be_grow(b->s, b->len + n, &b->cap, 1);
+
+	if (!ns)
+		return ENOMEM;
+	b->s = ns;
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+	return 0;
+}
+
+void be_str_release(struct be_str *b)
+{
+	free(b->s);
+	memset(b, 0, sizeof(*b));
+}

@@ -302,29 +302,25 @@ static int captured_collect(struct fs *fs, struct fs_art *art, struct meta_txn *
 			    struct manifest *m)
 {
 	struct meta_vref *v;
-	size_t n, len = 0;
-	char *list = NULL;
+	struct be_str list = { 0 };
+	size_t n;
 	int err = fs_lineage_captured(fs, art, &v, &n);
 
 	for (size_t i = 0; i < n && !err; i++) {
 		char uri[400];
-		char *nl;
 
 		if (meta_vref_uri(txn, &v[i], uri, sizeof(uri)))
 			continue; /* the artifact went away since */
-		nl = realloc(list, len + strlen(uri) + 2);
-		if (!nl) {
-			err = ENOMEM;
-			break;
-		}
-		list = nl;
-		len += sprintf(list + len, "%s%s", len ? "\n" : "", uri);
+		if (list.len)
+			err = be_str_add(&list, "\n", 1);
+		if (!err)
+			err = be_str_add(&list, uri, strlen(uri));
 	}
 	free(v);
 	if (err)
-		free(list);
+		be_str_release(&list);
 	else
-		m->captured = list;
+		m->captured = list.s;
 	return err;
 }
 

@@ -85,7 +85,7 @@ int fs_art_skipped(struct fs_art *art, uint64_t n, int add)
 			return 1;
 	if (!add)
 		return 0;
-	nv = realloc(art->skipped, (art->nskipped + 1) * sizeof(*nv));
+	nv = be_grow(art->skipped, art->nskipped, &art->capskipped, sizeof(*nv));
 	if (nv) {
 		art->skipped = nv;
 		nv[art->nskipped++] = n;

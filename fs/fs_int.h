@@ -101,7 +101,7 @@ struct fs_art {
 	/* Version numbers whose store object refresh found bad: not fetched again in this
 	 * session (under refresh_lock; fs_art_skipped()). */
 	uint64_t *skipped;
-	size_t nskipped;
+	size_t nskipped, capskipped;
 	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
 	size_t nruns;
 	struct fs_art *next;
@@ -213,7 +213,7 @@ int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
  * out->v (caller-frees), in inode order. */
 struct fs_inos {
 	uint64_t *v;
-	size_t n;
+	size_t n, cap;
 };
 enum fs_with { FS_WITH_DRAFT, FS_WITH_VERSIONS };
 int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct fs_inos *out);
@@ -322,7 +322,7 @@ int fs_version_read_in(struct fs *fs, uint64_t art_ino, const char *project,
  * are the caller's to free. */
 struct fs_xa_collect {
 	struct manifest_xattr *v;
-	size_t n;
+	size_t n, cap;
 	int root;    /* skip the artifact's own names */
 	int pending; /* collect only the pending version-level names */
 	int err;
@@ -338,7 +338,7 @@ struct fs_child {
 
 struct fs_children {
 	struct fs_child *v;
-	size_t n;
+	size_t n, cap;
 	int top;
 };
 

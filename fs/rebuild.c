@@ -19,13 +19,13 @@
 
 struct keys {
 	char **v;
-	size_t n;
+	size_t n, cap;
 };
 
 static int keys_fn(void *arg, const char *key, uint64_t size)
 {
 	struct keys *k = arg;
-	char **nv = realloc(k->v, (k->n + 1) * sizeof(*nv));
+	char **nv = be_grow(k->v, k->n, &k->cap, sizeof(*nv));
 
 	if (!nv)
 		return ENOMEM;
@@ -74,7 +74,7 @@ struct rb_arg {
 	struct keys vers, metas, refs;
 	struct fs_attr_plan *attrs; /* read from meta/ before the transaction */
 	struct lineage_pending *pend;
-	size_t npend;
+	size_t npend, cap;
 };
 
 static void pending_free(struct rb_arg *r)
@@ -85,7 +85,7 @@ static void pending_free(struct rb_arg *r)
 	}
 	free(r->pend);
 	r->pend = NULL;
-	r->npend = 0;
+	r->npend = r->cap = 0;
 }
 
 static int pending_add(struct rb_arg *r, uint64_t art, uint64_t n, uint64_t root,
@@ -95,7 +95,7 @@ static int pending_add(struct rb_arg *r, uint64_t art, uint64_t n, uint64_t root
 
 	if (!m->inputs && !m->captured)
 		return 0;
-	np = realloc(r->pend, (r->npend + 1) * sizeof(*np));
+	np = be_grow(r->pend, r->npend, &r->cap, sizeof(*np));
 	if (!np)
 		return ENOMEM;
 	r->pend = np;

@@ -19,7 +19,7 @@
 
 struct nums {
 	uint64_t *v;
-	size_t n;
+	size_t n, cap;
 	const char *prefix;
 };
 
@@ -32,7 +32,7 @@ static int nums_fn(void *arg, const char *key, uint64_t size)
 
 	if (be_key_version_number(name, strlen(name), &n))
 		return 0;
-	nv = realloc(s->v, (s->n + 1) * sizeof(*nv));
+	nv = be_grow(s->v, s->n, &s->cap, sizeof(*nv));
 	if (!nv)
 		return ENOMEM;
 	s->v = nv;
@@ -78,7 +78,7 @@ int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, 
 struct tagset {
 	char (*name)[META_PA_MAX + 2];
 	uint64_t *n;
-	size_t cnt;
+	size_t cnt, cap_name, cap_n;
 	const char *prefix;
 	struct be *be;
 };
@@ -96,11 +96,11 @@ static int tags_fn(void *arg, const char *key, uint64_t size)
 	if (be_get(t->be, key, 0, sizeof(buf) - 1, buf, &got))
 		return 0; /* dropped meanwhile */
 	buf[got] = '\0';
-	nn = realloc(t->name, (t->cnt + 1) * sizeof(*t->name));
+	nn = be_grow(t->name, t->cnt, &t->cap_name, sizeof(*t->name));
 	if (!nn)
 		return ENOMEM;
 	t->name = nn;
-	nv = realloc(t->n, (t->cnt + 1) * sizeof(*t->n));
+	nv = be_grow(t->n, t->cnt, &t->cap_n, sizeof(*t->n));
 	if (!nv)
 		return ENOMEM;
 	t->n = nv;
@@ -182,7 +182,7 @@ struct local_tags {
 	struct meta_txn *txn;
 	struct tagset *t;
 	char (*gone)[META_PA_MAX + 2];
-	size_t ngone;
+	size_t ngone, cap;
 };
 
 static int local_tags_fn(void *arg, const char *name, size_t namelen, uint64_t child,
@@ -200,7 +200,7 @@ static int local_tags_fn(void *arg, const char *name, size_t namelen, uint64_t c
 	for (size_t i = 0; i < l->t->cnt; i++)
 		if (strlen(l->t->name[i]) == namelen && !memcmp(l->t->name[i], name, namelen))
 			return 0;
-	ng = realloc(l->gone, (l->ngone + 1) * sizeof(*l->gone));
+	ng = be_grow(l->gone, l->ngone, &l->cap, sizeof(*l->gone));
 	if (!ng)
 		return ENOMEM;
 	l->gone = ng;

@@ -29,7 +29,7 @@ int fs_xa_collect_fn(void *arg, const char *name, const void *val, size_t len)
 		return 0;
 	if (c->pending && strncmp(name, "user.metric.", 12) != 0)
 		return 0;
-	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	nv = be_grow(c->v, c->n, &c->cap, sizeof(*c->v));
 	if (!nv) {
 		c->err = ENOMEM;
 		return ENOMEM;
@@ -57,7 +57,7 @@ static int children_fn(void *arg, const char *name, size_t namelen, uint64_t chi
 
 	if (c->top && name[0] == '@')
 		return 0; /* versions, tags and @latest are not content */
-	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	nv = be_grow(c->v, c->n, &c->cap, sizeof(*c->v));
 	if (!nv)
 		return ENOMEM;
 	c->v = nv;
@@ -73,7 +73,7 @@ int fs_children_get(struct meta_txn *txn, uint64_t dir, int top, struct fs_child
 	int err;
 
 	c->v = NULL;
-	c->n = 0;
+	c->n = c->cap = 0;
 	c->top = top;
 	err = meta_dirent_iter(txn, dir, NULL, children_fn, c);
 	if (err) {
@@ -123,8 +123,7 @@ int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint
 	const char *lists[2] = { inputs, captured };
 	const uint32_t how[2] = { MI_DECLARED, MI_CAPTURED };
 	struct meta_vref self = { a->ino, n };
-	char *all = NULL;
-	size_t alllen = 0;
+	struct be_str all = { 0 };
 	int err = 0;
 
 	for (int l = 0; l < 2 && !err; l++) {
@@ -147,25 +146,16 @@ int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint
 			if (in.artifact == self.artifact && in.n == self.n)
 				continue; /* a version never lists itself */
 			err = meta_lineage_put(txn, &self, &in, how[l]);
-			if (!err && !list_has(all, uri)) {
-				size_t ul = strlen(uri);
-				char *na = realloc(all, alllen + ul + 2);
-
-				if (!na) {
-					err = ENOMEM;
-					break;
-				}
-				all = na;
-				memcpy(all + alllen, uri, ul);
-				alllen += ul;
-				all[alllen++] = '\n';
-				all[alllen] = '\0';
+			if (!err && !list_has(all.s, uri)) {
+				err = be_str_add(&all, uri, strlen(uri));
+				if (!err)
+					err = be_str_add(&all, "\n", 1);
 			}
 		}
 	}
-	if (!err && alllen)
-		err = meta_xattr_put(txn, root, "user.artifs.inputs", all, alllen - 1);
-	free(all);
+	if (!err && all.len)
+		err = meta_xattr_put(txn, root, "user.artifs.inputs", all.s, all.len - 1);
+	be_str_release(&all);
 	return err;
 }
 
@@ -345,7 +335,7 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 
 /* Deletes the HEAD subtree below dir (not dir itself); staged inodes go to drop[]. */
 static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top,
-		      uint64_t **drop, size_t *ndrop)
+		      struct fs_inos *drop)
 {
 	struct fs_children ch;
 	int err = fs_children_get(txn, dir, top, &ch);
@@ -357,16 +347,16 @@ static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top
 		if (err)
 			break;
 		if (S_ISDIR(in.mode))
-			err = head_clear(fs, txn, in.ino, 0, drop, ndrop);
+			err = head_clear(fs, txn, in.ino, 0, drop);
 		if (!err && (in.flags & MI_STAGED)) {
-			uint64_t *nd = realloc(*drop, (*ndrop + 1) * sizeof(**drop));
+			uint64_t *nd = be_grow(drop->v, drop->n, &drop->cap, sizeof(*drop->v));
 
 			if (!nd) {
 				err = ENOMEM;
 				break;
 			}
-			*drop = nd;
-			nd[(*ndrop)++] = in.ino;
+			drop->v = nd;
+			nd[drop->n++] = in.ino;
 		}
 		if (!err)
 			err = fs_head_free(fs, txn, in.ino);
@@ -429,12 +419,12 @@ static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_
 }
 
 static int reset_head(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
-		      uint64_t n, uint64_t **drop, size_t *ndrop)
+		      uint64_t n, struct fs_inos *drop)
 {
 	struct meta_version v;
 	struct meta_inode root, ain;
 	struct fs_xa_collect xc = { .root = 1 };
-	int err = head_clear(fs, txn, a->ino, 1, drop, ndrop);
+	int err = head_clear(fs, txn, a->ino, 1, drop);
 
 	if (err || !n)
 		goto done;
@@ -473,16 +463,14 @@ done:
 int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
 		  struct fs_inos *staged)
 {
-	uint64_t *drop = NULL;
-	size_t ndrop = 0;
-	int err = reset_head(fs, txn, a, n, &drop, &ndrop);
+	struct fs_inos drop = { 0 };
+	int err = reset_head(fs, txn, a, n, &drop);
 
 	if (staged) {
 		free(staged->v);
-		staged->v = drop;
-		staged->n = ndrop;
+		*staged = drop;
 	} else {
-		free(drop);
+		free(drop.v);
 	}
 	return err;
 }

@@ -155,14 +155,14 @@ static void up_release(struct fs_uppool *p)
 /* The uploads one file queued, waited for in order. */
 struct cut_jobs {
 	struct upjob **v;
-	size_t n;
+	size_t n, cap;
 };
 
 /* Queues a copy of buf[0, len) as the file's next chunk. */
 static int cut_queue(struct fs_uppool *pool, struct cut_jobs *jobs, const uint8_t *buf,
 		     size_t len)
 {
-	struct upjob **nj = realloc(jobs->v, (jobs->n + 1) * sizeof(*jobs->v));
+	struct upjob **nj = be_grow(jobs->v, jobs->n, &jobs->cap, sizeof(*jobs->v));
 	struct upjob *j;
 	int err;
 

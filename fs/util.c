@@ -613,7 +613,7 @@ static int with_fn(void *arg, const struct meta_artifact *a)
 
 	if (w->what == FS_WITH_DRAFT ? !a->draft : !a->latest)
 		return 0;
-	nv = realloc(w->out->v, (w->out->n + 1) * sizeof(*nv));
+	nv = be_grow(w->out->v, w->out->n, &w->out->cap, sizeof(*nv));
 	if (!nv)
 		return ENOMEM;
 	w->out->v = nv;

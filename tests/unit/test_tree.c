@@ -31,9 +31,11 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 static int make_artifact_fn(struct meta_txn *txn, void *arg)
 {
 	uint64_t pino;
-	int err = fs_pa_ensure(txn, META_ROOT_INO, "p", MK_PROJECT, NULL, 0, 0, &pino, NULL);
+	int err = fs_pa_ensure(txn, META_ROOT_INO, "p", MK_PROJECT, NULL, 0, 0, 0755, &pino,
+			       NULL);
 
-	return err ? err : fs_pa_ensure(txn, pino, "a", MK_ARTIFACT, "p", 0, 0, &art_ino, NULL);
+	return err ? err : fs_pa_ensure(txn, pino, "a", MK_ARTIFACT, "p", 0, 0, 0755, &art_ino,
+					  NULL);
 }
 
 static void setup(void)
