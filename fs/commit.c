@@ -726,6 +726,59 @@ int fs_discard(struct fs *fs, struct fs_art *art)
 	return err;
 }
 
+/* Quiet commits of different artifacts run side by side, so that one slow upload does not
+ * hold back the others' versions. */
+#define FS_COMMITTERS 4
+
+struct quiet {
+	struct fs *fs;
+	struct fs_art *art;
+};
+
+/* A job of fs->committers: one quiet commit. A failed one is tried again after a pause. */
+static void quiet_commit(void *arg)
+{
+	struct quiet *q = arg;
+	struct fs *fs = q->fs;
+	struct fs_art *a = q->art;
+	int err = fs_commit(fs, a, NULL, NULL);
+
+	free(q);
+	pthread_mutex_lock(&fs->lock);
+	a->busy = 0;
+	if (err) {
+		a->scheduled = 1;
+		a->failed = 1;
+		a->last_change = fs_mono_ns();
+	}
+	pthread_cond_broadcast(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Under fs->lock, which it drops while it hands pick to a committer (or, when no committer
+ * thread could start, commits it here). */
+static void quiet_start(struct fs *fs, struct fs_art *pick)
+{
+	struct quiet *q = malloc(sizeof(*q));
+
+	pick->scheduled = 0;
+	pick->busy = 1;
+	if (!q) {
+		/* No memory for the job: tried again after the pause a failure gets. */
+		pick->busy = 0;
+		pick->scheduled = 1;
+		pick->failed = 1;
+		pick->last_change = fs_mono_ns();
+		return;
+	}
+	q->fs = fs;
+	q->art = pick;
+	pthread_mutex_unlock(&fs->lock);
+	if (fs_pool_submit(fs->committers, quiet_commit, q))
+		quiet_commit(q);
+	pthread_mutex_lock(&fs->lock);
+}
+
 static void *committer_main(void *arg)
 {
 	struct fs *fs = arg;
@@ -741,7 +794,7 @@ static void *committer_main(void *arg)
 			/* A failed commit is retried after a pause, not in a tight loop. */
 			int64_t due = a->last_change + delay + (a->failed ? 5000000000LL : 0);
 
-			if (!a->scheduled || a->writers)
+			if (!a->scheduled || a->writers || a->busy)
 				continue;
 			if (due <= now) {
 				pick = a;
@@ -751,17 +804,7 @@ static void *committer_main(void *arg)
 				wait = due - now;
 		}
 		if (pick) {
-			int err;
-
-			pick->scheduled = 0;
-			pthread_mutex_unlock(&fs->lock);
-			err = fs_commit(fs, pick, NULL, NULL);
-			pthread_mutex_lock(&fs->lock);
-			if (err) {
-				pick->scheduled = 1;
-				pick->failed = 1;
-				pick->last_change = fs_mono_ns();
-			}
+			quiet_start(fs, pick);
 			continue;
 		}
 		if (now - last_sweep > 2000000000LL) {
@@ -794,6 +837,9 @@ int fs_committer_start(struct fs *fs)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&fs->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	err = fs_pool_create(FS_COMMITTERS, &fs->committers);
+	if (err)
+		return err;
 	err = pthread_create(&fs->committer, NULL, committer_main, fs);
 	if (!err)
 		fs->committer_started = 1;
@@ -810,6 +856,8 @@ void fs_committer_stop(struct fs *fs)
 		pthread_join(fs->committer, NULL);
 		fs->committer_started = 0;
 	}
+	fs_pool_destroy(fs->committers); /* the quiet commits running end first */
+	fs->committers = NULL;
 	/* Unmount commits what this session changed (recovered drafts stay drafts). */
 	for (struct fs_art *a = fs->arts; a; a = a->next) {
 		if (!a->scheduled)

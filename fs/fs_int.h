@@ -86,6 +86,7 @@ struct fs_art {
 	unsigned writers;     /* open handles with write access (under fs->lock) */
 	int scheduled;        /* changed in this session: commit when quiet (under fs->lock) */
 	int failed;           /* last commit failed: retry later (under fs->lock) */
+	int busy;             /* a quiet commit of it is queued or running (under fs->lock) */
 	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
 	int64_t refreshed;    /* monotonic ns of the last refresh from the store (fs->lock) */
 	int attrs_based;      /* artifact.json read in this session (under refresh_lock) */
@@ -159,7 +160,8 @@ struct fs {
 	pthread_cond_t cond;
 	struct fs_art *arts;
 	struct fs_open *opens; /* open counts per HEAD inode (for unlink while open) */
-	pthread_t committer;
+	pthread_t committer;          /* picks the drafts that are due */
+	struct fs_pool *committers;   /* runs their quiet commits, a few at once */
 	int committer_started;
 	int stopping;
 };
@@ -360,6 +362,16 @@ int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint
  * transaction committed (its v replaced, caller-frees). */
 int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
 		  struct fs_inos *staged);
+
+/* ---- fs/pool.c: the one worker pool ----
+ * Up to `threads` threads (started as jobs come) run submitted jobs in order. A job must not
+ * wait for another job of its own pool. fs_pool_submit(): 0, ENOMEM, or EAGAIN when no
+ * thread could start; the job then did not run. fs_pool_destroy() runs what is queued, joins
+ * the threads and frees p (NULL: nothing). Any thread; not from a job of p itself. */
+struct fs_pool;
+int fs_pool_create(unsigned threads, struct fs_pool **out);
+int fs_pool_submit(struct fs_pool *p, void (*fn)(void *arg), void *arg);
+void fs_pool_destroy(struct fs_pool *p);
 
 /* ---- fs/upload.c: the cutter and upload pool of commits ---- */
 struct fs_uppool;

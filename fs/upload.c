@@ -24,7 +24,7 @@
 #define UP_INFLIGHT (16u << 20)
 
 struct upjob {
-	struct upjob *next;
+	struct fs_uppool *pool;
 	uint8_t *mem; /* be_buf_alloc'ed: CHUNK_FRAME_HDR bytes of room, then the chunk */
 	size_t len;
 	struct chunk_ref ref;
@@ -50,85 +50,64 @@ static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chu
 
 struct fs_uppool {
 	struct fs *fs;
+	struct fs_pool *workers;
 	pthread_mutex_t m;
-	pthread_cond_t work, progress;
-	struct upjob *qhead, *qtail;
-	size_t inflight;
-	int stop, nth;
-	pthread_t th[UP_THREADS];
+	pthread_cond_t progress;
+	size_t inflight; /* bytes queued or being stored */
 };
 
-static void *up_main(void *arg)
+/* One chunk: verified as known, or stored (a job of p->workers). */
+static void up_run(void *arg)
 {
-	struct fs_uppool *p = arg;
+	struct upjob *j = arg;
+	struct fs_uppool *p = j->pool;
+	uint64_t added = 0;
+	int err = chunk_known(p->fs, j->mem + CHUNK_FRAME_HDR, j->len, &j->ref);
 
-	pthread_mutex_lock(&p->m);
-	while (1) {
-		struct upjob *j;
-		uint64_t added = 0;
-		int err;
-
-		while (!p->qhead && !p->stop)
-			pthread_cond_wait(&p->work, &p->m);
-		if (!p->qhead)
-			break;
-		j = p->qhead;
-		p->qhead = j->next;
-		if (!p->qhead)
-			p->qtail = NULL;
-		pthread_mutex_unlock(&p->m);
-		err = chunk_known(p->fs, j->mem + CHUNK_FRAME_HDR, j->len, &j->ref);
-		if (err == ENOENT)
-			err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len,
-					p->fs->sc.zstd_level, CHUNK_ROOM | CHUNK_HASHED, &j->ref,
-					&added);
-		if (!err && added) {
-			atomic_fetch_add(&p->fs->st.chunks_stored, 1);
-			atomic_fetch_add(&p->fs->st.bytes_stored, added);
-		}
-		be_buf_free(j->mem);
-		j->mem = NULL;
-		pthread_mutex_lock(&p->m);
-		j->done = 1;
-		j->err = err;
-		p->inflight -= j->len;
-		pthread_cond_broadcast(&p->progress);
+	if (err == ENOENT)
+		err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len, p->fs->sc.zstd_level,
+				CHUNK_ROOM | CHUNK_HASHED, &j->ref, &added);
+	if (!err && added) {
+		atomic_fetch_add(&p->fs->st.chunks_stored, 1);
+		atomic_fetch_add(&p->fs->st.bytes_stored, added);
 	}
+	be_buf_free(j->mem);
+	j->mem = NULL;
+	pthread_mutex_lock(&p->m);
+	j->done = 1;
+	j->err = err;
+	p->inflight -= j->len;
+	pthread_cond_broadcast(&p->progress);
 	pthread_mutex_unlock(&p->m);
-	return NULL;
-}
-
-static void up_init(struct fs_uppool *p, struct fs *fs)
-{
-	memset(p, 0, sizeof(*p));
-	p->fs = fs;
-	pthread_mutex_init(&p->m, NULL);
-	pthread_cond_init(&p->work, NULL);
-	pthread_cond_init(&p->progress, NULL);
 }
 
 /* Queues a copy of buf; waits while too many bytes are on their way. */
 static int up_submit(struct fs_uppool *p, const uint8_t *buf, size_t len, struct upjob *j)
 {
+	int err;
+
 	j->mem = be_buf_alloc(CHUNK_FRAME_HDR + len);
 	if (!j->mem)
 		return ENOMEM;
 	memcpy(j->mem + CHUNK_FRAME_HDR, buf, len);
 	j->len = len;
+	j->pool = p;
 	pthread_mutex_lock(&p->m);
-	if (p->nth < UP_THREADS && pthread_create(&p->th[p->nth], NULL, up_main, p) == 0)
-		p->nth++;
 	while (p->inflight && p->inflight + len > UP_INFLIGHT)
 		pthread_cond_wait(&p->progress, &p->m);
 	p->inflight += len;
-	if (p->qtail)
-		p->qtail->next = j;
-	else
-		p->qhead = j;
-	p->qtail = j;
-	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->m);
-	return 0;
+	err = fs_pool_submit(p->workers, up_run, j);
+	if (err) {
+		be_buf_free(j->mem);
+		j->mem = NULL;
+		pthread_mutex_lock(&p->m);
+		p->inflight -= len;
+		j->done = 1;
+		j->err = err;
+		pthread_mutex_unlock(&p->m);
+	}
+	return 0; /* a job that could not run has its error: cut_collect() reports it */
 }
 
 static void up_wait(struct fs_uppool *p, struct upjob *j)
@@ -137,19 +116,6 @@ static void up_wait(struct fs_uppool *p, struct upjob *j)
 	while (!j->done)
 		pthread_cond_wait(&p->progress, &p->m);
 	pthread_mutex_unlock(&p->m);
-}
-
-static void up_release(struct fs_uppool *p)
-{
-	pthread_mutex_lock(&p->m);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->m);
-	for (int i = 0; i < p->nth; i++)
-		pthread_join(p->th[i], NULL);
-	pthread_mutex_destroy(&p->m);
-	pthread_cond_destroy(&p->work);
-	pthread_cond_destroy(&p->progress);
 }
 
 /* The uploads one file queued, waited for in order. */
@@ -299,11 +265,19 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct mani
 
 int fs_uppool_create(struct fs *fs, struct fs_uppool **out)
 {
-	struct fs_uppool *p = malloc(sizeof(*p));
+	struct fs_uppool *p = calloc(1, sizeof(*p));
+	int err;
 
 	if (!p)
 		return ENOMEM;
-	up_init(p, fs);
+	err = fs_pool_create(UP_THREADS, &p->workers);
+	if (err) {
+		free(p);
+		return err;
+	}
+	p->fs = fs;
+	pthread_mutex_init(&p->m, NULL);
+	pthread_cond_init(&p->progress, NULL);
 	*out = p;
 	return 0;
 }
@@ -312,6 +286,8 @@ void fs_uppool_destroy(struct fs_uppool *p)
 {
 	if (!p)
 		return;
-	up_release(p);
+	fs_pool_destroy(p->workers); /* every queued upload has run */
+	pthread_mutex_destroy(&p->m);
+	pthread_cond_destroy(&p->progress);
 	free(p);
 }

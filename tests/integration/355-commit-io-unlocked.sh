@@ -102,4 +102,22 @@ start "endpoint=http://127.0.0.1:$PP,commit_delay=600000,capture=0"
 same_file "$A/@v2/big" "$T/big-new" && [ "$(cat "$A/@v2/a.txt")" = a-old ] && [ "$(cat "$A/@v3/a.txt")" = a-new ] ||
 	fail "fresh mount: @v2 or @v3 reads wrong"
 stop
+
+# Quiet commits (commit_delay=0: at the last close) of two artifacts run side by side: while
+# p/a's waits for its held chunk PUT, p/b's is made.
+start "endpoint=http://127.0.0.1:$PP,commit_delay=0,capture=0"
+head -c 200000 /dev/urandom >"$T/q"
+sha=$(sha256sum "$T/q" | cut -c1-64)
+rules "{\"rules\": [{\"method\": \"PUT\", \"key\": \"/chunks/${sha:0:2}/$sha\", \"action\": \"hold\", \"first\": 1}]}"
+cp "$T/q" "$A/q"
+wait_for held_is 1 || fail "quiet: the proxy never held p/a's chunk PUT"
+nb=$(versions "$B" | wc -l)
+echo more >"$B/more"
+wait_version "$B" $((nb + 1))
+[ "$(versions "$A" | tr '\n' ' ')" = "@v1 @v2 @v3 " ] || fail "quiet: p/a has $(versions "$A" | tr '\n' ' ') while its upload is held"
+release
+wait_version "$A" 4
+same_file "$A/@v4/q" "$T/q" || fail "quiet: @v4/q reads wrong"
+rules '{"rules": []}'
+stop
 echo ok

@@ -308,9 +308,16 @@ static int xcollect(void *arg, const char *name, const void *val, size_t len)
 	return 0;
 }
 
+/* Stops at the first name (counted in *arg); xfail fails there with EIO. */
 static int xstop(void *arg, const char *name, const void *val, size_t len)
 {
-	return -1;
+	(*(int *)arg)++;
+	return META_ITER_STOP;
+}
+
+static int xfail(void *arg, const char *name, const void *val, size_t len)
+{
+	return EIO;
 }
 
 Test(meta, xattrs)
@@ -355,7 +362,13 @@ Test(meta, xattrs)
 	cr_assert_str_eq(s.names[2], "user.empty");
 	cr_assert_str_eq(s.names[3], "user.z");
 	cr_assert_eq(s.lens[0], 64 * 1024);
-	cr_assert_eq(meta_xattr_iter(t, 50, xstop, NULL), -1);
+	{
+		int calls = 0;
+
+		cr_assert_eq(meta_xattr_iter(t, 50, xstop, &calls), 0, "a stop is no error");
+		cr_assert_eq(calls, 1, "the walk went on after the callback stopped it");
+		cr_assert_eq(meta_xattr_iter(t, 50, xfail, NULL), EIO);
+	}
 	meta_txn_abort(t);
 
 	t = wr();
