@@ -57,13 +57,20 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino)
 	return a;
 }
 
+/* The committer sleeps until the earliest due draft: it is woken only when a draft may now
+ * be due sooner than it planned (newly scheduled, a failure's pause cleared, the last writer
+ * gone), not at every write, which only moves a deadline later. */
 void fs_art_touch(struct fs *fs, struct fs_art *art)
 {
+	int sooner;
+
 	pthread_mutex_lock(&fs->lock);
+	sooner = !art->scheduled || art->failed;
 	art->scheduled = 1;
 	art->failed = 0;
 	art->last_change = fs_mono_ns();
-	pthread_cond_broadcast(&fs->cond);
+	if (sooner)
+		pthread_cond_broadcast(&fs->cond);
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -72,7 +79,8 @@ void fs_art_writers(struct fs *fs, struct fs_art *art, int delta)
 	pthread_mutex_lock(&fs->lock);
 	art->writers += delta;
 	art->last_change = fs_mono_ns();
-	pthread_cond_broadcast(&fs->cond);
+	if (art->writers == 0)
+		pthread_cond_broadcast(&fs->cond);
 	pthread_mutex_unlock(&fs->lock);
 }
 
