@@ -72,8 +72,10 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; \
 	fi
 
-# test_s3 runs its contract suite against a real Ceph RGW that tests/s3 starts on loopback.
+# test_s3 runs its contract suite against a real Ceph RGW that tests/s3 starts on loopback;
+# tests/lint/layers.py first checks that the files of fs/ call each other in no cycle.
 unit: $(UNIT_BIN)
+	tests/lint/layers.py $(BUILD)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; \
 		case $$t in *test_s3) tests/s3/with-server.sh $$t --jobs 2 || fail=1 ;; \
 		*) $$t --jobs 2 || fail=1 ;; esac; done; exit $$fail

@@ -1228,17 +1228,6 @@ int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force)
 	return 0;
 }
 
-void fs_attrs_refresh_for(struct fs *fs, uint64_t ino)
-{
-	struct meta_inode in;
-
-	if (fs->conf.refresh_ms == 0 || fs_inode_read(fs, ino, &in))
-		return;
-	if (in.kind == MK_PROJECT)
-		fs_attrs_refresh_project(fs, in.ino, 0);
-	else if (in.kind == MK_ARTIFACT || in.kind == MK_VERSION)
-		fs_refresh_artifact(fs, in.artifact, 0);
-}
 
 static int drop_fn(void *arg, const char *key, uint64_t size)
 {
@@ -1257,4 +1246,35 @@ int fs_attrs_drop(struct fs *fs, const struct fs_attr_owner *o)
 
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	return err ? err : be_list(fs->be, dir, drop_fn, fs);
+}
+
+int fs_mirror_meta(struct fs *fs, uint64_t ino)
+{
+	struct fs_attr_owner o;
+	struct meta_txn *txn = NULL;
+	struct meta_inode in;
+	char key[600];
+	int err;
+
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_inode_get(txn, ino, &in);
+	if (!err)
+		err = in.kind == MK_PROJECT || in.kind == MK_ARTIFACT ? fs_attr_owner_of(txn, &in, &o)
+								       : EINVAL;
+	meta_txn_abort(txn);
+	if (!err)
+		err = fs_attr_marker_key(&o, key, sizeof(key));
+	if (err)
+		return err;
+	/* An existing marker may be an older writer's whole object, with labels that are the
+	 * base layer of its attributes: it is kept. */
+	err = be_create(fs->be, key, "{}", 2);
+	if (err == EEXIST)
+		err = 0;
+	if (err)
+		log_msg(LOG_ERR, "cannot write %s to the store: %s", key, strerror(err));
+	return err;
 }

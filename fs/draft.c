@@ -57,6 +57,27 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino)
 	return a;
 }
 
+int fs_head_lock(struct fs *fs, uint64_t ino, struct meta_inode *in, struct fs_art **art)
+{
+	int err = fs_inode_read(fs, ino, in);
+
+	*art = NULL;
+	if (err)
+		return err;
+	if (in->kind != MK_HEAD && in->kind != MK_ARTIFACT)
+		return 0;
+	*art = fs_art_get(fs, in->artifact);
+	if (!*art)
+		return ENOMEM;
+	fs_mutex_lock(&(*art)->lock);
+	return 0;
+}
+void fs_head_unlock(struct fs_art *art)
+{
+	if (art)
+		fs_mutex_unlock(&art->lock);
+}
+
 /* The committer sleeps until the earliest due draft: it is woken only when a draft may now
  * be due sooner than it planned (newly scheduled, a failure's pause cleared, the last writer
  * gone), not at every write, which only moves a deadline later. */
@@ -624,8 +645,6 @@ static int staging_stale(struct fs *fs, const char *name)
 int fs_sweep(struct fs *fs)
 {
 	struct sweep_arg sa = { 0 };
-	struct fs_inos dr = { 0 };
-	struct meta_txn *txn;
 	struct dirent *d;
 	size_t files = 0;
 	DIR *dir;
@@ -647,16 +666,6 @@ int fs_sweep(struct fs *fs)
 			files++;
 	}
 	closedir(dir);
-	/* A crash between a commit's manifest and its index transaction left a version the
-	 * index lacks: read it in, so that committing the draft again makes no duplicate (its
-	 * tree equals that version's, which is then the newest). */
-	if (!meta_txn_begin(fs->meta, 1, &txn)) {
-		err = fs_artifacts_with(txn, FS_WITH_DRAFT, &dr);
-		meta_txn_abort(txn);
-	}
-	for (size_t i = 0; i < dr.n; i++)
-		fs_refresh_artifact(fs, dr.v[i], 2);
-	free(dr.v);
 	if (sa.norphans || files)
 		log_msg(LOG_INFO, "sweep: freed %zu inode(s) unlinked while open and %zu staging "
 			"file(s) no inode needed, left by a crash", sa.norphans, files);

@@ -12,6 +12,7 @@
 /* The one definition of the libfuse API level (3.12: the fuse_loop_config object API). */
 #define FUSE_USE_VERSION 312
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 
@@ -73,6 +74,9 @@ int fs_rebuild(const struct fs_conf *c);
 
 /* Name rules of DESIGN.md section 1. 0 or EINVAL; *why says which rule broke. */
 int fs_name_check_pa(const char *name, const char **why);
+/* Checks an xattr value for a name that has rules (a metric is a number, a kind one word):
+ * 0, or EINVAL with *why set. */
+int fs_xattr_value_check(const char *name, const char *val, size_t len, const char **why);
 /* A tag name after its '@': the same character set, not "latest", not v<digits>. */
 int fs_name_check_tag(const char *tag, const char **why);
 

@@ -182,32 +182,9 @@ double fs_entry_timeout(const struct meta_inode *in);
 int fs_uri(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* Reads one inode in its own read transaction. */
 int fs_inode_read(struct fs *fs, uint64_t ino, struct meta_inode *out);
-/* Reads inode ino into *in and, when it is part of a HEAD (the artifact folder or below),
- * takes its artifact's lock: *art is then that artifact, else NULL. Release with
- * fs_head_unlock(*art). */
-int fs_head_lock(struct fs *fs, uint64_t ino, struct meta_inode *in, struct fs_art **art);
-void fs_head_unlock(struct fs_art *art);
 /* The name under which ino stands in parent (a scan of parent: not for hot paths). */
 int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
 		  char out[META_NAME_MAX + 1]);
-/* The one rule that makes a project (kind MK_PROJECT, in the root) or artifact (MK_ARTIFACT,
- * in project `project`) folder: name under parent, made when absent (owned by uid:gid, with
- * permission bits perm), for mkdir, refresh and rebuild alike. *ino gets its inode; *made
- * (may be NULL) whether it was made now. Names are not checked. */
-int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
-		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
-		 int *made);
-/* The one rule that points tag `name` (with its '@') of artifact art at version n in the
- * index. src NULL: the tag's inode is kept, or made (owned by uid:gid) when absent. src (a
- * symlink or tag being renamed; the caller removed its old entry): that inode becomes the tag,
- * replacing the tag of that name. A non-tag entry of that name is left alone: 0 without src,
- * EEXIST with one. out (may be NULL) gets the tag's inode. Part of the caller's write
- * transaction; the store's refs/ object is the caller's business. */
-int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
-		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out);
-/* fs_tag_point() without src or out (refresh, rebuild). */
-int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
-	       uint32_t gid);
 #define FS_REF_KEY_MAX 600
 /* Path of a node relative to its HEAD or version root. *out caller-frees. */
 int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
@@ -219,16 +196,19 @@ struct fs_inos {
 };
 enum fs_with { FS_WITH_DRAFT, FS_WITH_VERSIONS };
 int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct fs_inos *out);
+
+/* ---- fs/state.c ---- */
 /* Opens the state, store and index. */
 int fs_open_backing(struct fs *fs, int create_store);
 void fs_close_backing(struct fs *fs);
-/* A project or artifact was just made: writes its marker object (meta/<p>/project.json,
- * meta/<p>/<a>/artifact.json) unless one exists, so that other hosts and rebuild find it.
- * Its labels and kind travel as attribute objects (fs/attrs.c). Blocks on the store. */
-int fs_mirror_meta(struct fs *fs, uint64_t ino);
 
 /* ---- fs/draft.c ---- */
 struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);
+/* Reads inode ino into *in and, when it is part of a HEAD (the artifact folder or below),
+ * takes its artifact's lock: *art is then that artifact, else NULL. Release with
+ * fs_head_unlock(*art). */
+int fs_head_lock(struct fs *fs, uint64_t ino, struct meta_inode *in, struct fs_art **art);
+void fs_head_unlock(struct fs_art *art);
 /* Records a change of the artifact's HEAD: schedules a quiet commit. */
 void fs_art_touch(struct fs *fs, struct fs_art *art);
 void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
@@ -311,6 +291,13 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force);
 /* A name missing in the root or a project: made on another host? 0 when it now exists. */
 int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name);
 
+/* Before a shared attribute of ino is read: refreshes its project, or its artifact (which
+ * also reads versions and tags), when older than conf.refresh_ms. Errors are logged. */
+void fs_attrs_refresh_for(struct fs *fs, uint64_t ino);
+/* At mount, after fs_sweep(): refreshes every artifact with a draft, so that a version whose
+ * manifest a crash left out of the index is read in before the draft commits again (its tree
+ * then equals that version's, and no duplicate is made). */
+void fs_refresh_drafts(struct fs *fs);
 /* Reads version n of the artifact from the store into the index (fs_manifest_fetch(), then
  * the installer), unless the index has it. want (may be NULL): the SHA-256 the object must
  * have, else EEXIST and nothing changes. Takes no artifact lock. */
@@ -347,6 +334,28 @@ struct fs_children {
 int fs_children_get(struct meta_txn *txn, uint64_t dir, int top, struct fs_children *c);
 /* The tree digest that decides whether a draft changed anything (times do not count). */
 void fs_tree_digest(const struct manifest *m, uint8_t out[32]);
+/* The one rule that makes a project (kind MK_PROJECT, in the root) or artifact (MK_ARTIFACT,
+ * in project `project`) folder: name under parent, made when absent (owned by uid:gid, with
+ * permission bits perm), for mkdir, refresh and rebuild alike. *ino gets its inode; *made
+ * (may be NULL) whether it was made now. Names are not checked. */
+int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
+		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
+		 int *made);
+/* The one rule that points tag `name` (with its '@') of artifact art at version n in the
+ * index. src NULL: the tag's inode is kept, or made (owned by uid:gid) when absent. src (a
+ * symlink or tag being renamed; the caller removed its old entry): that inode becomes the tag,
+ * replacing the tag of that name. A non-tag entry of that name is left alone: 0 without src,
+ * EEXIST with one. out (may be NULL) gets the tag's inode. Part of the caller's write
+ * transaction; the store's refs/ object is the caller's business. */
+int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
+		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out);
+/* fs_tag_point() without src or out (refresh, rebuild). */
+int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
+	       uint32_t gid);
+/* Sets (or removes) attribute name of the version root inode root, keeping the label and
+ * metric indexes in step. Part of the caller's write transaction. */
+int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
+		 const char *name, const void *val, size_t len, int remove);
 /* Creates the @vN tree of a manifest in the index (commit, refresh and rebuild share it),
  * with its lineage unless lineage is 0 (rebuild indexes lineage once every version is in). */
 int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
@@ -519,14 +528,7 @@ int fs_do_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *va
 int fs_do_listxattr(struct fs *fs, uint64_t ino, char **list, size_t *len);
 int fs_do_removexattr(struct fs *fs, uint64_t ino, const char *name);
 
-/* Sets (or removes) attribute name of the version root inode root, keeping the label and
- * metric indexes in step. Part of the caller's write transaction. */
-int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
-		 const char *name, const void *val, size_t len, int remove);
 
-/* Checks a value for a name that has rules (a metric is a number, a kind one word): 0, or
- * EINVAL with *why set. */
-int fs_xattr_value_check(const char *name, const char *val, size_t len, const char **why);
 
 /* ---- fs/attrs.c: labels, metrics and kinds shared through the store ----
  * One store object per write of one attribute (docs/store-format.md, "Attributes"); the
@@ -575,9 +577,6 @@ int fs_attrs_refresh_artifact(struct fs *fs, const struct meta_artifact *a, int 
 /* The same for project pino, at most once per conf.refresh_ms unless force (project.json
  * the first time in the session). */
 int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force);
-/* Before a shared attribute of ino is read: refreshes its project, or its artifact (which
- * also reads versions and tags), when older than conf.refresh_ms. Errors are logged. */
-void fs_attrs_refresh_for(struct fs *fs, uint64_t ino);
 /* Rebuild: the merged attributes of every owner the store keys (below meta/) name, read
  * before the index transaction; applied inside it (owners the index lacks are skipped).
  * *out is the caller's to fs_attrs_plan_free(). */
@@ -585,6 +584,11 @@ struct fs_attr_plan;
 int fs_attrs_plan_store(struct fs *fs, char *const *keys, size_t n, struct fs_attr_plan **out);
 int fs_attrs_plan_apply(struct meta_txn *txn, const struct fs_attr_plan *p);
 void fs_attrs_plan_free(struct fs_attr_plan *p);
+
+/* A project or artifact was just made: writes its marker object (meta/<p>/project.json,
+ * meta/<p>/<a>/artifact.json) unless one exists, so that other hosts and rebuild find it.
+ * Its labels and kind travel as attribute objects (fs/attrs.c). Blocks on the store. */
+int fs_mirror_meta(struct fs *fs, uint64_t ino);
 
 /* ---- fs/ctl.c: the .artifs control folder ---- */
 int fs_ctl_init(struct fs *fs);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Name rules of DESIGN.md section 1, kept apart so that unit tests reach them. */
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs.h"
@@ -54,6 +56,44 @@ int fs_name_check_tag(const char *tag, const char **why)
 	if (tag[0] == 'v' && n > 1 && strspn(tag + 1, "0123456789") == n - 1) {
 		*why = "@v<number> names are reserved for versions";
 		return EINVAL;
+	}
+	return 0;
+}
+
+int fs_xattr_value_check(const char *name, const char *val, size_t len, const char **why)
+{
+	if (strncmp(name, "user.metric.", 12) == 0) {
+		char buf[64], *end;
+		double d;
+
+		if (len == 0 || len >= sizeof(buf)) {
+			*why = "a metric is a number";
+			return EINVAL;
+		}
+		memcpy(buf, val, len);
+		buf[len] = '\0';
+		d = strtod(buf, &end);
+		while (*end == ' ' || *end == '\n')
+			end++;
+		if (end == buf || *end || !isfinite(d)) {
+			*why = "a metric is a number";
+			return EINVAL;
+		}
+	}
+	if (strcmp(name, "user.artifs.kind") == 0) {
+		for (size_t i = 0; i < len; i++) {
+			char ch = val[i];
+
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
+				*why = "a kind is one word";
+				return EINVAL;
+			}
+		}
+		if (len == 0) {
+			*why = "a kind is one word";
+			return EINVAL;
+		}
 	}
 	return 0;
 }

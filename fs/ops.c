@@ -611,6 +611,8 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 		goto out_backing;
 	}
 	err = fs_sweep(fs);
+	if (!err)
+		fs_refresh_drafts(fs);
 	if (err) {
 		log_msg(LOG_ERR, "cannot sweep what a crash left: %s", strerror(err));
 		goto out_backing;

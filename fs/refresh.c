@@ -459,3 +459,29 @@ int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *
 		fs_refresh_artifact(fs, d.made, 1);
 	return 0;
 }
+
+void fs_attrs_refresh_for(struct fs *fs, uint64_t ino)
+{
+	struct meta_inode in;
+
+	if (fs->conf.refresh_ms == 0 || fs_inode_read(fs, ino, &in))
+		return;
+	if (in.kind == MK_PROJECT)
+		fs_attrs_refresh_project(fs, in.ino, 0);
+	else if (in.kind == MK_ARTIFACT || in.kind == MK_VERSION)
+		fs_refresh_artifact(fs, in.artifact, 0);
+}
+
+void fs_refresh_drafts(struct fs *fs)
+{
+	struct fs_inos dr = { 0 };
+	struct meta_txn *txn;
+
+	if (meta_txn_begin(fs->meta, 1, &txn))
+		return;
+	fs_artifacts_with(txn, FS_WITH_DRAFT, &dr);
+	meta_txn_abort(txn);
+	for (size_t i = 0; i < dr.n; i++)
+		fs_refresh_artifact(fs, dr.v[i], 2);
+	free(dr.v);
+}

@@ -5,6 +5,7 @@
  * index operations, each part of the caller's write transaction: no store I/O, no lock.
  */
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,49 @@
 #include <syslog.h>
 
 #include "fs_int.h"
+
+/* Keeps the label and metric indexes in step with a version's attribute name. */
+static int vattr_index(struct meta_txn *txn, const struct meta_vref *v, const char *name,
+		       const void *val, size_t len, int add)
+{
+	if (strncmp(name, "user.label.", 11) == 0 && name[11])
+		return meta_label_index(txn, name + 11, val, len, v, add);
+	if (strncmp(name, "user.metric.", 12) == 0 && name[12]) {
+		char buf[64], *end;
+		double d;
+
+		if (len == 0 || len >= sizeof(buf))
+			return 0;
+		memcpy(buf, val, len);
+		buf[len] = '\0';
+		d = strtod(buf, &end);
+		if (end == buf || !isfinite(d))
+			return 0; /* not a number (an old or foreign value): not indexed */
+		return meta_metric_index(txn, name + 12, d, v, add);
+	}
+	return 0;
+}
+
+int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
+		 const char *name, const void *val, size_t len, int remove)
+{
+	void *old = NULL;
+	size_t oldlen;
+	int err = meta_xattr_get(txn, root, name, &old, &oldlen);
+
+	if (err && err != ENOENT)
+		return err;
+	if (!err) {
+		err = vattr_index(txn, v, name, old, oldlen, 0);
+		free(old);
+		if (err)
+			return err;
+	}
+	if (remove)
+		return meta_xattr_del(txn, root, name);
+	err = meta_xattr_put(txn, root, name, val, len);
+	return err ? err : vattr_index(txn, v, name, val, len, 1);
+}
 
 static int xattr_skip_root(const char *name)
 {
@@ -100,6 +144,115 @@ void fs_tree_digest(const struct manifest *cm, uint8_t out[32])
 	for (size_t i = 0; saved && i < m->nentries; i++)
 		m->entries[i].mtime_ns = saved[i];
 	free(saved);
+}
+
+int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
+		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
+		 int *made)
+{
+	struct meta_inode in;
+	uint32_t type;
+	int err;
+
+	if (made)
+		*made = 0;
+	if (meta_dirent_get(txn, parent, name, ino, &type) == 0)
+		return 0;
+	memset(&in, 0, sizeof(in));
+	err = meta_ino_alloc(txn, &in.ino);
+	if (err)
+		return err;
+	in.parent = parent;
+	in.kind = kind;
+	in.mode = S_IFDIR | (perm & 07777);
+	in.uid = uid;
+	in.gid = gid;
+	in.nlink = 1;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	if (kind == MK_ARTIFACT) {
+		struct meta_artifact a = { .ino = in.ino, .project_ino = parent, .next = 1 };
+
+		in.artifact = in.ino;
+		snprintf(a.project, sizeof(a.project), "%s", project);
+		snprintf(a.name, sizeof(a.name), "%s", name);
+		err = meta_artifact_put(txn, &a);
+		if (err)
+			return err;
+	}
+	err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_dirent_put(txn, parent, name, in.ino, S_IFDIR);
+	if (!err) {
+		*ino = in.ino;
+		if (made)
+			*made = 1;
+	}
+	return err;
+}
+int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
+		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out)
+{
+	struct meta_inode in;
+	char target[32], *cur = NULL;
+	uint64_t child;
+	uint32_t type;
+	int err, same;
+
+	snprintf(target, sizeof(target), "@v%" PRIu64, n);
+	if (meta_dirent_get(txn, art, name, &child, &type) == 0) {
+		err = meta_inode_get(txn, child, &in);
+		if (err)
+			return err;
+		if (in.kind != MK_TAG)
+			return src ? EEXIST : 0; /* a version or @latest keeps its name */
+		if (src && child != src->ino) {
+			/* The renamed inode takes the name: the kernel's dentry follows it. */
+			err = meta_inode_del(txn, child);
+			if (err)
+				return err;
+			in = *src;
+		} else if (!src) {
+			same = meta_link_get(txn, child, &cur) == 0 && strcmp(cur, target) == 0;
+			free(cur);
+			if (same) {
+				if (out)
+					*out = in;
+				return 0;
+			}
+		}
+	} else if (src) {
+		in = *src;
+	} else {
+		memset(&in, 0, sizeof(in));
+		err = meta_ino_alloc(txn, &in.ino);
+		if (err)
+			return err;
+		in.kind = MK_TAG;
+		in.nlink = 1;
+		in.uid = uid;
+		in.gid = gid;
+	}
+	in.parent = in.artifact = art;
+	in.kind = MK_TAG;
+	in.mode = S_IFLNK | 0777;
+	in.flags = 0;
+	in.size = strlen(target);
+	in.ctime_ns = fs_now_ns();
+	if (!src)
+		in.mtime_ns = in.ctime_ns;
+	err = meta_inode_put(txn, &in);
+	if (!err)
+		err = meta_link_put(txn, in.ino, target);
+	if (!err)
+		err = meta_dirent_put(txn, art, name, in.ino, S_IFLNK);
+	if (!err && out)
+		*out = in;
+	return err;
+}
+int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
+	       uint32_t gid)
+{
+	return fs_tag_point(txn, art, name, n, NULL, uid, gid, NULL);
 }
 
 /* Whether list (URIs, one per line) holds uri as a whole line. */

@@ -115,48 +115,6 @@ static int shared_name(const char *name)
 	       strcmp(name, "user.artifs.kind") == 0;
 }
 
-/* Keeps the label and metric indexes in step with a version's attribute name. */
-static int vattr_index(struct meta_txn *txn, const struct meta_vref *v, const char *name,
-		       const void *val, size_t len, int add)
-{
-	if (strncmp(name, "user.label.", 11) == 0 && name[11])
-		return meta_label_index(txn, name + 11, val, len, v, add);
-	if (strncmp(name, "user.metric.", 12) == 0 && name[12]) {
-		char buf[64], *end;
-		double d;
-
-		if (len == 0 || len >= sizeof(buf))
-			return 0;
-		memcpy(buf, val, len);
-		buf[len] = '\0';
-		d = strtod(buf, &end);
-		if (end == buf || !isfinite(d))
-			return 0; /* not a number (an old or foreign value): not indexed */
-		return meta_metric_index(txn, name + 12, d, v, add);
-	}
-	return 0;
-}
-
-int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
-		 const char *name, const void *val, size_t len, int remove)
-{
-	void *old = NULL;
-	size_t oldlen;
-	int err = meta_xattr_get(txn, root, name, &old, &oldlen);
-
-	if (err && err != ENOENT)
-		return err;
-	if (!err) {
-		err = vattr_index(txn, v, name, old, oldlen, 0);
-		free(old);
-		if (err)
-			return err;
-	}
-	if (remove)
-		return meta_xattr_del(txn, root, name);
-	err = meta_xattr_put(txn, root, name, val, len);
-	return err ? err : vattr_index(txn, v, name, val, len, 1);
-}
 
 int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, size_t *len)
 {
@@ -342,43 +300,6 @@ static int classify(const struct meta_inode *in, const char *name, enum xa_class
 	}
 }
 
-int fs_xattr_value_check(const char *name, const char *val, size_t len, const char **why)
-{
-	if (prefix(name, "user.metric.")) {
-		char buf[64], *end;
-		double d;
-
-		if (len == 0 || len >= sizeof(buf)) {
-			*why = "a metric is a number";
-			return EINVAL;
-		}
-		memcpy(buf, val, len);
-		buf[len] = '\0';
-		d = strtod(buf, &end);
-		while (*end == ' ' || *end == '\n')
-			end++;
-		if (end == buf || *end || !isfinite(d)) {
-			*why = "a metric is a number";
-			return EINVAL;
-		}
-	}
-	if (strcmp(name, "user.artifs.kind") == 0) {
-		for (size_t i = 0; i < len; i++) {
-			char ch = val[i];
-
-			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
-				*why = "a kind is one word";
-				return EINVAL;
-			}
-		}
-		if (len == 0) {
-			*why = "a kind is one word";
-			return EINVAL;
-		}
-	}
-	return 0;
-}
 
 struct xw_arg {
 	uint64_t ino;

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's state: the state directory, the store stack (leaf, cache layer) and the
+ * index opened at mount (and by rebuild), and closed at exit.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return EINVAL;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) && errno != EEXIST)
+			return errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return errno;
+	return 0;
+}
+int fs_open_backing(struct fs *fs, int create_store)
+{
+	struct be_local_conf lc = { .root = fs->conf.store };
+	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
+	const char *why = NULL;
+	int err;
+
+	if (create_store && strncmp(fs->conf.store, "s3://", 5) != 0) {
+		err = mkdir_p(fs->conf.store);
+		if (err) {
+			log_msg(LOG_ERR, "cannot create store directory %s: %s", fs->conf.store,
+				strerror(err));
+			return err;
+		}
+	}
+	err = mkdir_p(fs->conf.state);
+	if (err) {
+		log_msg(LOG_ERR, "cannot create state directory %s: %s", fs->conf.state,
+			strerror(err));
+		return err;
+	}
+	snprintf(fs->staging, sizeof(fs->staging), "%s/staging", fs->conf.state);
+	err = mkdir_p(fs->staging);
+	if (err) {
+		log_msg(LOG_ERR, "cannot create %s: %s", fs->staging, strerror(err));
+		return err;
+	}
+	if (strncmp(fs->conf.store, "s3://", 5) == 0) {
+		struct be_s3_conf sc = { .endpoint = fs->conf.endpoint,
+					 .max_retries = fs->conf.retries };
+
+		err = be_s3_parse_url(fs->conf.store, &fs->s3_bucket, &fs->s3_prefix);
+		if (err) {
+			log_msg(LOG_ERR, "store %s: not an s3://bucket[/prefix] URL", fs->conf.store);
+			return err;
+		}
+		sc.bucket = fs->s3_bucket;
+		sc.prefix = fs->s3_prefix;
+		err = be_s3_create(&sc, &fs->be, &why);
+		if (err) {
+			log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
+			return err;
+		}
+		if (!be_s3_conditional_writes(fs->be))
+			log_msg(LOG_WARNING, "store %s does not honour If-None-Match: commit to "
+					     "each artifact from one host at a time", fs->conf.store);
+		{
+			/* Chunks are immutable: a local disk cache in front of the bucket. */
+			struct be_cache_conf cc = { .dir = fs->cache_dir,
+						    .max_bytes = fs->conf.cache_size };
+			struct be *cached;
+
+			if (fs->conf.cache_dir)
+				snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s",
+					 fs->conf.cache_dir);
+			else
+				snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s/cache",
+					 fs->conf.state);
+			err = be_cache_create(&cc, fs->be, &cached);
+			if (err) {
+				log_msg(LOG_ERR, "cache %s: %s", fs->cache_dir, strerror(err));
+				goto fail_be;
+			}
+			fs->be = cached;
+		}
+	} else {
+		err = be_local_create(&lc, &fs->be);
+		if (err) {
+			log_msg(LOG_ERR, "cannot open store %s: %s", fs->conf.store, strerror(err));
+			return err;
+		}
+	}
+	store_conf_init(&fs->sc);
+	err = store_open(fs->be, create_store, &fs->sc, &why);
+	if (err) {
+		log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
+		goto fail_be;
+	}
+	err = meta_open(&mc, &fs->meta, &why);
+	if (err) {
+		log_msg(LOG_ERR, "state %s: %s", fs->conf.state, why ? why : strerror(err));
+		goto fail_be;
+	}
+	err = rcache_create(fs->conf.rcache_bytes, &fs->rc);
+	if (err)
+		goto fail_meta;
+	rcache_prefetch_start(fs);
+	return 0;
+fail_meta:
+	meta_close(fs->meta);
+	fs->meta = NULL;
+fail_be:
+	be_destroy(fs->be);
+	fs->be = NULL;
+	free(fs->s3_bucket);
+	free(fs->s3_prefix);
+	fs->s3_bucket = fs->s3_prefix = NULL;
+	return err;
+}
+void fs_close_backing(struct fs *fs)
+{
+	if (fs->rc)
+		rcache_destroy(fs->rc);
+	if (fs->meta)
+		meta_close(fs->meta);
+	be_destroy(fs->be);
+	free(fs->s3_bucket);
+	free(fs->s3_prefix);
+	fs->s3_bucket = fs->s3_prefix = NULL;
+	fs->rc = NULL;
+	fs->meta = NULL;
+	fs->be = NULL;
+}
