@@ -391,7 +391,7 @@ int fs_attr_apply(struct meta_txn *txn, const struct meta_inode *in, const char 
 	if (in->kind == MK_VERSION) {
 		struct meta_vref v = { in->artifact, in->version };
 
-		err = fs_vattr_set(txn, in->ino, &v, name, val, len, remove);
+		err = meta_vattr_set(txn, in->ino, &v, name, val, len, remove);
 	} else if (remove) {
 		err = meta_xattr_del(txn, in->ino, name);
 	} else {

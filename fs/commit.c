@@ -74,8 +74,8 @@ static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const c
 {
 	struct meta_inode in;
 	struct manifest_entry *e;
-	struct fs_xa_collect xc = { .root = rel[0] == '\0' };
-	struct fs_children ch;
+	struct meta_xa_collect xc = { .root = rel[0] == '\0' };
+	struct meta_children ch;
 	size_t i;
 	int err;
 
@@ -99,7 +99,7 @@ static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const c
 	s->m.nentries++;
 	e->mode = in.mode;
 	e->mtime_ns = in.mtime_ns;
-	err = meta_xattr_iter(txn, ino, fs_xa_collect_fn, &xc);
+	err = meta_xattr_iter(txn, ino, meta_xa_collect_fn, &xc);
 	if (!err)
 		err = xc.err;
 	e->xattrs = xc.v;
@@ -119,7 +119,7 @@ static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const c
 		err = meta_chunks_get(txn, ino, &e->chunks, &e->nchunks);
 		return err == ENOENT ? 0 : err;
 	}
-	err = fs_children_get(txn, ino, rel[0] == '\0', &ch);
+	err = meta_children_get(txn, ino, rel[0] == '\0', &ch);
 	if (err)
 		return err;
 	for (size_t k = 0; k < ch.n && !err; k++) {
@@ -138,7 +138,7 @@ static int snap_walk(struct meta_txn *txn, struct snap *s, uint64_t ino, const c
 
 static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *m)
 {
-	struct fs_xa_collect xc = { .pending = 1 };
+	struct meta_xa_collect xc = { .pending = 1 };
 	void *v;
 	size_t len;
 	int err;
@@ -155,7 +155,7 @@ static int pending_collect(struct meta_txn *txn, uint64_t art, struct manifest *
 		if (!m->inputs)
 			return ENOMEM;
 	}
-	err = meta_xattr_iter(txn, art, fs_xa_collect_fn, &xc);
+	err = meta_xattr_iter(txn, art, meta_xa_collect_fn, &xc);
 	m->attrs = xc.v;
 	m->nattrs = xc.n;
 	return err ? err : xc.err;
@@ -200,8 +200,8 @@ static int pending_clear(struct meta_txn *txn, uint64_t art, const struct snap *
 /* Drops every pending version-level value (a discard). */
 static int pending_drop(struct meta_txn *txn, uint64_t art)
 {
-	struct fs_xa_collect xc = { .pending = 1 };
-	int err = meta_xattr_iter(txn, art, fs_xa_collect_fn, &xc);
+	struct meta_xa_collect xc = { .pending = 1 };
+	int err = meta_xattr_iter(txn, art, meta_xa_collect_fn, &xc);
 
 	for (size_t i = 0; i < xc.n; i++) {
 		if (!err)
@@ -251,7 +251,7 @@ static int install_fn(struct meta_txn *txn, void *arg)
 		/* Refresh leaves the number being committed alone (fs_art.committing_n). */
 		if (meta_version_get(txn, a.ino, s->m.version, &v) == 0)
 			return EEXIST;
-		err = fs_version_install(ia->fs, txn, &a, &s->m, ia->digest, s->uids, s->gids,
+		err = meta_version_install(txn, &a, &s->m, ia->digest, s->uids, s->gids,
 					 s->uids[0], s->gids[0], 1);
 		if (!err)
 			err = pending_clear(txn, a.ino, s);
@@ -578,7 +578,7 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 	err = cut_all(fs, &s, why, whylen);
 	if (err)
 		goto out;
-	fs_tree_digest(&s.m, tree);
+	meta_tree_digest(&s.m, tree);
 	/* No change: the newest version's tree, or, before the first version, a HEAD that
 	 * holds nothing (a file made and removed again publishes no empty @v1). */
 	if (a.latest)
@@ -676,20 +676,21 @@ int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const 
 struct reset_arg {
 	struct fs *fs;
 	uint64_t art;
-	struct fs_inos drop; /* staged inodes of the old HEAD: their files go */
+	struct meta_inos drop; /* staged inodes of the old HEAD: their files go */
 };
 
 static int discard_fn(struct meta_txn *txn, void *arg)
 {
 	struct reset_arg *r = arg;
+	struct meta_free fr = { fs_head_free_fn, r->fs };
 	struct meta_artifact a;
-	struct fs_xa_collect xc = { .root = 1 };
+	struct meta_xa_collect xc = { .root = 1 };
 	int err = meta_artifact_get(txn, r->art, &a);
 
 	if (err)
 		return err;
 	/* The HEAD root's own attributes are part of the draft: drop them first. */
-	err = meta_xattr_iter(txn, a.ino, fs_xa_collect_fn, &xc);
+	err = meta_xattr_iter(txn, a.ino, meta_xa_collect_fn, &xc);
 	for (size_t k = 0; k < xc.n; k++) {
 		if (!err)
 			err = meta_xattr_del(txn, a.ino, xc.v[k].name);
@@ -700,7 +701,7 @@ static int discard_fn(struct meta_txn *txn, void *arg)
 	if (!err)
 		err = pending_drop(txn, a.ino);
 	if (!err)
-		err = fs_head_reset(r->fs, txn, &a, a.latest, &r->drop);
+		err = meta_head_reset(txn, &a, a.latest, &fr, &r->drop);
 	return err;
 }
 

@@ -563,6 +563,11 @@ int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino)
 	return meta_inode_del(txn, ino);
 }
 
+int fs_head_free_fn(void *fs, struct meta_txn *txn, uint64_t ino)
+{
+	return fs_head_free(fs, txn, ino);
+}
+
 int fs_staging_sync(struct fs *fs)
 {
 	int fd = open(fs->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;

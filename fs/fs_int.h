@@ -190,12 +190,8 @@ int fs_child_name(struct meta_txn *txn, uint64_t parent, uint64_t ino,
 int fs_relpath(struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* The artifacts with a draft, or with at least one version: their inodes appended to
  * out->v (caller-frees), in inode order. */
-struct fs_inos {
-	uint64_t *v;
-	size_t n, cap;
-};
 enum fs_with { FS_WITH_DRAFT, FS_WITH_VERSIONS };
-int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct fs_inos *out);
+int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct meta_inos *out);
 
 /* ---- fs/state.c ---- */
 /* Opens the state, store and index. */
@@ -248,8 +244,10 @@ void fs_write_drop(struct fs *fs, struct fs_open *o);
 uint64_t fs_write_seq(struct fs *fs);
 int fs_written_since(struct fs *fs, uint64_t ino, uint64_t seq);
 void fs_commits_running(struct fs *fs, int delta);
-/* Frees a HEAD inode's record, or defers it until its last release. */
+/* Frees a HEAD inode's record, or defers it until its last release. fs_head_free_fn() is it
+ * as a meta_free_fn (arg: the struct fs), for meta_head_reset(). */
 int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino);
+int fs_head_free_fn(void *fs, struct meta_txn *txn, uint64_t ino);
 /* fsync of the staging directory, so that new staging files survive a machine crash. */
 int fs_staging_sync(struct fs *fs);
 /* Removes the staging file of a freed inode unless it is still open. */
@@ -303,74 +301,6 @@ void fs_refresh_drafts(struct fs *fs);
  * have, else EEXIST and nothing changes. Takes no artifact lock. */
 int fs_version_read_in(struct fs *fs, uint64_t art_ino, const char *project,
 		       const char *artifact, uint64_t n, const uint8_t *want);
-
-/* ---- fs/tree.c: the index side of versions and HEADs (no store I/O, no lock) ---- */
-/* Collects the xattrs of an inode (meta_xattr_iter callback): all of them, or with root
- * not the names an artifact folder keeps for itself (artifs, label, metric), or with
- * pending only the pending version-level ones (user.metric.*). v and its names and values
- * are the caller's to free. */
-struct fs_xa_collect {
-	struct manifest_xattr *v;
-	size_t n, cap;
-	int root;    /* skip the artifact's own names */
-	int pending; /* collect only the pending version-level names */
-	int err;
-};
-
-int fs_xa_collect_fn(void *arg, const char *name, const void *val, size_t len);
-/* The children of folder dir, in name order (top: not the @ names of an artifact folder),
- * read into memory so that the caller may recurse or change the tree. c->v caller-frees. */
-struct fs_child {
-	char name[META_NAME_MAX + 1];
-	uint64_t ino;
-};
-
-struct fs_children {
-	struct fs_child *v;
-	size_t n, cap;
-	int top;
-};
-
-int fs_children_get(struct meta_txn *txn, uint64_t dir, int top, struct fs_children *c);
-/* The tree digest that decides whether a draft changed anything (times do not count). */
-void fs_tree_digest(const struct manifest *m, uint8_t out[32]);
-/* The one rule that makes a project (kind MK_PROJECT, in the root) or artifact (MK_ARTIFACT,
- * in project `project`) folder: name under parent, made when absent (owned by uid:gid, with
- * permission bits perm), for mkdir, refresh and rebuild alike. *ino gets its inode; *made
- * (may be NULL) whether it was made now. Names are not checked. */
-int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
-		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
-		 int *made);
-/* The one rule that points tag `name` (with its '@') of artifact art at version n in the
- * index. src NULL: the tag's inode is kept, or made (owned by uid:gid) when absent. src (a
- * symlink or tag being renamed; the caller removed its old entry): that inode becomes the tag,
- * replacing the tag of that name. A non-tag entry of that name is left alone: 0 without src,
- * EEXIST with one. out (may be NULL) gets the tag's inode. Part of the caller's write
- * transaction; the store's refs/ object is the caller's business. */
-int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
-		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out);
-/* fs_tag_point() without src or out (refresh, rebuild). */
-int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
-	       uint32_t gid);
-/* Sets (or removes) attribute name of the version root inode root, keeping the label and
- * metric indexes in step. Part of the caller's write transaction. */
-int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
-		 const char *name, const void *val, size_t len, int remove);
-/* Creates the @vN tree of a manifest in the index (commit, refresh and rebuild share it),
- * with its lineage unless lineage is 0 (rebuild indexes lineage once every version is in). */
-int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
-		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
-		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage);
-/* Indexes version n's declared inputs and captured reads (URIs, one per line; may be NULL)
- * both ways and shows them all, each once, in user.artifs.inputs of its root inode. An
- * input naming no version here is logged and not indexed. */
-int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
-		       uint64_t root, const char *inputs, const char *captured);
-/* Makes the HEAD of a the tree of version n (replacing whatever HEAD holds). staged (may be
- * NULL) gets the staged inodes it freed, whose staging files the caller drops once the
- * transaction committed (its v replaced, caller-frees). */
-int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
-		  struct fs_inos *staged);
 
 /* ---- fs/pool.c: the one worker pool ----
  * Up to `threads` threads (started as jobs come) run submitted jobs in order. A job must not

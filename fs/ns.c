@@ -352,7 +352,7 @@ static int tag_set_fn(struct meta_txn *txn, void *arg)
 			return err;
 		have_src = 1;
 	}
-	return fs_tag_point(txn, t->art, t->name, t->n, have_src ? &src : NULL, t->uid, t->gid,
+	return meta_tag_point(txn, t->art, t->name, t->n, have_src ? &src : NULL, t->uid, t->gid,
 			    &t->out);
 }
 
@@ -469,18 +469,9 @@ static int tag_drop_prepare(struct meta_txn *txn, struct tag_op *t)
 static int tag_drop_fn(struct meta_txn *txn, void *arg)
 {
 	struct tag_op *t = arg;
-	struct meta_inode in;
-	uint64_t child;
-	uint32_t type;
-	int err;
+	int err = meta_tag_drop(txn, t->art, t->name);
 
-	if (meta_dirent_get(txn, t->art, t->name, &child, &type))
-		return 0;
-	err = meta_inode_get(txn, child, &in);
-	if (err || in.kind != MK_TAG)
-		return err;
-	err = meta_dirent_del(txn, t->art, t->name);
-	return err ? err : meta_inode_del(txn, child);
+	return err == ENOENT ? 0 : err; /* gone meanwhile */
 }
 
 /* The one way a tag is dropped from the mount (rm @tag). Takes the artifact's tag_lock and
@@ -606,7 +597,7 @@ static int mk_pa(struct meta_txn *txn, struct mk_arg *m, const struct meta_inode
 	if (!err && kind == MK_ARTIFACT)
 		err = fs_child_name(txn, META_ROOT_INO, p->ino, pname);
 	if (!err)
-		err = fs_pa_ensure(txn, p->ino, m->name, kind, pname, m->uid, m->gid, m->mode, &ino,
+		err = meta_pa_ensure(txn, p->ino, m->name, kind, pname, m->uid, m->gid, m->mode, &ino,
 				   NULL);
 	if (!err)
 		err = touch_dir(txn, p->ino);

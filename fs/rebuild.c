@@ -54,7 +54,7 @@ static int ensure_dir(struct meta_txn *txn, uint64_t parent, const char *name, u
 		log_msg(LOG_WARNING, "rebuild: skipping '%s': %s", name, why);
 		return err;
 	}
-	return fs_pa_ensure(txn, parent, name, kind, project, getuid(), getgid(), 0755, ino,
+	return meta_pa_ensure(txn, parent, name, kind, project, getuid(), getgid(), 0755, ino,
 			    NULL);
 }
 
@@ -157,7 +157,7 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 			return err;
 		err = meta_artifact_get(txn, aino, &art);
 		if (!err)
-			err = fs_version_install(fs, txn, &art, &m, digest, NULL, NULL, getuid(),
+			err = meta_version_install(txn, &art, &m, digest, NULL, NULL, getuid(),
 						 getgid(), 0);
 		if (!err)
 			err = meta_version_get(txn, aino, n, &v);
@@ -174,7 +174,7 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 
 		err = meta_artifact_get(txn, lp->art, &art);
 		if (!err)
-			err = fs_version_lineage(txn, &art, lp->n, lp->root, lp->inputs,
+			err = meta_version_lineage(txn, &art, lp->n, lp->root, lp->inputs,
 						 lp->captured);
 	}
 	if (err)
@@ -222,7 +222,7 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 			continue;
 		}
 		snprintf(tag, sizeof(tag), "@%s", rest);
-		err = fs_tag_put(txn, aino, tag, n, getuid(), getgid());
+		err = meta_tag_put(txn, aino, tag, n, getuid(), getgid());
 		if (err)
 			return err;
 	}
@@ -241,7 +241,7 @@ static int head_one_fn(struct meta_txn *txn, void *arg)
 	struct meta_artifact a;
 	int err = meta_artifact_get(txn, h->ino, &a);
 
-	return err ? err : fs_head_reset(h->fs, txn, &a, a.latest, NULL);
+	return err ? err : meta_head_reset(txn, &a, a.latest, NULL, NULL);
 }
 
 /* Removes a scratch directory tree (the unfinished new index); errors are ignored. */
@@ -283,7 +283,7 @@ int fs_rebuild(const struct fs_conf *c)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
 	struct rb_arg r = { .fs = fs };
-	struct fs_inos heads = { 0 };
+	struct meta_inos heads = { 0 };
 	struct meta_conf mc = { .dir = c->state };
 	struct meta *old_meta = NULL;
 	struct meta_txn *txn;

@@ -131,7 +131,7 @@ static int install_one_fn(struct meta_txn *txn, void *arg)
 		return 0; /* another lookup got here first */
 	err = meta_inode_get(txn, io->art, &ain);
 	if (!err)
-		err = fs_version_install(io->fs, txn, &a, io->m, io->digest, NULL, NULL, ain.uid,
+		err = meta_version_install(txn, &a, io->m, io->digest, NULL, NULL, ain.uid,
 					 ain.gid, 1);
 	return err;
 }
@@ -173,7 +173,7 @@ static int tags_apply_fn(struct meta_txn *txn, void *arg)
 
 		if (meta_version_get(txn, ta->art, ta->t->n[i], &v))
 			continue; /* names a version this host has not got */
-		err = fs_tag_put(txn, ta->art, ta->t->name[i], ta->t->n[i], ain.uid, ain.gid);
+		err = meta_tag_put(txn, ta->art, ta->t->name[i], ta->t->n[i], ain.uid, ain.gid);
 	}
 	return err;
 }
@@ -217,15 +217,9 @@ static int tags_drop_fn(struct meta_txn *txn, void *arg)
 	int err = meta_dirent_iter(txn, ta->art, NULL, local_tags_fn, &l);
 
 	for (size_t i = 0; i < l.ngone && !err; i++) {
-		uint64_t child;
-		uint32_t type;
-
-		/* Dropped on another host. */
-		err = meta_dirent_get(txn, ta->art, l.gone[i], &child, &type);
-		if (!err)
-			err = meta_dirent_del(txn, ta->art, l.gone[i]);
-		if (!err)
-			err = meta_inode_del(txn, child);
+		err = meta_tag_drop(txn, ta->art, l.gone[i]); /* dropped on another host */
+		if (err == ENOENT)
+			err = 0;
 	}
 	free(l.gone);
 	return err;
@@ -240,6 +234,7 @@ struct head_arg {
 static int head_follow_fn(struct meta_txn *txn, void *arg)
 {
 	struct head_arg *h = arg;
+	struct meta_free fr = { fs_head_free_fn, h->fs };
 	struct meta_artifact a;
 	int err = meta_artifact_get(txn, h->art, &a);
 
@@ -247,7 +242,7 @@ static int head_follow_fn(struct meta_txn *txn, void *arg)
 	 * meanwhile is the HEAD's already. */
 	if (err || a.draft || a.latest <= h->old_latest || a.latest != h->newest)
 		return err;
-	return fs_head_reset(h->fs, txn, &a, a.latest, NULL);
+	return meta_head_reset(txn, &a, a.latest, &fr, NULL);
 }
 
 /* Whether this host's commit is creating or installing version n of art now. */
@@ -408,7 +403,7 @@ static int discover_fn(struct meta_txn *txn, void *arg)
 
 	d->made = 0;
 	if (!err)
-		err = fs_pa_ensure(txn, d->parent, d->name, d->kind, d->project, p.uid, p.gid, 0755,
+		err = meta_pa_ensure(txn, d->parent, d->name, d->kind, d->project, p.uid, p.gid, 0755,
 				   &ino, &made);
 	if (!err && made)
 		d->made = ino;
@@ -474,7 +469,7 @@ void fs_attrs_refresh_for(struct fs *fs, uint64_t ino)
 
 void fs_refresh_drafts(struct fs *fs)
 {
-	struct fs_inos dr = { 0 };
+	struct meta_inos dr = { 0 };
 	struct meta_txn *txn;
 
 	if (meta_txn_begin(fs->meta, 1, &txn))

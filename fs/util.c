@@ -80,7 +80,7 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	st->st_ino = in->ino;
 	st->st_mode = in->mode;
 	if (in->kind == MK_VERSION)
-		st->st_mode &= ~(mode_t)0022; /* see fs_version_install() */
+		st->st_mode &= ~(mode_t)0022; /* see meta_version_install() */
 	st->st_nlink = S_ISDIR(in->mode) ? 1 : (in->nlink ? in->nlink : 1);
 	st->st_uid = in->uid;
 	st->st_gid = in->gid;
@@ -303,7 +303,7 @@ int fs_uri(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in, cha
 
 struct with_arg {
 	enum fs_with what;
-	struct fs_inos *out;
+	struct meta_inos *out;
 };
 
 static int with_fn(void *arg, const struct meta_artifact *a)
@@ -321,7 +321,7 @@ static int with_fn(void *arg, const struct meta_artifact *a)
 	return 0;
 }
 
-int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct fs_inos *out)
+int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct meta_inos *out)
 {
 	struct with_arg w = { what, out };
 

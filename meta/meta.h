@@ -365,4 +365,97 @@ const char *manifest_why(void);
 /* SHA-256 over the tree alone (entries), the same for equal trees whatever the metadata. */
 void manifest_tree_digest(const struct manifest *m, uint8_t out[32]);
 
+/* ---- the tree layer (meta/tree.c) ----
+ * Every namespace rule is one function here, over the caller's write transaction (reads
+ * where it says so), used by the FUSE ops, refresh and rebuild alike: make a project or an
+ * artifact, point or drop a tag, mark a draft (meta_artifact_draft_mark() above), install a
+ * version's tree, reset a HEAD, set a version attribute. None does store I/O or takes a
+ * lock; the caller brings both (fs/fs_int.h, "Lock order"). 0 or an errno; on an error the
+ * caller aborts the transaction (STYLE.md 5). */
+
+/* Inode numbers, grown with be_grow(); v caller-frees. */
+struct meta_inos {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+/* How meta_head_reset() frees a HEAD inode (fs/ defers one that is still open); NULL:
+ * meta_inode_del(). */
+typedef int meta_free_fn(void *arg, struct meta_txn *txn, uint64_t ino);
+struct meta_free {
+	meta_free_fn *fn;
+	void *arg;
+};
+
+/* Collects the xattrs of an inode (meta_xattr_iter callback): all of them, or with root
+ * not the names an artifact folder keeps for itself (artifs, label, metric), or with
+ * pending only the pending version-level ones (user.metric.*). v and its names and values
+ * are the caller's to free. */
+struct meta_xa_collect {
+	struct manifest_xattr *v;
+	size_t n, cap;
+	int root;    /* skip the artifact's own names */
+	int pending; /* collect only the pending version-level names */
+	int err;
+};
+
+int meta_xa_collect_fn(void *arg, const char *name, const void *val, size_t len);
+/* The children of folder dir, in name order (top: not the @ names of an artifact folder),
+ * read into memory so that the caller may recurse or change the tree. c->v caller-frees. */
+struct meta_child {
+	char name[META_NAME_MAX + 1];
+	uint64_t ino;
+};
+
+struct meta_children {
+	struct meta_child *v;
+	size_t n, cap;
+	int top;
+};
+
+int meta_children_get(struct meta_txn *txn, uint64_t dir, int top, struct meta_children *c);
+/* The tree digest that decides whether a draft changed anything (times do not count). */
+void meta_tree_digest(const struct manifest *m, uint8_t out[32]);
+/* The one rule that makes a project (kind MK_PROJECT, in the root) or artifact (MK_ARTIFACT,
+ * in project `project`) folder: name under parent, made when absent (owned by uid:gid, with
+ * permission bits perm), for mkdir, refresh and rebuild alike. *ino gets its inode; *made
+ * (may be NULL) whether it was made now. Names are not checked. */
+int meta_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
+		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
+		 int *made);
+/* The one rule that points tag `name` (with its '@') of artifact art at version n in the
+ * index. src NULL: the tag's inode is kept, or made (owned by uid:gid) when absent. src (a
+ * symlink or tag being renamed; the caller removed its old entry): that inode becomes the tag,
+ * replacing the tag of that name. A non-tag entry of that name is left alone: 0 without src,
+ * EEXIST with one. out (may be NULL) gets the tag's inode. Part of the caller's write
+ * transaction; the store's refs/ object is the caller's business. */
+int meta_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
+		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out);
+/* meta_tag_point() without src or out (refresh, rebuild). */
+int meta_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
+	       uint32_t gid);
+/* Sets (or removes) attribute name of the version root inode root, keeping the label and
+ * metric indexes in step. Part of the caller's write transaction. */
+int meta_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
+		 const char *name, const void *val, size_t len, int remove);
+/* Creates the @vN tree of a manifest in the index (commit, refresh and rebuild share it),
+ * with its lineage unless lineage is 0 (rebuild indexes lineage once every version is in). */
+int meta_version_install(struct meta_txn *txn, struct meta_artifact *a,
+		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
+		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage);
+/* Indexes version n's declared inputs and captured reads (URIs, one per line; may be NULL)
+ * both ways and shows them all, each once, in user.artifs.inputs of its root inode. An
+ * input naming no version here is logged and not indexed. */
+int meta_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
+		       uint64_t root, const char *inputs, const char *captured);
+/* Makes the HEAD of a the tree of version n (replacing whatever HEAD holds). staged (may be
+ * NULL) gets the staged inodes it freed, whose staging files the caller drops once the
+ * transaction committed (its v replaced, caller-frees). */
+int meta_head_reset(struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
+		    const struct meta_free *fr, struct meta_inos *staged);
+/* The one rule that drops tag `name` (with its '@') of artifact art from the index: its
+ * entry and inode. ENOENT when art has no tag of that name (an entry of that name that is no
+ * tag is left alone). The store's refs/ object is the caller's business. */
+int meta_tag_drop(struct meta_txn *txn, uint64_t art, const char *name);
+
 #endif

@@ -7,6 +7,8 @@
 #include "../../fs/fs.h"
 #include "../../fs/fs_int.h"
 
+static struct fs F = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
 Test(name, project_and_artifact_names)
 {
 	const char *why = NULL;
@@ -80,4 +82,35 @@ Test(attrs, key_length)
 	cr_expect_eq(fs_attr_key_check(&o, name), ENAMETOOLONG);
 	o.project[1] = o.artifact[1] = '\0';
 	cr_expect_eq(fs_attr_key_check(&o, name), 0);
+}
+
+/* What a commit that cuts unlocked asks: was the staging file written since its cut began? */
+Test(draft, writes_since_a_cut)
+{
+	struct fs_open *o, *w;
+	uint64_t seq;
+
+	o = fs_open_hold(&F, 77);
+	cr_assert_not_null(o);
+	fs_write_begin(&F, o);
+	fs_write_end(&F, o);
+	seq = fs_write_seq(&F);
+	cr_expect_not(fs_written_since(&F, 77, seq), "a write before the cut counts");
+	fs_write_begin(&F, o);
+	cr_expect(fs_written_since(&F, 77, seq), "a write running now does not count");
+	fs_write_end(&F, o);
+	cr_expect(fs_written_since(&F, 77, seq), "a write that ended after the cut began does not count");
+	cr_expect_not(fs_written_since(&F, 78, seq));
+	/* A file closed while a commit runs keeps its record until the commit ends. */
+	fs_commits_running(&F, 1);
+	seq = fs_write_seq(&F);
+	w = fs_write_hold(&F, 79);
+	cr_assert_not_null(w);
+	fs_write_drop(&F, w);
+	cr_expect(fs_written_since(&F, 79, seq), "a truncate by path was forgotten at once");
+	fs_commits_running(&F, -1);
+	cr_expect_not(fs_written_since(&F, 79, seq), "the record outlived the commit");
+	cr_expect_eq(fs_open_release(&F, o), 0);
+	fs_free_deferred(&F, 77);
+	cr_expect_eq(fs_open_count(&F, 77), 0);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The index side of versions and HEADs (fs/tree.c) and the draft bookkeeping a commit
- * relies on (fs/draft.c), on a fresh LMDB index per test, without mounting.
+ * The tree layer (meta/tree.c): the namespace rules over a fresh LMDB index per test,
+ * without mounting.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,11 +16,10 @@
 
 #include <criterion/criterion.h>
 
-#include "../../fs/fs.h"
-#include "../../fs/fs_int.h"
+#include "../../meta/meta.h"
 
 static char dir[] = "/tmp/artifs-tree-XXXXXX";
-static struct fs F;
+static struct meta *M;
 static uint64_t art_ino;
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -30,11 +29,16 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 static int make_artifact_fn(struct meta_txn *txn, void *arg)
 {
+	struct meta_inode root = { .ino = META_ROOT_INO, .parent = META_ROOT_INO, .kind = MK_ROOT,
+				   .mode = S_IFDIR | 0755, .nlink = 2 };
 	uint64_t pino;
-	int err = fs_pa_ensure(txn, META_ROOT_INO, "p", MK_PROJECT, NULL, 0, 0, 0755, &pino,
-			       NULL);
+	int err = meta_inode_put(txn, &root);
 
-	return err ? err : fs_pa_ensure(txn, pino, "a", MK_ARTIFACT, "p", 0, 0, 0755, &art_ino,
+	if (err)
+		return err;
+	err = meta_pa_ensure(txn, META_ROOT_INO, "p", MK_PROJECT, NULL, 0, 0, 0755, &pino, NULL);
+
+	return err ? err : meta_pa_ensure(txn, pino, "a", MK_ARTIFACT, "p", 0, 0, 0755, &art_ino,
 					  NULL);
 }
 
@@ -44,17 +48,13 @@ static void setup(void)
 	const char *why = NULL;
 
 	cr_assert_not_null(mkdtemp(dir));
-	memset(&F, 0, sizeof(F));
-	pthread_mutex_init(&F.lock, NULL);
-	cr_assert_eq(meta_open(&c, &F.meta, &why), 0, "meta_open: %s", why ? why : "");
-	cr_assert_eq(fs_ctl_init(&F), 0);
-	cr_assert_eq(meta_write(F.meta, make_artifact_fn, NULL), 0);
+	cr_assert_eq(meta_open(&c, &M, &why), 0, "meta_open: %s", why ? why : "");
+	cr_assert_eq(meta_write(M, make_artifact_fn, NULL), 0);
 }
 
 static void teardown(void)
 {
-	meta_close(F.meta);
-	pthread_mutex_destroy(&F.lock);
+	meta_close(M);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	strcpy(dir, "/tmp/artifs-tree-XXXXXX");
 }
@@ -107,7 +107,7 @@ static int install_fn(struct meta_txn *txn, void *arg)
 	int err = meta_artifact_get(txn, art_ino, &a);
 
 	in->m->inputs = (char *)in->inputs;
-	return err ? err : fs_version_install(&F, txn, &a, in->m, digest, NULL, NULL, 0, 0,
+	return err ? err : meta_version_install(txn, &a, in->m, digest, NULL, NULL, 0, 0,
 					      in->lineage);
 }
 
@@ -116,7 +116,7 @@ static int walk(uint64_t ino, const char *path, struct meta_inode *out)
 {
 	struct meta_txn *txn;
 	char buf[256], *save = NULL;
-	int err = meta_txn_begin(F.meta, 1, &txn);
+	int err = meta_txn_begin(M, 1, &txn);
 
 	cr_assert_eq(err, 0);
 	snprintf(buf, sizeof(buf), "%s", path);
@@ -136,7 +136,7 @@ static struct meta_artifact artifact(void)
 	struct meta_txn *txn;
 	struct meta_artifact a;
 
-	cr_assert_eq(meta_txn_begin(F.meta, 1, &txn), 0);
+	cr_assert_eq(meta_txn_begin(M, 1, &txn), 0);
 	cr_assert_eq(meta_artifact_get(txn, art_ino, &a), 0);
 	meta_txn_abort(txn);
 	return a;
@@ -152,7 +152,7 @@ Test(tree, install_makes_the_version_tree)
 	char *link = NULL;
 
 	manifest_make(&m, 1, 0);
-	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
+	cr_assert_eq(meta_write(M, install_fn, &in), 0);
 	a = artifact();
 	cr_expect_eq(a.latest, 1);
 	cr_expect_eq(a.next, 2);
@@ -167,7 +167,7 @@ Test(tree, install_makes_the_version_tree)
 	cr_assert_eq(walk(art_ino, "@v1/model.pkl", &x), 0);
 	cr_expect_eq(x.size, 3);
 	cr_assert_eq(walk(art_ino, "@latest", &x), 0);
-	cr_assert_eq(meta_txn_begin(F.meta, 1, &txn), 0);
+	cr_assert_eq(meta_txn_begin(M, 1, &txn), 0);
 	cr_expect_eq(meta_link_get(txn, x.ino, &link), 0);
 	meta_txn_abort(txn);
 	cr_expect_str_eq(link, "@v1");
@@ -181,7 +181,7 @@ Test(tree, install_refuses_a_child_before_its_folder)
 	struct meta_inode v;
 
 	manifest_make(&m, 1, 1);
-	cr_expect_eq(meta_write(F.meta, install_fn, &in), EINVAL);
+	cr_expect_eq(meta_write(M, install_fn, &in), EINVAL);
 	cr_expect_eq(walk(art_ino, "@v1", &v), ENOENT, "a refused install left @v1 behind");
 	cr_expect_eq(artifact().latest, 0);
 }
@@ -196,12 +196,12 @@ Test(tree, lineage_indexes_known_inputs_only)
 	size_t len = 0;
 
 	manifest_make(&m, 1, 0);
-	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
+	cr_assert_eq(meta_write(M, install_fn, &in), 0);
 	manifest_make(&m, 2, 0);
 	in.inputs = "artifs://p/a@v1\nartifs://p/nope@v9";
-	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
+	cr_assert_eq(meta_write(M, install_fn, &in), 0);
 	cr_assert_eq(walk(art_ino, "@v2", &v2), 0);
-	cr_assert_eq(meta_txn_begin(F.meta, 1, &txn), 0);
+	cr_assert_eq(meta_txn_begin(M, 1, &txn), 0);
 	cr_expect_eq(meta_xattr_get(txn, v2.ino, "user.artifs.inputs", &val, &len), 0);
 	meta_txn_abort(txn);
 	cr_expect_eq(len, strlen("artifs://p/a@v1"));
@@ -214,7 +214,7 @@ static int reset_fn(struct meta_txn *txn, void *arg)
 	struct meta_artifact a;
 	int err = meta_artifact_get(txn, art_ino, &a);
 
-	return err ? err : fs_head_reset(&F, txn, &a, *(uint64_t *)arg, NULL);
+	return err ? err : meta_head_reset(txn, &a, *(uint64_t *)arg, NULL, NULL);
 }
 
 Test(tree, head_reset_copies_a_version_and_clears_the_draft)
@@ -225,15 +225,15 @@ Test(tree, head_reset_copies_a_version_and_clears_the_draft)
 	uint64_t n = 1;
 
 	manifest_make(&m, 1, 0);
-	cr_assert_eq(meta_write(F.meta, install_fn, &in), 0);
-	cr_assert_eq(meta_write(F.meta, reset_fn, &n), 0);
+	cr_assert_eq(meta_write(M, install_fn, &in), 0);
+	cr_assert_eq(meta_write(M, reset_fn, &n), 0);
 	cr_assert_eq(walk(art_ino, "model/w.bin", &h), 0);
 	cr_expect_eq(h.kind, MK_HEAD);
 	cr_expect_eq(h.size, 7);
 	cr_expect_eq(walk(art_ino, "latest.txt", &h), 0);
 	cr_expect_eq(artifact().draft, 0);
 	n = 0; /* an empty HEAD */
-	cr_assert_eq(meta_write(F.meta, reset_fn, &n), 0);
+	cr_assert_eq(meta_write(M, reset_fn, &n), 0);
 	cr_expect_eq(walk(art_ino, "model", &h), ENOENT);
 	cr_expect_eq(walk(art_ino, "@v1/model", &h), 0, "the reset touched the version");
 }
@@ -256,43 +256,56 @@ Test(tree, draft_mark_is_a_generation_that_is_never_0)
 {
 	uint32_t g0, top = UINT32_MAX;
 
-	cr_assert_eq(meta_write(F.meta, mark_fn, NULL), 0);
+	cr_assert_eq(meta_write(M, mark_fn, NULL), 0);
 	g0 = artifact().draft;
 	cr_expect_neq(g0, 0);
-	cr_assert_eq(meta_write(F.meta, mark_fn, NULL), 0);
+	cr_assert_eq(meta_write(M, mark_fn, NULL), 0);
 	cr_expect_neq(artifact().draft, g0, "a second change left the generation as it was");
-	cr_assert_eq(meta_write(F.meta, draft_set_fn, &top), 0);
-	cr_assert_eq(meta_write(F.meta, mark_fn, NULL), 0);
+	cr_assert_eq(meta_write(M, draft_set_fn, &top), 0);
+	cr_assert_eq(meta_write(M, mark_fn, NULL), 0);
 	cr_expect_eq(artifact().draft, 1, "the generation wrapped to 0 (no draft)");
 }
 
-/* What a commit that cuts unlocked asks: was the staging file written since its cut began? */
-Test(tree, writes_since_a_cut)
+static int tag_fn(struct meta_txn *txn, void *arg)
 {
-	struct fs_open *o, *w;
-	uint64_t seq;
+	return meta_tag_put(txn, art_ino, "@prod", 1, 0, 0);
+}
 
-	o = fs_open_hold(&F, 77);
-	cr_assert_not_null(o);
-	fs_write_begin(&F, o);
-	fs_write_end(&F, o);
-	seq = fs_write_seq(&F);
-	cr_expect_not(fs_written_since(&F, 77, seq), "a write before the cut counts");
-	fs_write_begin(&F, o);
-	cr_expect(fs_written_since(&F, 77, seq), "a write running now does not count");
-	fs_write_end(&F, o);
-	cr_expect(fs_written_since(&F, 77, seq), "a write that ended after the cut began does not count");
-	cr_expect_not(fs_written_since(&F, 78, seq));
-	/* A file closed while a commit runs keeps its record until the commit ends. */
-	fs_commits_running(&F, 1);
-	seq = fs_write_seq(&F);
-	w = fs_write_hold(&F, 79);
-	cr_assert_not_null(w);
-	fs_write_drop(&F, w);
-	cr_expect(fs_written_since(&F, 79, seq), "a truncate by path was forgotten at once");
-	fs_commits_running(&F, -1);
-	cr_expect_not(fs_written_since(&F, 79, seq), "the record outlived the commit");
-	cr_expect_eq(fs_open_release(&F, o), 0);
-	fs_free_deferred(&F, 77);
-	cr_expect_eq(fs_open_count(&F, 77), 0);
+static int drop_fn(struct meta_txn *txn, void *arg)
+{
+	return meta_tag_drop(txn, art_ino, (const char *)arg);
+}
+
+Test(tree, tags_point_and_drop)
+{
+	struct manifest m;
+	struct install in = { &m, 1, NULL };
+	struct meta_inode t;
+
+	manifest_make(&m, 1, 0);
+	cr_assert_eq(meta_write(M, install_fn, &in), 0);
+	cr_assert_eq(meta_write(M, tag_fn, NULL), 0);
+	cr_assert_eq(walk(art_ino, "@prod", &t), 0);
+	cr_expect_eq(t.kind, MK_TAG);
+	cr_expect_eq(meta_write(M, drop_fn, "@latest"), ENOENT, "dropped what is no tag");
+	cr_expect_eq(walk(art_ino, "@latest", &t), 0, "@latest went with a tag drop");
+	cr_expect_eq(meta_write(M, drop_fn, "@prod"), 0);
+	cr_expect_eq(walk(art_ino, "@prod", &t), ENOENT);
+	cr_expect_eq(meta_write(M, drop_fn, "@prod"), ENOENT);
+}
+
+static int ensure_fn(struct meta_txn *txn, void *arg)
+{
+	int *made = arg;
+	uint64_t ino;
+
+	return meta_pa_ensure(txn, META_ROOT_INO, "p", MK_PROJECT, NULL, 0, 0, 0700, &ino, made);
+}
+
+Test(tree, pa_ensure_makes_once)
+{
+	int made = -1;
+
+	cr_assert_eq(meta_write(M, ensure_fn, &made), 0);
+	cr_expect_eq(made, 0, "project p was made again");
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The index side of versions and HEADs: a version's tree made from its manifest (commit,
- * refresh and rebuild share it), its lineage, and a HEAD reset to a version's tree. Pure
- * index operations, each part of the caller's write transaction: no store I/O, no lock.
+ * The tree layer: every namespace rule as one function over a write transaction (meta.h,
+ * "Tree"), shared by the FUSE ops, refresh and rebuild: projects and artifacts, tags, a
+ * version's tree from its manifest with its lineage and attributes, and a HEAD reset to a
+ * version's tree. No store I/O, no lock: the callers' business.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,8 +13,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 
-#include "fs_int.h"
+#include "meta.h"
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* Keeps the label and metric indexes in step with a version's attribute name. */
 static int vattr_index(struct meta_txn *txn, const struct meta_vref *v, const char *name,
@@ -37,7 +47,7 @@ static int vattr_index(struct meta_txn *txn, const struct meta_vref *v, const ch
 	return 0;
 }
 
-int fs_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
+int meta_vattr_set(struct meta_txn *txn, uint64_t root, const struct meta_vref *v,
 		 const char *name, const void *val, size_t len, int remove)
 {
 	void *old = NULL;
@@ -64,9 +74,9 @@ static int xattr_skip_root(const char *name)
 	       strncmp(name, "user.metric.", 12) == 0;
 }
 
-int fs_xa_collect_fn(void *arg, const char *name, const void *val, size_t len)
+int meta_xa_collect_fn(void *arg, const char *name, const void *val, size_t len)
 {
-	struct fs_xa_collect *c = arg;
+	struct meta_xa_collect *c = arg;
 	struct manifest_xattr *nv;
 
 	if (c->root && xattr_skip_root(name))
@@ -96,8 +106,8 @@ int fs_xa_collect_fn(void *arg, const char *name, const void *val, size_t len)
 static int children_fn(void *arg, const char *name, size_t namelen, uint64_t child,
 		       uint32_t type)
 {
-	struct fs_children *c = arg;
-	struct fs_child *nv;
+	struct meta_children *c = arg;
+	struct meta_child *nv;
 
 	if (c->top && name[0] == '@')
 		return 0; /* versions, tags and @latest are not content */
@@ -112,7 +122,7 @@ static int children_fn(void *arg, const char *name, size_t namelen, uint64_t chi
 	return 0;
 }
 
-int fs_children_get(struct meta_txn *txn, uint64_t dir, int top, struct fs_children *c)
+int meta_children_get(struct meta_txn *txn, uint64_t dir, int top, struct meta_children *c)
 {
 	int err;
 
@@ -131,7 +141,7 @@ int fs_children_get(struct meta_txn *txn, uint64_t dir, int top, struct fs_child
  * folder mtimes move as a side effect of every create and unlink inside them, and a job
  * that writes the same bytes again should not make a version. Names, modes, bytes,
  * symlinks and attributes count. Times are still stored in the manifest. */
-void fs_tree_digest(const struct manifest *cm, uint8_t out[32])
+void meta_tree_digest(const struct manifest *cm, uint8_t out[32])
 {
 	struct manifest *m = (struct manifest *)cm;
 	int64_t *saved = malloc((m->nentries + 1) * sizeof(*saved));
@@ -146,7 +156,7 @@ void fs_tree_digest(const struct manifest *cm, uint8_t out[32])
 	free(saved);
 }
 
-int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
+int meta_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
 		 const char *project, uint32_t uid, uint32_t gid, uint32_t perm, uint64_t *ino,
 		 int *made)
 {
@@ -168,7 +178,7 @@ int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32
 	in.uid = uid;
 	in.gid = gid;
 	in.nlink = 1;
-	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	in.mtime_ns = in.ctime_ns = now_ns();
 	if (kind == MK_ARTIFACT) {
 		struct meta_artifact a = { .ino = in.ino, .project_ino = parent, .next = 1 };
 
@@ -189,7 +199,7 @@ int fs_pa_ensure(struct meta_txn *txn, uint64_t parent, const char *name, uint32
 	}
 	return err;
 }
-int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
+int meta_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n,
 		 const struct meta_inode *src, uint32_t uid, uint32_t gid, struct meta_inode *out)
 {
 	struct meta_inode in;
@@ -237,7 +247,7 @@ int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t 
 	in.mode = S_IFLNK | 0777;
 	in.flags = 0;
 	in.size = strlen(target);
-	in.ctime_ns = fs_now_ns();
+	in.ctime_ns = now_ns();
 	if (!src)
 		in.mtime_ns = in.ctime_ns;
 	err = meta_inode_put(txn, &in);
@@ -249,10 +259,27 @@ int fs_tag_point(struct meta_txn *txn, uint64_t art, const char *name, uint64_t 
 		*out = in;
 	return err;
 }
-int fs_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
+int meta_tag_put(struct meta_txn *txn, uint64_t art, const char *name, uint64_t n, uint32_t uid,
 	       uint32_t gid)
 {
-	return fs_tag_point(txn, art, name, n, NULL, uid, gid, NULL);
+	return meta_tag_point(txn, art, name, n, NULL, uid, gid, NULL);
+}
+
+int meta_tag_drop(struct meta_txn *txn, uint64_t art, const char *name)
+{
+	struct meta_inode in;
+	uint64_t child;
+	uint32_t type;
+	int err = meta_dirent_get(txn, art, name, &child, &type);
+
+	if (!err)
+		err = meta_inode_get(txn, child, &in);
+	if (err)
+		return err;
+	if (in.kind != MK_TAG)
+		return ENOENT;
+	err = meta_dirent_del(txn, art, name);
+	return err ? err : meta_inode_del(txn, child);
 }
 
 /* Whether list (URIs, one per line) holds uri as a whole line. */
@@ -270,7 +297,7 @@ static int list_has(const char *list, const char *uri)
 	return 0;
 }
 
-int fs_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
+int meta_version_lineage(struct meta_txn *txn, const struct meta_artifact *a, uint64_t n,
 		       uint64_t root, const char *inputs, const char *captured)
 {
 	const char *lists[2] = { inputs, captured };
@@ -373,12 +400,12 @@ static int root_values(struct meta_txn *txn, const struct meta_artifact *a,
 		err = meta_xattr_put(txn, root, "user.artifs.message", m->message,
 				     strlen(m->message));
 	if (!err && lineage)
-		err = fs_version_lineage(txn, a, m->version, root, m->inputs, m->captured);
+		err = meta_version_lineage(txn, a, m->version, root, m->inputs, m->captured);
 	if (!err && m->producer)
 		err = meta_xattr_put(txn, root, "user.artifs.producer", m->producer,
 				     strlen(m->producer));
 	for (size_t k = 0; k < m->nattrs && !err; k++)
-		err = fs_vattr_set(txn, root, &vr, m->attrs[k].name, m->attrs[k].val,
+		err = meta_vattr_set(txn, root, &vr, m->attrs[k].name, m->attrs[k].val,
 				   m->attrs[k].len, 0);
 	return err;
 }
@@ -416,7 +443,7 @@ static int latest_point(struct meta_txn *txn, struct meta_artifact *a, int64_t w
 	return err;
 }
 
-int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
+int meta_version_install(struct meta_txn *txn, struct meta_artifact *a,
 		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
 		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage)
 {
@@ -471,7 +498,7 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 		err = meta_dirent_put(txn, a->ino, vname, root.ino, S_IFDIR);
 	v.root = root.ino;
 	memcpy(v.digest, digest, 32);
-	fs_tree_digest(m, v.tree_digest);
+	meta_tree_digest(m, v.tree_digest);
 	if (!err)
 		err = meta_version_put(txn, &v);
 	if (err)
@@ -487,11 +514,11 @@ int fs_version_install(struct fs *fs, struct meta_txn *txn, struct meta_artifact
 }
 
 /* Deletes the HEAD subtree below dir (not dir itself); staged inodes go to drop[]. */
-static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top,
-		      struct fs_inos *drop)
+static int head_clear(const struct meta_free *fr, struct meta_txn *txn, uint64_t dir, int top,
+		      struct meta_inos *drop)
 {
-	struct fs_children ch;
-	int err = fs_children_get(txn, dir, top, &ch);
+	struct meta_children ch;
+	int err = meta_children_get(txn, dir, top, &ch);
 
 	for (size_t i = 0; i < ch.n && !err; i++) {
 		struct meta_inode in;
@@ -500,7 +527,7 @@ static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top
 		if (err)
 			break;
 		if (S_ISDIR(in.mode))
-			err = head_clear(fs, txn, in.ino, 0, drop);
+			err = head_clear(fr, txn, in.ino, 0, drop);
 		if (!err && (in.flags & MI_STAGED)) {
 			uint64_t *nd = be_grow(drop->v, drop->n, &drop->cap, sizeof(*drop->v));
 
@@ -512,7 +539,7 @@ static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top
 			nd[drop->n++] = in.ino;
 		}
 		if (!err)
-			err = fs_head_free(fs, txn, in.ino);
+			err = fr ? fr->fn(fr->arg, txn, in.ino) : meta_inode_del(txn, in.ino);
 		if (!err)
 			err = meta_dirent_del(txn, dir, ch.v[i].name);
 	}
@@ -523,12 +550,12 @@ static int head_clear(struct fs *fs, struct meta_txn *txn, uint64_t dir, int top
 /* Copies the version subtree below vdir into the HEAD folder hdir. */
 static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_t art)
 {
-	struct fs_children ch;
-	int err = fs_children_get(txn, vdir, 0, &ch);
+	struct meta_children ch;
+	int err = meta_children_get(txn, vdir, 0, &ch);
 
 	for (size_t i = 0; i < ch.n && !err; i++) {
 		struct meta_inode v, h;
-		struct fs_xa_collect xc = { 0 };
+		struct meta_xa_collect xc = { 0 };
 		struct chunk_ref *refs = NULL;
 		size_t n = 0;
 		char *link = NULL;
@@ -551,7 +578,7 @@ static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_
 		if (!err && S_ISREG(v.mode) && meta_chunks_get(txn, v.ino, &refs, &n) == 0 && n)
 			err = meta_chunks_put(txn, h.ino, refs, n);
 		if (!err)
-			err = meta_xattr_iter(txn, v.ino, fs_xa_collect_fn, &xc);
+			err = meta_xattr_iter(txn, v.ino, meta_xa_collect_fn, &xc);
 		for (size_t k = 0; k < xc.n; k++) {
 			if (!err)
 				err = meta_xattr_put(txn, h.ino, xc.v[k].name, xc.v[k].val,
@@ -571,13 +598,13 @@ static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_
 	return err;
 }
 
-static int reset_head(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a,
-		      uint64_t n, struct fs_inos *drop)
+static int reset_head(const struct meta_free *fr, struct meta_txn *txn, struct meta_artifact *a,
+		      uint64_t n, struct meta_inos *drop)
 {
 	struct meta_version v;
 	struct meta_inode root, ain;
-	struct fs_xa_collect xc = { .root = 1 };
-	int err = head_clear(fs, txn, a->ino, 1, drop);
+	struct meta_xa_collect xc = { .root = 1 };
+	int err = head_clear(fr, txn, a->ino, 1, drop);
 
 	if (err || !n)
 		goto done;
@@ -595,7 +622,7 @@ static int reset_head(struct fs *fs, struct meta_txn *txn, struct meta_artifact 
 	ain.mtime_ns = root.mtime_ns;
 	err = meta_inode_put(txn, &ain);
 	if (!err)
-		err = meta_xattr_iter(txn, v.root, fs_xa_collect_fn, &xc);
+		err = meta_xattr_iter(txn, v.root, meta_xa_collect_fn, &xc);
 	for (size_t k = 0; k < xc.n; k++) {
 		if (!err)
 			err = meta_xattr_put(txn, a->ino, xc.v[k].name, xc.v[k].val, xc.v[k].len);
@@ -613,11 +640,11 @@ done:
 	return meta_artifact_put(txn, a);
 }
 
-int fs_head_reset(struct fs *fs, struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
-		  struct fs_inos *staged)
+int meta_head_reset(struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
+		    const struct meta_free *fr, struct meta_inos *staged)
 {
-	struct fs_inos drop = { 0 };
-	int err = reset_head(fs, txn, a, n, &drop);
+	struct meta_inos drop = { 0 };
+	int err = reset_head(fr, txn, a, n, &drop);
 
 	if (staged) {
 		free(staged->v);
