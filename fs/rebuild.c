@@ -75,6 +75,7 @@ struct rb_arg {
 	struct fs_attr_plan *attrs; /* read from meta/ before the transaction */
 	struct lineage_pending *pend;
 	size_t npend, cap;
+	uint64_t *tagn; /* per refs/ key: the version it names, 0 to skip */
 };
 
 static void pending_free(struct rb_arg *r)
@@ -105,69 +106,171 @@ static int pending_add(struct rb_arg *r, uint64_t art, uint64_t n, uint64_t root
 	return 0;
 }
 
-static int rebuild_fn(struct meta_txn *txn, void *arg)
+/* The artifact folder p/a the first phase made: 0 and *aino, else ENOENT. */
+static int artifact_find(struct meta_txn *txn, const char *p, const char *a, uint64_t *aino)
+{
+	uint64_t pino;
+	uint32_t type;
+	int err = meta_dirent_get(txn, META_ROOT_INO, p, &pino, &type);
+
+	return err ? err : meta_dirent_get(txn, pino, a, aino, &type);
+}
+
+/* First phase, one transaction and no store I/O: every project and artifact that a version
+ * key or a marker names (a bad name is logged and skipped). */
+static int dirs_fn(struct meta_txn *txn, void *arg)
 {
 	struct rb_arg *r = arg;
-	struct fs *fs = r->fs;
-	char p[META_PA_MAX + 1], a[META_PA_MAX + 1];
-	const char *rest;
+	struct fs_attr_owner o;
 	struct be_key k;
 	uint64_t pino, aino;
 	int err = 0;
 
-	pending_free(r); /* a run again after the map grew */
-
-	/* Every artifact first, so that inputs naming another artifact resolve. */
-	for (size_t i = 0; i < r->vers.n; i++) {
+	for (size_t i = 0; i < r->vers.n && !err; i++) {
 		if (be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k) && !k.rest)
-			continue; /* a bad number is logged below */
-		snprintf(p, sizeof(p), "%s", k.project);
-		snprintf(a, sizeof(a), "%s", k.artifact);
-		if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) == 0)
-			ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p);
+			continue; /* a bad number is logged with the versions */
+		if (ensure_dir(txn, META_ROOT_INO, k.project, MK_PROJECT, &pino, NULL) == 0)
+			ensure_dir(txn, pino, k.artifact, MK_ARTIFACT, &aino, k.project);
 	}
-	/* Versions, in key order: per artifact, numbers ascend (20 digits). A bad object is
-	 * skipped with a log line naming it; the others are still read. */
-	for (size_t i = 0; i < r->vers.n; i++) {
+	for (size_t i = 0; i < r->metas.n && !err; i++) {
+		if (fs_attr_marker_parse(r->metas.v[i], &o))
+			continue;
+		err = ensure_dir(txn, META_ROOT_INO, o.project, MK_PROJECT, &pino, NULL);
+		if (!err && o.where == FA_ARTIFACT)
+			err = ensure_dir(txn, pino, o.artifact, MK_ARTIFACT, &aino, o.project);
+		if (err == EINVAL)
+			err = 0; /* a bad name, logged */
+	}
+	return err;
+}
+
+/* Versions are read from the store BATCH at a time with no transaction open, then installed
+ * in one transaction (which a grown map may run again: it reads only what is fetched). */
+#define BATCH 64
+
+struct batch {
+	struct manifest m[BATCH];
+	uint8_t digest[BATCH][32];
+	uint64_t aino[BATCH], root[BATCH];
+	size_t n;
+};
+
+static int batch_fn(struct meta_txn *txn, void *arg)
+{
+	struct batch *b = arg;
+	int err = 0;
+
+	for (size_t i = 0; i < b->n && !err; i++) {
 		struct meta_artifact art;
 		struct meta_version v;
-		struct manifest m;
-		uint8_t digest[32];
-		uint64_t n;
+
+		err = meta_artifact_get(txn, b->aino[i], &art);
+		if (!err)
+			err = meta_version_install(txn, &art, &b->m[i], b->digest[i], NULL, NULL,
+						   getuid(), getgid(), 0);
+		if (!err)
+			err = meta_version_get(txn, b->aino[i], b->m[i].version, &v);
+		if (!err)
+			b->root[i] = v.root;
+	}
+	return err;
+}
+
+/* Installs the fetched batch and keeps each version's inputs for the lineage phase. */
+static int batch_install(struct rb_arg *r, struct batch *b)
+{
+	int err = b->n ? meta_write(r->fs->meta, batch_fn, b) : 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (!err)
+			err = pending_add(r, b->aino[i], b->m[i].version, b->root[i], &b->m[i]);
+		manifest_release(&b->m[i]);
+	}
+	b->n = 0;
+	return err;
+}
+
+/* Second phase: every version, in key order (per artifact, numbers ascend). A bad object is
+ * skipped with a log line naming it; the others are still read. */
+static int versions_install(struct rb_arg *r)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	struct meta_txn *txn;
+	int err = b ? 0 : ENOMEM;
+
+	for (size_t i = 0; i < r->vers.n && !err; i++) {
+		struct be_key k;
+		uint64_t aino;
+		int found;
 
 		if (be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k) && !k.rest)
 			continue;
-		snprintf(p, sizeof(p), "%s", k.project);
-		snprintf(a, sizeof(a), "%s", k.artifact);
-		n = k.n;
-		if (!n) {
+		if (!k.n) {
 			log_msg(LOG_WARNING, "rebuild: skipping %s: not a version number from 1 to "
 				"%llu", r->vers.v[i], (unsigned long long)META_VERSION_MAX);
 			continue;
 		}
-		if (ensure_dir(txn, META_ROOT_INO, p, MK_PROJECT, &pino, NULL) ||
-		    ensure_dir(txn, pino, a, MK_ARTIFACT, &aino, p))
-			continue;
-		err = fs_manifest_fetch(fs, p, a, n, &m, digest);
+		err = meta_txn_begin(r->fs->meta, 1, &txn);
+		if (err)
+			break;
+		found = artifact_find(txn, k.project, k.artifact, &aino) == 0;
+		meta_txn_abort(txn);
+		if (!found)
+			continue; /* a bad name, logged by the first phase */
+		err = fs_manifest_fetch(r->fs, k.project, k.artifact, k.n, &b->m[b->n],
+					b->digest[b->n]);
 		if (err == EINVAL || err == ENOENT) {
 			err = 0;
 			continue;
 		}
 		if (err)
-			return err;
-		err = meta_artifact_get(txn, aino, &art);
-		if (!err)
-			err = meta_version_install(txn, &art, &m, digest, NULL, NULL, getuid(),
-						 getgid(), 0);
-		if (!err)
-			err = meta_version_get(txn, aino, n, &v);
-		if (!err)
-			err = pending_add(r, aino, n, v.root, &m);
-		manifest_release(&m);
-		if (err)
-			return err;
+			break;
+		b->aino[b->n++] = aino;
+		if (b->n == BATCH)
+			err = batch_install(r, b);
 	}
-	/* Lineage once every version is in: an artifact may sort before its inputs. */
+	if (b) {
+		int ierr = batch_install(r, b); /* also releases what an error left fetched */
+
+		err = err ? err : ierr;
+	}
+	free(b);
+	return err;
+}
+
+/* The tags' values (version numbers) from the store, before the last transaction: 0 for a
+ * key to skip. */
+static int tags_fetch(struct rb_arg *r, uint64_t **vals)
+{
+	*vals = calloc(r->refs.n ? r->refs.n : 1, sizeof(**vals));
+	if (!*vals)
+		return ENOMEM;
+	for (size_t i = 0; i < r->refs.n; i++) {
+		struct be_key k;
+		char target[32];
+		const char *why;
+		void *buf = NULL;
+		size_t len;
+
+		if (be_key_split(r->refs.v[i], BE_KEY_REFS, &k) || fs_name_check_tag(k.rest, &why))
+			continue;
+		if (be_get_all(r->fs->be, r->refs.v[i], 64, &buf, &len))
+			continue;
+		snprintf(target, sizeof(target), "%.*s", (int)len, (char *)buf);
+		free(buf);
+		(*vals)[i] = strtoull(target, NULL, 10);
+	}
+	return 0;
+}
+
+/* Last phase, one transaction and no store I/O: lineage once every version is in (an
+ * artifact may sort before its inputs), labels, metrics and kinds (the merge refresh makes
+ * too), and the tags. */
+static int last_fn(struct meta_txn *txn, void *arg)
+{
+	struct rb_arg *r = arg;
+	int err = 0;
+
 	for (size_t i = 0; i < r->npend && !err; i++) {
 		struct meta_artifact art;
 		struct lineage_pending *lp = &r->pend[i];
@@ -175,60 +278,41 @@ static int rebuild_fn(struct meta_txn *txn, void *arg)
 		err = meta_artifact_get(txn, lp->art, &art);
 		if (!err)
 			err = meta_version_lineage(txn, &art, lp->n, lp->root, lp->inputs,
-						 lp->captured);
+						   lp->captured);
 	}
-	if (err)
-		return err;
-	/* The markers: projects and artifacts that may have no version yet. */
-	for (size_t i = 0; i < r->metas.n; i++) {
-		struct fs_attr_owner o;
-
-		if (fs_attr_marker_parse(r->metas.v[i], &o))
-			continue;
-		err = ensure_dir(txn, META_ROOT_INO, o.project, MK_PROJECT, &pino, NULL);
-		if (!err && o.where == FA_ARTIFACT)
-			err = ensure_dir(txn, pino, o.artifact, MK_ARTIFACT, &aino, o.project);
-		if (err)
-			return err;
-	}
-	/* Labels, metrics and kinds: the merge refresh makes too, over every owner. */
-	err = fs_attrs_plan_apply(txn, r->attrs);
-	if (err)
-		return err;
-	for (size_t i = 0; i < r->refs.n; i++) {
+	if (!err)
+		err = fs_attrs_plan_apply(txn, r->attrs);
+	for (size_t i = 0; i < r->refs.n && !err; i++) {
 		struct meta_version v;
-		char tag[META_PA_MAX + 2], target[32];
-		void *buf = NULL;
-		size_t len;
-		uint64_t n;
-		uint32_t type;
-		const char *why;
+		struct be_key k;
+		char tag[META_PA_MAX + 2];
+		uint64_t aino;
 
-		if (be_key_split(r->refs.v[i], BE_KEY_REFS, &k) || fs_name_check_tag(k.rest, &why))
+		if (!r->tagn[i] || be_key_split(r->refs.v[i], BE_KEY_REFS, &k) ||
+		    artifact_find(txn, k.project, k.artifact, &aino))
 			continue;
-		snprintf(p, sizeof(p), "%s", k.project);
-		snprintf(a, sizeof(a), "%s", k.artifact);
-		rest = k.rest;
-		if (meta_dirent_get(txn, META_ROOT_INO, p, &pino, &type) ||
-		    meta_dirent_get(txn, pino, a, &aino, &type))
-			continue;
-		if (be_get_all(fs->be, r->refs.v[i], 64, &buf, &len))
-			continue;
-		snprintf(target, sizeof(target), "%.*s", (int)len, (char *)buf);
-		free(buf);
-		n = strtoull(target, NULL, 10);
-		if (meta_version_get(txn, aino, n, &v)) {
+		if (meta_version_get(txn, aino, r->tagn[i], &v)) {
 			log_msg(LOG_WARNING, "rebuild: tag %s names a missing version", r->refs.v[i]);
 			continue;
 		}
-		snprintf(tag, sizeof(tag), "@%s", rest);
-		err = meta_tag_put(txn, aino, tag, n, getuid(), getgid());
-		if (err)
-			return err;
+		snprintf(tag, sizeof(tag), "@%s", k.rest);
+		err = meta_tag_put(txn, aino, tag, r->tagn[i], getuid(), getgid());
 	}
-	return 0;
+	return err;
 }
 
+static int rebuild_index(struct rb_arg *r)
+{
+	int err = meta_write(r->fs->meta, dirs_fn, r);
+
+	if (!err)
+		err = versions_install(r);
+	if (!err)
+		err = tags_fetch(r, &r->tagn);
+	if (!err)
+		err = meta_write(r->fs->meta, last_fn, r);
+	return err;
+}
 
 struct head_one {
 	struct fs *fs;
@@ -329,7 +413,7 @@ int fs_rebuild(const struct fs_conf *c)
 	err = fs_attrs_plan_store(fs, r.metas.v, r.metas.n, &r.attrs);
 	if (err)
 		goto out_close;
-	err = meta_write(fs->meta, rebuild_fn, &r);
+	err = rebuild_index(&r);
 	if (err)
 		goto out_close;
 	err = meta_txn_begin(fs->meta, 1, &txn);
@@ -382,6 +466,7 @@ out:
 	keys_free(&r.refs);
 	fs_attrs_plan_free(r.attrs);
 	pending_free(&r);
+	free(r.tagn);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 	return err;
