@@ -606,10 +606,57 @@ static int mk_pa(struct meta_txn *txn, struct mk_arg *m, const struct meta_inode
 	return err;
 }
 
+/* A file, folder or symlink in a HEAD (p its folder). */
+static int mk_head(struct meta_txn *txn, struct mk_arg *m, const struct meta_inode *p)
+{
+	struct meta_inode in;
+	int err;
+
+	if (!S_ISDIR(m->mode) && !S_ISREG(m->mode) && !S_ISLNK(m->mode)) {
+		m->why = "artifacts hold files, folders and symlinks only";
+		return EPERM;
+	}
+	err = path_fits(txn, p, m->name, 0, &m->why);
+	if (err)
+		return err;
+	memset(&in, 0, sizeof(in));
+	in.parent = p->ino;
+	in.uid = m->uid;
+	in.gid = m->gid;
+	in.nlink = 1;
+	in.mode = m->mode;
+	in.mtime_ns = in.ctime_ns = fs_now_ns();
+	in.kind = MK_HEAD;
+	in.artifact = p->artifact;
+	if (S_ISREG(m->mode))
+		in.flags = MI_STAGED;
+	if (S_ISLNK(m->mode))
+		in.size = strlen(m->link);
+	err = meta_ino_alloc(txn, &in.ino);
+	if (!err)
+		err = meta_inode_put(txn, &in);
+	if (!err && m->link)
+		err = meta_link_put(txn, in.ino, m->link);
+	if (!err)
+		err = meta_dirent_put(txn, p->ino, m->name, in.ino, in.mode & S_IFMT);
+	if (!err)
+		err = touch_dir(txn, p->ino);
+	/* A top-level link to "@…" is most likely `ln -sfn`'s temporary name on its way to
+	 * become a tag: by itself it neither marks the draft nor starts the quiet timer (the
+	 * next change of the artifact commits it with the rest). */
+	if (!err && !(p->kind == MK_ARTIFACT && m->link && m->link[0] == '@')) {
+		err = meta_artifact_draft_mark(txn, in.artifact);
+		m->art = in.artifact;
+	}
+	if (!err)
+		m->out = in;
+	return err;
+}
+
 static int mk_fn(struct meta_txn *txn, void *arg)
 {
 	struct mk_arg *m = arg;
-	struct meta_inode p, in;
+	struct meta_inode p;
 	uint64_t child;
 	uint32_t type;
 	int err;
@@ -639,53 +686,9 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 		return EEXIST;
 	if (p.kind == MK_ROOT || p.kind == MK_PROJECT)
 		return mk_pa(txn, m, &p);
-
-	memset(&in, 0, sizeof(in));
-	in.parent = p.ino;
-	in.uid = m->uid;
-	in.gid = m->gid;
-	in.nlink = 1;
-	in.mode = m->mode;
-	in.mtime_ns = in.ctime_ns = fs_now_ns();
-	if (is_headish(&p)) {
-		if (!S_ISDIR(m->mode) && !S_ISREG(m->mode) && !S_ISLNK(m->mode)) {
-			m->why = "artifacts hold files, folders and symlinks only";
-			return EPERM;
-		}
-		err = path_fits(txn, &p, m->name, 0, &m->why);
-		if (err)
-			return err;
-		in.kind = MK_HEAD;
-		in.artifact = p.artifact;
-		if (S_ISREG(m->mode))
-			in.flags = MI_STAGED;
-		if (S_ISLNK(m->mode))
-			in.size = strlen(m->link);
-	} else {
+	if (!is_headish(&p))
 		return EPERM;
-	}
-	err = meta_ino_alloc(txn, &in.ino);
-	if (err)
-		return err;
-	err = meta_inode_put(txn, &in);
-	if (!err && m->link)
-		err = meta_link_put(txn, in.ino, m->link);
-	if (!err)
-		err = meta_dirent_put(txn, p.ino, m->name, in.ino, in.mode & S_IFMT);
-	if (!err)
-		err = touch_dir(txn, p.ino);
-	if (!err && in.kind == MK_HEAD) {
-		/* A top-level link to "@…" is most likely `ln -sfn`'s temporary name on its
-		 * way to become a tag: by itself it neither marks the draft nor starts the
-		 * quiet timer (the next change of the artifact commits it with the rest). */
-		if (!(p.kind == MK_ARTIFACT && m->link && m->link[0] == '@')) {
-			err = meta_artifact_draft_mark(txn, in.artifact);
-			m->art = in.artifact;
-		}
-	}
-	if (!err)
-		m->out = in;
-	return err;
+	return mk_head(txn, m, &p);
 }
 
 static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, const char *name,
@@ -753,6 +756,47 @@ struct rm_arg {
 	struct fs_attr_owner owner; /* a removed project or artifact: its attribute objects */
 };
 
+/* Whether child c of the rm may go (a version, @latest, .artifs or a tag may not; a folder
+ * only when empty). */
+static int rm_check(struct meta_txn *txn, struct rm_arg *r, const struct meta_inode *c)
+{
+	struct meta_artifact a;
+	int empty, err;
+
+	switch (c->kind) {
+	case MK_VERSION:
+		r->why = "versions are read-only";
+		return EROFS;
+	case MK_LATEST:
+		r->why = "@latest is kept by artifs and cannot be removed";
+		return EPERM;
+	case MK_CTL:
+		r->why = "the control folder is kept by artifs";
+		return EPERM;
+	case MK_PROJECT:
+	case MK_ARTIFACT:
+	case MK_HEAD:
+		break;
+	default: /* tags are dropped by tag_drop() */
+		return EPERM;
+	}
+	if (S_ISDIR(c->mode)) {
+		err = meta_dir_empty(txn, c->ino, &empty);
+		if (err)
+			return err;
+		if (!empty) {
+			r->why = "the folder is not empty";
+			if (c->kind == MK_ARTIFACT) {
+				err = meta_artifact_get(txn, c->ino, &a);
+				if (!err && a.latest)
+					r->why = "the artifact has versions";
+			}
+			return ENOTEMPTY;
+		}
+	}
+	return 0;
+}
+
 static int rm_fn(struct meta_txn *txn, void *arg)
 {
 	struct rm_arg *r = arg;
@@ -760,7 +804,7 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 	struct meta_artifact a;
 	uint64_t child;
 	uint32_t type;
-	int empty, err;
+	int err;
 
 	r->freed = r->art = 0;
 	r->owner.where = 0;
@@ -781,37 +825,9 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 		return ENOTDIR;
 	if (!r->dir && S_ISDIR(c.mode))
 		return EISDIR;
-	switch (c.kind) {
-	case MK_VERSION:
-		r->why = "versions are read-only";
-		return EROFS;
-	case MK_LATEST:
-		r->why = "@latest is kept by artifs and cannot be removed";
-		return EPERM;
-	case MK_CTL:
-		r->why = "the control folder is kept by artifs";
-		return EPERM;
-	case MK_PROJECT:
-	case MK_ARTIFACT:
-	case MK_HEAD:
-		break;
-	default: /* tags are dropped by tag_drop() */
-		return EPERM;
-	}
-	if (S_ISDIR(c.mode)) {
-		err = meta_dir_empty(txn, c.ino, &empty);
-		if (err)
-			return err;
-		if (!empty) {
-			r->why = "the folder is not empty";
-			if (c.kind == MK_ARTIFACT) {
-				err = meta_artifact_get(txn, c.ino, &a);
-				if (!err && a.latest)
-					r->why = "the artifact has versions";
-			}
-			return ENOTEMPTY;
-		}
-	}
+	err = rm_check(txn, r, &c);
+	if (err)
+		return err;
 	if (c.kind == MK_ARTIFACT) {
 		err = meta_artifact_get(txn, c.ino, &a);
 		if (err)

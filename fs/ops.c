@@ -576,13 +576,52 @@ static char *absolute(const char *path)
 	return asprintf(&out, "%s/%s", cwd, path) < 0 ? NULL : out;
 }
 
+/* Before serving: lineage capture, the root and .artifs, and what a crash left. */
+static int state_ready(struct fs *fs)
+{
+	int err = fs->conf.no_capture ? 0 : fs_lineage_create(fs);
+
+	if (err)
+		return err;
+	err = fs_ctl_init(fs);
+	if (err) {
+		log_msg(LOG_ERR, "cannot initialise the index: %s", strerror(err));
+		return err;
+	}
+	err = fs_sweep(fs);
+	if (err) {
+		log_msg(LOG_ERR, "cannot sweep what a crash left: %s", strerror(err));
+		return err;
+	}
+	fs_refresh_drafts(fs);
+	return 0;
+}
+
+/* Serves requests until unmounted; tells the parent (notify) that the mount is ready. */
+static int serve(struct fs *fs, int *notify)
+{
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+	int ret;
+
+	if (!lc)
+		return ENOMEM;
+	daemon_ready(*notify, 1);
+	*notify = -1;
+	/* Idle workers are kept (libfuse's default): at API levels below 3.12 this config
+	 * object was read as the old struct, which asked for a thread per request. */
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	ret = fuse_session_loop_mt(fs->se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return ret < 0 ? -ret : 0;
+}
+
 int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *mountpoint)
 {
-	struct fuse_loop_config *lc = NULL;
 	struct fs *fs = calloc(1, sizeof(*fs));
 	char *store = strncmp(c->store, "s3://", 5) ? absolute(c->store) : strdup(c->store);
 	char *state = absolute(c->state);
-	int notify = -1, mounted = 0, err, ret;
+	int notify = -1, mounted = 0, err;
 
 	if (!fs || !store || !state) {
 		err = ENOMEM;
@@ -600,23 +639,9 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 	err = fs_open_backing(fs, 1);
 	if (err)
 		goto out_free;
-	if (!c->no_capture) {
-		err = fs_lineage_create(fs);
-		if (err)
-			goto out_backing;
-	}
-	err = fs_ctl_init(fs);
-	if (err) {
-		log_msg(LOG_ERR, "cannot initialise the index: %s", strerror(err));
+	err = state_ready(fs);
+	if (err)
 		goto out_backing;
-	}
-	err = fs_sweep(fs);
-	if (!err)
-		fs_refresh_drafts(fs);
-	if (err) {
-		log_msg(LOG_ERR, "cannot sweep what a crash left: %s", strerror(err));
-		goto out_backing;
-	}
 	fs->se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), fs);
 	if (!fs->se) {
 		err = EINVAL;
@@ -636,20 +661,7 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 	if (err)
 		goto out_unmount;
 	log_msg(LOG_INFO, "mounted at %s (store %s, state %s)", mountpoint, store, state);
-	lc = fuse_loop_cfg_create();
-	if (!lc) {
-		err = ENOMEM;
-		goto out_unmount;
-	}
-	daemon_ready(notify, 1);
-	notify = -1;
-	/* Idle workers are kept (libfuse's default): at API levels below 3.12 this config
-	 * object was read as the old struct, which asked for a thread per request. */
-	fuse_loop_cfg_set_clone_fd(lc, 0);
-	fuse_loop_cfg_set_max_threads(lc, 16);
-	ret = fuse_session_loop_mt(fs->se, lc);
-	fuse_loop_cfg_destroy(lc);
-	err = ret < 0 ? -ret : 0;
+	err = serve(fs, &notify);
 out_unmount:
 	if (mounted)
 		fuse_session_unmount(fs->se);

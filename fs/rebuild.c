@@ -363,6 +363,47 @@ static int move(const char *from, const char *to, const char *name)
  * index and its staging files (the bytes of its drafts) moved to <state>/index.old-<time>
  * and the new one moved in; a failed rebuild leaves the old index as it was.
  */
+/* Each HEAD with versions becomes its newest version's tree (heads: those artifacts). */
+static int heads_reset(struct fs *fs, struct meta_inos *heads)
+{
+	struct meta_txn *txn;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (!err) {
+		err = fs_artifacts_with(txn, FS_WITH_VERSIONS, heads);
+		meta_txn_abort(txn);
+	}
+	for (size_t i = 0; i < heads->n && !err; i++) {
+		struct head_one h = { fs, heads->v[i] };
+
+		err = meta_write(fs->meta, head_one_fn, &h);
+	}
+	return err;
+}
+
+/* The new index (in tmp) takes the old one's place in state; the old one and its staging
+ * files go to old first (NULL: there was none). */
+static int index_swap(const char *state, const char *tmp, const char *old)
+{
+	static const char *const names[] = { "data.mdb", "lock.mdb", "staging" };
+	int err = 0;
+
+	if (old) {
+		if (mkdir(old, 0700)) {
+			err = errno;
+			log_msg(LOG_ERR, "rebuild: cannot create %s: %s", old, strerror(err));
+		}
+		for (size_t i = 0; i < 3 && !err; i++)
+			err = move(state, old, names[i]);
+		if (!err)
+			log_msg(LOG_INFO, "rebuild: the old index and its staging files are kept in %s",
+				old);
+	}
+	for (size_t i = 0; i < 3 && !err; i++)
+		err = move(tmp, state, names[i]);
+	return err;
+}
+
 int fs_rebuild(const struct fs_conf *c)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
@@ -370,7 +411,6 @@ int fs_rebuild(const struct fs_conf *c)
 	struct meta_inos heads = { 0 };
 	struct meta_conf mc = { .dir = c->state };
 	struct meta *old_meta = NULL;
-	struct meta_txn *txn;
 	char old[PATH_MAX], tmp[PATH_MAX], cache[PATH_MAX + 16];
 	const char *why = NULL;
 	int err, have_old;
@@ -416,16 +456,7 @@ int fs_rebuild(const struct fs_conf *c)
 	err = rebuild_index(&r);
 	if (err)
 		goto out_close;
-	err = meta_txn_begin(fs->meta, 1, &txn);
-	if (!err) {
-		err = fs_artifacts_with(txn, FS_WITH_VERSIONS, &heads);
-		meta_txn_abort(txn);
-	}
-	for (size_t i = 0; i < heads.n && !err; i++) {
-		struct head_one h = { fs, heads.v[i] };
-
-		err = meta_write(fs->meta, head_one_fn, &h);
-	}
+	err = heads_reset(fs, &heads);
 	if (!err)
 		err = meta_sync(fs->meta);
 	if (!err)
@@ -433,27 +464,8 @@ int fs_rebuild(const struct fs_conf *c)
 			heads.n);
 out_close:
 	fs_close_backing(fs);
-	if (!err && have_old) {
-		if (mkdir(old, 0700)) {
-			err = errno;
-			log_msg(LOG_ERR, "rebuild: cannot create %s: %s", old, strerror(err));
-		}
-		if (!err)
-			err = move(c->state, old, "data.mdb");
-		if (!err)
-			err = move(c->state, old, "lock.mdb");
-		if (!err)
-			err = move(c->state, old, "staging");
-		if (!err)
-			log_msg(LOG_INFO, "rebuild: the old index and its staging files are kept in %s",
-				old);
-	}
 	if (!err)
-		err = move(tmp, c->state, "data.mdb");
-	if (!err)
-		err = move(tmp, c->state, "lock.mdb");
-	if (!err)
-		err = move(tmp, c->state, "staging");
+		err = index_swap(c->state, tmp, have_old ? old : NULL);
 	if (err)
 		log_msg(LOG_ERR, "rebuild failed (%s); the index in %s is unchanged", strerror(err),
 			c->state);

@@ -35,11 +35,9 @@ static int mkdir_p(const char *path)
 		return errno;
 	return 0;
 }
-int fs_open_backing(struct fs *fs, int create_store)
+/* The store, state and staging directories, made when absent. */
+static int dirs_make(struct fs *fs, int create_store)
 {
-	struct be_local_conf lc = { .root = fs->conf.store };
-	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
-	const char *why = NULL;
 	int err;
 
 	if (create_store && strncmp(fs->conf.store, "s3://", 5) != 0) {
@@ -58,55 +56,66 @@ int fs_open_backing(struct fs *fs, int create_store)
 	}
 	snprintf(fs->staging, sizeof(fs->staging), "%s/staging", fs->conf.state);
 	err = mkdir_p(fs->staging);
-	if (err) {
+	if (err)
 		log_msg(LOG_ERR, "cannot create %s: %s", fs->staging, strerror(err));
+	return err;
+}
+
+/* An s3:// store: the S3 leaf, and a local disk cache in front of it for the chunks, which
+ * are immutable. */
+static int s3_open(struct fs *fs)
+{
+	struct be_s3_conf sc = { .endpoint = fs->conf.endpoint, .max_retries = fs->conf.retries };
+	struct be_cache_conf cc = { .dir = fs->cache_dir, .max_bytes = fs->conf.cache_size };
+	const char *why = NULL;
+	struct be *cached;
+	int err = be_s3_parse_url(fs->conf.store, &fs->s3_bucket, &fs->s3_prefix);
+
+	if (err) {
+		log_msg(LOG_ERR, "store %s: not an s3://bucket[/prefix] URL", fs->conf.store);
 		return err;
 	}
+	sc.bucket = fs->s3_bucket;
+	sc.prefix = fs->s3_prefix;
+	err = be_s3_create(&sc, &fs->be, &why);
+	if (err) {
+		log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
+		return err;
+	}
+	if (!be_s3_conditional_writes(fs->be))
+		log_msg(LOG_WARNING, "store %s does not honour If-None-Match: commit to each artifact "
+				     "from one host at a time", fs->conf.store);
+	if (fs->conf.cache_dir)
+		snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s", fs->conf.cache_dir);
+	else
+		snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s/cache", fs->conf.state);
+	err = be_cache_create(&cc, fs->be, &cached);
+	if (err) {
+		log_msg(LOG_ERR, "cache %s: %s", fs->cache_dir, strerror(err));
+		return err;
+	}
+	fs->be = cached;
+	return 0;
+}
+
+int fs_open_backing(struct fs *fs, int create_store)
+{
+	struct be_local_conf lc = { .root = fs->conf.store };
+	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
+	const char *why = NULL;
+	int err = dirs_make(fs, create_store);
+
+	if (err)
+		return err;
 	if (strncmp(fs->conf.store, "s3://", 5) == 0) {
-		struct be_s3_conf sc = { .endpoint = fs->conf.endpoint,
-					 .max_retries = fs->conf.retries };
-
-		err = be_s3_parse_url(fs->conf.store, &fs->s3_bucket, &fs->s3_prefix);
-		if (err) {
-			log_msg(LOG_ERR, "store %s: not an s3://bucket[/prefix] URL", fs->conf.store);
-			return err;
-		}
-		sc.bucket = fs->s3_bucket;
-		sc.prefix = fs->s3_prefix;
-		err = be_s3_create(&sc, &fs->be, &why);
-		if (err) {
-			log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
-			return err;
-		}
-		if (!be_s3_conditional_writes(fs->be))
-			log_msg(LOG_WARNING, "store %s does not honour If-None-Match: commit to "
-					     "each artifact from one host at a time", fs->conf.store);
-		{
-			/* Chunks are immutable: a local disk cache in front of the bucket. */
-			struct be_cache_conf cc = { .dir = fs->cache_dir,
-						    .max_bytes = fs->conf.cache_size };
-			struct be *cached;
-
-			if (fs->conf.cache_dir)
-				snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s",
-					 fs->conf.cache_dir);
-			else
-				snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s/cache",
-					 fs->conf.state);
-			err = be_cache_create(&cc, fs->be, &cached);
-			if (err) {
-				log_msg(LOG_ERR, "cache %s: %s", fs->cache_dir, strerror(err));
-				goto fail_be;
-			}
-			fs->be = cached;
-		}
+		err = s3_open(fs);
 	} else {
 		err = be_local_create(&lc, &fs->be);
-		if (err) {
+		if (err)
 			log_msg(LOG_ERR, "cannot open store %s: %s", fs->conf.store, strerror(err));
-			return err;
-		}
 	}
+	if (err)
+		goto fail_be;
 	store_conf_init(&fs->sc);
 	err = store_open(fs->be, create_store, &fs->sc, &why);
 	if (err) {
@@ -134,6 +143,7 @@ fail_be:
 	fs->s3_bucket = fs->s3_prefix = NULL;
 	return err;
 }
+
 void fs_close_backing(struct fs *fs)
 {
 	if (fs->rc)

@@ -99,13 +99,12 @@ def main():
                 if b in edges[a]:
                     syms = sorted(s for s in uses[a] if owner.get(s) == b)
                     print(f"  {a} -> {b}: {', '.join(syms[:5])}")
-    long = long_functions(os.path.join(here, "..", "..", "fs"))
-    for line in long:
+    for line in long_functions(os.path.join(here, "..", "..", "fs")):
+        fail = True
         print(f"fs/: a function over {MAX_LINES} lines: {line}")
     if fail:
         sys.exit(1)
-    print(f"fs/: no call cycle between its {len(edges)} files"
-          + (f"; {len(long)} function(s) over {MAX_LINES} lines (listed, not yet refused)" if long else ""))
+    print(f"fs/: no call cycle between its {len(edges)} files, no function over {MAX_LINES} lines")
 
 
 if __name__ == "__main__":
