@@ -436,7 +436,7 @@ struct seen {
 	size_t dirlen;
 	uint64_t max;  /* the largest valid time seen under the name's folder */
 	char **keys;   /* every object there: all older than the one we write */
-	size_t n;
+	size_t n, cap;
 };
 
 static int seen_fn(void *arg, const char *key, uint64_t size)
@@ -450,7 +450,7 @@ static int seen_fn(void *arg, const char *key, uint64_t size)
 		return 0; /* a longer name that shares this folder's first parts */
 	if (stamp_parse(rest, &t) == 0 && t > s->max)
 		s->max = t;
-	nk = realloc(s->keys, (s->n + 1) * sizeof(*nk));
+	nk = be_grow(s->keys, s->n, &s->cap, sizeof(*nk));
 	if (!nk)
 		return ENOMEM;
 	s->keys = nk;
@@ -532,7 +532,7 @@ struct cand {
 
 struct cands {
 	struct cand *v;
-	size_t n;
+	size_t n, cap;
 };
 
 static void cands_free(struct cands *c)
@@ -543,7 +543,7 @@ static void cands_free(struct cands *c)
 	}
 	free(c->v);
 	c->v = NULL;
-	c->n = 0;
+	c->n = c->cap = 0;
 }
 
 /* Adds a store key if it is an attribute or base object (bad ones are logged, skipped). */
@@ -558,7 +558,7 @@ static int cands_add(struct cands *c, const char *key)
 	}
 	if (k.kind == KEY_OTHER)
 		return 0;
-	nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
+	nv = be_grow(c->v, c->n, &c->cap, sizeof(*nv));
 	if (!nv)
 		return ENOMEM;
 	c->v = nv;
@@ -624,12 +624,12 @@ struct upd {
 struct plan_owner {
 	struct fs_attr_owner o;
 	struct upd *u;
-	size_t nu;
+	size_t nu, cap;
 };
 
 struct fs_attr_plan {
 	struct plan_owner *v;
-	size_t n;
+	size_t n, cap;
 };
 
 void fs_attrs_plan_free(struct fs_attr_plan *p)
@@ -651,7 +651,7 @@ void fs_attrs_plan_free(struct fs_attr_plan *p)
 struct local {
 	char **name;
 	char (*hash)[17];
-	size_t n;
+	size_t n, cap_name, cap_hash;
 	int present; /* the owner exists in this index */
 };
 
@@ -678,11 +678,11 @@ static int local_fn(void *arg, const char *name, const void *val, size_t len)
 
 	if (!name_allowed(la->where, name))
 		return 0;
-	nn = realloc(l->name, (l->n + 1) * sizeof(*nn));
+	nn = be_grow(l->name, l->n, &l->cap_name, sizeof(*nn));
 	if (!nn)
 		return ENOMEM;
 	l->name = nn;
-	nh = realloc(l->hash, (l->n + 1) * sizeof(*nh));
+	nh = be_grow(l->hash, l->n, &l->cap_hash, sizeof(*nh));
 	if (!nh)
 		return ENOMEM;
 	l->hash = nh;
@@ -730,7 +730,7 @@ struct pairs {
 	char **name;
 	char **val;
 	size_t *len;
-	size_t n;
+	size_t n, cap_name, cap_val, cap_len;
 };
 
 static void pairs_free(struct pairs *p)
@@ -750,15 +750,15 @@ static int pairs_add(struct pairs *p, const char *name, const char *val, size_t 
 	char **nn, **nv;
 	size_t *nl;
 
-	nn = realloc(p->name, (p->n + 1) * sizeof(*nn));
+	nn = be_grow(p->name, p->n, &p->cap_name, sizeof(*nn));
 	if (!nn)
 		return ENOMEM;
 	p->name = nn;
-	nv = realloc(p->val, (p->n + 1) * sizeof(*nv));
+	nv = be_grow(p->val, p->n, &p->cap_val, sizeof(*nv));
 	if (!nv)
 		return ENOMEM;
 	p->val = nv;
-	nl = realloc(p->len, (p->n + 1) * sizeof(*nl));
+	nl = be_grow(p->len, p->n, &p->cap_len, sizeof(*nl));
 	if (!nl)
 		return ENOMEM;
 	p->len = nl;
@@ -916,7 +916,7 @@ static int upd_add(struct plan_owner *po, const struct local *l, const char *nam
 		if (strcmp(hash, here) == 0)
 			return 0; /* already so here */
 	}
-	nu = realloc(po->u, (po->nu + 1) * sizeof(*nu));
+	nu = be_grow(po->u, po->nu, &po->cap, sizeof(*nu));
 	if (!nu)
 		return ENOMEM;
 	po->u = nu;
@@ -1032,7 +1032,7 @@ static int plan_build(struct fs *fs, struct cands *c, const struct plan_conf *pc
 			err = plan_owner(fs, c->v + i, j - i, pc, pc->local ? &l : NULL, &po);
 		local_free(&l);
 		if (!err && po.nu) {
-			struct plan_owner *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
+			struct plan_owner *nv = be_grow(p->v, p->n, &p->cap, sizeof(*nv));
 
 			if (!nv)
 				err = ENOMEM;
@@ -1040,7 +1040,7 @@ static int plan_build(struct fs *fs, struct cands *c, const struct plan_conf *pc
 				p->v = nv;
 				nv[p->n++] = po;
 				po.u = NULL;
-				po.nu = 0;
+				po.nu = po.cap = 0;
 			}
 		}
 		for (size_t k = 0; k < po.nu; k++) {
@@ -1155,7 +1155,7 @@ static struct proj_seen {
 	int based; /* project.json was read in this session */
 	char name[META_PA_MAX + 1]; /* projects are never renamed */
 } *projs;
-static size_t nprojs;
+static size_t nprojs, capprojs;
 
 int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force)
 {
@@ -1174,7 +1174,7 @@ int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force)
 	for (i = 0; i < nprojs && projs[i].ino != pino; i++)
 		;
 	if (i == nprojs) {
-		struct proj_seen *np = realloc(projs, (nprojs + 1) * sizeof(*np));
+		struct proj_seen *np = be_grow(projs, nprojs, &capprojs, sizeof(*np));
 
 		if (!np) {
 			pthread_mutex_unlock(&proj_lock);

@@ -154,34 +154,22 @@ out:
 }
 
 struct list_arg {
-	char *buf;
-	size_t len, cap;
+	struct be_str b; /* the names, each with its NUL */
 	int err;
 };
 
 static void list_add(struct list_arg *l, const char *name)
 {
-	size_t n = strlen(name) + 1;
-
-	if (l->len + n > l->cap) {
-		size_t cap = (l->cap + n) * 2;
-		char *nb = realloc(l->buf, cap);
-
-		if (!nb) {
-			l->err = ENOMEM;
-			return;
-		}
-		l->buf = nb;
-		l->cap = cap;
-	}
-	memcpy(l->buf + l->len, name, n);
-	l->len += n;
+	if (!l->err)
+		l->err = be_str_add(&l->b, name, strlen(name) + 1);
 }
 
 static int list_fn(void *arg, const char *name, const void *val, size_t len)
 {
-	list_add(arg, name);
-	return 0;
+	struct list_arg *l = arg;
+
+	list_add(l, name);
+	return l->err;
 }
 
 int fs_do_listxattr(struct fs *fs, uint64_t ino, char **list, size_t *len)
@@ -213,11 +201,11 @@ int fs_do_listxattr(struct fs *fs, uint64_t ino, char **list, size_t *len)
 out:
 	meta_txn_abort(txn);
 	if (err) {
-		free(l.buf);
+		be_str_release(&l.b);
 		return err;
 	}
-	*list = l.buf;
-	*len = l.len;
+	*list = l.b.s;
+	*len = l.b.len;
 	return 0;
 }
 
@@ -364,8 +352,7 @@ static int inputs_normalise(struct fs *fs, const char *val, size_t len, char **o
 {
 	struct meta_txn *txn;
 	const char *s = val, *end = val + len;
-	char *list = NULL;
-	size_t used = 0;
+	struct be_str list = { 0 };
 	int err = meta_txn_begin(fs->meta, 1, &txn);
 
 	if (err)
@@ -373,7 +360,7 @@ static int inputs_normalise(struct fs *fs, const char *val, size_t len, char **o
 	while (s < end && !err) {
 		const char *nl = memchr(s, '\n', end - s);
 		size_t n = (nl ? nl : end) - s;
-		char uri[1024], canon[400], *grown;
+		char uri[1024], canon[400];
 		struct meta_vref v;
 
 		while (n && (s[n - 1] == '\r' || s[n - 1] == ' '))
@@ -404,21 +391,18 @@ static int inputs_normalise(struct fs *fs, const char *val, size_t len, char **o
 			err = meta_vref_uri(txn, &v, canon, sizeof(canon));
 		if (err)
 			break;
-		grown = realloc(list, used + strlen(canon) + 2);
-		if (!grown) {
-			err = ENOMEM;
-			break;
-		}
-		list = grown;
-		used += sprintf(list + used, "%s%s", used ? "\n" : "", canon);
+		if (list.len)
+			err = be_str_add(&list, "\n", 1);
+		if (!err)
+			err = be_str_add(&list, canon, strlen(canon));
 	}
 	meta_txn_abort(txn);
 	if (err) {
-		free(list);
+		be_str_release(&list);
 		return err;
 	}
-	*out = list;
-	*outlen = used;
+	*out = list.s;
+	*outlen = list.len;
 	return 0;
 }
 
