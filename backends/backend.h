@@ -64,6 +64,11 @@ typedef int be_list_fn(void *arg, const char *key, uint64_t size);
  * - put: stores the whole object, replacing any previous one; readers see the old or the new
  *   object whole, never a part.
  * - put_new: as put, but only when key does not exist yet: EEXIST otherwise (atomic).
+ * - put_lazy (may be NULL: put serves): as put, but durable across a machine crash only
+ *   once a later flush() returned; until then a crash may leave the object absent or
+ *   damaged, which chunk_put() finds and replaces. For chunks, which a commit flushes once
+ *   before its manifest names them, instead of syncing each.
+ * - flush (may be NULL: nothing to do): makes every put_lazy before it durable.
  * - head: *size receives the object's size; ENOENT when missing.
  * - del: removes the object; a missing key is not an error.
  * - list: calls fn for every key that starts with prefix, in byte order of keys.
@@ -77,6 +82,8 @@ struct be_ops {
 		   size_t *got);
 	int (*put)(struct be *be, const char *key, const void *buf, size_t len);
 	int (*put_new)(struct be *be, const char *key, const void *buf, size_t len);
+	int (*put_lazy)(struct be *be, const char *key, const void *buf, size_t len);
+	int (*flush)(struct be *be);
 	int (*head)(struct be *be, const char *key, uint64_t *size);
 	int (*del)(struct be *be, const char *key);
 	int (*list)(struct be *be, const char *prefix, be_list_fn *fn, void *arg);
@@ -98,6 +105,15 @@ static inline int be_get(struct be *be, const char *key, uint64_t off, size_t le
 static inline int be_put(struct be *be, const char *key, const void *buf, size_t len)
 {
 	return be->ops->put(be, key, buf, len);
+}
+static inline int be_put_lazy(struct be *be, const char *key, const void *buf, size_t len)
+{
+	return be->ops->put_lazy ? be->ops->put_lazy(be, key, buf, len)
+				 : be->ops->put(be, key, buf, len);
+}
+static inline int be_flush(struct be *be)
+{
+	return be->ops->flush ? be->ops->flush(be) : 0;
 }
 static inline int be_put_new(struct be *be, const char *key, const void *buf, size_t len)
 {
@@ -300,6 +316,7 @@ void chunk_hash(const void *buf, size_t len, uint8_t id[CHUNK_ID_LEN]);
 enum chunk_put_flags {
 	CHUNK_ROOM = 1 << 0,
 	CHUNK_HASHED = 1 << 1,
+	CHUNK_LAZY = 1 << 2, /* be_put_lazy(): the caller be_flush()es before it names the chunk */
 };
 int chunk_put(struct be *be, void *buf, size_t len, int level, unsigned flags,
 	      struct chunk_ref *ref, uint64_t *added);

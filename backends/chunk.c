@@ -424,10 +424,12 @@ int chunk_put(struct be *be, void *vbuf, size_t len, int level, unsigned flags,
 	if (!framed) {
 		/* Raw, with room: the header goes just before the bytes, nothing is copied. */
 		frame_header(buf - FRAME_HDR, CODEC_RAW, len);
-		err = be_put(be, key, buf - FRAME_HDR, FRAME_HDR + len);
+		err = (flags & CHUNK_LAZY) ? be_put_lazy(be, key, buf - FRAME_HDR, FRAME_HDR + len)
+					   : be_put(be, key, buf - FRAME_HDR, FRAME_HDR + len);
 		flen = FRAME_HDR + len;
 	} else {
-		err = be_put(be, key, framed, flen);
+		err = (flags & CHUNK_LAZY) ? be_put_lazy(be, key, framed, flen)
+					   : be_put(be, key, framed, flen);
 	}
 	if (!err && added)
 		*added = flen;

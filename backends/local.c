@@ -103,8 +103,8 @@ static int check_final(struct be_local *l, int dirfd, const char *base, const ch
 	return 0;
 }
 
-/* Creates and fills "<dirfd>/.tmp.<random>"; its name goes to tmp. */
-static int write_temp(int dirfd, const void *buf, size_t len, char tmp[32])
+/* Creates and fills "<dirfd>/.tmp.<random>" (synced unless lazy); its name goes to tmp. */
+static int write_temp(int dirfd, const void *buf, size_t len, int lazy, char tmp[32])
 {
 	uint64_t r;
 	int fd = -1, err, tries;
@@ -121,7 +121,7 @@ static int write_temp(int dirfd, const void *buf, size_t len, char tmp[32])
 			return err;
 	}
 	err = be_write_direct(fd, buf, len);
-	if (!err && fsync(fd) < 0)
+	if (!err && !lazy && fsync(fd) < 0)
 		err = errno;
 	if (close(fd) < 0 && !err)
 		err = errno;
@@ -130,8 +130,10 @@ static int write_temp(int dirfd, const void *buf, size_t len, char tmp[32])
 	return err;
 }
 
+enum store_how { STORE_PUT, STORE_NEW, STORE_LAZY };
+
 static int local_store(struct be *be, const char *key, const void *buf, size_t len,
-		       int exclusive)
+		       enum store_how how)
 {
 	struct be_local *l = to_local(be);
 	const char *base;
@@ -148,15 +150,15 @@ static int local_store(struct be *be, const char *key, const void *buf, size_t l
 		resolve_err(l, "write", key, err);
 		goto out;
 	}
-	if (!exclusive) {
+	if (how != STORE_NEW) {
 		err = check_final(l, dirfd, base, "write", key);
 		if (err)
 			goto out;
 	}
-	err = write_temp(dirfd, buf, len, tmp);
+	err = write_temp(dirfd, buf, len, how == STORE_LAZY, tmp);
 	if (err)
 		goto out;
-	if (exclusive) {
+	if (how == STORE_NEW) {
 		/* link(2) fails with EEXIST when the name exists: an atomic create-if-absent. */
 		if (linkat(dirfd, tmp, dirfd, base, 0) < 0)
 			err = errno;
@@ -169,8 +171,9 @@ static int local_store(struct be *be, const char *key, const void *buf, size_t l
 	}
 	if (err)
 		goto out;
-	/* Make the new name durable too: a version allocated by put_new must survive a crash. */
-	if (fsync(dirfd) < 0)
+	/* Make the new name durable too: a version allocated by put_new must survive a crash
+	 * (a lazy put waits for local_flush()). */
+	if (how != STORE_LAZY && fsync(dirfd) < 0)
 		err = errno;
 out:
 	if (err && err != EEXIST && err != ELOOP && err != EXDEV)
@@ -183,12 +186,37 @@ out:
 
 static int local_put(struct be *be, const char *key, const void *buf, size_t len)
 {
-	return local_store(be, key, buf, len, 0);
+	return local_store(be, key, buf, len, STORE_PUT);
 }
 
 static int local_put_new(struct be *be, const char *key, const void *buf, size_t len)
 {
-	return local_store(be, key, buf, len, 1);
+	return local_store(be, key, buf, len, STORE_NEW);
+}
+
+static int local_put_lazy(struct be *be, const char *key, const void *buf, size_t len)
+{
+	return local_store(be, key, buf, len, STORE_LAZY);
+}
+
+/* One syncfs() of the store's filesystem makes the lazy puts before it durable: their
+ * bytes, and their names in their folders. */
+static int local_flush(struct be *be)
+{
+	struct be_local *l = to_local(be);
+	char eb[128];
+	int err, fd = openat(l->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* not O_PATH */
+
+	if (fd >= 0 && syncfs(fd) == 0) {
+		close(fd);
+		return 0;
+	}
+	err = errno;
+	if (fd >= 0)
+		close(fd);
+	log_msg(LOG_ERR, "local store %s: cannot sync: %s", l->root,
+		strerror_r(err, eb, sizeof(eb)));
+	return err;
 }
 
 static int local_get(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
@@ -489,6 +517,8 @@ static const struct be_ops local_ops = {
 	.get = local_get,
 	.put = local_put,
 	.put_new = local_put_new,
+	.put_lazy = local_put_lazy,
+	.flush = local_flush,
 	.head = local_head,
 	.del = local_del,
 	.list = local_list,

@@ -576,6 +576,10 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 		}
 	}
 	err = cut_all(fs, &s, why, whylen);
+	/* The chunks were put lazily: durable before a manifest names them or the index marks
+	 * them known good. */
+	if (!err && (err = be_flush(fs->be)))
+		snprintf(why, whylen, "cannot make the stored chunks durable: %s", strerror(err));
 	if (err)
 		goto out;
 	meta_tree_digest(&s.m, tree);

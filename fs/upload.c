@@ -66,7 +66,7 @@ static void up_run(void *arg)
 
 	if (err == ENOENT)
 		err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len, p->fs->sc.zstd_level,
-				CHUNK_ROOM | CHUNK_HASHED, &j->ref, &added);
+				CHUNK_ROOM | CHUNK_HASHED | CHUNK_LAZY, &j->ref, &added);
 	if (!err && added) {
 		atomic_fetch_add(&p->fs->st.chunks_stored, 1);
 		atomic_fetch_add(&p->fs->st.bytes_stored, added);

@@ -101,6 +101,18 @@ CONTRACT_TEST(get_whole)
 	cr_assert_str_eq(get_str(be, "a/b/c"), "hello, world");
 }
 
+/* A lazy put reads back at once, replaces like a put, and a flush after it succeeds. */
+CONTRACT_TEST(put_lazy_then_flush)
+{
+	struct be *be = leaf_open(lf);
+
+	cr_assert_eq(be_put_lazy(be, "l/x", "one", 3), 0);
+	cr_assert_str_eq(get_str(be, "l/x"), "one");
+	cr_assert_eq(be_put_lazy(be, "l/x", "two", 3), 0);
+	cr_assert_eq(be_flush(be), 0);
+	cr_assert_str_eq(get_str(be, "l/x"), "two");
+}
+
 CONTRACT_TEST(get_range)
 {
 	struct be *be = leaf_open(lf);
