@@ -6,8 +6,10 @@
 # and a pending metric are set. All of these finish while the PUT is held. Once released,
 # @v2 is the snapshot, except the file rewritten while it was cut, which is cut again (a
 # version never holds bytes a file never held); the draft keeps everything else, and the
-# next commit makes it @v3. A fresh state directory reads both back from the bucket. No
-# timing: the proxy holds the request until the test releases it.
+# next commit makes it @v3. A fresh state directory reads both back from the bucket. Then a
+# copy-up whose chunk GET is held, and two artifacts' quiet commits, one of whose uploads is
+# held, block nothing else either. No timing: the proxy holds a request until the test
+# releases it.
 . "$(dirname "$0")/lib.sh"
 s3_server art
 fault_proxy
@@ -45,7 +47,7 @@ in_time() {
 	shift
 	"$@" &
 	w=$!
-	wait_for finished "$w" || fail "$what waits for the held chunk upload of p/a's commit"
+	wait_for finished "$w" || fail "$what waits for the held store request"
 	wait "$w" || fail "$what failed"
 }
 in_time "a create+write+close in p/b" sh -c "echo new >'$B/new'"
@@ -101,6 +103,24 @@ start "endpoint=http://127.0.0.1:$PP,commit_delay=600000,capture=0"
 [ "$(versions "$A" | tr '\n' ' ')" = "@v1 @v2 @v3 " ] || fail "fresh mount: p/a has $(versions "$A" | tr '\n' ' ')"
 same_file "$A/@v2/big" "$T/big-new" && [ "$(cat "$A/@v2/a.txt")" = a-old ] && [ "$(cat "$A/@v3/a.txt")" = a-new ] ||
 	fail "fresh mount: @v2 or @v3 reads wrong"
+
+# A copy-up (an open for writing of a HEAD file whose bytes are in the store) fetches with
+# the artifact's lock dropped: while the GET of f's chunk is held (this state's cache is
+# empty), a file is made in p/a and another of its HEAD files is read.
+sha=$(printf 'two\n' | sha256sum | cut -c1-64)
+rules "{\"rules\": [{\"method\": \"GET\", \"key\": \"/chunks/${sha:0:2}/$sha\", \"action\": \"hold\", \"first\": 1}]}"
+python3 -c 'import sys; f = open(sys.argv[1], "r+"); f.seek(0, 2); f.write("three\n"); f.close()' "$A/f" &
+job=$!
+wait_for held_is 1 || fail "copy-up: the proxy never held the GET of f's chunk"
+in_time "a create in p/a during a copy-up" sh -c "echo x >'$A/during-copy-up'"
+in_time "a read of p/a/a.txt during a copy-up" sh -c "cat '$A/a.txt' >'$T/a.out'"
+[ "$(cat "$T/a.out")" = a-new ] || fail "copy-up: a.txt read '$(cat "$T/a.out")'"
+finished "$job" && fail "copy-up: the write ended while its chunk GET was held"
+release
+wait_for finished "$job" || fail "copy-up: the write did not end once released"
+wait "$job" || fail "copy-up: the write failed"
+[ "$(cat "$A/f")" = "$(printf 'two\nthree')" ] || fail "copy-up: f reads '$(cat "$A/f")'"
+rules '{"rules": []}'
 stop
 
 # Quiet commits (commit_delay=0: at the last close) of two artifacts run side by side: while
@@ -109,15 +129,16 @@ start "endpoint=http://127.0.0.1:$PP,commit_delay=0,capture=0"
 head -c 200000 /dev/urandom >"$T/q"
 sha=$(sha256sum "$T/q" | cut -c1-64)
 rules "{\"rules\": [{\"method\": \"PUT\", \"key\": \"/chunks/${sha:0:2}/$sha\", \"action\": \"hold\", \"first\": 1}]}"
+na=$(versions "$A" | wc -l)
 cp "$T/q" "$A/q"
 wait_for held_is 1 || fail "quiet: the proxy never held p/a's chunk PUT"
 nb=$(versions "$B" | wc -l)
 echo more >"$B/more"
 wait_version "$B" $((nb + 1))
-[ "$(versions "$A" | tr '\n' ' ')" = "@v1 @v2 @v3 " ] || fail "quiet: p/a has $(versions "$A" | tr '\n' ' ') while its upload is held"
+[ "$(versions "$A" | wc -l)" = "$na" ] || fail "quiet: p/a has $(versions "$A" | tr '\n' ' ') while its upload is held"
 release
-wait_version "$A" 4
-same_file "$A/@v4/q" "$T/q" || fail "quiet: @v4/q reads wrong"
+wait_version "$A" $((na + 1))
+same_file "$A/@v$((na + 1))/q" "$T/q" || fail "quiet: @v$((na + 1))/q reads wrong"
 rules '{"rules": []}'
 stop
 echo ok
