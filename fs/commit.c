@@ -605,8 +605,11 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 	err = install(fs, art, &a, &ia, why, whylen);
 	if (err)
 		goto out;
-	/* What changed meanwhile was touched (fs_art_touch()) and is committed when quiet. */
-	fs_lineage_committed(fs, art);
+	/* What changed meanwhile was touched (fs_art_touch()) and is committed when quiet. The
+	 * runs that wrote the draft are let go only when no draft is left: a run that wrote
+	 * during the upload has its reads in the next version too. */
+	if (!ia.kept)
+		fs_lineage_committed(fs, art);
 	if (ia.changed) {
 		*made = s.m.version;
 		atomic_fetch_add(&fs->st.commits, 1);
