@@ -581,19 +581,24 @@ if want 11 && [ $S3 = 1 ]; then
 	echo base >"$sb/base"
 	"$BIN" commit "$sa" >/dev/null && "$BIN" commit "$sb" >/dev/null
 	curl -sf -o /dev/null -X PUT --data-binary '{"rules": [{"method": "PUT", "action": "delay", "delay_ms": 5000}]}' "$ctl/rules"
-	for r in $(seq "$ROUNDS"); do
-		head -c 1048576 /dev/urandom >"$sa/new-$r"
+	# during ROW CMD: starts a commit of p/a (a new 1 MiB file), waits until its first PUT
+	# is being delayed, times CMD, records it in ms as ROW, and waits for the commit.
+	during() {
+		local row=$1 m0 job i
+		shift
+		head -c 1048576 /dev/urandom >"$sa/new-$row-$r"
 		m0=$(put_matched)
 		"$BIN" commit "$sa" >/dev/null &
 		job=$!
 		for i in $(seq 200); do [ "$(put_matched)" -gt "$m0" ] && break; sleep 0.05; done
-		timed sh -c "echo x >'$sb/n-$r'"
-		rec 11a artifs-s3 "$(div "$EL" 0.001)"
-		timed eval 'cat "$sa/keep" >/dev/null'
-		rec 11b artifs-s3 "$(div "$EL" 0.001)"
-		timed sh -c "echo $r >'$sa/f'"
-		rec 11c artifs-s3 "$(div "$EL" 0.001)"
-		wait "$job" || say "the slow commit of round $r failed"
+		timed "$@"
+		rec "$row" artifs-s3 "$(div "$EL" 0.001)"
+		wait "$job" || say "the slow commit of $row, round $r, failed"
+	}
+	for r in $(seq "$ROUNDS"); do
+		during 11a sh -c "echo x >'$sb/n-$r'"
+		during 11b sh -c "cat '$sa/keep' >/dev/null"
+		during 11c sh -c "echo $r >'$sa/f'"
 	done
 	curl -sf -o /dev/null -X PUT --data-binary '{"rules": []}' "$ctl/rules"
 	rss_rec artifs-slow
