@@ -608,8 +608,12 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 	/* What changed meanwhile was touched (fs_art_touch()) and is committed when quiet. The
 	 * runs that wrote the draft are let go only when no draft is left: a run that wrote
 	 * during the upload has its reads in the next version too. */
-	if (!ia.kept)
+	if (!ia.kept) {
 		fs_lineage_committed(fs, art);
+		pthread_mutex_lock(&fs->lock);
+		art->producer_pid = 0; /* the next draft's writer is read anew */
+		pthread_mutex_unlock(&fs->lock);
+	}
 	if (ia.changed) {
 		*made = s.m.version;
 		atomic_fetch_add(&fs->st.commits, 1);

@@ -219,7 +219,16 @@ void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *c
 	struct passwd pw, *pwp = NULL;
 	json_t *o;
 	char *s;
+	int same;
 
+	/* A job writing many files opens them one after the other: /proc, the user database
+	 * and the JSON once per writer, not once per open. */
+	pthread_mutex_lock(&fs->lock);
+	same = art->producer[0] && art->producer_pid == ctx->pid &&
+	       strcmp(art->producer_run, run ? run : "") == 0;
+	pthread_mutex_unlock(&fs->lock);
+	if (same)
+		return;
 	read_proc(ctx->pid, "cmdline", cmd, sizeof(cmd));
 	gethostname(host, sizeof(host) - 1);
 	if (getpwuid_r(ctx->uid, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp)
@@ -236,6 +245,8 @@ void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *c
 		return;
 	pthread_mutex_lock(&fs->lock);
 	snprintf(art->producer, sizeof(art->producer), "%s", s);
+	art->producer_pid = ctx->pid;
+	snprintf(art->producer_run, sizeof(art->producer_run), "%s", run ? run : "");
 	pthread_mutex_unlock(&fs->lock);
 	free(s);
 }

@@ -90,7 +90,9 @@ struct fs_art {
 	int64_t last_change;  /* monotonic ns of the last change (under fs->lock) */
 	int64_t refreshed;    /* monotonic ns of the last refresh from the store (fs->lock) */
 	int attrs_based;      /* artifact.json read in this session (under refresh_lock) */
-	char producer[2048];  /* JSON of the last writer (under lock) */
+	char producer[2048];  /* JSON of the last writer (under fs->lock) */
+	pid_t producer_pid;   /* its process and run: the same writer again is not read again */
+	char producer_run[FS_RUN_ID_MAX];
 	char why[512];        /* why the last commit failed, "" after a success (fs->lock) */
 	/* A manifest create whose outcome is unknown (the store did not answer): its number
 	 * and the SHA-256 of its bytes, checked by the next commit (under commit_lock). */
