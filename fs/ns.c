@@ -33,6 +33,19 @@ static int is_version(const struct meta_inode *in)
 	return in->kind == MK_VERSION || in->kind == MK_VNODE;
 }
 
+/* Folder ino, into which something is made or from which something is removed: EROFS (why
+ * set) in a version. */
+static int parent_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *p, const char **why)
+{
+	int err = meta_inode_get(txn, ino, p);
+
+	if (!err && is_version(p)) {
+		*why = "versions are read-only";
+		err = EROFS;
+	}
+	return err;
+}
+
 static void entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -662,13 +675,9 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 	int err;
 
 	m->art = 0;
-	err = meta_inode_get(txn, m->parent, &p);
+	err = parent_get(txn, m->parent, &p, &m->why);
 	if (err)
 		return err;
-	if (is_version(&p)) {
-		m->why = "versions are read-only";
-		return EROFS;
-	}
 	if (!S_ISDIR(p.mode))
 		return ENOTDIR;
 	if (p.kind == MK_CTL) {
@@ -808,13 +817,9 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 
 	r->freed = r->art = 0;
 	r->owner.where = 0;
-	err = meta_inode_get(txn, r->parent, &p);
+	err = parent_get(txn, r->parent, &p, &r->why);
 	if (err)
 		return err;
-	if (is_version(&p)) {
-		r->why = "versions are read-only";
-		return EROFS;
-	}
 	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
 	if (err)
 		return err;

@@ -47,11 +47,10 @@ struct rcache {
 	/* Read-ahead: chunks that sequential readers will want next, fetched in parallel. */
 	struct fs *fs;
 	pthread_mutex_t pf_lock;
-	pthread_cond_t pf_cond;
-	struct chunk_ref pf_queue[PF_QUEUE];
+	struct chunk_ref pf_queue[PF_QUEUE]; /* each queued chunk has one job on pf_pool */
 	size_t pf_head, pf_len;
-	pthread_t pf_threads[PF_THREADS];
-	int pf_started, pf_stop;
+	struct fs_pool *pf_pool;
+	int pf_stop;
 };
 
 int rcache_create(uint64_t bound, struct rcache **out)
@@ -64,7 +63,6 @@ int rcache_create(uint64_t bound, struct rcache **out)
 	pthread_cond_init(&rc->loaded, NULL);
 	pthread_cond_init(&rc->slot, NULL);
 	pthread_mutex_init(&rc->pf_lock, NULL);
-	pthread_cond_init(&rc->pf_cond, NULL);
 	rc->bound = bound ? bound : RC_DEFAULT_BOUND;
 	*out = rc;
 	return 0;
@@ -82,35 +80,30 @@ static int cached(struct rcache *rc, const struct chunk_ref *ref)
 	return 0;
 }
 
-static void *pf_main(void *arg)
+/* A job of the read-ahead pool: the oldest queued chunk, fetched into the cache. */
+static void pf_job(void *arg)
 {
 	struct rcache *rc = arg;
+	struct chunk_ref ref;
+	struct rchunk *c;
+	const uint8_t *data;
+	int have;
 
 	pthread_mutex_lock(&rc->pf_lock);
-	while (!rc->pf_stop) {
-		struct chunk_ref ref;
-		struct rchunk *c;
-		const uint8_t *data;
-		int have;
-
-		if (!rc->pf_len) {
-			pthread_cond_wait(&rc->pf_cond, &rc->pf_lock);
-			continue;
-		}
-		ref = rc->pf_queue[rc->pf_head];
-		rc->pf_head = (rc->pf_head + 1) % PF_QUEUE;
-		rc->pf_len--;
+	if (rc->pf_stop || !rc->pf_len) {
 		pthread_mutex_unlock(&rc->pf_lock);
-		pthread_mutex_lock(&rc->lock);
-		have = cached(rc, &ref);
-		pthread_mutex_unlock(&rc->lock);
-		/* Fetched into the cache and let go: the reader finds it there (or joins it). */
-		if (!have && rcache_get(rc->fs, &ref, &c, &data) == 0)
-			rcache_put(rc, c);
-		pthread_mutex_lock(&rc->pf_lock);
+		return;
 	}
+	ref = rc->pf_queue[rc->pf_head];
+	rc->pf_head = (rc->pf_head + 1) % PF_QUEUE;
+	rc->pf_len--;
 	pthread_mutex_unlock(&rc->pf_lock);
-	return NULL;
+	pthread_mutex_lock(&rc->lock);
+	have = cached(rc, &ref);
+	pthread_mutex_unlock(&rc->lock);
+	/* Fetched into the cache and let go: the reader finds it there (or joins it). */
+	if (!have && rcache_get(rc->fs, &ref, &c, &data) == 0)
+		rcache_put(rc, c);
 }
 
 int rcache_prefetch_start(struct fs *fs)
@@ -118,17 +111,14 @@ int rcache_prefetch_start(struct fs *fs)
 	struct rcache *rc = fs->rc;
 
 	rc->fs = fs;
-	for (int i = 0; i < PF_THREADS; i++) {
-		if (pthread_create(&rc->pf_threads[i], NULL, pf_main, rc))
-			break;
-		rc->pf_started++;
-	}
-	return 0;
+	return fs_pool_create(PF_THREADS, &rc->pf_pool);
 }
 
 static void prefetch(struct rcache *rc, const struct chunk_ref *refs, size_t n)
 {
-	if (!rc->pf_started)
+	size_t added = 0;
+
+	if (!rc->pf_pool)
 		return;
 	pthread_mutex_lock(&rc->pf_lock);
 	for (size_t i = 0; i < n && rc->pf_len < PF_QUEUE; i++) {
@@ -137,23 +127,24 @@ static void prefetch(struct rcache *rc, const struct chunk_ref *refs, size_t n)
 		for (size_t k = 0; k < rc->pf_len && !queued; k++)
 			queued = !memcmp(rc->pf_queue[(rc->pf_head + k) % PF_QUEUE].id, refs[i].id,
 					 CHUNK_ID_LEN);
-		if (!queued)
+		if (!queued) {
 			rc->pf_queue[(rc->pf_head + rc->pf_len++) % PF_QUEUE] = refs[i];
+			added++;
+		}
 	}
-	pthread_cond_broadcast(&rc->pf_cond);
 	pthread_mutex_unlock(&rc->pf_lock);
+	/* One job per queued chunk; one that cannot be queued leaves its chunk to a later job. */
+	while (added-- && fs_pool_submit(rc->pf_pool, pf_job, rc) == 0)
+		;
 }
 
 void rcache_destroy(struct rcache *rc)
 {
 	pthread_mutex_lock(&rc->pf_lock);
-	rc->pf_stop = 1;
-	pthread_cond_broadcast(&rc->pf_cond);
+	rc->pf_stop = 1; /* queued jobs end at once */
 	pthread_mutex_unlock(&rc->pf_lock);
-	for (int i = 0; i < rc->pf_started; i++)
-		pthread_join(rc->pf_threads[i], NULL);
+	fs_pool_destroy(rc->pf_pool);
 	pthread_mutex_destroy(&rc->pf_lock);
-	pthread_cond_destroy(&rc->pf_cond);
 	for (size_t i = 0; i < RC_BUCKETS; i++) {
 		struct rchunk *c = rc->buckets[i], *n;
 
