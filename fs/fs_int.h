@@ -375,6 +375,36 @@ int fs_read_pin(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		struct fs_read *r);
 void fs_read_release(struct fs *fs, struct fs_read *r);
 
+/* ---- fs/util.c: helpers of the namespace operations (ns.c, tags.c) ---- */
+/* Logs a refusal of op on name with its reason (users read it) and returns err. */
+int fs_refuse(int err, const char *op, const char *name, const char *why);
+/* A HEAD inode or an artifact folder (the writable tree), or an inode of a version. */
+int fs_is_headish(const struct meta_inode *in);
+int fs_is_version(const struct meta_inode *in);
+/* The entry of in as lookup answers it (attributes and both timeouts). */
+void fs_entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_entry_param *e);
+/* A rename: its arguments, its refusal's reason and what the index change freed. */
+struct fs_mv {
+	struct fs *fs;
+	uint64_t parent, newparent;
+	const char *name, *newname;
+	unsigned flags;
+	const char *why;
+	uint64_t freed, art;
+};
+/* The checks every rename passes, onto a tag or not; fills p, np and c (the renamed inode). */
+int fs_mv_check(struct meta_txn *txn, struct fs_mv *r, struct meta_inode *p,
+		struct meta_inode *np, struct meta_inode *c);
+
+/* ---- fs/tags.c: an @name at the top of an artifact (its store object first) ---- */
+/* ln -s TARGET @name in artifact art (e gets the new entry). */
+int fs_tag_link(struct fs *fs, const struct fuse_ctx *ctx, uint64_t art, const char *name,
+		const char *link, struct fuse_entry_param *e);
+/* A rename onto a tag, or of a tag (mv @a @b, ln -sfn's last step). */
+int fs_tag_rename(struct fs *fs, struct fs_mv *r);
+/* rm @name. */
+int fs_tag_drop(struct fs *fs, uint64_t art_ino, const char *name);
+
 /* ---- fs/ns.c: the namespace operations ----
  * Each returns 0 or the errno its FUSE op replies with (docs/errors.md lists every refusal,
  * each also logged with its reason) and changes the index in at most one LMDB write

@@ -2,8 +2,8 @@
 /*
  * The namespace of DESIGN.md section 1: lookups, attributes, directory listings, and every
  * change of the tree. Each operation is one LMDB transaction; changes of a HEAD take the
- * artifact's lock so that they never interleave with its commit. Tag changes also write the
- * store, between a read and a write transaction (see "Tags"). Every refusal logs why.
+ * artifact's lock so that they never interleave with its commit's snapshot or install. Tag
+ * changes are tags.c's. Every refusal logs why.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,21 +17,8 @@
 
 #include "fs_int.h"
 
-static int refuse(int err, const char *op, const char *name, const char *why)
-{
-	log_msg(LOG_NOTICE, "%s %s: %s (%s)", op, name ? name : "", why, strerror(err));
-	return err;
-}
 
-static int is_headish(const struct meta_inode *in)
-{
-	return in->kind == MK_ARTIFACT || in->kind == MK_HEAD;
-}
 
-static int is_version(const struct meta_inode *in)
-{
-	return in->kind == MK_VERSION || in->kind == MK_VNODE;
-}
 
 /* Folder ino, into which something is made or from which something is removed: EROFS (why
  * set) in a version. */
@@ -39,22 +26,13 @@ static int parent_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *p, 
 {
 	int err = meta_inode_get(txn, ino, p);
 
-	if (!err && is_version(p)) {
+	if (!err && fs_is_version(p)) {
 		*why = "versions are read-only";
 		err = EROFS;
 	}
 	return err;
 }
 
-static void entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = in->ino;
-	e->generation = 1;
-	fs_stat_fill(fs, in, &e->attr);
-	e->attr_timeout = fs_timeout(in);
-	e->entry_timeout = fs_entry_timeout(in);
-}
 
 /* Other hosts' versions, tags, projects and artifacts, read from the store at most once per
  * conf.refresh_ms per artifact. */
@@ -99,7 +77,7 @@ int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_e
 	}
 	if (!err)
 		err = meta_inode_get(txn, child, &in);
-	else if (err == ENOENT && meta_inode_get(txn, parent, &in) == 0 && is_version(&in)) {
+	else if (err == ENOENT && meta_inode_get(txn, parent, &in) == 0 && fs_is_version(&in)) {
 		/* Versions never change: the kernel may remember that a name is absent. */
 		memset(e, 0, sizeof(*e));
 		e->entry_timeout = 86400.0;
@@ -107,7 +85,7 @@ int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_e
 		goto out;
 	}
 	if (!err)
-		entry_fill(fs, &in, e);
+		fs_entry_fill(fs, &in, e);
 out:
 	meta_txn_abort(txn);
 	return err;
@@ -134,394 +112,6 @@ static int touch_dir(struct meta_txn *txn, uint64_t ino)
 		return err;
 	in.mtime_ns = in.ctime_ns = fs_now_ns();
 	return meta_inode_put(txn, &in);
-}
-
-/* Resolves a tag target ("@v3", "@prod", "@latest") to a version number of artifact art. */
-static int resolve_ref(struct meta_txn *txn, uint64_t art, const char *target, uint64_t *n)
-{
-	char *end, *link = NULL;
-	struct meta_version v;
-	uint64_t child;
-	uint32_t type;
-	int err;
-
-	if (target[0] != '@' || target[1] == '\0')
-		return EINVAL;
-	if (target[1] == 'v' && target[2] >= '0' && target[2] <= '9') {
-		*n = strtoull(target + 2, &end, 10);
-		if (*end)
-			return EINVAL;
-		return meta_version_get(txn, art, *n, &v);
-	}
-	if (strchr(target, '/'))
-		return EINVAL;
-	err = meta_dirent_get(txn, art, target, &child, &type);
-	if (err)
-		return err;
-	err = meta_link_get(txn, child, &link);
-	if (err)
-		return err;
-	err = (link[0] == '@' && link[1] == 'v') ? resolve_ref(txn, art, link, n) : EINVAL;
-	free(link);
-	return err;
-}
-
-struct mv_arg {
-	struct fs *fs;
-	uint64_t parent, newparent;
-	const char *name, *newname;
-	unsigned flags;
-	const char *why;
-	uint64_t freed, art;
-};
-
-/* The checks every rename passes, onto a tag or not; fills p, np and c (the renamed inode). */
-static int mv_check(struct meta_txn *txn, struct mv_arg *r, struct meta_inode *p,
-		    struct meta_inode *np, struct meta_inode *c)
-{
-	uint64_t child;
-	uint32_t type;
-	int err;
-
-	err = meta_inode_get(txn, r->parent, p);
-	if (!err)
-		err = meta_inode_get(txn, r->newparent, np);
-	if (err)
-		return err;
-	if (is_version(p) || is_version(np)) {
-		r->why = "versions are read-only";
-		return EROFS;
-	}
-	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
-	if (!err)
-		err = meta_inode_get(txn, child, c);
-	if (err)
-		return err;
-	if (c->kind == MK_VERSION) {
-		r->why = "versions are read-only";
-		return EROFS;
-	}
-	if (c->kind == MK_LATEST) {
-		r->why = "@latest is kept by artifs";
-		return EPERM;
-	}
-	if (c->kind == MK_PROJECT || c->kind == MK_ARTIFACT || c->kind == MK_CTL) {
-		r->why = "projects and artifacts cannot be renamed";
-		return EPERM;
-	}
-	if (!is_headish(p) || !is_headish(np)) {
-		r->why = "files move only within one artifact";
-		return EXDEV;
-	}
-	if (p->artifact != np->artifact) {
-		r->why = "renames across artifacts are copies (mv falls back to copy and delete)";
-		return EXDEV;
-	}
-	if (r->flags & RENAME_EXCHANGE) {
-		r->why = "RENAME_EXCHANGE is not supported";
-		return EINVAL;
-	}
-	return 0;
-}
-
-/*
- * ---- Tags ----
- *
- * A tag is an index entry and a store object, refs/<p>/<a>/<tag>, that refresh copies into
- * every host's index: the store is the truth. Setting, moving and dropping one follows git's
- * ref transactions (prepare, then finish): check and resolve everything in a read
- * transaction; write the store with no LMDB write transaction open and no lock but the
- * artifact's tag_lock, which only this artifact's tag changes wait for; then change the index
- * in a write transaction that checks again what it relies on. tag_lock is held from the
- * first phase to the last, so two changes of one tag on this host never cross (the index
- * ends as the store does), and refresh applies the store's tags under it too (it only tries
- * it: while a change is in flight it skips the tags once), so a listing made before a change
- * is never applied after it. The order keeps a failure from leaving the store and the index
- * disagreeing in a way refresh cannot repair, and from bringing back what the user was told
- * is gone:
- *  - set (ln -s, ln -sfn, artifs tag): put the object, then install the tag. A failed put
- *    changes nothing here and answers its errno (logged); had the store taken it after all
- *    (a lost answer), the next refresh shows the tag.
- *  - drop (rm): delete the object, then remove the tag. A failed delete leaves the tag in
- *    both (or, had it landed, refresh drops it here). Removing from the index first would
- *    let a failed delete bring back, on the next refresh, a tag that rm said was gone.
- *  - rename (mv @a @b): put b, delete a, then move the inode. When the delete fails, the
- *    index gets b and keeps a, as the store has both, and the rename answers the errno.
- * A failed index update after a store write (the index full, say) is logged; the next
- * refresh makes the index follow the store.
- */
-struct tag_op {
-	uint64_t art;
-	const char *name;    /* the tag, with its '@' */
-	const char *target;  /* a new tag: its link text ("@v3", "@prod", "@latest") */
-	struct mv_arg *mv;   /* a rename onto the tag (ln -sfn, mv @a @b), else NULL */
-	uint32_t uid, gid;   /* owner of a tag inode made now */
-	const char *why;     /* a refusal's reason (store failures are logged where they happen) */
-	/* prepared */
-	struct meta_artifact a;
-	uint64_t n;          /* the version the tag points at */
-	uint64_t src;        /* a rename: the inode that becomes the tag */
-	int src_tag;         /* ... a tag, whose old name goes (mv @a @b) */
-	uint64_t old;        /* the inode under the tag's name, or 0 */
-	char key[FS_REF_KEY_MAX], oldkey[FS_REF_KEY_MAX];
-	/* finished */
-	int keep_src;        /* the old name's object could not be deleted: src stays */
-	struct meta_inode out;
-};
-
-static int tag_set_prepare(struct meta_txn *txn, struct tag_op *t)
-{
-	struct meta_inode p, np, c, d;
-	char *link = NULL;
-	uint64_t child;
-	uint32_t type;
-	int err;
-
-	err = fs_name_check_tag(t->name + 1, &t->why);
-	if (!err)
-		err = meta_artifact_get(txn, t->art, &t->a);
-	if (err)
-		return err;
-	if (t->mv) {
-		err = mv_check(txn, t->mv, &p, &np, &c);
-		if (err) {
-			t->why = t->mv->why;
-			return err;
-		}
-		/* `ln -sfn @v3 @prod` makes a symlink under a temporary name and renames it
-		 * over the tag: a tag move, and the temporary link leaves the draft. */
-		if (c.kind != MK_TAG && (c.kind != MK_HEAD || !S_ISLNK(c.mode))) {
-			t->why = "names starting with '@' are reserved at the top of an artifact";
-			return EINVAL;
-		}
-		err = meta_link_get(txn, c.ino, &link);
-		if (err)
-			return err;
-		t->src = c.ino;
-		t->src_tag = c.kind == MK_TAG;
-		t->uid = c.uid;
-		t->gid = c.gid;
-	}
-	err = resolve_ref(txn, t->art, link ? link : t->target, &t->n);
-	free(link);
-	if (err) {
-		t->why = err == ENOENT ? "the tag's target version does not exist"
-				       : "a tag points at @v<N>, another tag or @latest";
-		return err == ENOENT ? ENOENT : EINVAL;
-	}
-	if (meta_dirent_get(txn, t->art, t->name, &child, &type) == 0) {
-		t->old = child;
-		if (child == t->src)
-			return 0; /* renamed onto itself */
-		err = meta_inode_get(txn, child, &d);
-		if (err)
-			return err;
-		if (d.kind != MK_TAG) {
-			t->why = d.kind == MK_LATEST ? "@latest is kept by artifs"
-						     : "versions are read-only";
-			return d.kind == MK_LATEST ? EPERM : EROFS;
-		}
-		if (!t->mv) {
-			t->why = "the tag exists (ln -sfn moves it)";
-			return EEXIST;
-		}
-		if (t->mv->flags & RENAME_NOREPLACE)
-			return EEXIST;
-	}
-	err = be_key_ref(t->key, sizeof(t->key), t->a.project, t->a.name, t->name + 1);
-	if (!err && t->src_tag)
-		err = be_key_ref(t->oldkey, sizeof(t->oldkey), t->a.project, t->a.name,
-				 t->mv->name + 1);
-	return err;
-}
-
-/* The last phase of a set: the store holds the new value, so the index follows it. */
-static int tag_set_fn(struct meta_txn *txn, void *arg)
-{
-	struct tag_op *t = arg;
-	struct meta_version v;
-	struct meta_inode src;
-	uint64_t child;
-	uint32_t type;
-	int err, have_src = 0;
-
-	/* Versions are not removed today; should one go meanwhile, its tag is not made. */
-	err = meta_version_get(txn, t->art, t->n, &v);
-	if (err) {
-		t->why = "the tag's target version went meanwhile";
-		return err;
-	}
-	/* Whatever stands under the tag's name gives way (tag_lock kept other changes out).
-	 * The renamed inode becomes the tag if it still stands where it stood; a discard, a
-	 * HEAD reset by refresh or an rm may have removed it meanwhile, and then the tag gets
-	 * an inode of its own. */
-	if (t->src && !t->keep_src &&
-	    meta_dirent_get(txn, t->mv->parent, t->mv->name, &child, &type) == 0 &&
-	    child == t->src) {
-		err = meta_inode_get(txn, t->src, &src);
-		if (!err)
-			err = meta_dirent_del(txn, t->mv->parent, t->mv->name);
-		if (err)
-			return err;
-		have_src = 1;
-	}
-	return meta_tag_point(txn, t->art, t->name, t->n, have_src ? &src : NULL, t->uid, t->gid,
-			    &t->out);
-}
-
-/* The one way a tag is set, moved or renamed from the mount. Takes the artifact's tag_lock,
- * and its lock for the last transaction when a HEAD symlink becomes the tag; blocks on the
- * store with neither that lock nor a write transaction held. */
-static int tag_set(struct fs *fs, struct tag_op *t)
-{
-	struct fs_art *art = fs_art_get(fs, t->art), *head = NULL;
-	struct meta_txn *txn;
-	char val[32];
-	int err, derr = 0;
-
-	if (!art)
-		return ENOMEM;
-	fs_mutex_lock(&art->tag_lock);
-	err = meta_txn_begin(fs->meta, 1, &txn);
-	if (!err) {
-		err = tag_set_prepare(txn, t);
-		meta_txn_abort(txn);
-	}
-	if (err || (t->src && t->old == t->src))
-		goto out;
-	snprintf(val, sizeof(val), "%" PRIu64 "\n", t->n);
-	FS_ASSERT_NO_HEAD_LOCK();
-	err = be_put(fs->be, t->key, val, strlen(val));
-	if (err) {
-		log_msg(LOG_ERR, "tag %s/%s/%s: cannot write %s to the store: %s; the tag is "
-			"unchanged here (a refresh shows it should the store have taken it after all)",
-			t->a.project, t->a.name, t->name, t->key, strerror(err));
-		goto out;
-	}
-	if (t->src_tag) {
-		derr = be_del(fs->be, t->oldkey);
-		if (derr) {
-			log_msg(LOG_ERR, "tag %s/%s/%s: cannot delete %s from the store: %s; %s "
-				"stays beside %s", t->a.project, t->a.name, t->mv->name, t->oldkey,
-				strerror(derr), t->mv->name, t->name);
-			t->keep_src = 1;
-		}
-	}
-	if (t->src && !t->src_tag) {
-		/* A HEAD symlink leaves the HEAD: not in the middle of a commit. */
-		head = art;
-		fs_mutex_lock(&head->lock);
-	}
-	err = meta_write(fs->meta, tag_set_fn, t);
-	if (head)
-		fs_mutex_unlock(&head->lock);
-	if (err)
-		log_msg(LOG_ERR, "tag %s/%s/%s: the store says @v%" PRIu64 ", the index cannot "
-			"follow: %s (the next refresh retries)", t->a.project, t->a.name, t->name,
-			t->n, strerror(err));
-	else
-		err = derr;
-out:
-	fs_mutex_unlock(&art->tag_lock);
-	return err;
-}
-
-/* ln -s TARGET @tag in an artifact folder. */
-static int tag_link(struct fs *fs, const struct fuse_ctx *ctx, uint64_t art, const char *name,
-		    const char *link, struct fuse_entry_param *e)
-{
-	struct tag_op t = { .art = art, .name = name, .target = link, .uid = ctx->uid,
-			    .gid = ctx->gid };
-	int err = tag_set(fs, &t);
-
-	if (err) {
-		if (t.why)
-			refuse(err, "symlink", name, t.why);
-		return err;
-	}
-	entry_fill(fs, &t.out, e);
-	return 0;
-}
-
-/* A rename onto @tag at the top of an artifact (r->newparent). */
-static int tag_rename(struct fs *fs, struct mv_arg *r)
-{
-	struct tag_op t = { .art = r->newparent, .name = r->newname, .mv = r };
-	int err = tag_set(fs, &t);
-
-	if (err && t.why)
-		refuse(err, "rename", r->name, t.why);
-	return err;
-}
-
-static int tag_drop_prepare(struct meta_txn *txn, struct tag_op *t)
-{
-	struct meta_inode c;
-	uint64_t child;
-	uint32_t type;
-	int err = meta_artifact_get(txn, t->art, &t->a);
-
-	if (!err)
-		err = meta_dirent_get(txn, t->art, t->name, &child, &type);
-	if (!err)
-		err = meta_inode_get(txn, child, &c);
-	if (err)
-		return err;
-	if (S_ISDIR(c.mode))
-		return EISDIR;
-	if (c.kind != MK_TAG) {
-		t->why = c.kind == MK_LATEST ? "@latest is kept by artifs and cannot be removed"
-					     : "kept by artifs";
-		return EPERM;
-	}
-	t->old = child;
-	return be_key_ref(t->key, sizeof(t->key), t->a.project, t->a.name, t->name + 1);
-}
-
-/* The last phase of a drop: the store no longer has the tag, so the index has none either. */
-static int tag_drop_fn(struct meta_txn *txn, void *arg)
-{
-	struct tag_op *t = arg;
-	int err = meta_tag_drop(txn, t->art, t->name);
-
-	return err == ENOENT ? 0 : err; /* gone meanwhile */
-}
-
-/* The one way a tag is dropped from the mount (rm @tag). Takes the artifact's tag_lock and
- * blocks on the store with no write transaction open. */
-static int tag_drop(struct fs *fs, uint64_t art_ino, const char *name)
-{
-	struct tag_op t = { .art = art_ino, .name = name };
-	struct fs_art *art = fs_art_get(fs, art_ino);
-	struct meta_txn *txn;
-	int err;
-
-	if (!art)
-		return ENOMEM;
-	fs_mutex_lock(&art->tag_lock);
-	err = meta_txn_begin(fs->meta, 1, &txn);
-	if (!err) {
-		err = tag_drop_prepare(txn, &t);
-		meta_txn_abort(txn);
-	}
-	if (err)
-		goto out;
-	FS_ASSERT_NO_HEAD_LOCK();
-	err = be_del(fs->be, t.key);
-	if (err) {
-		log_msg(LOG_ERR, "tag %s/%s/%s: cannot delete %s from the store: %s; the tag stays",
-			t.a.project, t.a.name, name, t.key, strerror(err));
-		goto out;
-	}
-	err = meta_write(fs->meta, tag_drop_fn, &t);
-	if (err)
-		log_msg(LOG_ERR, "tag %s/%s/%s: gone from the store, the index cannot follow: %s "
-			"(the next refresh retries)", t.a.project, t.a.name, name, strerror(err));
-out:
-	fs_mutex_unlock(&art->tag_lock);
-	if (err && t.why)
-		refuse(err, "unlink", name, t.why);
-	return err;
 }
 
 struct mk_arg {
@@ -685,7 +275,7 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 		return EPERM;
 	}
 	if (p.kind == MK_ARTIFACT && m->name[0] == '@') {
-		/* A symlink named so is a tag, made by tag_link() before this. */
+		/* A symlink named so is a tag, made by fs_tag_link() before this. */
 		m->why = "names starting with '@' are reserved at the top of an artifact";
 		return EINVAL;
 	}
@@ -695,7 +285,7 @@ static int mk_fn(struct meta_txn *txn, void *arg)
 		return EEXIST;
 	if (p.kind == MK_ROOT || p.kind == MK_PROJECT)
 		return mk_pa(txn, m, &p);
-	if (!is_headish(&p))
+	if (!fs_is_headish(&p))
 		return EPERM;
 	return mk_head(txn, m, &p);
 }
@@ -714,7 +304,7 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 		if (err)
 			return err;
 		if (p.kind == MK_ARTIFACT)
-			return tag_link(fs, ctx, parent, name, link, e);
+			return fs_tag_link(fs, ctx, parent, name, link, e);
 	}
 	/* The artifact's lock keeps a commit from walking a half-changed HEAD. */
 	err = fs_head_lock(fs, parent, &p, &art);
@@ -737,14 +327,14 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 		const char *op = link ? "symlink" : S_ISDIR(mode) ? "mkdir" : "create";
 
 		if (m.why)
-			refuse(err, op, name, m.why);
+			fs_refuse(err, op, name, m.why);
 		return err;
 	}
 	if (m.out.kind == MK_ARTIFACT || m.out.kind == MK_PROJECT)
 		fs_mirror_meta(fs, m.out.ino);
 	if (art && m.art && touch)
 		fs_art_touch(fs, art);
-	entry_fill(fs, &m.out, e);
+	fs_entry_fill(fs, &m.out, e);
 	return 0;
 }
 
@@ -786,7 +376,7 @@ static int rm_check(struct meta_txn *txn, struct rm_arg *r, const struct meta_in
 	case MK_ARTIFACT:
 	case MK_HEAD:
 		break;
-	default: /* tags are dropped by tag_drop() */
+	default: /* tags are dropped by fs_tag_drop() */
 		return EPERM;
 	}
 	if (S_ISDIR(c->mode)) {
@@ -877,7 +467,7 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 		if (err)
 			return err;
 		if (p.kind == MK_ARTIFACT)
-			return tag_drop(fs, parent, name);
+			return fs_tag_drop(fs, parent, name);
 	}
 	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
@@ -886,7 +476,7 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 	fs_head_unlock(art);
 	if (err) {
 		if (r.why)
-			refuse(err, dir ? "rmdir" : "unlink", name, r.why);
+			fs_refuse(err, dir ? "rmdir" : "unlink", name, r.why);
 		return err;
 	}
 	if (r.freed)
@@ -926,18 +516,18 @@ static int is_below(struct meta_txn *txn, uint64_t dir, uint64_t ancestor, int *
 
 static int mv_fn(struct meta_txn *txn, void *arg)
 {
-	struct mv_arg *r = arg;
+	struct fs_mv *r = arg;
 	struct meta_inode p, np, c, d;
 	uint64_t dchild;
 	uint32_t dtype;
 	int err, below, empty, have_d;
 
 	r->freed = r->art = 0;
-	err = mv_check(txn, r, &p, &np, &c);
+	err = fs_mv_check(txn, r, &p, &np, &c);
 	if (err)
 		return err;
 	if (c.kind == MK_TAG || (np.kind == MK_ARTIFACT && r->newname[0] == '@')) {
-		/* Renames onto an @name at the top of an artifact are tag_rename()'s. */
+		/* Renames onto an @name at the top of an artifact are fs_tag_rename()'s. */
 		r->why = "tags live at the top of their artifact, named @<tag>";
 		return EINVAL;
 	}
@@ -1007,7 +597,7 @@ static int mv_fn(struct meta_txn *txn, void *arg)
 int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
 		 const char *newname, unsigned flags)
 {
-	struct mv_arg r = { .fs = fs, .parent = parent, .newparent = newparent, .name = name,
+	struct fs_mv r = { .fs = fs, .parent = parent, .newparent = newparent, .name = name,
 			    .newname = newname, .flags = flags };
 	struct fs_art *art = NULL;
 	struct meta_inode p;
@@ -1018,7 +608,7 @@ int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newp
 		if (err)
 			return err;
 		if (p.kind == MK_ARTIFACT)
-			return tag_rename(fs, &r);
+			return fs_tag_rename(fs, &r);
 	}
 	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
@@ -1027,7 +617,7 @@ int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newp
 	fs_head_unlock(art);
 	if (err) {
 		if (r.why)
-			refuse(err, "rename", name, r.why);
+			fs_refuse(err, "rename", name, r.why);
 		return err;
 	}
 	if (r.freed)
@@ -1066,7 +656,7 @@ static int sa_fn(struct meta_txn *txn, void *arg)
 
 	if (err)
 		return err;
-	if (is_version(&in)) {
+	if (fs_is_version(&in)) {
 		s->why = "versions are read-only";
 		return EROFS;
 	}
@@ -1154,7 +744,7 @@ out:
 		char what[32];
 
 		snprintf(what, sizeof(what), "inode %" PRIu64, ino);
-		refuse(err, "setattr", what, s.why);
+		fs_refuse(err, "setattr", what, s.why);
 	}
 	if (!err && art && in.kind != MK_PROJECT)
 		fs_art_touch(fs, art);
@@ -1331,7 +921,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 		err = ELOOP;
 		goto out;
 	}
-	if (is_version(&in)) {
+	if (fs_is_version(&in)) {
 		struct meta_vref v = { in.artifact, in.version };
 
 		if (!wr && !trunc)
@@ -1340,7 +930,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 			char what[32];
 
 			snprintf(what, sizeof(what), "inode %" PRIu64, ino);
-			err = refuse(EROFS, "open for writing", what, "versions are read-only");
+			err = fs_refuse(EROFS, "open for writing", what, "versions are read-only");
 			goto out;
 		}
 		h = handle_new(ino, in.kind);
@@ -1427,7 +1017,7 @@ int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cach
 	h = handle_new(ino, in.kind);
 	if (!h)
 		return ENOMEM;
-	*cacheable = is_version(&in);
+	*cacheable = fs_is_version(&in);
 	*out = h;
 	return 0;
 }
@@ -1459,7 +1049,7 @@ static int rd_fn(void *arg, const char *name, size_t namelen, uint64_t child, ui
 		r->err = meta_inode_get(r->txn, child, &in);
 		if (r->err)
 			return r->err;
-		entry_fill(r->fs, &in, &e);
+		fs_entry_fill(r->fs, &in, &e);
 		need = fuse_add_direntry_plus(r->req, r->buf + r->len, r->size - r->len, nm, &e,
 					      r->off + 1);
 	} else {
@@ -1511,7 +1101,7 @@ int fs_do_readdir(struct fs *fs, fuse_req_t req, struct fs_handle *h, off_t off,
 		const char *nm = r.off == 0 ? "." : "..";
 		size_t need;
 
-		entry_fill(fs, &self, &e);
+		fs_entry_fill(fs, &self, &e);
 		if (plus) {
 			/* "." and ".." are not looked up by the kernel: no lookup count. */
 			e.attr.st_ino = r.off == 0 ? self.ino : self.parent ? self.parent : 1;

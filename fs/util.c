@@ -327,3 +327,78 @@ int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct meta_inos 
 
 	return meta_artifact_iter(txn, with_fn, &w);
 }
+
+int fs_refuse(int err, const char *op, const char *name, const char *why)
+{
+	log_msg(LOG_NOTICE, "%s %s: %s (%s)", op, name ? name : "", why, strerror(err));
+	return err;
+}
+
+int fs_is_headish(const struct meta_inode *in)
+{
+	return in->kind == MK_ARTIFACT || in->kind == MK_HEAD;
+}
+
+int fs_is_version(const struct meta_inode *in)
+{
+	return in->kind == MK_VERSION || in->kind == MK_VNODE;
+}
+
+void fs_entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = in->ino;
+	e->generation = 1;
+	fs_stat_fill(fs, in, &e->attr);
+	e->attr_timeout = fs_timeout(in);
+	e->entry_timeout = fs_entry_timeout(in);
+}
+
+/* The checks every rename passes, onto a tag or not; fills p, np and c (the renamed inode). */
+int fs_mv_check(struct meta_txn *txn, struct fs_mv *r, struct meta_inode *p,
+		struct meta_inode *np, struct meta_inode *c)
+{
+	uint64_t child;
+	uint32_t type;
+	int err;
+
+	err = meta_inode_get(txn, r->parent, p);
+	if (!err)
+		err = meta_inode_get(txn, r->newparent, np);
+	if (err)
+		return err;
+	if (fs_is_version(p) || fs_is_version(np)) {
+		r->why = "versions are read-only";
+		return EROFS;
+	}
+	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
+	if (!err)
+		err = meta_inode_get(txn, child, c);
+	if (err)
+		return err;
+	if (c->kind == MK_VERSION) {
+		r->why = "versions are read-only";
+		return EROFS;
+	}
+	if (c->kind == MK_LATEST) {
+		r->why = "@latest is kept by artifs";
+		return EPERM;
+	}
+	if (c->kind == MK_PROJECT || c->kind == MK_ARTIFACT || c->kind == MK_CTL) {
+		r->why = "projects and artifacts cannot be renamed";
+		return EPERM;
+	}
+	if (!fs_is_headish(p) || !fs_is_headish(np)) {
+		r->why = "files move only within one artifact";
+		return EXDEV;
+	}
+	if (p->artifact != np->artifact) {
+		r->why = "renames across artifacts are copies (mv falls back to copy and delete)";
+		return EXDEV;
+	}
+	if (r->flags & RENAME_EXCHANGE) {
+		r->why = "RENAME_EXCHANGE is not supported";
+		return EINVAL;
+	}
+	return 0;
+}
