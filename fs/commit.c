@@ -411,6 +411,7 @@ static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
 			err = EBUSY;
 			snprintf(why, whylen, "\"%s\" was written to all through %d tries to cut it; it "
 				 "is committed once its writers stop", e->path, CUT_TRIES);
+			log_msg(LOG_WARNING, "commit: %s", why);
 		} else if (err == ENOENT) {
 			err = staging_lost(fs, s->inos[i], e->path);
 			if (err == EIO)
@@ -648,9 +649,11 @@ int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *
 	}
 	fs_commits_running(fs, -1);
 	fs_mutex_unlock(&art->commit_lock);
-	if (err == EAGAIN && !why[0])
+	if (err == EAGAIN && !why[0]) {
 		snprintf(why, sizeof(why), "files of the draft were removed while it was committed, "
 			 "%d times; it is committed again when quiet", COMMIT_TRIES);
+		log_msg(LOG_WARNING, "commit of artifact inode %" PRIu64 ": %s", art->ino, why);
+	}
 	if (err && !why[0])
 		snprintf(why, sizeof(why), "%s", strerror(err));
 	if (err)
@@ -676,8 +679,14 @@ int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const 
 	if (in.kind != MK_ARTIFACT)
 		return ENOTTY;
 	if (ctx->uid != 0 && !(ctx->uid == in.uid && (in.mode & S_IWUSR)) &&
-	    !(ctx->gid == in.gid && (in.mode & S_IWGRP)) && !(in.mode & S_IWOTH))
-		return EACCES;
+	    !(ctx->gid == in.gid && (in.mode & S_IWGRP)) && !(in.mode & S_IWOTH)) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "of artifact inode %" PRIu64 " by uid %u", ino,
+			 (unsigned)ctx->uid);
+		return fs_refuse(EACCES, "commit", what,
+				 "only root or a user who may write to the artifact folder commits it");
+	}
 	art = fs_art_get(fs, ino);
 	if (!art)
 		return ENOMEM;

@@ -16,12 +16,6 @@
 
 #include "fs_int.h"
 
-static int refuse(int err, const char *name, const char *why)
-{
-	log_msg(LOG_NOTICE, "xattr %s: %s (%s)", name, why, strerror(err));
-	return err;
-}
-
 static int prefix(const char *s, const char *p)
 {
 	return strncmp(s, p, strlen(p)) == 0;
@@ -370,7 +364,7 @@ static int inputs_normalise(struct fs *fs, const char *val, size_t len, char **o
 			continue;
 		}
 		if (n >= sizeof(uri)) {
-			err = refuse(EINVAL, "user.artifs.inputs", "an input URI is too long");
+			err = fs_refuse(EINVAL, "xattr", "user.artifs.inputs", "an input URI is too long");
 			break;
 		}
 		memcpy(uri, s, n);
@@ -453,10 +447,10 @@ static int attr_write(struct fs *fs, const struct meta_inode *in, const char *na
 	if ((flags & XATTR_REPLACE) && !have)
 		return ENODATA;
 	if (fs_attr_key_check(&o, name))
-		return refuse(ENAMETOOLONG, name, "the name is too long for a store key");
+		return fs_refuse(ENAMETOOLONG, "xattr", name, "the name is too long for a store key");
 	err = fs_attr_publish(fs, &o, name, val, len, remove);
 	if (err)
-		return refuse(err, name, "the store did not take the new value");
+		return fs_refuse(err, "xattr", name, "the store did not take the new value");
 	return meta_write(fs->meta, aw_fn, &x);
 }
 
@@ -471,16 +465,16 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 	int err;
 
 	if (!prefix(name, "user."))
-		return refuse(ENOTSUP, name, "only user.* attributes are supported");
+		return fs_refuse(ENOTSUP, "xattr", name, "only user.* attributes are supported");
 	if (len > FS_XATTR_MAX)
-		return refuse(E2BIG, name, "values are at most 64 KiB");
+		return fs_refuse(E2BIG, "xattr", name, "values are at most 64 KiB");
 	if (!remove && !manifest_text_ok(name, strlen(name)))
-		return refuse(EINVAL, "(name not shown)",
+		return fs_refuse(EINVAL, "xattr", "(name not shown)",
 			      "attribute names must be UTF-8 to be stored in a version");
 	if (!remove) {
 		err = fs_xattr_value_check(name, val, len, &why);
 		if (err)
-			return refuse(err, name, why);
+			return fs_refuse(err, "xattr", name, why);
 	}
 	err = fs_inode_read(fs, ino, &in);
 	if (err)
@@ -490,7 +484,7 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 
 		err = classify(&in, name, &c, &why);
 		if (err)
-			return refuse(err, name, why);
+			return fs_refuse(err, "xattr", name, why);
 		if (c == XA_STORE)
 			return attr_write(fs, &in, name, val, len, flags, remove);
 	}
@@ -523,7 +517,7 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 		fs_mutex_unlock(&art->lock);
 		free(norm);
 		if (err && x.why)
-			refuse(err, name, x.why);
+			fs_refuse(err, "xattr", name, x.why);
 		return err;
 	}
 	if (art)
@@ -533,7 +527,7 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 		fs_mutex_unlock(&art->lock);
 	if (err) {
 		if (x.why)
-			refuse(err, name, x.why);
+			fs_refuse(err, "xattr", name, x.why);
 		return err;
 	}
 	if (x.cls == XA_STORE_DRAFT && art)

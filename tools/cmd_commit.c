@@ -48,7 +48,11 @@ int cmd_commit(int argc, char **argv)
 		       "Commits the artifact's draft as a new version now and prints its path.\n"
 		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n"
 		       "--input declares an input version (lineage), by URI or by its folder on\n"
-		       "the mount; repeatable. Nothing is made when the tree did not change.\n");
+		       "the mount; repeatable. Nothing is made when the tree did not change.\n"
+		       "It asks the daemon by ioctl: other changes, also of the artifact folder\n"
+		       "itself, go on while it uploads (setfattr user.artifs.commit holds the\n"
+		       "folder's lock in the kernel until the commit ends). Errors: the store's,\n"
+		       "EBUSY (a file kept being written), EACCES (you may not write the folder).\n");
 		return 0;
 	}
 	for (int i = 1; i < argc; i++) {

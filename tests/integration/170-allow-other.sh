@@ -64,6 +64,26 @@ nobody_refused "open(os.path.dirname(f) + '/new', 'w')" "$art/public"
 nobody_refused "os.mkdir(os.path.dirname(f) + '/d')" "$art/public"
 as_nobody ls "$art" >/dev/null || fail "nobody cannot list the 0755 HEAD"
 
+# The commit ioctl (what artifs commit sends) needs no write access from the kernel: artifs
+# refuses it to nobody itself (EACCES, with a log line), and root's goes through.
+commit_ioctl() {
+	"$@" "$PY" - "$art" <<'PY'
+import errno, fcntl, os, struct, sys
+req = (3 << 30) | (4008 << 16) | (ord("a") << 8) | 1  # _IOWR('a', 1, struct artifs_ioc_commit)
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+buf = bytearray(4008)
+try:
+    fcntl.ioctl(fd, req, buf)  # the answer comes back in buf
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+    sys.exit(0)
+print("made", struct.unpack_from("=Q", buf, 4000)[0])
+PY
+}
+[ "$(commit_ioctl as_nobody)" = EACCES ] || fail "nobody's commit ioctl answered '$(commit_ioctl as_nobody)', want EACCES"
+grep -q "commit of artifact inode .* by uid $(id -u nobody): only root" "$LOG" || fail "no log line says why nobody's commit was refused"
+[ "$(commit_ioctl env)" = "made 0" ] || fail "root's commit ioctl answered '$(commit_ioctl env)', want made 0 (nothing changed)"
+
 # Root keeps every right: reads everywhere, and in the HEAD writes, chmod, chown, unlink.
 [ "$(cat "$art/@v1/secret")" = secret ] || fail "root cannot read @v1/secret"
 echo more >>"$art/secret" || fail "root cannot append"
