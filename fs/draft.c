@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Drafts: which artifacts changed in this session and when (for the quiet commit), who
- * writes to them (the producer), copy-up of HEAD files into staging files, and inodes that
- * were unlinked while open.
+ * writes to them (the producer), copy-up of HEAD files into staging files, and the sweep at
+ * mount of what a crash left (what keeps an unlinked inode alive is fs/refs.c's).
  */
 #include <assert.h>
 #include <dirent.h>
@@ -20,17 +20,6 @@
 #include <jansson.h>
 
 #include "fs_int.h"
-
-struct fs_open {
-	uint64_t ino;
-	int count;    /* open handles (under fs->lock) */
-	int unlinked; /* freed at the last release (under fs->lock) */
-	/* Writes to the staging file: how many run now, and the write sequence (fs->wseq) at
-	 * the end of the last one; see fs_written_since(). */
-	atomic_uint writing;
-	atomic_uint_least64_t wrote;
-	struct fs_open *next;
-};
 
 struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino)
 {
@@ -416,169 +405,6 @@ int fs_stage(struct fs *fs, struct fs_art *art, uint64_t ino, int trunc)
 	return EBUSY;
 }
 
-/* Under fs->lock. */
-static struct fs_open *open_find(struct fs *fs, uint64_t ino)
-{
-	struct fs_open *o;
-
-	for (o = fs->opens; o; o = o->next)
-		if (o->ino == ino)
-			break;
-	return o;
-}
-
-static struct fs_open *open_find_or_add(struct fs *fs, uint64_t ino)
-{
-	struct fs_open *o = open_find(fs, ino);
-
-	if (!o) {
-		o = calloc(1, sizeof(*o));
-		if (o) {
-			o->ino = ino;
-			o->next = fs->opens;
-			fs->opens = o;
-		}
-	}
-	return o;
-}
-
-struct fs_open *fs_open_hold(struct fs *fs, uint64_t ino)
-{
-	struct fs_open *o;
-
-	pthread_mutex_lock(&fs->lock);
-	o = open_find_or_add(fs, ino);
-	if (o)
-		o->count++;
-	pthread_mutex_unlock(&fs->lock);
-	return o;
-}
-
-int fs_open_release(struct fs *fs, struct fs_open *o)
-{
-	int left;
-
-	pthread_mutex_lock(&fs->lock);
-	assert(o->count > 0);
-	left = --o->count;
-	pthread_mutex_unlock(&fs->lock);
-	return left;
-}
-
-int fs_open_count(struct fs *fs, uint64_t ino)
-{
-	struct fs_open *o;
-	int n;
-
-	pthread_mutex_lock(&fs->lock);
-	o = open_find(fs, ino);
-	n = o ? o->count : 0;
-	pthread_mutex_unlock(&fs->lock);
-	return n;
-}
-
-void fs_write_begin(struct fs *fs, struct fs_open *o)
-{
-	atomic_fetch_add(&o->writing, 1);
-}
-
-void fs_write_end(struct fs *fs, struct fs_open *o)
-{
-	/* The stamp before the count drops: a commit looking in between sees one of them. */
-	atomic_store(&o->wrote, atomic_fetch_add(&fs->wseq, 1) + 1);
-	atomic_fetch_sub(&o->writing, 1);
-}
-
-struct fs_open *fs_write_hold(struct fs *fs, uint64_t ino)
-{
-	struct fs_open *o = fs_open_hold(fs, ino);
-
-	if (o)
-		fs_write_begin(fs, o);
-	return o;
-}
-
-void fs_write_drop(struct fs *fs, struct fs_open *o)
-{
-	uint64_t ino;
-
-	if (!o)
-		return;
-	ino = o->ino;
-	fs_write_end(fs, o);
-	if (fs_open_release(fs, o) == 0)
-		fs_free_deferred(fs, ino);
-}
-
-uint64_t fs_write_seq(struct fs *fs)
-{
-	return atomic_load(&fs->wseq);
-}
-
-int fs_written_since(struct fs *fs, uint64_t ino, uint64_t seq)
-{
-	struct fs_open *o;
-	int moved;
-
-	pthread_mutex_lock(&fs->lock);
-	o = open_find(fs, ino);
-	moved = o && (atomic_load(&o->writing) > 0 || atomic_load(&o->wrote) > seq);
-	pthread_mutex_unlock(&fs->lock);
-	return moved;
-}
-
-void fs_commits_running(struct fs *fs, int delta)
-{
-	pthread_mutex_lock(&fs->lock);
-	fs->committing += delta;
-	assert(fs->committing >= 0);
-	if (fs->committing == 0) {
-		/* Closed files kept for their write stamps (fs_free_deferred) go now. */
-		for (struct fs_open **pp = &fs->opens, *o; (o = *pp);) {
-			if (o->count == 0 && !o->unlinked) {
-				*pp = o->next;
-				free(o);
-			} else {
-				pp = &o->next;
-			}
-		}
-	}
-	pthread_mutex_unlock(&fs->lock);
-}
-
-/* Deletes a HEAD inode's record now, or marks it to go at its last release. The dirent and
- * the staging file (fs_staging_drop() once the transaction committed) are the caller's. */
-int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino)
-{
-	struct fs_open *o;
-	int deferred = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	o = open_find(fs, ino);
-	if (o && o->count > 0) {
-		o->unlinked = 1;
-		deferred = 1;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	if (deferred) {
-		struct meta_inode in;
-		int err = meta_inode_get(txn, ino, &in);
-
-		if (err)
-			return err;
-		in.nlink = 0;
-		err = meta_inode_put(txn, &in);
-		/* Recorded, so that a crash before the last release cannot leak it. */
-		return err ? err : meta_orphan_put(txn, ino);
-	}
-	return meta_inode_del(txn, ino);
-}
-
-int fs_head_free_fn(void *fs, struct meta_txn *txn, uint64_t ino)
-{
-	return fs_head_free(fs, txn, ino);
-}
-
 int fs_staging_sync(struct fs *fs)
 {
 	int fd = open(fs->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
@@ -590,24 +416,6 @@ int fs_staging_sync(struct fs *fs)
 	if (err)
 		log_msg(LOG_ERR, "cannot sync %s: %s", fs->staging, strerror(err));
 	return err;
-}
-
-void fs_staging_drop(struct fs *fs, uint64_t ino)
-{
-	char path[4200];
-
-	if (fs_open_count(fs, ino) > 0)
-		return; /* still open: goes at the last release */
-	fs_staging_path(fs, ino, path, sizeof(path));
-	if (unlink(path) && errno != ENOENT)
-		log_msg(LOG_WARNING, "cannot remove staging file %s: %s", path, strerror(errno));
-}
-
-static int free_fn(struct meta_txn *txn, void *arg)
-{
-	int err = meta_inode_del(txn, *(uint64_t *)arg);
-
-	return err ? err : meta_orphan_del(txn, *(uint64_t *)arg);
 }
 
 /* ---- the sweep at mount: what a crash left behind ---- */
@@ -683,37 +491,10 @@ int fs_sweep(struct fs *fs)
 	}
 	closedir(dir);
 	if (sa.norphans || files)
-		log_msg(LOG_INFO, "sweep: freed %zu inode(s) unlinked while open and %zu staging "
-			"file(s) no inode needed, left by a crash", sa.norphans, files);
+		log_msg(LOG_INFO, "sweep: freed %zu inode(s) unlinked while still in use and %zu "
+			"staging file(s) no inode needed, left by the last mount", sa.norphans, files);
 	free(sa.orphans);
 	return 0;
-}
-
-void fs_free_deferred(struct fs *fs, uint64_t ino)
-{
-	struct fs_open **pp, *o;
-	int unlinked = 0;
-	char path[4200];
-
-	pthread_mutex_lock(&fs->lock);
-	for (pp = &fs->opens; (o = *pp); pp = &o->next) {
-		if (o->ino == ino && o->count == 0) {
-			unlinked = o->unlinked;
-			o->unlinked = 0;
-			/* A commit cutting files unlocked may still ask about its writes. */
-			if (fs->committing == 0 || atomic_load(&o->wrote) == 0) {
-				*pp = o->next;
-				free(o);
-			}
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fs->lock);
-	if (!unlinked)
-		return;
-	fs_staging_path(fs, ino, path, sizeof(path));
-	unlink(path);
-	meta_write(fs->meta, free_fn, &ino);
 }
 
 void fs_drafts_free(struct fs *fs)
@@ -729,10 +510,5 @@ void fs_drafts_free(struct fs *fs)
 		free(a->skipped);
 		free(a);
 	}
-	while (fs->opens) {
-		struct fs_open *o = fs->opens;
-
-		fs->opens = o->next;
-		free(o);
-	}
+	fs_refs_free(fs);
 }

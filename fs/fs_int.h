@@ -161,7 +161,9 @@ struct fs {
 	pthread_mutex_t lock; /* arts list and their scheduling fields, open counts */
 	pthread_cond_t cond;
 	struct fs_art *arts;
-	struct fs_open *opens; /* open counts per HEAD inode (for unlink while open) */
+	/* fs/refs.c: what keeps each HEAD inode alive (handles, lookups), a hash table */
+	struct fs_open **refs;
+	size_t refs_nb, refs_n; /* buckets (a power of two), records */
 	pthread_t committer;          /* picks the drafts that are due */
 	struct fs_pool *committers;   /* runs their quiet commits, a few at once */
 	int committer_started;
@@ -223,6 +225,14 @@ void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *c
  * under it) and held again on return, also on error: the caller reads the inode again.
  * EBUSY when the file changed under each of 3 copy-ups. Blocks on the store. */
 int fs_stage(struct fs *fs, struct fs_art *art, uint64_t ino, int trunc);
+/* fsync of the staging directory, so that new staging files survive a machine crash. */
+int fs_staging_sync(struct fs *fs);
+/* At mount, before serving: frees the inodes that were unlinked while referenced when the
+ * daemon died (the orphans), and removes staging files that no staged inode needs. */
+int fs_sweep(struct fs *fs);
+/* Frees the in-memory draft bookkeeping (at exit). */
+void fs_drafts_free(struct fs *fs);
+/* ---- fs/refs.c ---- */
 /* Open HEAD inodes: an unlinked inode is freed at its last release, and a commit that cuts
  * staging files with no lock held asks whether their bytes moved meanwhile. Any thread;
  * each takes fs->lock briefly. fs_open_hold() returns NULL only on ENOMEM; the record stays
@@ -246,20 +256,27 @@ void fs_write_drop(struct fs *fs, struct fs_open *o);
 uint64_t fs_write_seq(struct fs *fs);
 int fs_written_since(struct fs *fs, uint64_t ino, uint64_t seq);
 void fs_commits_running(struct fs *fs, int delta);
-/* Frees a HEAD inode's record, or defers it until its last release. fs_head_free_fn() is it
- * as a meta_free_fn (arg: the struct fs), for meta_head_reset(). */
+/* The kernel's lookup count (fuse_lowlevel.h, forget): every entry reply of a HEAD inode
+ * that reaches the kernel is one fs_lookup_add() (other kinds are never freed while mounted
+ * and are not counted); fs_do_forget() takes them back. An unlinked inode (fs_head_free())
+ * is freed, staging file and record, when its last handle and its last lookup are gone, in
+ * one write transaction per forget batch. */
+void fs_lookup_add(struct fs *fs, const struct meta_inode *in);
+void fs_do_forget(struct fs *fs, size_t count, const struct fuse_forget_data *fd);
+/* Frees a HEAD inode's record, or sets nlink 0, records it as an orphan and defers the rest
+ * until its last handle and lookup are gone. fs_head_free_fn() is it as a meta_free_fn (arg:
+ * the struct fs), for meta_head_reset(). */
 int fs_head_free(struct fs *fs, struct meta_txn *txn, uint64_t ino);
 int fs_head_free_fn(void *fs, struct meta_txn *txn, uint64_t ino);
-/* fsync of the staging directory, so that new staging files survive a machine crash. */
-int fs_staging_sync(struct fs *fs);
-/* Removes the staging file of a freed inode unless it is still open. */
+/* Removes the staging file of a freed inode unless its freeing was deferred. */
 void fs_staging_drop(struct fs *fs, uint64_t ino);
+/* After a handle's release: frees ino if it is unlinked and nothing references it now. */
 void fs_free_deferred(struct fs *fs, uint64_t ino);
-/* At mount, before serving: frees the inodes that were unlinked while open when the daemon
- * died, and removes staging files that no staged inode needs. */
-int fs_sweep(struct fs *fs);
-/* Frees the in-memory draft bookkeeping (at exit). */
-void fs_drafts_free(struct fs *fs);
+/* At unmount every lookup count drops to zero (fuse_lowlevel.h): frees the unlinked inodes
+ * no handle holds, for which no forget came. */
+void fs_refs_unmount(struct fs *fs);
+/* Frees the records (at exit). */
+void fs_refs_free(struct fs *fs);
 
 /* ---- fs/lineage.c: capture of what runs read ---- */
 int fs_lineage_create(struct fs *fs);
@@ -381,6 +398,9 @@ int fs_refuse(int err, const char *op, const char *name, const char *why);
 /* A HEAD inode or an artifact folder (the writable tree), or an inode of a version. */
 int fs_is_headish(const struct meta_inode *in);
 int fs_is_version(const struct meta_inode *in);
+/* A HEAD inode whose last name is gone but that is still in use (fs/refs.c): nothing new
+ * goes into it (ENOENT). */
+int fs_is_removed(const struct meta_inode *in);
 /* The entry of in as lookup answers it (attributes and both timeouts). */
 void fs_entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_entry_param *e);
 /* A rename: its arguments, its refusal's reason and what the index change freed. */

@@ -29,6 +29,9 @@ static int parent_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *p, 
 	if (!err && fs_is_version(p)) {
 		*why = "versions are read-only";
 		err = EROFS;
+	} else if (!err && fs_is_removed(p)) {
+		*why = "the folder was removed"; /* a removed working directory, say */
+		err = ENOENT;
 	}
 	return err;
 }
@@ -84,8 +87,10 @@ int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_e
 		err = 0;
 		goto out;
 	}
-	if (!err)
+	if (!err) {
 		fs_entry_fill(fs, &in, e);
+		fs_lookup_add(fs, &in);
+	}
 out:
 	meta_txn_abort(txn);
 	return err;
@@ -335,6 +340,7 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 	if (art && m.art && touch)
 		fs_art_touch(fs, art);
 	fs_entry_fill(fs, &m.out, e);
+	fs_lookup_add(fs, &m.out);
 	return 0;
 }
 
@@ -1032,6 +1038,7 @@ struct rd_arg {
 	size_t size, len;
 	off_t off;
 	int err;
+	struct meta_inode in; /* readdirplus: the entry being added */
 };
 
 static int rd_fn(void *arg, const char *name, size_t namelen, uint64_t child, uint32_t type)
@@ -1044,12 +1051,11 @@ static int rd_fn(void *arg, const char *name, size_t namelen, uint64_t child, ui
 	nm[namelen] = '\0';
 	if (r->plus) {
 		struct fuse_entry_param e;
-		struct meta_inode in;
 
-		r->err = meta_inode_get(r->txn, child, &in);
+		r->err = meta_inode_get(r->txn, child, &r->in);
 		if (r->err)
 			return r->err;
-		fs_entry_fill(r->fs, &in, &e);
+		fs_entry_fill(r->fs, &r->in, &e);
 		need = fuse_add_direntry_plus(r->req, r->buf + r->len, r->size - r->len, nm, &e,
 					      r->off + 1);
 	} else {
@@ -1060,6 +1066,8 @@ static int rd_fn(void *arg, const char *name, size_t namelen, uint64_t child, ui
 	}
 	if (need > r->size - r->len)
 		return META_ITER_STOP; /* the buffer is full: the next readdir goes on */
+	if (r->plus)
+		fs_lookup_add(r->fs, &r->in); /* the kernel counts each entry but . and .. */
 	r->len += need;
 	r->off++;
 	memcpy(r->h->last, nm, namelen + 1);

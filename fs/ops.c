@@ -43,6 +43,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_destroy(void *userdata)
 {
 	fs_committer_stop(userdata);
+	fs_refs_unmount(userdata);
+}
+
+/* An entry reply that did not reach the kernel (interrupted) takes no lookup. */
+static void entry_lost(fuse_req_t req, const struct fuse_entry_param *e)
+{
+	struct fuse_forget_data fd = { .ino = e->ino, .nlookup = 1 };
+
+	if (e->ino)
+		fs_do_forget(FS(req), 1, &fd);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -52,18 +62,21 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (err)
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_entry(req, &e);
+	else if (fuse_reply_entry(req, &e) == -ENOENT)
+		entry_lost(req, &e);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	/* Inodes live in the index, not in memory: nothing to free. */
+	struct fuse_forget_data fd = { .ino = ino, .nlookup = nlookup };
+
+	fs_do_forget(FS(req), 1, &fd);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+	fs_do_forget(FS(req), count, forgets);
 	fuse_reply_none(req);
 }
 
@@ -96,8 +109,8 @@ static void reply_entry_or_err(fuse_req_t req, int err, struct fuse_entry_param 
 {
 	if (err)
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_entry(req, e);
+	else if (fuse_reply_entry(req, e) == -ENOENT)
+		entry_lost(req, e);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -197,8 +210,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		fs_do_release(FS(req), h); /* interrupted: no release will come */
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		entry_lost(req, &e); /* interrupted: no release will come */
+		fs_do_release(FS(req), h);
+	}
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -312,13 +327,6 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	if (!err)
 		fs_art_touch(FS(req), h->art);
 	fuse_reply_err(req, err);
-}
-
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	/* Every close() flushes, also of a dup'ed descriptor (bash's `>`), so a commit here
-	 * could catch a file before its first write: commit_delay=0 commits at release. */
-	fuse_reply_err(req, 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -498,7 +506,9 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.read = op_read,
 	.write_buf = op_write_buf,
 	.fallocate = op_fallocate,
-	.flush = op_flush,
+	/* No .flush: close() had nothing to do here (a commit at flush could catch a file
+	 * before its first write, as bash's `>` flushes a dup), and libfuse answering ENOSYS
+	 * makes the kernel stop sending FLUSH, a round trip saved on every close(). */
 	.release = op_release,
 	.fsync = op_fsync,
 	.opendir = op_opendir,

@@ -81,7 +81,10 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	st->st_mode = in->mode;
 	if (in->kind == MK_VERSION)
 		st->st_mode &= ~(mode_t)0022; /* see meta_version_install() */
-	st->st_nlink = S_ISDIR(in->mode) ? 1 : (in->nlink ? in->nlink : 1);
+	if (in->kind == MK_HEAD && in->nlink == 0)
+		st->st_nlink = 0; /* unlinked, still open or known to the kernel (fs/refs.c) */
+	else
+		st->st_nlink = S_ISDIR(in->mode) ? 1 : (in->nlink ? in->nlink : 1);
 	st->st_uid = in->uid;
 	st->st_gid = in->gid;
 	st->st_size = in->size;
@@ -339,6 +342,11 @@ int fs_is_headish(const struct meta_inode *in)
 	return in->kind == MK_ARTIFACT || in->kind == MK_HEAD;
 }
 
+int fs_is_removed(const struct meta_inode *in)
+{
+	return in->kind == MK_HEAD && in->nlink == 0;
+}
+
 int fs_is_version(const struct meta_inode *in)
 {
 	return in->kind == MK_VERSION || in->kind == MK_VNODE;
@@ -370,6 +378,10 @@ int fs_mv_check(struct meta_txn *txn, struct fs_mv *r, struct meta_inode *p,
 	if (fs_is_version(p) || fs_is_version(np)) {
 		r->why = "versions are read-only";
 		return EROFS;
+	}
+	if (fs_is_removed(np)) {
+		r->why = "the folder was removed";
+		return ENOENT;
 	}
 	err = meta_dirent_get(txn, r->parent, r->name, &child, &type);
 	if (!err)

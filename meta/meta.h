@@ -154,8 +154,8 @@ int meta_chunks_del(struct meta_txn *txn, uint64_t ino);
 int meta_chunk_known(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
 int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
 
-/* HEAD inodes unlinked while open: freed at their last release, or at the next mount after
- * a crash. meta_orphan_list: *inos caller-frees. */
+/* HEAD inodes unlinked while still open or known to the kernel: freed when the last handle
+ * and lookup go (fs/refs.c), or at the next mount. meta_orphan_list: *inos caller-frees. */
 int meta_orphan_put(struct meta_txn *txn, uint64_t ino);
 int meta_orphan_del(struct meta_txn *txn, uint64_t ino);
 int meta_orphan_list(struct meta_txn *txn, uint64_t **inos, size_t *n);

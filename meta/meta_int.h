@@ -27,7 +27,7 @@ enum meta_dbi {
 	DBI_LABEL_IDX,    /* (label key, 0, SHA-256/16 of value, artifact, N) -> empty */
 	DBI_METRIC_IDX,   /* (metric name, 0, ordered double, artifact, N) -> empty */
 	DBI_CHUNK_OK,     /* chunk id (32 bytes) -> empty: known good in the store */
-	DBI_ORPHANS,      /* ino -> empty: unlinked while open, freed at its last release */
+	DBI_ORPHANS,      /* ino -> empty: unlinked while in use, freed when unused */
 	DBI_COUNT
 };
 
