@@ -6,8 +6,8 @@ Each timed subcommand prints one number (a rate) on stdout.
   util.py write DIR N                  N files of 4 KiB of fresh random bytes   -> nothing
   util.py stat DIR                     listdir + stat of every entry            -> files/s
   util.py read DIR                     listdir + open/read/close of every entry -> files/s
-  util.py setx DIR                     setxattr user.bench on every entry       -> ops/s
-  util.py getx DIR                     getxattr user.bench of every entry       -> ops/s
+  util.py setx DIR                     setxattr user.bench on every entry       -> ops/s (best of 3 passes)
+  util.py getx DIR                     getxattr user.bench of every entry       -> ops/s (best of 3 passes)
   util.py churn ART N                  N single-small-file versions, each polled for -> commits/s
   util.py churn-explicit ART N         the same, committed with setxattr user.artifs.commit
   util.py edits FILE PERCENT SEED      scattered 4 KiB overwrites of PERCENT of FILE
@@ -51,16 +51,21 @@ def main():
                 f.read()
         print(f"{len(names) / (time.perf_counter() - t):.0f}")
     elif cmd in ("setx", "getx"):
+        # The best of 3 passes: one request per call, so a pass is a few ms and the
+        # scheduler's noise (2 cores, a ping-pong per call) swamps one pass.
         d = args[0]
         paths = [os.path.join(d, n) for n in entries(d)]
-        t = time.perf_counter()
-        if cmd == "setx":
-            for p in paths:
-                os.setxattr(p, "user.bench", b"value-" + p[-6:].encode())
-        else:
-            for p in paths:
-                os.getxattr(p, "user.bench")
-        print(f"{len(paths) / (time.perf_counter() - t):.0f}")
+        best = 0.0
+        for _ in range(3):
+            t = time.perf_counter()
+            if cmd == "setx":
+                for p in paths:
+                    os.setxattr(p, "user.bench", b"value-" + p[-6:].encode())
+            else:
+                for p in paths:
+                    os.getxattr(p, "user.bench")
+            best = max(best, len(paths) / (time.perf_counter() - t))
+        print(f"{best:.0f}")
     elif cmd in ("churn", "churn-explicit"):
         art, n = args[0], int(args[1])
         have = [int(e[2:]) for e in os.listdir(art) if e.startswith("@v") and e[2:].isdigit()]
