@@ -211,7 +211,7 @@ struct be_cache_stats {
 
 /*
  * A local disk cache in front of inner for the immutable objects of a store (keys under
- * "chunks/"); every other key passes straight through. A miss fetches the whole object once
+ * "chunks/", and "packs/.../<name>.pack"); every other key passes straight through. A miss fetches the whole object once
  * (concurrent misses on a key share that fetch), stores it atomically in dir and serves
  * reads, whole or ranged, from there, so cached objects stay readable with inner
  * unreachable. Least-recently-used objects are evicted so that the cached bytes never exceed
@@ -225,6 +225,8 @@ int be_cache_stats(struct be *be, struct be_cache_stats *out);
 /* ---- store format (backends/store.c) ---- */
 
 struct store_conf {
+	/* 1: every chunk one object under chunks/; 2 (new stores): chunks go in packs */
+	uint32_t format;
 	uint32_t chunk_min; /* bytes; defaults 1 MiB / 4 MiB / 16 MiB */
 	uint32_t chunk_avg;
 	uint32_t chunk_max;
@@ -340,6 +342,75 @@ int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf);
  * unframe. */
 int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen);
 int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len);
+
+/* ---- packs (backends/pack.c): store format 2's unit of transfer ----
+ * A pack object "packs/<hh>/<32 hex>.pack" holds chunk frames (as chunk_frame() makes them)
+ * back to back; its index object "packs/<hh>/<32 hex>.idx", written once the pack is
+ * stored, lists each frame: the chunk's name, the frame's offset and length in the pack,
+ * the chunk's plain length. <hh> is the name's first two hex digits. Names are 16 random
+ * bytes, so hosts write packs at once without coordination. Layout: docs/store-format.md,
+ * "Format 2: packs". */
+#define BE_KEY_PACKS "packs/"
+#define PACK_NAME_LEN 16
+#define PACK_INDEX_MAX (1u << 20)      /* entries of one index */
+#define PACK_SIZE_MAX (1ull << 32)     /* bytes of one pack */
+struct pack_entry {
+	uint8_t id[CHUNK_ID_LEN];
+	uint64_t off;  /* of the frame in the pack */
+	uint32_t flen; /* frame bytes */
+	uint32_t len;  /* the chunk's plain bytes */
+};
+struct pack_index {
+	uint8_t name[PACK_NAME_LEN];
+	uint64_t size; /* of the pack object */
+	struct pack_entry *v;
+	size_t n;
+};
+/* A fresh random pack name (getrandom): 0 or errno. */
+int pack_name_new(uint8_t name[PACK_NAME_LEN]);
+/* The key of the pack (index 0) or of its index (index 1): 0 or ENAMETOOLONG. */
+int pack_key(const uint8_t name[PACK_NAME_LEN], int index, char *out, size_t len);
+/* Parses a pack or index key: 0, or EINVAL for any other key. */
+int pack_key_parse(const char *key, uint8_t name[PACK_NAME_LEN], int *index);
+/* Encodes ix (*out caller-frees): EINVAL when ix breaks a rule decode checks. */
+int pack_index_encode(const struct pack_index *ix, uint32_t chunk_max, void **out,
+		      size_t *len);
+/* Decodes the index object of pack name (hostile input): EINVAL with *why (static) when it
+ * is not one, damaged, names another pack, or has entries that overlap, are out of offset
+ * order, lie outside the pack, or have lengths outside (0, chunk_max] or frames larger than
+ * raw; ENOMEM. On success ix->v is caller-freed with pack_index_release(). */
+int pack_index_decode(const void *buf, size_t len, const uint8_t name[PACK_NAME_LEN],
+		      uint32_t chunk_max, struct pack_index *ix, const char **why);
+void pack_index_release(struct pack_index *ix);
+/* Where a chunk's frame lies in a pack. */
+struct pack_loc {
+	uint8_t pack[PACK_NAME_LEN];
+	uint64_t off;
+	uint32_t flen;
+};
+/* chunk_fetch() of a chunk in a pack: one ranged get of its frame (through a cache layer,
+ * which keeps whole packs), then the same checks; ENOENT when the pack is missing, EIO when
+ * the frame is damaged, short or not ref's bytes. */
+int chunk_fetch_at(struct be *be, const struct chunk_ref *ref, const struct pack_loc *loc,
+		   void *buf);
+/*
+ * The pack writer of one commit. pack_writer_add() frames a chunk (ref: its name and plain
+ * length, already hashed; zstd at level as chunk_put() decides) and appends it to the open
+ * pack, which is stored, pack then index (be_put_lazy: the caller flushes before anything
+ * names them), by the call that fills it to target bytes; *loc receives where the frame lies
+ * and *added (may be NULL) its stored bytes. Any threads at once. pack_writer_finish(), once
+ * every add returned, stores the last pack and gives the indexes of every pack stored
+ * (borrowed: valid until destroy); after any store failure every later add and the finish
+ * return that error, and what was stored is simply not named by anything.
+ */
+struct pack_writer;
+#define PACK_TARGET (8u << 20)
+int pack_writer_create(struct be *be, size_t target, uint32_t chunk_max,
+		       struct pack_writer **out);
+int pack_writer_add(struct pack_writer *w, const void *plain, const struct chunk_ref *ref,
+		    int level, struct pack_loc *loc, uint64_t *added);
+int pack_writer_finish(struct pack_writer *w, const struct pack_index **packs, size_t *n);
+void pack_writer_destroy(struct pack_writer *w);
 
 /*
  * FastCDC content-defined chunker over a stream. Feed bytes with chunker_next(): it returns

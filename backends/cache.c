@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The cache layer: a size-bounded local copy of the immutable objects of a store (keys under
- * "chunks/"). Layout and policy are described in docs/cache.md; in short:
+ * "chunks/", and packs "packs/<hh>/<name>.pack" of format 2, cached whole). Layout and policy are described in docs/cache.md; in short:
  *
  * - Key "chunks/ab/abcd..." is the file <dir>/chunks/ab/abcd...; fetches are written to
  *   "<dir>/.tmp.<pid>.<seq>" and renamed into place, so a cached file is always whole.
@@ -110,7 +110,9 @@ static int cacheable(const char *key)
 	const char *p, *end;
 	size_t n;
 
-	if (strncmp(key, CACHED_PREFIX, sizeof(CACHED_PREFIX) - 1))
+	if (strncmp(key, CACHED_PREFIX, sizeof(CACHED_PREFIX) - 1) &&
+	    (strncmp(key, BE_KEY_PACKS, strlen(BE_KEY_PACKS)) ||
+	     strcmp(key + strlen(key) - strlen(".pack"), ".pack")))
 		return 0;
 	if (strlen(key) >= MAX_KEY_LEN)
 		return 0;
@@ -823,7 +825,7 @@ static int scan_add(struct scan *s, const struct stat *st)
 
 /*
  * Walks directory s->path[0..plen) ("." for the root): deletes temp files, recurses into
- * "chunks" (only that, from the root) and collects the regular files that are valid keys.
+ * "chunks" and "packs" (only those, from the root) and collects the regular files that are valid keys.
  */
 static int scan_dir(struct scan *s, size_t plen, int depth)
 {
@@ -857,7 +859,7 @@ static int scan_dir(struct scan *s, size_t plen, int depth)
 		}
 		if (de->d_name[0] == '.')
 			continue;
-		if (!plen && strcmp(de->d_name, "chunks"))
+		if (!plen && strcmp(de->d_name, "chunks") && strcmp(de->d_name, "packs"))
 			continue;
 		nlen = strlen(de->d_name);
 		if (plen + 1 + nlen >= sizeof(s->path))

@@ -443,28 +443,17 @@ int chunk_store(struct be *be, const void *buf, size_t len, int level, struct ch
 	return chunk_put(be, (void *)buf, len, level, 0, ref, added);
 }
 
-int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf)
+/* Unframes the got bytes of a frame at buf in place and checks them against ref. */
+static int fetched_check(const struct chunk_ref *ref, void *buf, size_t got, const char *why)
 {
-	char key[80], hex[CHUNK_HEX_LEN + 1];
+	char hex[CHUNK_HEX_LEN + 1];
 	uint8_t id[CHUNK_ID_LEN], *f = buf, *plain = f + CHUNK_FETCH_OFF;
-	size_t cap = CHUNK_FETCH_CAP(ref->len), got = 0;
-	const char *why;
+	size_t cap = CHUNK_FETCH_CAP(ref->len);
 	void *z = NULL;
 	int err;
 
-	/*
-	 * One get of the largest frame a chunk of this length can have, plus a byte: a raw
-	 * frame lands where the caller wants its bytes, and a compressed one is smaller. One
-	 * request per chunk (no head first) is what makes an object store fast here.
-	 */
-	chunk_key(ref->id, key, sizeof(key));
-	err = be_get(be, key, 0, cap, buf, &got);
-	if (err)
-		return err;
-	if (got == cap) {
-		why = "object larger than any frame of that length";
+	if (why)
 		goto bad;
-	}
 	err = frame_check(f, got, ref->len, &why);
 	if (err)
 		goto bad;
@@ -492,4 +481,40 @@ bad:
 	/* Never leave damaged bytes where a careless caller could mistake them for data. */
 	memset(buf, 0, cap);
 	return EIO;
+}
+
+int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf)
+{
+	size_t cap = CHUNK_FETCH_CAP(ref->len), got = 0;
+	char key[80];
+	int err;
+
+	/*
+	 * One get of the largest frame a chunk of this length can have, plus a byte: a raw
+	 * frame lands where the caller wants its bytes, and a compressed one is smaller. One
+	 * request per chunk (no head first) is what makes an object store fast here.
+	 */
+	chunk_key(ref->id, key, sizeof(key));
+	err = be_get(be, key, 0, cap, buf, &got);
+	if (err)
+		return err;
+	return fetched_check(ref, buf, got,
+			     got == cap ? "object larger than any frame of that length" : NULL);
+}
+
+int chunk_fetch_at(struct be *be, const struct chunk_ref *ref, const struct pack_loc *loc,
+		   void *buf)
+{
+	char key[BE_KEY_MAX];
+	size_t got = 0;
+	int err;
+
+	if (loc->flen < FRAME_HDR || loc->flen >= CHUNK_FETCH_CAP(ref->len))
+		return fetched_check(ref, buf, 0, "its pack entry's length does not fit the chunk");
+	err = pack_key(loc->pack, 0, key, sizeof(key));
+	if (!err)
+		err = be_get(be, key, loc->off, loc->flen, buf, &got);
+	if (err)
+		return err;
+	return fetched_check(ref, buf, got, got < loc->flen ? "its pack ends early" : NULL);
 }

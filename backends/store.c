@@ -15,7 +15,7 @@
 #include "backend.h"
 
 #define FORMAT_KEY "format"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2 /* what new stores get; 1 is read and written too */
 #define FORMAT_MAX_SIZE (64 * 1024)
 #define CHUNK_MIN_FLOOR 64u /* below this the gear hash window is not even full */
 #define CHUNK_MAX_CEIL (64u << 20)
@@ -24,6 +24,7 @@ static const char not_store[] = "not an artifs store (no valid 'format' object)"
 
 void store_conf_init(struct store_conf *c)
 {
+	c->format = FORMAT_VERSION;
 	c->chunk_min = 1u << 20;
 	c->chunk_avg = 4u << 20;
 	c->chunk_max = 16u << 20;
@@ -46,6 +47,10 @@ static int conf_check(const struct store_conf *c, const char **why)
 	}
 	if (c->chunk_max > CHUNK_MAX_CEIL) {
 		*why = "chunk_max must be at most 64 MiB";
+		return EINVAL;
+	}
+	if (c->format != 1 && c->format != 2) {
+		*why = "the store format must be 1 or 2";
 		return EINVAL;
 	}
 	if (c->zstd_level < 0 || c->zstd_level > ZSTD_maxCLevel()) {
@@ -105,10 +110,11 @@ static int format_parse(const void *buf, size_t len, struct store_conf *c, const
 		*why = not_store;
 		goto out;
 	}
-	if (json_integer_value(v) != FORMAT_VERSION) {
+	if (json_integer_value(v) != 1 && json_integer_value(v) != 2) {
 		*why = "unsupported store format version (written by a newer artifs?)";
 		goto out;
 	}
+	t.format = (uint32_t)json_integer_value(v);
 	if (get_u32(root, "chunk_min", &t.chunk_min) || get_u32(root, "chunk_avg", &t.chunk_avg) ||
 	    get_u32(root, "chunk_max", &t.chunk_max) || get_u32(root, "zstd_level", &level) ||
 	    level > INT32_MAX) {
@@ -131,7 +137,7 @@ static int format_write(struct be *be, const struct store_conf *c)
 	char *text = NULL;
 	int err = 0;
 
-	root = json_pack("{s:i, s:I, s:I, s:I, s:i}", "artifs_store", FORMAT_VERSION,
+	root = json_pack("{s:i, s:I, s:I, s:I, s:i}", "artifs_store", (int)c->format,
 			 "chunk_min", (json_int_t)c->chunk_min, "chunk_avg",
 			 (json_int_t)c->chunk_avg, "chunk_max", (json_int_t)c->chunk_max,
 			 "zstd_level", c->zstd_level);
@@ -191,8 +197,9 @@ int store_open(struct be *be, int create, struct store_conf *c, const char **why
 			return err;
 		err = format_write(be, c);
 		if (!err) {
-			log_msg(LOG_INFO, "created a store: chunks %u/%u/%u bytes, zstd level %d",
-				c->chunk_min, c->chunk_avg, c->chunk_max, c->zstd_level);
+			log_msg(LOG_INFO, "created a store: format %u, chunks %u/%u/%u bytes, zstd "
+				"level %d", c->format, c->chunk_min, c->chunk_avg, c->chunk_max,
+				c->zstd_level);
 			return 0;
 		}
 		if (err != EEXIST) {

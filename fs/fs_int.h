@@ -333,13 +333,29 @@ void fs_pool_destroy(struct fs_pool *p);
 
 /* ---- fs/upload.c: the cutter and upload pool of commits ---- */
 struct fs_uppool;
-int fs_uppool_create(struct fs *fs, struct fs_uppool **out);
+/* pw: the commit's pack writer (store format 2), whose packs get the new chunks; NULL: each
+ * new chunk is a chunks/ object (format 1). */
+int fs_uppool_create(struct fs *fs, struct pack_writer *pw, struct fs_uppool **out);
 /* Waits for every upload still running, then frees p (NULL: nothing). */
 void fs_uppool_destroy(struct fs_uppool *p);
 /* Cuts ino's staging file into chunks queued on p, waits for their uploads, and fills e
  * (size, mtime, digest, chunks). ENOENT when there is no staging file. Holds no lock (asserts
  * no HEAD lock is held): blocks on the store. */
 int fs_cut_file(struct fs *fs, struct fs_uppool *p, uint64_t ino, struct manifest_entry *e);
+
+/* ---- fs/packs.c: pack indexes of other hosts' versions (store format 2) ---- */
+struct fs_packs {
+	struct pack_index *v; /* ascending by name */
+	size_t n, cap;
+};
+/* Adds to packs (zeroed at first) the index of every pack m names that this host has not
+ * read in and packs lacks: one get each, no lock or transaction held. A missing, damaged or
+ * hostile index is skipped with a log line (the chunks it would place then read as EIO); 0,
+ * or ENOMEM or an index error. fs_packs_install(): inside the transaction that installs the
+ * version(s), records where their chunks lie (meta_pack_read_in()). */
+int fs_packs_fetch(struct fs *fs, const struct manifest *m, struct fs_packs *packs);
+int fs_packs_install(struct meta_txn *txn, const struct fs_packs *packs);
+void fs_packs_release(struct fs_packs *packs);
 
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version

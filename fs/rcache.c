@@ -205,17 +205,40 @@ static void evict(struct rcache *rc)
 	}
 }
 
-int fs_chunk_fetch(struct fs *fs, const struct chunk_ref *ref, uint8_t *buf)
+/* Store format 2: where ref lies in a pack (0), or ENOENT: a chunks/ object. */
+static int chunk_loc(struct fs *fs, const struct chunk_ref *ref, struct pack_loc *loc)
 {
+	struct meta_txn *txn;
 	int err;
 
+	if (fs->sc.format < 2)
+		return ENOENT;
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	err = meta_chunk_loc_get(txn, ref->id, loc);
+	meta_txn_abort(txn);
+	return err;
+}
+
+int fs_chunk_fetch(struct fs *fs, const struct chunk_ref *ref, uint8_t *buf)
+{
+	struct pack_loc loc;
+	int err, packed;
+
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
-	err = chunk_fetch(fs->be, ref, buf);
+	err = chunk_loc(fs, ref, &loc);
+	packed = !err;
+	if (!err || err == ENOENT)
+		err = packed ? chunk_fetch_at(fs->be, ref, &loc, buf) : chunk_fetch(fs->be, ref, buf);
 	if (err == ENOENT) {
-		char hex[CHUNK_HEX_LEN + 1];
+		char hex[CHUNK_HEX_LEN + 1], key[BE_KEY_MAX] = "";
 
 		chunk_id_hex(ref->id, hex);
-		log_msg(LOG_ERR, "chunk %s is missing from the store", hex);
+		if (packed)
+			pack_key(loc.pack, 0, key, sizeof(key));
+		log_msg(LOG_ERR, "chunk %s is missing from the store%s%s", hex,
+			packed ? ": no pack " : "", key);
 		err = EIO;
 	}
 	if (!err) {

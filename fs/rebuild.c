@@ -153,12 +153,13 @@ struct batch {
 	uint8_t digest[BATCH][32];
 	uint64_t aino[BATCH], root[BATCH];
 	size_t n;
+	struct fs_packs packs; /* the pack indexes the batch's manifests name */
 };
 
 static int batch_fn(struct meta_txn *txn, void *arg)
 {
 	struct batch *b = arg;
-	int err = 0;
+	int err = fs_packs_install(txn, &b->packs);
 
 	for (size_t i = 0; i < b->n && !err; i++) {
 		struct meta_artifact art;
@@ -186,6 +187,7 @@ static int batch_install(struct rb_arg *r, struct batch *b)
 			err = pending_add(r, b->aino[i], b->m[i].version, b->root[i], &b->m[i]);
 		manifest_release(&b->m[i]);
 	}
+	fs_packs_release(&b->packs);
 	b->n = 0;
 	return err;
 }
@@ -223,8 +225,12 @@ static int versions_install(struct rb_arg *r)
 			err = 0;
 			continue;
 		}
-		if (err)
+		if (!err)
+			err = fs_packs_fetch(r->fs, &b->m[b->n], &b->packs);
+		if (err) {
+			manifest_release(&b->m[b->n]);
 			break;
+		}
 		b->aino[b->n++] = aino;
 		if (b->n == BATCH)
 			err = batch_install(r, b);

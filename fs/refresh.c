@@ -115,6 +115,7 @@ struct install_one {
 	uint64_t art;
 	struct manifest *m;
 	uint8_t digest[32];
+	struct fs_packs packs;
 };
 
 static int install_one_fn(struct meta_txn *txn, void *arg)
@@ -129,7 +130,9 @@ static int install_one_fn(struct meta_txn *txn, void *arg)
 		return err;
 	if (meta_version_get(txn, io->art, io->m->version, &v) == 0)
 		return 0; /* another lookup got here first */
-	err = meta_inode_get(txn, io->art, &ain);
+	err = fs_packs_install(txn, &io->packs);
+	if (!err)
+		err = meta_inode_get(txn, io->art, &ain);
 	if (!err)
 		err = meta_version_install(txn, &a, io->m, io->digest, NULL, NULL, ain.uid,
 					 ain.gid, 1);
@@ -150,7 +153,10 @@ int fs_version_read_in(struct fs *fs, uint64_t art_ino, const char *project,
 		return EEXIST;
 	}
 	io.m = &m;
-	err = meta_write(fs->meta, install_one_fn, &io);
+	err = fs_packs_fetch(fs, &m, &io.packs);
+	if (!err)
+		err = meta_write(fs->meta, install_one_fn, &io);
+	fs_packs_release(&io.packs);
 	manifest_release(&m);
 	return err;
 }

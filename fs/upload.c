@@ -50,6 +50,7 @@ static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chu
 
 struct fs_uppool {
 	struct fs *fs;
+	struct pack_writer *pw; /* store format 2: new chunks go into packs; else NULL */
 	struct fs_pool *workers;
 	pthread_mutex_t m;
 	pthread_cond_t progress;
@@ -64,9 +65,15 @@ static void up_run(void *arg)
 	uint64_t added = 0;
 	int err = chunk_known(p->fs, j->mem + CHUNK_FRAME_HDR, j->len, &j->ref);
 
-	if (err == ENOENT)
+	if (err == ENOENT && p->pw) {
+		struct pack_loc loc;
+
+		err = pack_writer_add(p->pw, j->mem + CHUNK_FRAME_HDR, &j->ref,
+				      p->fs->sc.zstd_level, &loc, &added);
+	} else if (err == ENOENT) {
 		err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len, p->fs->sc.zstd_level,
 				CHUNK_ROOM | CHUNK_HASHED | CHUNK_LAZY, &j->ref, &added);
+	}
 	if (!err && added) {
 		atomic_fetch_add(&p->fs->st.chunks_stored, 1);
 		atomic_fetch_add(&p->fs->st.bytes_stored, added);
@@ -263,7 +270,7 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct mani
 	return err;
 }
 
-int fs_uppool_create(struct fs *fs, struct fs_uppool **out)
+int fs_uppool_create(struct fs *fs, struct pack_writer *pw, struct fs_uppool **out)
 {
 	struct fs_uppool *p = calloc(1, sizeof(*p));
 	int err;
@@ -276,6 +283,7 @@ int fs_uppool_create(struct fs *fs, struct fs_uppool **out)
 		return err;
 	}
 	p->fs = fs;
+	p->pw = pw;
 	pthread_mutex_init(&p->m, NULL);
 	pthread_cond_init(&p->progress, NULL);
 	*out = p;

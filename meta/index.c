@@ -885,6 +885,62 @@ int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN])
 	return put(txn, DBI_CHUNK_OK, (void *)id, CHUNK_ID_LEN, "", 0);
 }
 
+/* ---- where chunks lie in packs (store format 2) ---- */
+
+#define LOC_BYTES (PACK_NAME_LEN + 8 + 4)
+
+int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
+		       struct pack_loc *loc)
+{
+	const uint8_t *p;
+	MDB_val v;
+	int rc = get(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, &v);
+
+	if (rc)
+		return rc;
+	if (v.mv_size != LOC_BYTES) {
+		log_msg(LOG_ERR, "meta: a chunk location has %zu bytes", v.mv_size);
+		return EIO;
+	}
+	p = v.mv_data;
+	memcpy(loc->pack, p, PACK_NAME_LEN);
+	loc->off = meta_be64_get(p + PACK_NAME_LEN);
+	loc->flen = (uint32_t)p[24] << 24 | (uint32_t)p[25] << 16 | (uint32_t)p[26] << 8 | p[27];
+	return 0;
+}
+
+int meta_chunk_loc_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
+		       const struct pack_loc *loc)
+{
+	uint8_t v[LOC_BYTES];
+
+	memcpy(v, loc->pack, PACK_NAME_LEN);
+	meta_be64_put(v + PACK_NAME_LEN, loc->off);
+	for (int i = 0; i < 4; i++)
+		v[24 + i] = (uint8_t)(loc->flen >> (24 - 8 * i));
+	return put(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, v, LOC_BYTES);
+}
+
+int meta_pack_known(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN])
+{
+	MDB_val v;
+
+	return get(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN, &v);
+}
+
+int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < ix->n && !err; i++) {
+		struct pack_loc loc = { .off = ix->v[i].off, .flen = ix->v[i].flen };
+
+		memcpy(loc.pack, ix->name, PACK_NAME_LEN);
+		err = meta_chunk_loc_put(txn, ix->v[i].id, &loc);
+	}
+	return err ? err : put(txn, DBI_PACKS, (void *)ix->name, PACK_NAME_LEN, "", 0);
+}
+
 /* ---- orphans ---- */
 
 int meta_orphan_put(struct meta_txn *txn, uint64_t ino)

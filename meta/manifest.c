@@ -479,6 +479,22 @@ static int entry_ok(const struct manifest_entry *all, size_t i)
 	return xattrs_ok(e->xattrs, e->nxattrs, i ? XW_ENTRY : XW_ROOT, "xattrs", p);
 }
 
+static int packs_ok(const struct manifest *m)
+{
+	size_t chunks = 0;
+
+	for (size_t i = 0; i < m->nentries; i++)
+		chunks += m->entries[i].nchunks;
+	if (m->npacks && !m->packs)
+		return bad("packs missing");
+	if (m->npacks > chunks)
+		return bad("more packs than chunks");
+	for (size_t i = 1; i < m->npacks; i++)
+		if (memcmp(m->packs[i - 1], m->packs[i], PACK_NAME_LEN) >= 0)
+			return bad("packs are not in ascending order without duplicates");
+	return 0;
+}
+
 static int manifest_check(const struct manifest *m)
 {
 	int rc;
@@ -501,10 +517,25 @@ static int manifest_check(const struct manifest *m)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return packs_ok(m);
 }
 
 /* ---- encoding ---- */
+
+static json_t *packs_json(const struct manifest *m)
+{
+	json_t *a = json_array();
+	char hex[2 * PACK_NAME_LEN + 1];
+
+	for (size_t i = 0; a && i < m->npacks; i++) {
+		hex_encode(m->packs[i], PACK_NAME_LEN, hex);
+		if (json_array_append_new(a, json_string(hex))) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return a;
+}
 
 /* Steals v (json_object_set_new does, even when it fails). */
 static int set(json_t *o, const char *key, json_t *v)
@@ -661,6 +692,8 @@ int manifest_encode(const struct manifest *m, char **out, size_t *len)
 	if (!x)
 		goto out;
 	rc = set(root, "attrs", x);
+	if (!rc && m->npacks)
+		rc = set(root, "packs", packs_json(m));
 	entries = json_array();
 	if (!rc)
 		rc = set(root, "entries", entries);
@@ -686,6 +719,25 @@ out:
 }
 
 /* ---- decoding ---- */
+
+static int json_packs(const json_t *j, struct manifest *m)
+{
+	if (!json_is_array(j) || !json_array_size(j))
+		return bad("packs is not a non-empty array");
+	m->packs = calloc(json_array_size(j), sizeof(*m->packs));
+	if (!m->packs)
+		return ENOMEM;
+	m->npacks = json_array_size(j);
+	for (size_t i = 0; i < m->npacks; i++) {
+		const json_t *h = json_array_get(j, i);
+
+		if (!json_is_string(h) || hex_decode(json_string_value(h), json_string_length(h),
+						     m->packs[i], PACK_NAME_LEN))
+			return bad("packs[%zu] is not %d lowercase hex digits", i, 2 * PACK_NAME_LEN);
+	}
+	return 0;
+}
+
 
 static int cmp_xattr(const void *a, const void *b)
 {
@@ -948,6 +1000,13 @@ static int json_top(const json_t *root, struct manifest *m)
 			return rc;
 		known++;
 	}
+	j = json_object_get(root, "packs");
+	if (j) {
+		rc = json_packs(j, m);
+		if (rc)
+			return rc;
+		known++;
+	}
 	entries = json_object_get(root, "entries");
 	if (!json_is_array(entries) || !json_array_size(entries))
 		return bad("entries missing or empty");
@@ -1015,6 +1074,7 @@ void manifest_release(struct manifest *m)
 		xattrs_free(e->xattrs, e->nxattrs);
 	}
 	free(m->entries);
+	free(m->packs);
 	memset(m, 0, sizeof(*m));
 }
 

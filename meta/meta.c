@@ -34,7 +34,7 @@
 
 #define META_SCHEMA 1
 #define META_DEFAULT_MAP (256ULL << 20)
-#define META_MAX_DBS 16
+#define META_MAX_DBS 32
 #define META_MAX_READERS 126
 #define META_MAX_GROWTHS 8
 
@@ -45,6 +45,7 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_LINEAGE_UP] = "lineage_up", [DBI_LINEAGE_DOWN] = "lineage_down",
 	[DBI_LABEL_IDX] = "label_idx",   [DBI_METRIC_IDX] = "metric_idx",
 	[DBI_CHUNK_OK] = "chunk_ok",   [DBI_ORPHANS] = "orphans",
+	[DBI_CHUNK_LOC] = "chunk_loc", [DBI_PACKS] = "packs",
 };
 
 /* *why of meta_open(): room for a path of PATH_MAX and a sentence. */
@@ -163,7 +164,7 @@ static int open_dbis(struct meta *m, int readonly, const char **why)
 		return meta_err(rc, "begin");
 	for (int i = 0; i < DBI_COUNT; i++) {
 		rc = mdb_dbi_open(txn, dbi_names[i], readonly ? 0 : MDB_CREATE, &m->dbi[i]);
-		if (rc == MDB_NOTFOUND && readonly && (i == DBI_CHUNK_OK || i == DBI_ORPHANS)) {
+		if (rc == MDB_NOTFOUND && readonly && i >= DBI_CHUNK_OK) {
 			/* Added later; readers beside the daemon never use it. */
 			m->dbi[i] = 0;
 			continue;

@@ -153,6 +153,20 @@ int meta_chunks_del(struct meta_txn *txn, uint64_t ino);
  */
 int meta_chunk_known(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
 int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
+/*
+ * Store format 2: where a chunk lies in a pack, as the pack's index said (an index this host
+ * wrote, or read in with meta_pack_read_in() after pack_index_decode() accepted it). A
+ * location is where to read a chunk, not a reason to trust it: reads verify every chunk,
+ * and only meta_chunk_known() chunks are deduplicated against. meta_chunk_loc_get: ENOENT
+ * when no pack index read in lists id (then the chunk is a chunks/ object, format 1).
+ * meta_pack_known: 0 once the index of pack name was read in, ENOENT before.
+ */
+int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
+		       struct pack_loc *loc);
+int meta_chunk_loc_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
+		       const struct pack_loc *loc);
+int meta_pack_known(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN]);
+int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix);
 
 /* HEAD inodes unlinked while still open or known to the kernel: freed when the last handle
  * and lookup go (fs/refs.c), or at the next mount. meta_orphan_list: *inos caller-frees. */
@@ -344,6 +358,10 @@ struct manifest {
 	size_t nattrs;
 	struct manifest_entry *entries; /* in manifest_path_cmp() order: parents first */
 	size_t nentries;
+	/* Store format 2: the packs that hold its chunks (their indexes say where), in
+	 * ascending byte order without duplicates; none in format 1. At most one per chunk. */
+	uint8_t (*packs)[PACK_NAME_LEN];
+	size_t npacks;
 };
 
 /* *out caller-frees (free()); canonical: the same manifest always encodes the same bytes. */

@@ -12,8 +12,8 @@ case $SECS in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${FUZZ_OUT:-$ROOT/build/fuzz}
 CC=${FUZZ_CC:-clang}
-TARGETS="fuzz_manifest fuzz_listing"
-PKGS="jansson libcrypto expat"
+TARGETS="fuzz_manifest fuzz_listing fuzz_pack"
+PKGS="jansson libcrypto expat libzstd"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -31,7 +31,7 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok install
 missing=
 command -v "$CC" >/dev/null 2>&1 || missing="$missing clang"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
-pkg-config --exists $PKGS 2>/dev/null || missing="$missing libjansson-dev libssl-dev libexpat1-dev"
+pkg-config --exists $PKGS 2>/dev/null || missing="$missing libjansson-dev libssl-dev libexpat1-dev libzstd-dev"
 [ -z "$missing" ] || apt_install $missing
 
 # libFuzzer ships in libclang-rt-<major>-dev: link a trivial target to see that it works.
@@ -58,6 +58,7 @@ LIBS="$(pkg-config --libs $PKGS)"
 # Only the parsers and what they link against: no fs/, no FUSE, no network.
 SRC_fuzz_manifest="meta/manifest.c backends/log.c"
 SRC_fuzz_listing="backends/s3_xml.c"
+SRC_fuzz_pack="backends/pack.c backends/chunk.c backends/util.c backends/log.c"
 for t in $TARGETS; do
 	eval "src=\$SRC_$t"
 	(cd "$ROOT" && $CC $CFLAGS -o "$OUT/$t" "tests/fuzz/$t.c" $src $LIBS)

@@ -10,7 +10,7 @@ cp "$T/orig" "$art/big.bin" || fail "cp into HEAD failed"
 setfattr -n user.artifs.commit -v v1 "$art" || fail "commit of v1 failed"
 [ -d "$art/@v1" ] || fail "no @v1 after commit"
 [ "$(stat -c %s "$art/@v1/big.bin")" -eq $((256 * 1024 * 1024)) ] || fail "@v1/big.bin has the wrong size"
-size1=$(du -sb "$STORE/chunks" | cut -f1)
+size1=$(store_bytes)
 [ "$size1" -ge $((250 * 1024 * 1024)) ] || fail "store holds only $size1 bytes of chunks for 256 MiB of random data"
 
 cp "$T/orig" "$T/edited"
@@ -26,7 +26,7 @@ PY
 cmp "$T/edited" "$art/big.bin" || fail "HEAD does not show the in-place edit"
 setfattr -n user.artifs.commit -v v2 "$art" || fail "commit of v2 failed"
 [ -d "$art/@v2" ] || fail "no @v2 after commit"
-size2=$(du -sb "$STORE/chunks" | cut -f1)
+size2=$(store_bytes)
 growth=$((size2 - size1))
 echo "store growth for a 4 KiB edit: $growth bytes"
 [ "$growth" -lt $((64 * 1024 * 1024)) ] || fail "a 4 KiB edit grew the store by $growth bytes (want < 64 MiB)"

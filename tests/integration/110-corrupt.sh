@@ -1,7 +1,9 @@
 # A chunk object damaged in the store makes reads of its file fail with EIO (never wrong
-# bytes) and a log line; other files still read.
+# bytes) and a log line; other files still read. A store of format 1 (one object per chunk;
+# 560-packs.sh damages a pack of format 2).
 . "$(dirname "$0")/lib.sh"
 local_store_only
+store_format1
 start "commit_delay=600000"
 mkdir "$MNT/proj" "$MNT/proj/art"
 art=$MNT/proj/art

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 s3_server art
 STORE=s3://art/f
+store_format1 # plants a chunk object
 start "commit_delay=60000,retries=1,refresh=0"
 A=$MNT/proj/data
 mkdir -p "$A"

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 s3_server art
 STORE=s3://art/lazy
+store_format1 # counts chunk objects; format 2 fetches whole packs (360-s3-packs.sh)
 # objects fetched from the bucket: misses of the chunk cache (a large object may take
 # several ranged GETs, so the GET count is not the object count)
 gets() { "$ARTIFS_BIN" stats "$MNT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["cache"]["misses"])'; }

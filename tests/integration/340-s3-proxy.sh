@@ -114,9 +114,9 @@ n=$(grep -c "412 to a resent create, but the object holds our bytes" "$LOG" || t
 phase no-answer '{"rules": [
 	{"method": "PUT", "key": "/versions/", "action": "drop", "per_key_first": 3}]}' retries=2
 
-# every chunk PUT loses its first answer
-phase lost-chunk '{"rules": [
-	{"method": "PUT", "key": "/chunks/", "action": "drop", "per_key_first": 1}]}'
+# every pack and pack index PUT (store format 2) loses its first answer
+phase lost-pack '{"rules": [
+	{"method": "PUT", "key": "/packs/", "action": "drop", "per_key_first": 1}]}'
 
 # bursts of 503 SlowDown and 500 InternalError, on any request
 phase errors '{"seed": 3, "rules": [

@@ -15,6 +15,7 @@ s3_server art
 fault_proxy
 
 STORE=s3://art/t
+store_format1 # holds the PUT of one chunk object by its name
 start "endpoint=http://127.0.0.1:$PP,commit_delay=600000,capture=0,retries=1"
 A=$MNT/p/a
 B=$MNT/p/b

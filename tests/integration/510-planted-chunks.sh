@@ -1,7 +1,8 @@
 # Issue 9, defect 4: deduplication never trusts that an object exists. A chunk object
 # planted (or damaged) under the name of content a user is about to commit is replaced by
 # the commit, and the version and the HEAD read the user's bytes. Runs on a local store and
-# (make check's second pass) on S3.
+# (make check's second pass) on S3, of format 1, whose chunk objects are named by content
+# (format 2's packs have random names: 560-packs.sh plants their indexes).
 . "$(dirname "$0")/lib.sh"
 
 # plant KEY: puts garbage under store key KEY, past the daemon.
@@ -15,6 +16,7 @@ plant() {
 	fi
 }
 
+store_format1
 start "commit_delay=600000"
 mkdir -p "$MNT/p/a" "$MNT/p/b"
 head -c 300000 /dev/urandom >"$T/known.bin"

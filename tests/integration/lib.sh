@@ -192,6 +192,31 @@ held_is() {
 # finished PID: the background job PID has ended
 finished() { ! kill -0 "$1" 2>/dev/null; }
 
+# store_format1: makes $STORE (a directory, or s3://bucket/prefix on the running test server)
+# a store of format 1, every chunk its own object under chunks/, as artifs wrote before store
+# format 2; call it before the first start, which then opens that store instead of creating
+# one of format 2.
+store_format1() {
+	local f='{"artifs_store": 1, "chunk_min": 1048576, "chunk_avg": 4194304, "chunk_max": 16777216, "zstd_level": 3}'
+	case $STORE in
+	s3://*)
+		local bp=${STORE#s3://}
+		s3_curl -X PUT --data-binary "$f" "$AWS_ENDPOINT_URL/${bp%/}/format" >/dev/null ||
+			fail "cannot write a format-1 'format' object to $STORE"
+		;;
+	*) mkdir -p "$STORE" && printf '%s' "$f" >"$STORE/format" ;;
+	esac
+}
+# store_bytes: the bytes of chunk data in a local store (format 1's chunks/, format 2's
+# packs/).
+store_bytes() {
+	local d n=0
+	for d in "$STORE/chunks" "$STORE/packs"; do
+		[ -d "$d" ] && n=$((n + $(du -sb "$d" | cut -f1)))
+	done
+	echo "$n"
+}
+
 # ARTIFS_TEST_STORE=s3 runs the test against the S3 test server (a bucket of its own) instead
 # of a local store directory; tests that look inside a local store say so with this.
 local_store_only() {

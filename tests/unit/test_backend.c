@@ -613,13 +613,14 @@ Test(store, create_then_reopen, .fini = teardown)
 	c.zstd_level = 5;
 	cr_assert_eq(store_open(be, 1, &c, &why), 0, "%s", why ? why : "");
 	cr_assert_eq(be_head(be, "format", &size), 0);
-	cr_assert_str_eq(get_str(be, "format"), "{\"artifs_store\": 1, \"chunk_min\": 65536, "
+	cr_assert_str_eq(get_str(be, "format"), "{\"artifs_store\": 2, \"chunk_min\": 65536, "
 						"\"chunk_avg\": 262144, \"chunk_max\": 1048576, "
 						"\"zstd_level\": 5}");
 
 	/* Reopening reads the stored values, whatever the caller passes in. */
 	store_conf_init(&r);
 	cr_assert_eq(store_open(be, 0, &r, &why), 0);
+	cr_assert_eq(r.format, 2);
 	cr_assert_eq(r.chunk_min, 64 << 10);
 	cr_assert_eq(r.chunk_avg, 256 << 10);
 	cr_assert_eq(r.chunk_max, 1 << 20);
@@ -627,6 +628,15 @@ Test(store, create_then_reopen, .fini = teardown)
 	store_conf_init(&r);
 	cr_assert_eq(store_open(be, 1, &r, NULL), 0);
 	cr_assert_eq(r.chunk_avg, 256 << 10);
+	/* A store of format 1 (written by artifs before packs) opens as format 1. */
+	put_str(be, "format", "{\"artifs_store\": 1, \"chunk_min\": 65536, \"chunk_avg\": "
+			      "262144, \"chunk_max\": 1048576, \"zstd_level\": 3}");
+	store_conf_init(&r);
+	cr_assert_eq(store_open(be, 1, &r, &why), 0, "%s", why ? why : "");
+	cr_assert_eq(r.format, 1);
+	cr_assert_str_eq(get_str(be, "format"), "{\"artifs_store\": 1, \"chunk_min\": 65536, "
+						"\"chunk_avg\": 262144, \"chunk_max\": 1048576, "
+						"\"zstd_level\": 3}", "opening rewrote a format-1 store");
 }
 
 Test(store, empty_without_create, .fini = teardown)
@@ -662,7 +672,9 @@ Test(store, bad_format_refused, .fini = teardown)
 		"not json",
 		"[1, 2]",
 		"{\"chunk_min\": 1}",
-		"{\"artifs_store\": 2, \"chunk_min\": 65536, \"chunk_avg\": 262144, "
+		"{\"artifs_store\": 3, \"chunk_min\": 65536, \"chunk_avg\": 262144, "
+		"\"chunk_max\": 1048576, \"zstd_level\": 3}",
+		"{\"artifs_store\": 0, \"chunk_min\": 65536, \"chunk_avg\": 262144, "
 		"\"chunk_max\": 1048576, \"zstd_level\": 3}",
 		"{\"artifs_store\": 1, \"chunk_min\": 65536, \"chunk_avg\": 262144}",
 		"{\"artifs_store\": 1, \"chunk_min\": 65536, \"chunk_avg\": 300000, "

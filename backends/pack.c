@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pack names, keys and the pack index codec of store format 2 (docs/store-format.md,
+ * "Format 2: packs"). A pack holds chunk frames back to back; its index object lists them.
+ * Decoding treats the index as hostile: every count, offset and length is bounded and
+ * checked before it is used.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "backend.h"
+#include <syslog.h>
+
+#define PACK_MAGIC "ARTIFSPK"
+#define PACK_INDEX_VERSION 1
+#define PACK_INDEX_HDR (8 + 4 + 4 + PACK_NAME_LEN + 8)
+#define PACK_INDEX_ENTRY (CHUNK_ID_LEN + 8 + 4 + 4)
+#define PACK_INDEX_SUM CHUNK_ID_LEN
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+int pack_name_new(uint8_t name[PACK_NAME_LEN])
+{
+	size_t got = 0;
+
+	while (got < PACK_NAME_LEN) {
+		ssize_t r = getrandom(name + got, PACK_NAME_LEN - got, 0);
+
+		if (r < 0 && errno != EINTR)
+			return errno;
+		if (r > 0)
+			got += (size_t)r;
+	}
+	return 0;
+}
+
+int pack_key(const uint8_t name[PACK_NAME_LEN], int index, char *out, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char hex[2 * PACK_NAME_LEN + 1];
+	int n;
+
+	for (int i = 0; i < PACK_NAME_LEN; i++) {
+		hex[2 * i] = digits[name[i] >> 4];
+		hex[2 * i + 1] = digits[name[i] & 15];
+	}
+	hex[2 * PACK_NAME_LEN] = '\0';
+	n = snprintf(out, len, "%s%.2s/%s%s", BE_KEY_PACKS, hex, hex, index ? ".idx" : ".pack");
+	return n < 0 || (size_t)n >= len ? ENAMETOOLONG : 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int pack_key_parse(const char *key, uint8_t name[PACK_NAME_LEN], int *index)
+{
+	const char *hex = key + strlen(BE_KEY_PACKS) + 3, *ext;
+
+	if (strncmp(key, BE_KEY_PACKS, strlen(BE_KEY_PACKS)) || strlen(key) < (size_t)(hex - key))
+		return EINVAL;
+	ext = hex + 2 * PACK_NAME_LEN;
+	if (strnlen(hex, 2 * PACK_NAME_LEN) < 2 * PACK_NAME_LEN || hex[-1] != '/' ||
+	    strncmp(hex - 3, hex, 2))
+		return EINVAL;
+	if (strcmp(ext, ".idx") == 0)
+		*index = 1;
+	else if (strcmp(ext, ".pack") == 0)
+		*index = 0;
+	else
+		return EINVAL;
+	for (int i = 0; i < PACK_NAME_LEN; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return EINVAL;
+		name[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* The checks decode makes, also run by encode: artifs never writes what it would refuse. */
+static const char *index_check(const struct pack_index *ix, uint32_t chunk_max)
+{
+	uint64_t end = 0;
+
+	if (ix->n > PACK_INDEX_MAX)
+		return "more entries than a pack may hold";
+	if (ix->size > PACK_SIZE_MAX)
+		return "a pack larger than the format allows";
+	for (size_t i = 0; i < ix->n; i++) {
+		const struct pack_entry *e = &ix->v[i];
+
+		if (e->off < end)
+			return "entries overlap or are out of order";
+		if (e->flen < CHUNK_FRAME_HDR || e->off > ix->size || e->flen > ix->size - e->off)
+			return "an entry lies outside the pack";
+		if (e->len == 0 || e->len > chunk_max)
+			return "an entry's length is outside the store's chunk sizes";
+		/* A frame is raw (header + bytes) or zstd (never larger than raw: chunk.c). */
+		if (e->flen > (uint64_t)CHUNK_FRAME_HDR + e->len)
+			return "an entry's frame is larger than its bytes";
+		end = e->off + e->flen;
+	}
+	return NULL;
+}
+
+int pack_index_encode(const struct pack_index *ix, uint32_t chunk_max, void **out,
+		      size_t *len)
+{
+	size_t n = PACK_INDEX_HDR + ix->n * PACK_INDEX_ENTRY + PACK_INDEX_SUM;
+	uint8_t *b, *p;
+
+	if (index_check(ix, chunk_max))
+		return EINVAL;
+	b = malloc(n);
+	if (!b)
+		return ENOMEM;
+	memcpy(b, PACK_MAGIC, 8);
+	put_be32(b + 8, PACK_INDEX_VERSION);
+	put_be32(b + 12, (uint32_t)ix->n);
+	memcpy(b + 16, ix->name, PACK_NAME_LEN);
+	put_be64(b + 16 + PACK_NAME_LEN, ix->size);
+	p = b + PACK_INDEX_HDR;
+	for (size_t i = 0; i < ix->n; i++, p += PACK_INDEX_ENTRY) {
+		memcpy(p, ix->v[i].id, CHUNK_ID_LEN);
+		put_be64(p + CHUNK_ID_LEN, ix->v[i].off);
+		put_be32(p + CHUNK_ID_LEN + 8, ix->v[i].flen);
+		put_be32(p + CHUNK_ID_LEN + 12, ix->v[i].len);
+	}
+	chunk_hash(b, n - PACK_INDEX_SUM, p);
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+/* Header fields and the checksum: NULL, or why buf is no index of pack name. */
+static const char *index_frame(const uint8_t *b, size_t len, const uint8_t name[PACK_NAME_LEN],
+			       uint32_t *count)
+{
+	uint8_t sum[CHUNK_ID_LEN];
+
+	if (len < PACK_INDEX_HDR + PACK_INDEX_SUM || memcmp(b, PACK_MAGIC, 8))
+		return "not a pack index";
+	if (get_be32(b + 8) != PACK_INDEX_VERSION)
+		return "a pack index version this artifs does not read";
+	*count = get_be32(b + 12);
+	if (*count > PACK_INDEX_MAX ||
+	    len != PACK_INDEX_HDR + (size_t)*count * PACK_INDEX_ENTRY + PACK_INDEX_SUM)
+		return "its length does not match its entry count";
+	if (memcmp(b + 16, name, PACK_NAME_LEN))
+		return "it names another pack";
+	chunk_hash(b, len - PACK_INDEX_SUM, sum);
+	if (memcmp(sum, b + len - PACK_INDEX_SUM, CHUNK_ID_LEN))
+		return "its checksum does not match (damaged)";
+	return NULL;
+}
+
+int pack_index_decode(const void *buf, size_t len, const uint8_t name[PACK_NAME_LEN],
+		      uint32_t chunk_max, struct pack_index *ix, const char **why)
+{
+	const uint8_t *b = buf, *p;
+	uint32_t count = 0;
+	const char *bad = index_frame(b, len, name, &count);
+
+	memset(ix, 0, sizeof(*ix));
+	if (!bad && count && !(ix->v = calloc(count, sizeof(*ix->v))))
+		return ENOMEM;
+	if (!bad) {
+		memcpy(ix->name, name, PACK_NAME_LEN);
+		ix->size = get_be64(b + 16 + PACK_NAME_LEN);
+		ix->n = count;
+		p = b + PACK_INDEX_HDR;
+		for (size_t i = 0; i < count; i++, p += PACK_INDEX_ENTRY) {
+			memcpy(ix->v[i].id, p, CHUNK_ID_LEN);
+			ix->v[i].off = get_be64(p + CHUNK_ID_LEN);
+			ix->v[i].flen = get_be32(p + CHUNK_ID_LEN + 8);
+			ix->v[i].len = get_be32(p + CHUNK_ID_LEN + 12);
+		}
+		bad = index_check(ix, chunk_max);
+	}
+	if (bad) {
+		pack_index_release(ix);
+		if (why)
+			*why = bad;
+		return EINVAL;
+	}
+	return 0;
+}
+
+void pack_index_release(struct pack_index *ix)
+{
+	free(ix->v);
+	ix->v = NULL;
+	ix->n = 0;
+}
+
+/* ---- the writer: one commit's new chunks into packs ---- */
+
+/* A pack being filled. Its buffer is allocated at its largest size up front, so threads copy
+ * their frames into their reserved ranges without the writer's lock. */
+struct open_pack {
+	struct pack_index ix; /* ix.size: bytes reserved so far */
+	size_t cap_entries, cap_bytes;
+	uint8_t *buf;
+	unsigned copying; /* threads copying into buf now */
+	int sealed;       /* full, or finishing: stored by the last thread out */
+};
+
+struct pack_writer {
+	struct be *be;
+	size_t target;
+	uint32_t chunk_max;
+	pthread_mutex_t m;
+	struct open_pack *cur;
+	struct pack_index *done; /* stored packs, their entries */
+	size_t ndone, cap_done;
+	int err; /* the first store error: every later add and the finish return it */
+};
+
+int pack_writer_create(struct be *be, size_t target, uint32_t chunk_max,
+		       struct pack_writer **out)
+{
+	struct pack_writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return ENOMEM;
+	w->be = be;
+	w->target = target;
+	w->chunk_max = chunk_max;
+	pthread_mutex_init(&w->m, NULL);
+	*out = w;
+	return 0;
+}
+
+static void open_pack_free(struct open_pack *p)
+{
+	if (!p)
+		return;
+	be_buf_free(p->buf);
+	pack_index_release(&p->ix);
+	free(p);
+}
+
+static struct open_pack *open_pack_new(struct pack_writer *w)
+{
+	struct open_pack *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->cap_bytes = w->target + CHUNK_FRAME_HDR + w->chunk_max;
+	p->buf = be_buf_alloc(p->cap_bytes);
+	if (!p->buf || pack_name_new(p->ix.name)) {
+		open_pack_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Stores p, then its index (no lock held); on success its index joins w->done. */
+static int open_pack_store(struct pack_writer *w, struct open_pack *p)
+{
+	char key[BE_KEY_MAX];
+	void *idx = NULL;
+	size_t ilen;
+	int err = pack_key(p->ix.name, 0, key, sizeof(key));
+
+	if (!err)
+		err = be_put_lazy(w->be, key, p->buf, p->ix.size);
+	if (!err)
+		err = pack_index_encode(&p->ix, w->chunk_max, &idx, &ilen);
+	if (!err)
+		err = pack_key(p->ix.name, 1, key, sizeof(key));
+	if (!err)
+		err = be_put_lazy(w->be, key, idx, ilen);
+	free(idx);
+	pthread_mutex_lock(&w->m);
+	if (!err) {
+		struct pack_index *nd = be_grow(w->done, w->ndone, &w->cap_done, sizeof(*nd));
+
+		if (nd) {
+			w->done = nd;
+			w->done[w->ndone++] = p->ix;
+			memset(&p->ix, 0, sizeof(p->ix));
+		} else {
+			err = ENOMEM;
+		}
+	}
+	if (err && !w->err)
+		w->err = err;
+	pthread_mutex_unlock(&w->m);
+	if (err)
+		log_msg(LOG_ERR, "cannot store a pack of %zu bytes: %s", (size_t)p->ix.size,
+			strerror(err));
+	open_pack_free(p);
+	return err;
+}
+
+/* Under w->m: reserves flen bytes and an entry in the open pack; NULL on ENOMEM. */
+static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *ref,
+				 size_t flen, uint64_t *off)
+{
+	struct open_pack *p = w->cur;
+	struct pack_entry *nv;
+
+	if (!p && !(p = w->cur = open_pack_new(w)))
+		return NULL;
+	nv = be_grow(p->ix.v, p->ix.n, &p->cap_entries, sizeof(*nv));
+	if (!nv || p->ix.n >= PACK_INDEX_MAX)
+		return NULL;
+	p->ix.v = nv;
+	*off = p->ix.size;
+	memcpy(nv[p->ix.n].id, ref->id, CHUNK_ID_LEN);
+	nv[p->ix.n].off = *off;
+	nv[p->ix.n].flen = (uint32_t)flen;
+	nv[p->ix.n].len = ref->len;
+	p->ix.n++;
+	p->ix.size += flen;
+	p->copying++;
+	if (p->ix.size >= w->target || p->ix.n == PACK_INDEX_MAX) {
+		p->sealed = 1;
+		w->cur = NULL;
+	}
+	return p;
+}
+
+int pack_writer_add(struct pack_writer *w, const void *plain, const struct chunk_ref *ref,
+		    int level, struct pack_loc *loc, uint64_t *added)
+{
+	struct open_pack *p;
+	void *frame = NULL;
+	size_t flen = 0;
+	uint64_t off = 0;
+	int err, store;
+
+	if (ref->len > w->chunk_max)
+		return EINVAL;
+	err = chunk_frame(plain, ref->len, level, &frame, &flen);
+	if (err)
+		return err;
+	pthread_mutex_lock(&w->m);
+	err = w->err;
+	p = err ? NULL : reserve(w, ref, flen, &off);
+	if (!p && !err)
+		err = ENOMEM;
+	pthread_mutex_unlock(&w->m);
+	if (p) {
+		memcpy(p->buf + off, frame, flen);
+		memcpy(loc->pack, p->ix.name, PACK_NAME_LEN);
+		loc->off = off;
+		loc->flen = (uint32_t)flen;
+		pthread_mutex_lock(&w->m);
+		store = --p->copying == 0 && p->sealed;
+		pthread_mutex_unlock(&w->m);
+		if (store)
+			err = open_pack_store(w, p);
+	}
+	be_buf_free(frame);
+	if (!err && added)
+		*added = flen;
+	return err;
+}
+
+int pack_writer_finish(struct pack_writer *w, const struct pack_index **packs, size_t *n)
+{
+	struct open_pack *p;
+	int err;
+
+	pthread_mutex_lock(&w->m);
+	p = w->cur;
+	w->cur = NULL;
+	pthread_mutex_unlock(&w->m);
+	if (p) {
+		/* Every add returned: nobody copies into p any more. */
+		p->sealed = 1;
+		open_pack_store(w, p);
+	}
+	pthread_mutex_lock(&w->m);
+	err = w->err;
+	pthread_mutex_unlock(&w->m);
+	*packs = w->done;
+	*n = err ? 0 : w->ndone;
+	return err;
+}
+
+void pack_writer_destroy(struct pack_writer *w)
+{
+	if (!w)
+		return;
+	open_pack_free(w->cur);
+	for (size_t i = 0; i < w->ndone; i++)
+		pack_index_release(&w->done[i]);
+	free(w->done);
+	pthread_mutex_destroy(&w->m);
+	free(w);
+}
