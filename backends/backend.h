@@ -37,6 +37,10 @@ void be_buf_free(void *p);
  * be_str_add(): appends n bytes of p to b, keeping b->s NUL-terminated; 0 or ENOMEM (b
  * unchanged). b starts zeroed; be_str_release() frees it. */
 void *be_grow(void *v, size_t n, size_t *cap, size_t elem);
+/* Lowercase hex (backends/util.c): encode n bytes into 2n digits and a NUL; decode exactly
+ * slen == 2n lowercase digits into n bytes (EINVAL otherwise, out then partly written). */
+void be_hex_encode(const uint8_t *p, size_t n, char *out);
+int be_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n);
 struct be_str {
 	char *s;
 	size_t len, cap;

@@ -22,42 +22,14 @@
 
 void chunk_id_hex(const uint8_t id[CHUNK_ID_LEN], char out[CHUNK_HEX_LEN + 1])
 {
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < CHUNK_ID_LEN; i++) {
-		out[2 * i] = digits[id[i] >> 4];
-		out[2 * i + 1] = digits[id[i] & 15];
-	}
-	out[CHUNK_HEX_LEN] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	be_hex_encode(id, CHUNK_ID_LEN, out);
 }
 
 int chunk_id_parse(const char *hex, uint8_t id[CHUNK_ID_LEN])
 {
 	uint8_t t[CHUNK_ID_LEN];
-	int i, hi, lo;
 
-	if (!hex)
-		return EINVAL;
-	for (i = 0; i < CHUNK_ID_LEN; i++) {
-		hi = hexval(hex[2 * i]);
-		if (hi < 0)
-			return EINVAL;
-		lo = hexval(hex[2 * i + 1]);
-		if (lo < 0)
-			return EINVAL;
-		t[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (hex[CHUNK_HEX_LEN])
+	if (!hex || be_hex_decode(hex, strnlen(hex, CHUNK_HEX_LEN + 1), t, CHUNK_ID_LEN))
 		return EINVAL;
 	memcpy(id, t, sizeof(t));
 	return 0;

@@ -60,26 +60,12 @@ int pack_name_new(uint8_t name[PACK_NAME_LEN])
 
 int pack_key(const uint8_t name[PACK_NAME_LEN], int index, char *out, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
 	char hex[2 * PACK_NAME_LEN + 1];
 	int n;
 
-	for (int i = 0; i < PACK_NAME_LEN; i++) {
-		hex[2 * i] = digits[name[i] >> 4];
-		hex[2 * i + 1] = digits[name[i] & 15];
-	}
-	hex[2 * PACK_NAME_LEN] = '\0';
+	be_hex_encode(name, PACK_NAME_LEN, hex);
 	n = snprintf(out, len, "%s%.2s/%s%s", BE_KEY_PACKS, hex, hex, index ? ".idx" : ".pack");
 	return n < 0 || (size_t)n >= len ? ENAMETOOLONG : 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 int pack_key_parse(const char *key, uint8_t name[PACK_NAME_LEN], int *index)
@@ -98,14 +84,7 @@ int pack_key_parse(const char *key, uint8_t name[PACK_NAME_LEN], int *index)
 		*index = 0;
 	else
 		return EINVAL;
-	for (int i = 0; i < PACK_NAME_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return EINVAL;
-		name[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return be_hex_decode(hex, 2 * PACK_NAME_LEN, name, PACK_NAME_LEN);
 }
 
 /* The checks decode makes, also run by encode: artifs never writes what it would refuse. */

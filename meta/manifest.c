@@ -64,40 +64,6 @@ static const char *label(char *buf, size_t n, const char *what, const char *path
 
 /* ---- small codecs ---- */
 
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hex_nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Lowercase hex only, exactly 2 * n digits. */
-static int hex_decode(const char *s, size_t slen, uint8_t *out, size_t n)
-{
-	if (slen != 2 * n)
-		return EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
 
 int manifest_text_ok(const char *s, size_t n)
 {
@@ -129,7 +95,7 @@ static json_t *bytes_json(const void *p, size_t len)
 	h = malloc(2 * len + 1);
 	if (!h)
 		return NULL;
-	hex_encode(p, len, h);
+	be_hex_encode(p, len, h);
 	o = json_object();
 	if (o && json_object_set_new(o, "hex", json_stringn_nocheck(h, 2 * len))) {
 		json_decref(o);
@@ -175,7 +141,7 @@ static int json_bytes(const json_t *j, size_t max, int text, char **out, size_t 
 		b = malloc(n + 1);
 		if (!b)
 			return ENOMEM;
-		if (hex_decode(s, 2 * n, (uint8_t *)b, n)) {
+		if (be_hex_decode(s, 2 * n, (uint8_t *)b, n)) {
 			free(b);
 			return bad("%s: bad hex", l);
 		}
@@ -528,7 +494,7 @@ static json_t *packs_json(const struct manifest *m)
 	char hex[2 * PACK_NAME_LEN + 1];
 
 	for (size_t i = 0; a && i < m->npacks; i++) {
-		hex_encode(m->packs[i], PACK_NAME_LEN, hex);
+		be_hex_encode(m->packs[i], PACK_NAME_LEN, hex);
 		if (json_array_append_new(a, json_string(hex))) {
 			json_decref(a);
 			a = NULL;
@@ -593,7 +559,7 @@ static json_t *entry_json(const struct manifest_entry *e, int *rc)
 			goto fail;
 	}
 	if (S_ISREG(e->mode)) {
-		hex_encode(e->digest, 32, hex);
+		be_hex_encode(e->digest, 32, hex);
 		a = json_array();
 		*rc = set(o, "chunks", a);
 		if (!*rc)
@@ -603,7 +569,7 @@ static json_t *entry_json(const struct manifest_entry *e, int *rc)
 		if (*rc)
 			goto fail;
 		for (size_t i = 0; i < e->nchunks; i++) {
-			hex_encode(e->chunks[i].id, CHUNK_ID_LEN, hex);
+			be_hex_encode(e->chunks[i].id, CHUNK_ID_LEN, hex);
 			pair = json_pack("[sI]", hex, (json_int_t)e->chunks[i].len);
 			if (!pair || json_array_append_new(a, pair)) {
 				*rc = ENOMEM;
@@ -731,7 +697,7 @@ static int json_packs(const json_t *j, struct manifest *m)
 	for (size_t i = 0; i < m->npacks; i++) {
 		const json_t *h = json_array_get(j, i);
 
-		if (!json_is_string(h) || hex_decode(json_string_value(h), json_string_length(h),
+		if (!json_is_string(h) || be_hex_decode(json_string_value(h), json_string_length(h),
 						     m->packs[i], PACK_NAME_LEN))
 			return bad("packs[%zu] is not %d lowercase hex digits", i, 2 * PACK_NAME_LEN);
 	}
@@ -805,7 +771,7 @@ static int json_chunks(const json_t *a, struct manifest_entry *e)
 			return bad("chunk %zu of \"%s\" is not [id, length]", i, e->path);
 		id = json_array_get(pair, 0);
 		len = json_array_get(pair, 1);
-		if (!json_is_string(id) || hex_decode(json_string_value(id), json_string_length(id),
+		if (!json_is_string(id) || be_hex_decode(json_string_value(id), json_string_length(id),
 						      e->chunks[i].id, CHUNK_ID_LEN))
 			return bad("chunk %zu of \"%s\" has a bad id", i, e->path);
 		rc = json_int(len, 1, MF_CHUNK_MAX, &l, "chunk length", e->path);
@@ -847,7 +813,7 @@ static int json_entry(const json_t *o, size_t i, struct manifest_entry *e)
 		e->size = (uint64_t)v;
 		j = json_object_get(o, "sha256");
 		if (!json_is_string(j) ||
-		    hex_decode(json_string_value(j), json_string_length(j), e->digest, 32))
+		    be_hex_decode(json_string_value(j), json_string_length(j), e->digest, 32))
 			return bad("sha256 of \"%s\" is missing or not 64 hex digits", e->path);
 		rc = json_chunks(json_object_get(o, "chunks"), e);
 		if (rc)

@@ -56,7 +56,7 @@ CFLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -fno-omit-frame-p
 	-Wall -Wextra -Wno-unused-parameter $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS)"
 # Only the parsers and what they link against: no fs/, no FUSE, no network.
-SRC_fuzz_manifest="meta/manifest.c backends/log.c"
+SRC_fuzz_manifest="meta/manifest.c backends/log.c backends/util.c"
 SRC_fuzz_listing="backends/s3_xml.c"
 SRC_fuzz_pack="backends/pack.c backends/chunk.c backends/util.c backends/log.c"
 for t in $TARGETS; do
