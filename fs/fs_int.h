@@ -349,7 +349,7 @@ struct fs_packs {
 	size_t n, cap;
 };
 /* Adds to packs (zeroed at first) the index of every pack m names that this host has not
- * read in and packs lacks: one get each, no lock or transaction held. A missing, damaged or
+ * read in and packs lacks: one get each, up to 8 at once, no lock or transaction held. A missing, damaged or
  * hostile index is skipped with a log line (the chunks it would place then read as EIO); 0,
  * or ENOMEM or an index error. fs_packs_install(): inside the transaction that installs the
  * version(s), records where their chunks lie (meta_pack_read_in()). */

@@ -60,44 +60,89 @@ static int index_fetch(struct fs *fs, const uint8_t *name, struct pack_index *ix
 	return err;
 }
 
-int fs_packs_fetch(struct fs *fs, const struct manifest *m, struct fs_packs *packs)
+/* One index to fetch, as a job of the fetch pool. */
+struct ifetch {
+	struct fs *fs;
+	const uint8_t *name;
+	struct pack_index ix;
+	int err;
+};
+
+static void ifetch_run(void *arg)
+{
+	struct ifetch *f = arg;
+
+	f->err = index_fetch(f->fs, f->name, &f->ix);
+}
+
+/* The packs m names that neither packs holds nor this host read in before: *out, *n. */
+static int packs_wanted(struct fs *fs, const struct manifest *m, const struct fs_packs *packs,
+			struct ifetch **out, size_t *n)
 {
 	struct meta_txn *txn;
+	size_t at;
+	int err = 0;
+
+	*n = 0;
+	*out = m->npacks ? calloc(m->npacks, sizeof(**out)) : NULL;
+	if (m->npacks && !*out)
+		return ENOMEM;
+	if (m->npacks && (err = meta_txn_begin(fs->meta, 1, &txn)))
+		return err;
+	for (size_t i = 0; i < m->npacks && !err; i++) {
+		if (packs_find(packs, m->packs[i], &at))
+			continue;
+		err = meta_pack_known(txn, m->packs[i]);
+		if (err == ENOENT)
+			(*out)[(*n)++] = (struct ifetch){ .fs = fs, .name = m->packs[i] };
+		err = err == ENOENT ? 0 : err;
+	}
+	if (m->npacks)
+		meta_txn_abort(txn);
+	return err;
+}
+
+/* Index fetches in flight at once: each is one small GET. */
+#define FETCH_THREADS 8
+
+int fs_packs_fetch(struct fs *fs, const struct manifest *m, struct fs_packs *packs)
+{
+	struct fs_pool *pool = NULL;
+	struct ifetch *f;
+	size_t n;
 	int err;
 
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
-	for (size_t i = 0; i < m->npacks; i++) {
-		struct pack_index ix, *nv;
+	err = packs_wanted(fs, m, packs, &f, &n);
+	if (!err && n > 1)
+		fs_pool_create(n < FETCH_THREADS ? (unsigned)n : FETCH_THREADS, &pool);
+	for (size_t i = 0; i < n && !err; i++)
+		if (!pool || fs_pool_submit(pool, ifetch_run, &f[i]))
+			ifetch_run(&f[i]); /* one, or no thread could start: here */
+	fs_pool_destroy(pool); /* waits for every fetch */
+	for (size_t i = 0; i < n; i++) {
+		struct pack_index *nv;
 		size_t at;
 
-		if (packs_find(packs, m->packs[i], &at))
-			continue;
-		err = meta_txn_begin(fs->meta, 1, &txn);
-		if (err)
-			return err;
-		err = meta_pack_known(txn, m->packs[i]);
-		meta_txn_abort(txn);
-		if (err != ENOENT) {
-			if (err)
-				return err;
+		if (f[i].err == ENOMEM && !err)
+			err = ENOMEM;
+		if (f[i].err || err || packs_find(packs, f[i].name, &at)) {
+			pack_index_release(&f[i].ix); /* skipped (logged), or a duplicate name */
 			continue;
 		}
-		err = index_fetch(fs, m->packs[i], &ix);
-		if (err == ENOMEM)
-			return err;
-		if (err)
-			continue; /* logged; the rest of the version still reads */
 		nv = be_grow(packs->v, packs->n, &packs->cap, sizeof(*nv));
 		if (!nv) {
-			pack_index_release(&ix);
-			return ENOMEM;
+			pack_index_release(&f[i].ix);
+			err = ENOMEM;
+			continue;
 		}
 		packs->v = nv;
 		memmove(nv + at + 1, nv + at, (packs->n - at) * sizeof(*nv));
-		nv[at] = ix;
+		nv[at] = f[i].ix;
 		packs->n++;
 	}
-	return 0;
+	free(f);
+	return err;
 }
 
 int fs_packs_install(struct meta_txn *txn, const struct fs_packs *packs)

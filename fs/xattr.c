@@ -454,6 +454,27 @@ static int attr_write(struct fs *fs, const struct meta_inode *in, const char *na
 	return meta_write(fs->meta, aw_fn, &x);
 }
 
+/*
+ * A write of a computed name (uri, version, digest, created, producer), which cp -a and
+ * rsync -X copy along with everything else: in a HEAD (a file or the artifact folder) the
+ * value is computed anyway and the write means nothing, so it is accepted and ignored; on a
+ * version it is accepted when it is the value that is there already. 0, or EPERM.
+ */
+static int computed_write(struct fs *fs, const struct meta_inode *in, const char *name,
+			  const char *val, size_t len)
+{
+	char *have = NULL;
+	size_t hlen = 0;
+	int same;
+
+	if (in->kind == MK_HEAD || in->kind == MK_ARTIFACT)
+		return 0;
+	same = fs_do_getxattr(fs, in->ino, name, &have, &hlen) == 0 && hlen == len &&
+	       memcmp(have, val, len) == 0;
+	free(have);
+	return same ? 0 : fs_refuse(EPERM, "xattr", name, "this attribute is computed by artifs");
+}
+
 static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char *val,
 		       size_t len, int flags, int remove)
 {
@@ -479,6 +500,8 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 	err = fs_inode_read(fs, ino, &in);
 	if (err)
 		return err;
+	if (!remove && is_computed(name))
+		return computed_write(fs, &in, name, val, len);
 	if (in.kind == MK_PROJECT || in.kind == MK_ARTIFACT || in.kind == MK_VERSION) {
 		enum xa_class c;
 

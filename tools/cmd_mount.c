@@ -161,7 +161,7 @@ static void help(void)
 	       "  endpoint=URL       S3 endpoint, e.g. http://127.0.0.1:7480 (default\n"
 	       "                     $AWS_ENDPOINT_URL, else AWS)\n"
 	       "  retries=N          S3 attempts after the first before a request fails (default 6)\n"
-	       "  cache=DIR          local chunk cache of an s3 store (default STATE/cache)\n"
+	       "  cache=DIR          local chunk and pack cache of an s3 store (default STATE/cache)\n"
 	       "  cache_size=SIZE    its bound (default 10 GiB, at most 10%% of that disk's free\n"
 	       "                     space)\n"
 	       "  state=DIR          the host's index and drafts (default $ARTIFS_STATE or %s)\n"
