@@ -475,13 +475,9 @@ static int computed_write(struct fs *fs, const struct meta_inode *in, const char
 	return same ? 0 : fs_refuse(EPERM, "xattr", name, "this attribute is computed by artifs");
 }
 
-static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char *val,
-		       size_t len, int flags, int remove)
+/* The checks of a name and value that need no inode. */
+static int write_check(const char *name, const char *val, size_t len, int remove)
 {
-	struct xw_arg x = { .ino = ino, .name = name, .val = val, .len = len, .flags = flags,
-			    .remove = remove };
-	struct fs_art *art = NULL;
-	struct meta_inode in;
 	const char *why = NULL;
 	int err;
 
@@ -497,7 +493,22 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 		if (err)
 			return fs_refuse(err, "xattr", name, why);
 	}
-	err = fs_inode_read(fs, ino, &in);
+	return 0;
+}
+
+static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char *val,
+		       size_t len, int flags, int remove)
+{
+	struct xw_arg x = { .ino = ino, .name = name, .val = val, .len = len, .flags = flags,
+			    .remove = remove };
+	struct fs_art *art = NULL;
+	struct meta_inode in;
+	const char *why = NULL;
+	int err;
+
+	err = write_check(name, val, len, remove);
+	if (!err)
+		err = fs_inode_read(fs, ino, &in);
 	if (err)
 		return err;
 	if (!remove && is_computed(name))
