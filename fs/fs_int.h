@@ -112,6 +112,7 @@ struct fs_art {
 
 /* An open file or directory (fi->fh). */
 struct fs_handle {
+	struct fs_handle *prev, *next; /* in fs->handles (under fs->lock) */
 	uint64_t ino;
 	uint32_t kind;
 	int fd;                 /* staging file, or -1 */
@@ -161,6 +162,9 @@ struct fs {
 	pthread_mutex_t lock; /* arts list and their scheduling fields, open counts */
 	pthread_cond_t cond;
 	struct fs_art *arts;
+	/* Every open handle, so that those the kernel never released (its RELEASE is sent in
+	 * the background, and an unmount can overtake it) are freed at exit. */
+	struct fs_handle *handles;
 	/* fs/refs.c: what keeps each HEAD inode alive (handles, lookups), a hash table */
 	struct fs_open **refs;
 	size_t refs_nb, refs_n; /* buckets (a power of two), records */

@@ -790,6 +790,14 @@ void fs_handle_free(struct fs *fs, struct fs_handle *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&fs->lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (fs->handles == h)
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->lock);
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h->chunks);
@@ -824,7 +832,7 @@ void fs_handle_restage(struct fs *fs, struct fs_handle *h)
 		close(fd); /* a concurrent read of this handle got there first */
 }
 
-static struct fs_handle *handle_new(uint64_t ino, uint32_t kind)
+static struct fs_handle *handle_new(struct fs *fs, uint64_t ino, uint32_t kind)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
 
@@ -832,6 +840,12 @@ static struct fs_handle *handle_new(uint64_t ino, uint32_t kind)
 		h->ino = ino;
 		h->kind = kind;
 		h->fd = -1;
+		pthread_mutex_lock(&fs->lock);
+		h->next = fs->handles;
+		if (h->next)
+			h->next->prev = h;
+		fs->handles = h;
+		pthread_mutex_unlock(&fs->lock);
 	}
 	return h;
 }
@@ -919,7 +933,7 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 			err = EACCES;
 			goto out;
 		}
-		h = handle_new(ino, in.kind);
+		h = handle_new(fs, ino, in.kind);
 		err = h ? fs_ctl_content(fs, ino, &h->buf, &h->buflen) : ENOMEM;
 		goto out;
 	}
@@ -939,14 +953,14 @@ int fs_do_open(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, int flag
 			err = fs_refuse(EROFS, "open for writing", what, "versions are read-only");
 			goto out;
 		}
-		h = handle_new(ino, in.kind);
+		h = handle_new(fs, ino, in.kind);
 		err = h ? handle_chunks(fs, txn, h, in.size) : ENOMEM;
 		goto out;
 	}
 	meta_txn_abort(txn);
 	txn = NULL;
 	art = fs_art_get(fs, in.artifact);
-	h = handle_new(ino, in.kind);
+	h = handle_new(fs, ino, in.kind);
 	if (!art || !h) {
 		err = ENOMEM;
 		goto out;
@@ -1020,7 +1034,7 @@ int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cach
 		return ENOTDIR;
 	if (in.kind == MK_ARTIFACT)
 		fs_refresh_artifact(fs, ino, 0);
-	h = handle_new(ino, in.kind);
+	h = handle_new(fs, ino, in.kind);
 	if (!h)
 		return ENOMEM;
 	*cacheable = fs_is_version(&in);
