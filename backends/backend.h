@@ -345,6 +345,11 @@ int chunk_fetch(struct be *be, const struct chunk_ref *ref, void *buf);
 /* Frame codec, exposed for tests: frame plain bytes into *out (free with be_buf_free()) /
  * unframe. */
 int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen);
+/* The two halves of chunk_frame(), for writers that place frames themselves (packs): the
+ * zstd frame when compression pays (*out NULL and 0 when the chunk is to be stored raw), and
+ * the 16-byte header of a raw frame of len plain bytes. */
+int chunk_frame_zstd(const void *plain, size_t len, int level, void **out, size_t *outlen);
+void chunk_frame_raw_header(void *hdr, size_t len);
 int chunk_unframe(const void *framed, size_t flen, void *plain, size_t plain_len);
 
 /* ---- packs (backends/pack.c): store format 2's unit of transfer ----
@@ -399,9 +404,10 @@ int chunk_fetch_at(struct be *be, const struct chunk_ref *ref, const struct pack
 		   void *buf);
 /*
  * The pack writer of one commit. pack_writer_add() frames a chunk (ref: its name and plain
- * length, already hashed; zstd at level as chunk_put() decides) and appends it to the open
- * pack, which is stored, pack then index (be_put_lazy: the caller flushes before anything
- * names them), by the call that fills it to target bytes; *loc receives where the frame lies
+ * length, already hashed; zstd at level as chunk_put() decides; a raw frame straight into
+ * the pack) and appends it to the open pack, which holds at most target bytes (or one larger
+ * frame alone) and is stored, pack then index (be_put_lazy: the caller flushes before
+ * anything names them), by the call that fills it or starts the next one; *loc receives where the frame lies
  * and *added (may be NULL) its stored bytes. Any threads at once. pack_writer_finish(), once
  * every add returned, stores the last pack and gives the indexes of every pack stored
  * (borrowed: valid until destroy); after any store failure every later add and the finish

@@ -222,7 +222,7 @@ static int sample_pays(const uint8_t *plain, size_t len, int level)
 	return !ZSTD_isError(csize);
 }
 
-static int frame_zstd(const void *plain, size_t len, int level, void **out, size_t *outlen)
+int chunk_frame_zstd(const void *plain, size_t len, int level, void **out, size_t *outlen)
 {
 	/* Compression pays only when it saves at least 1/16 of the bytes: no more room than
 	 * that is needed, and zstd stops as soon as it overflows (incompressible data). */
@@ -249,10 +249,15 @@ static int frame_zstd(const void *plain, size_t len, int level, void **out, size
 	return 0;
 }
 
+void chunk_frame_raw_header(void *hdr, size_t len)
+{
+	frame_header(hdr, CODEC_RAW, len);
+}
+
 int chunk_frame(const void *plain, size_t len, int level, void **out, size_t *outlen)
 {
 	uint8_t *buf;
-	int err = frame_zstd(plain, len, level, out, outlen);
+	int err = chunk_frame_zstd(plain, len, level, out, outlen);
 
 	if (err || *out)
 		return err;
@@ -389,7 +394,7 @@ int chunk_put(struct be *be, void *vbuf, size_t len, int level, unsigned flags,
 	} else if (err != ENOENT) {
 		return err;
 	}
-	err = (flags & CHUNK_ROOM) ? frame_zstd(buf, len, level, &framed, &flen)
+	err = (flags & CHUNK_ROOM) ? chunk_frame_zstd(buf, len, level, &framed, &flen)
 				   : chunk_frame(buf, len, level, &framed, &flen);
 	if (err)
 		return err;

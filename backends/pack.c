@@ -256,7 +256,10 @@ static struct open_pack *open_pack_new(struct pack_writer *w)
 
 	if (!p)
 		return NULL;
-	p->cap_bytes = w->target + CHUNK_FRAME_HDR + w->chunk_max;
+	/* A pack holds at most target bytes, or one frame alone when that is larger. */
+	p->cap_bytes = w->target > CHUNK_FRAME_HDR + (size_t)w->chunk_max
+			       ? w->target
+			       : CHUNK_FRAME_HDR + (size_t)w->chunk_max;
 	p->buf = be_buf_alloc(p->cap_bytes);
 	if (!p->buf || pack_name_new(p->ix.name)) {
 		open_pack_free(p);
@@ -304,13 +307,23 @@ static int open_pack_store(struct pack_writer *w, struct open_pack *p)
 	return err;
 }
 
-/* Under w->m: reserves flen bytes and an entry in the open pack; NULL on ENOMEM. */
+/* Under w->m: reserves flen bytes and an entry in the open pack (NULL on ENOMEM). A frame
+ * that would take the open pack past target goes into a new one: the old one is sealed, and
+ * *full receives it when nobody copies into it any more (the caller stores it). */
 static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *ref,
-				 size_t flen, uint64_t *off)
+				 size_t flen, uint64_t *off, struct open_pack **full)
 {
 	struct open_pack *p = w->cur;
 	struct pack_entry *nv;
 
+	*full = NULL;
+	if (p && p->ix.n && p->ix.size + flen > w->target) {
+		p->sealed = 1;
+		w->cur = NULL;
+		if (!p->copying)
+			*full = p;
+		p = NULL;
+	}
 	if (!p && !(p = w->cur = open_pack_new(w)))
 		return NULL;
 	nv = be_grow(p->ix.v, p->ix.n, &p->cap_entries, sizeof(*nv));
@@ -335,35 +348,50 @@ static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *
 int pack_writer_add(struct pack_writer *w, const void *plain, const struct chunk_ref *ref,
 		    int level, struct pack_loc *loc, uint64_t *added)
 {
-	struct open_pack *p;
-	void *frame = NULL;
+	struct open_pack *p = NULL, *full = NULL;
+	void *z = NULL;
 	size_t flen = 0;
 	uint64_t off = 0;
 	int err, store;
 
 	if (ref->len > w->chunk_max)
 		return EINVAL;
-	err = chunk_frame(plain, ref->len, level, &frame, &flen);
+	/* A raw frame is written straight into the pack: no chunk-sized copy per thread. */
+	err = chunk_frame_zstd(plain, ref->len, level, &z, &flen);
 	if (err)
 		return err;
+	if (!z)
+		flen = CHUNK_FRAME_HDR + (size_t)ref->len;
 	pthread_mutex_lock(&w->m);
 	err = w->err;
-	p = err ? NULL : reserve(w, ref, flen, &off);
-	if (!p && !err)
+	if (!err && !(p = reserve(w, ref, flen, &off, &full)))
 		err = ENOMEM;
 	pthread_mutex_unlock(&w->m);
+	if (full) {
+		int serr = open_pack_store(w, full);
+
+		err = err ? err : serr;
+	}
 	if (p) {
-		memcpy(p->buf + off, frame, flen);
+		if (z) {
+			memcpy(p->buf + off, z, flen);
+		} else {
+			chunk_frame_raw_header(p->buf + off, ref->len);
+			memcpy(p->buf + off + CHUNK_FRAME_HDR, plain, ref->len);
+		}
 		memcpy(loc->pack, p->ix.name, PACK_NAME_LEN);
 		loc->off = off;
 		loc->flen = (uint32_t)flen;
 		pthread_mutex_lock(&w->m);
 		store = --p->copying == 0 && p->sealed;
 		pthread_mutex_unlock(&w->m);
-		if (store)
-			err = open_pack_store(w, p);
+		if (store) {
+			int serr = open_pack_store(w, p);
+
+			err = err ? err : serr;
+		}
 	}
-	be_buf_free(frame);
+	be_buf_free(z);
 	if (!err && added)
 		*added = flen;
 	return err;
