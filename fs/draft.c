@@ -510,7 +510,5 @@ void fs_drafts_free(struct fs *fs)
 		free(a->skipped);
 		free(a);
 	}
-	while (fs->handles)
-		fs_handle_free(fs, fs->handles); /* never released by the kernel */
 	fs_refs_free(fs);
 }

@@ -499,6 +499,9 @@ int fs_do_create(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, con
 		 mode_t mode, int flags, struct fuse_entry_param *e, struct fs_handle **out);
 /* Frees a handle that holds no references (fs_do_release() gives them back first). */
 void fs_handle_free(struct fs *fs, struct fs_handle *h);
+/* At exit: frees the handles whose RELEASE never came (the kernel sends it in the
+ * background, and an unmount can overtake it). */
+void fs_handles_free(struct fs *fs);
 /* A chunk-backed HEAD handle whose file was copied up by another descriptor since it was
  * opened switches to the staging file (h->fd, set once, atomically). Looks at the index only
  * when some copy-up happened since the handle last looked (one atomic load otherwise). Any

@@ -806,6 +806,12 @@ void fs_handle_free(struct fs *fs, struct fs_handle *h)
 	free(h);
 }
 
+void fs_handles_free(struct fs *fs)
+{
+	while (fs->handles)
+		fs_handle_free(fs, fs->handles);
+}
+
 void fs_handle_restage(struct fs *fs, struct fs_handle *h)
 {
 	struct meta_inode in;

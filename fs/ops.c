@@ -686,6 +686,7 @@ out_backing:
 out_free:
 	daemon_ready(notify, 0);
 	if (fs) {
+		fs_handles_free(fs); /* those the kernel never released */
 		fs_drafts_free(fs);
 		fs_lineage_destroy(fs);
 		pthread_mutex_destroy(&fs->lock);
