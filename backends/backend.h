@@ -371,6 +371,7 @@ struct pack_entry {
 };
 struct pack_index {
 	uint8_t name[PACK_NAME_LEN];
+	uint8_t digest[CHUNK_ID_LEN]; /* the index object's checksum: SHA-256 of all before it */
 	uint64_t size; /* of the pack object */
 	struct pack_entry *v;
 	size_t n;
@@ -391,11 +392,12 @@ int pack_index_encode(const struct pack_index *ix, uint32_t chunk_max, void **ou
 int pack_index_decode(const void *buf, size_t len, const uint8_t name[PACK_NAME_LEN],
 		      uint32_t chunk_max, struct pack_index *ix, const char **why);
 void pack_index_release(struct pack_index *ix);
-/* Where a chunk's frame lies in a pack. */
+/* Where a chunk's frame lies in a pack: its entry's position in the index (frame), and bytes. */
 struct pack_loc {
 	uint8_t pack[PACK_NAME_LEN];
 	uint64_t off;
 	uint32_t flen;
+	uint32_t frame;
 };
 /* chunk_fetch() of a chunk in a pack: one ranged get of its frame (through a cache layer,
  * which keeps whole packs), then the same checks; ENOENT when the pack is missing, EIO when
@@ -405,20 +407,26 @@ int chunk_fetch_at(struct be *be, const struct chunk_ref *ref, const struct pack
 /*
  * The pack writer of one commit. pack_writer_add() frames a chunk (ref: its name and plain
  * length, already hashed; zstd at level as chunk_put() decides; a raw frame straight into
- * the pack) and appends it to the open pack, which holds at most target bytes (or one larger
- * frame alone) and is stored, pack then index (be_put_lazy: the caller flushes before
- * anything names them), by the call that fills it or starts the next one; *loc receives where the frame lies
- * and *added (may be NULL) its stored bytes. Any threads at once. pack_writer_finish(), once
- * every add returned, stores the last pack and gives the indexes of every pack stored
- * (borrowed: valid until destroy); after any store failure every later add and the finish
- * return that error, and what was stored is simply not named by anything.
+ * the pack) and appends it to the open pack in the order of seq: every number from 0 up is
+ * given once, to an add or to pack_writer_skip() (a chunk that needs no storing), and an
+ * add or skip waits until those of every smaller number have placed theirs, so that a file's
+ * chunks lie in consecutive frames (manifest runs) however many threads compress them.
+ * Numbers must be handed out in the order the callers' jobs start (a FIFO pool). The open
+ * pack holds at most target bytes (or one larger frame alone) and is stored, pack then index
+ * (be_put_lazy: the caller flushes before anything names them), by the call that fills it
+ * or starts the next one; *loc receives where the frame lies and *added (may be NULL) its
+ * stored bytes. pack_writer_finish(), once every add and skip returned, stores the last pack
+ * and gives the indexes of every pack stored (borrowed: valid until destroy); after any
+ * store failure every later add and the finish return that error, and what was stored is
+ * simply not named by anything.
  */
 struct pack_writer;
 #define PACK_TARGET (8u << 20)
 int pack_writer_create(struct be *be, size_t target, uint32_t chunk_max,
 		       struct pack_writer **out);
-int pack_writer_add(struct pack_writer *w, const void *plain, const struct chunk_ref *ref,
-		    int level, struct pack_loc *loc, uint64_t *added);
+int pack_writer_add(struct pack_writer *w, uint64_t seq, const void *plain,
+		    const struct chunk_ref *ref, int level, struct pack_loc *loc, uint64_t *added);
+void pack_writer_skip(struct pack_writer *w, uint64_t seq);
 int pack_writer_finish(struct pack_writer *w, const struct pack_index **packs, size_t *n);
 void pack_writer_destroy(struct pack_writer *w);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* One-line logging to stderr (foreground) or syslog (daemon). */
+/* One-line logging to stderr (foreground) or syslog (daemon), control characters as '?'. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <syslog.h>
@@ -33,6 +33,11 @@ void log_msg(int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* Names from the store or from users may hold control characters: one line stays one
+	 * line, and no escape sequence reaches a terminal. */
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (use_syslog) {
 		syslog(prio, "%s", line);
 		return;

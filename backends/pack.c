@@ -176,6 +176,7 @@ int pack_index_decode(const void *buf, size_t len, const uint8_t name[PACK_NAME_
 		return ENOMEM;
 	if (!bad) {
 		memcpy(ix->name, name, PACK_NAME_LEN);
+		memcpy(ix->digest, b + len - PACK_INDEX_SUM, CHUNK_ID_LEN);
 		ix->size = get_be64(b + 16 + PACK_NAME_LEN);
 		ix->n = count;
 		p = b + PACK_INDEX_HDR;
@@ -220,6 +221,8 @@ struct pack_writer {
 	size_t target;
 	uint32_t chunk_max;
 	pthread_mutex_t m;
+	pthread_cond_t turn; /* next moved on */
+	uint64_t next;       /* the seq whose frame is placed next */
 	struct open_pack *cur;
 	struct pack_index *done; /* stored packs, their entries */
 	size_t ndone, cap_done;
@@ -237,6 +240,7 @@ int pack_writer_create(struct be *be, size_t target, uint32_t chunk_max,
 	w->target = target;
 	w->chunk_max = chunk_max;
 	pthread_mutex_init(&w->m, NULL);
+	pthread_cond_init(&w->turn, NULL);
 	*out = w;
 	return 0;
 }
@@ -284,6 +288,8 @@ static int open_pack_store(struct pack_writer *w, struct open_pack *p)
 		err = pack_key(p->ix.name, 1, key, sizeof(key));
 	if (!err)
 		err = be_put_lazy(w->be, key, idx, ilen);
+	if (!err)
+		memcpy(p->ix.digest, (uint8_t *)idx + ilen - PACK_INDEX_SUM, CHUNK_ID_LEN);
 	free(idx);
 	pthread_mutex_lock(&w->m);
 	if (!err) {
@@ -311,7 +317,8 @@ static int open_pack_store(struct pack_writer *w, struct open_pack *p)
  * that would take the open pack past target goes into a new one: the old one is sealed, and
  * *full receives it when nobody copies into it any more (the caller stores it). */
 static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *ref,
-				 size_t flen, uint64_t *off, struct open_pack **full)
+				 size_t flen, uint64_t *off, uint32_t *frame,
+				 struct open_pack **full)
 {
 	struct open_pack *p = w->cur;
 	struct pack_entry *nv;
@@ -331,6 +338,7 @@ static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *
 		return NULL;
 	p->ix.v = nv;
 	*off = p->ix.size;
+	*frame = (uint32_t)p->ix.n;
 	memcpy(nv[p->ix.n].id, ref->id, CHUNK_ID_LEN);
 	nv[p->ix.n].off = *off;
 	nv[p->ix.n].flen = (uint32_t)flen;
@@ -345,27 +353,49 @@ static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *
 	return p;
 }
 
-int pack_writer_add(struct pack_writer *w, const void *plain, const struct chunk_ref *ref,
-		    int level, struct pack_loc *loc, uint64_t *added)
+/* Under w->m: waits for seq's turn. */
+static void turn_wait(struct pack_writer *w, uint64_t seq)
+{
+	while (w->next != seq)
+		pthread_cond_wait(&w->turn, &w->m);
+}
+
+/* Under w->m: seq placed its frame (or had none); the next one may go. */
+static void turn_pass(struct pack_writer *w)
+{
+	w->next++;
+	pthread_cond_broadcast(&w->turn);
+}
+
+void pack_writer_skip(struct pack_writer *w, uint64_t seq)
+{
+	pthread_mutex_lock(&w->m);
+	turn_wait(w, seq);
+	turn_pass(w);
+	pthread_mutex_unlock(&w->m);
+}
+
+int pack_writer_add(struct pack_writer *w, uint64_t seq, const void *plain,
+		    const struct chunk_ref *ref, int level, struct pack_loc *loc, uint64_t *added)
 {
 	struct open_pack *p = NULL, *full = NULL;
 	void *z = NULL;
 	size_t flen = 0;
 	uint64_t off = 0;
+	uint32_t frame = 0;
 	int err, store;
 
-	if (ref->len > w->chunk_max)
-		return EINVAL;
-	/* A raw frame is written straight into the pack: no chunk-sized copy per thread. */
-	err = chunk_frame_zstd(plain, ref->len, level, &z, &flen);
-	if (err)
-		return err;
-	if (!z)
+	/* Compressing runs in parallel; only placing the frame goes in the order of seq. A
+	 * raw frame is written straight into the pack: no chunk-sized copy per thread. */
+	err = ref->len > w->chunk_max ? EINVAL : chunk_frame_zstd(plain, ref->len, level, &z, &flen);
+	if (!err && !z)
 		flen = CHUNK_FRAME_HDR + (size_t)ref->len;
 	pthread_mutex_lock(&w->m);
-	err = w->err;
-	if (!err && !(p = reserve(w, ref, flen, &off, &full)))
+	turn_wait(w, seq);
+	err = err ? err : w->err;
+	if (!err && !(p = reserve(w, ref, flen, &off, &frame, &full)))
 		err = ENOMEM;
+	turn_pass(w);
 	pthread_mutex_unlock(&w->m);
 	if (full) {
 		int serr = open_pack_store(w, full);
@@ -382,6 +412,7 @@ int pack_writer_add(struct pack_writer *w, const void *plain, const struct chunk
 		memcpy(loc->pack, p->ix.name, PACK_NAME_LEN);
 		loc->off = off;
 		loc->flen = (uint32_t)flen;
+		loc->frame = frame;
 		pthread_mutex_lock(&w->m);
 		store = --p->copying == 0 && p->sealed;
 		pthread_mutex_unlock(&w->m);

@@ -254,7 +254,7 @@ static int install_fn(struct meta_txn *txn, void *arg)
 	ia->kept = 0;
 	/* Where this commit's new chunks lie: before the version that names their packs. */
 	for (size_t i = 0; i < s->npacks && !err; i++)
-		err = meta_pack_read_in(txn, &s->packs[i]);
+		err = meta_pack_read_in(txn, &s->packs[i], 1);
 	if (err)
 		return err;
 	if (ia->changed) {
@@ -392,61 +392,6 @@ static int staging_lost(struct fs *fs, uint64_t ino, const char *path)
 /* The passes a staged file gets when writes keep landing while it is cut. */
 #define CUT_TRIES 3
 
-static int pack_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, PACK_NAME_LEN);
-}
-
-/* Appends pack name to m->packs (cap: its capacity). */
-static int pack_add(struct manifest *m, size_t *cap, const uint8_t name[PACK_NAME_LEN])
-{
-	uint8_t (*nv)[PACK_NAME_LEN] = be_grow(m->packs, m->npacks, cap, sizeof(*m->packs));
-
-	if (!nv)
-		return ENOMEM;
-	m->packs = nv;
-	memcpy(m->packs[m->npacks++], name, PACK_NAME_LEN);
-	return 0;
-}
-
-/* Store format 2: the packs that hold the manifest's chunks, into m->packs: this commit's,
- * and those of the chunks it found stored already (their index was read in), ascending. */
-static int manifest_packs(struct fs *fs, struct snap *s)
-{
-	struct manifest *m = &s->m;
-	struct meta_txn *txn = NULL;
-	size_t cap = 0, n;
-	int err = meta_txn_begin(fs->meta, 1, &txn);
-
-	for (size_t i = 0; i < s->npacks && !err; i++)
-		err = pack_add(m, &cap, s->packs[i].name);
-	for (size_t i = 0; i < m->nentries && !err; i++) {
-		const struct manifest_entry *e = &m->entries[i];
-
-		for (size_t c = 0; c < e->nchunks && !err; c++) {
-			struct pack_loc loc;
-
-			err = meta_chunk_loc_get(txn, e->chunks[c].id, &loc);
-			if (!err)
-				err = pack_add(m, &cap, loc.pack);
-			else if (err == ENOENT)
-				err = 0; /* new here: in one of s->packs */
-		}
-	}
-	if (txn)
-		meta_txn_abort(txn);
-	if (err)
-		return err;
-	if (m->npacks)
-		qsort(m->packs, m->npacks, sizeof(*m->packs), pack_cmp);
-	n = m->npacks;
-	m->npacks = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!m->npacks || memcmp(m->packs[m->npacks - 1], m->packs[i], PACK_NAME_LEN))
-			memcpy(m->packs[m->npacks++], m->packs[i], PACK_NAME_LEN);
-	return 0;
-}
-
 /* Cuts and uploads every staged file of the snapshot, with no lock held. A file written
  * while it was cut is cut again, so that no version holds bytes the file never held. */
 static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
@@ -500,8 +445,8 @@ static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
 			err = perr;
 			snprintf(why, whylen, "cannot store a pack of new chunks: %s", strerror(err));
 		}
-		if (!err && (err = manifest_packs(fs, s)))
-			snprintf(why, whylen, "cannot list the packs of the version: %s",
+		if (!err && (err = fs_manifest_runs(fs, &s->m, s->packs, s->npacks)))
+			snprintf(why, whylen, "cannot list where the version's chunks lie: %s",
 				 strerror(err));
 	}
 	return err;

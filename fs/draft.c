@@ -301,6 +301,10 @@ static int copy_chunks(struct fs *fs, int fd, const char *path, const struct chu
 		 * from now on, and a copy-up of a large file would only push out what readers
 		 * use (and hold the daemon's memory at the cache's bound during the commit). */
 		be_buf_free(buf);
+		if (fs_chunk_unplaced(&refs[i])) {
+			err = EIO; /* logged when its version was read in */
+			break;
+		}
 		buf = be_buf_alloc(CHUNK_FETCH_CAP(refs[i].len));
 		err = buf ? fs_chunk_fetch(fs, &refs[i], buf) : ENOMEM;
 		if (err)

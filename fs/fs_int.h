@@ -353,12 +353,26 @@ struct fs_packs {
 	size_t n, cap;
 };
 /* Adds to packs (zeroed at first) the index of every pack m names that this host has not
- * read in and packs lacks: one get each, up to 8 at once, no lock or transaction held. A missing, damaged or
- * hostile index is skipped with a log line (the chunks it would place then read as EIO); 0,
- * or ENOMEM or an index error. fs_packs_install(): inside the transaction that installs the
- * version(s), records where their chunks lie (meta_pack_read_in()). */
+ * read in and packs lacks: one get each, up to 8 at once, no lock or transaction held. A
+ * missing, damaged or hostile index, or one whose digest is not the one m gives, is skipped
+ * with a log line (the chunks it would place then read as EIO); 0, or ENOMEM or an index
+ * error. fs_packs_install(): inside the transaction that installs the version(s), records
+ * where their chunks lie (meta_pack_read_in()). fs_packs_resolve(), in that transaction
+ * after the install: gives each file of m that lists runs (manifest format 2) its chunk
+ * list, from the indexes read in; a file whose runs name an index not read in, or one of
+ * another digest, or frames it lacks, or that do not add up to its size, gets a chunk list
+ * that reads as EIO (fs_chunk_unplaced()), with a log line: the rest of the version reads. */
 int fs_packs_fetch(struct fs *fs, const struct manifest *m, struct fs_packs *packs);
 int fs_packs_install(struct meta_txn *txn, const struct fs_packs *packs);
+int fs_packs_resolve(struct meta_txn *txn, struct manifest *m);
+/* A chunk of such a list: no store object holds it. */
+int fs_chunk_unplaced(const struct chunk_ref *ref);
+/* The other way, for a commit of store format 2: m's packs (with their index digests) and
+ * each file's runs, from its chunk list. A chunk lies in one of own (the indexes of the packs
+ * the commit stored), else where this host's index places it; EIO (logged) when it lies in no
+ * pack this host read in. One read transaction; no store I/O. */
+int fs_manifest_runs(struct fs *fs, struct manifest *m, const struct pack_index *own,
+		     size_t nown);
 void fs_packs_release(struct fs_packs *packs);
 
 /* ---- fs/commit.c ---- */

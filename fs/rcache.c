@@ -256,6 +256,8 @@ int rcache_get(struct fs *fs, const struct chunk_ref *ref, struct rchunk **out,
 	struct rchunk *c;
 	int err;
 
+	if (fs_chunk_unplaced(ref))
+		return EIO; /* logged when its version was read in */
 	pthread_mutex_lock(&rc->lock);
 	for (;;) {
 		for (c = rc->buckets[b]; c; c = c->hnext)

@@ -167,6 +167,8 @@ static int batch_fn(struct meta_txn *txn, void *arg)
 
 		err = meta_artifact_get(txn, b->aino[i], &art);
 		if (!err)
+			err = fs_packs_resolve(txn, &b->m[i]);
+		if (!err)
 			err = meta_version_install(txn, &art, &b->m[i], b->digest[i], NULL, NULL,
 						   getuid(), getgid(), 0);
 		if (!err)

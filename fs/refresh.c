@@ -132,6 +132,8 @@ static int install_one_fn(struct meta_txn *txn, void *arg)
 		return 0; /* another lookup got here first */
 	err = fs_packs_install(txn, &io->packs);
 	if (!err)
+		err = fs_packs_resolve(txn, io->m);
+	if (!err)
 		err = meta_inode_get(txn, io->art, &ain);
 	if (!err)
 		err = meta_version_install(txn, &a, io->m, io->digest, NULL, NULL, ain.uid,

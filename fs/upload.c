@@ -25,6 +25,7 @@
 
 struct upjob {
 	struct fs_uppool *pool;
+	uint64_t seq; /* store format 2: its turn in the pack writer */
 	uint8_t *mem; /* be_buf_alloc'ed: CHUNK_FRAME_HDR bytes of room, then the chunk */
 	size_t len;
 	struct chunk_ref ref;
@@ -32,10 +33,12 @@ struct upjob {
 };
 
 /* Names the chunk (ref) and says whether this host knows it good in the store: 0 when it
- * does, ENOENT when it must be stored or verified (chunk_put). */
+ * does, ENOENT when it must be stored or verified (chunk_put). In store format 2 a known
+ * chunk also needs its location (in this host's pack), which the manifest's runs name. */
 static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chunk_ref *ref)
 {
 	struct meta_txn *txn;
+	struct pack_loc loc;
 	int err;
 
 	chunk_hash(buf, len, ref->id);
@@ -44,6 +47,8 @@ static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chu
 	if (err)
 		return err;
 	err = meta_chunk_known(txn, ref->id);
+	if (!err && fs->sc.format >= 2)
+		err = meta_chunk_loc_get(txn, ref->id, &loc);
 	meta_txn_abort(txn);
 	return err;
 }
@@ -51,6 +56,7 @@ static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chu
 struct fs_uppool {
 	struct fs *fs;
 	struct pack_writer *pw; /* store format 2: new chunks go into packs; else NULL */
+	uint64_t seq;           /* the next job's turn in pw (up_submit, one thread) */
 	struct fs_pool *workers;
 	pthread_mutex_t m;
 	pthread_cond_t progress;
@@ -68,8 +74,10 @@ static void up_run(void *arg)
 	if (err == ENOENT && p->pw) {
 		struct pack_loc loc;
 
-		err = pack_writer_add(p->pw, j->mem + CHUNK_FRAME_HDR, &j->ref,
+		err = pack_writer_add(p->pw, j->seq, j->mem + CHUNK_FRAME_HDR, &j->ref,
 				      p->fs->sc.zstd_level, &loc, &added);
+	} else if (p->pw) {
+		pack_writer_skip(p->pw, j->seq); /* known, or failed: no frame */
 	} else if (err == ENOENT) {
 		err = chunk_put(p->fs->be, j->mem + CHUNK_FRAME_HDR, j->len, p->fs->sc.zstd_level,
 				CHUNK_ROOM | CHUNK_HASHED | CHUNK_LAZY, &j->ref, &added);
@@ -99,6 +107,7 @@ static int up_submit(struct fs_uppool *p, const uint8_t *buf, size_t len, struct
 	memcpy(j->mem + CHUNK_FRAME_HDR, buf, len);
 	j->len = len;
 	j->pool = p;
+	j->seq = p->seq++;
 	pthread_mutex_lock(&p->m);
 	while (p->inflight && p->inflight + len > UP_INFLIGHT)
 		pthread_cond_wait(&p->progress, &p->m);
@@ -106,6 +115,8 @@ static int up_submit(struct fs_uppool *p, const uint8_t *buf, size_t len, struct
 	pthread_mutex_unlock(&p->m);
 	err = fs_pool_submit(p->workers, up_run, j);
 	if (err) {
+		if (p->pw)
+			pack_writer_skip(p->pw, j->seq); /* its turn passes unused */
 		be_buf_free(j->mem);
 		j->mem = NULL;
 		pthread_mutex_lock(&p->m);

@@ -887,7 +887,7 @@ int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN])
 
 /* ---- where chunks lie in packs (store format 2) ---- */
 
-#define LOC_BYTES (PACK_NAME_LEN + 8 + 4)
+#define LOC_BYTES (PACK_NAME_LEN + 8 + 4 + 4)
 
 int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 		       struct pack_loc *loc)
@@ -898,47 +898,72 @@ int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 
 	if (rc)
 		return rc;
-	if (v.mv_size != LOC_BYTES) {
-		log_msg(LOG_ERR, "meta: a chunk location has %zu bytes", v.mv_size);
-		return EIO;
-	}
+	if (v.mv_size != LOC_BYTES)
+		return ENOENT; /* written before frames were recorded: read in again */
 	p = v.mv_data;
 	memcpy(loc->pack, p, PACK_NAME_LEN);
 	loc->off = meta_be64_get(p + PACK_NAME_LEN);
-	loc->flen = (uint32_t)p[24] << 24 | (uint32_t)p[25] << 16 | (uint32_t)p[26] << 8 | p[27];
+	loc->flen = meta_be32_get(p + PACK_NAME_LEN + 8);
+	loc->frame = meta_be32_get(p + PACK_NAME_LEN + 12);
 	return 0;
 }
 
-int meta_chunk_loc_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
-		       const struct pack_loc *loc)
+static int chunk_loc_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
+			 const struct pack_loc *loc, int own)
 {
 	uint8_t v[LOC_BYTES];
+	MDB_val old;
 
+	if (!own && get(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, &old) == 0 &&
+	    old.mv_size == LOC_BYTES)
+		return 0;
 	memcpy(v, loc->pack, PACK_NAME_LEN);
 	meta_be64_put(v + PACK_NAME_LEN, loc->off);
-	for (int i = 0; i < 4; i++)
-		v[24 + i] = (uint8_t)(loc->flen >> (24 - 8 * i));
+	meta_be32_put(v + PACK_NAME_LEN + 8, loc->flen);
+	meta_be32_put(v + PACK_NAME_LEN + 12, loc->frame);
 	return put(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, v, LOC_BYTES);
 }
 
-int meta_pack_known(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN])
+int meta_pack_get(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], struct meta_pack *out)
 {
 	MDB_val v;
+	int rc = get(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN, &v);
 
-	return get(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN, &v);
+	if (rc)
+		return rc;
+	/* Records without a digest were written before frames were recorded: read in again. */
+	if (v.mv_size < CHUNK_ID_LEN || (v.mv_size - CHUNK_ID_LEN) % META_FRAME_BYTES)
+		return ENOENT;
+	out->digest = v.mv_data;
+	out->frames = (const uint8_t *)v.mv_data + CHUNK_ID_LEN;
+	out->n = (v.mv_size - CHUNK_ID_LEN) / META_FRAME_BYTES;
+	return 0;
 }
 
-int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix)
+int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix, int own)
 {
-	int err = 0;
+	size_t vlen = CHUNK_ID_LEN + ix->n * META_FRAME_BYTES;
+	uint8_t *v = malloc(vlen), *f;
+	int err = v ? 0 : ENOMEM;
 
 	for (size_t i = 0; i < ix->n && !err; i++) {
-		struct pack_loc loc = { .off = ix->v[i].off, .flen = ix->v[i].flen };
+		struct pack_loc loc = { .off = ix->v[i].off, .flen = ix->v[i].flen,
+					.frame = (uint32_t)i };
 
 		memcpy(loc.pack, ix->name, PACK_NAME_LEN);
-		err = meta_chunk_loc_put(txn, ix->v[i].id, &loc);
+		err = chunk_loc_put(txn, ix->v[i].id, &loc, own);
 	}
-	return err ? err : put(txn, DBI_PACKS, (void *)ix->name, PACK_NAME_LEN, "", 0);
+	if (!err) {
+		memcpy(v, ix->digest, CHUNK_ID_LEN);
+		f = v + CHUNK_ID_LEN;
+		for (size_t i = 0; i < ix->n; i++, f += META_FRAME_BYTES) {
+			memcpy(f, ix->v[i].id, CHUNK_ID_LEN);
+			meta_be32_put(f + CHUNK_ID_LEN, ix->v[i].len);
+		}
+		err = put(txn, DBI_PACKS, (void *)ix->name, PACK_NAME_LEN, v, vlen);
+	}
+	free(v);
+	return err;
 }
 
 /* ---- orphans ---- */

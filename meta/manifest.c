@@ -21,7 +21,10 @@
 
 #include "meta.h"
 
-#define MF_FORMAT 1
+#define MF_FORMAT_MAX 2
+/* Chunks of all files of a format-2 version together (what its runs expand to): about
+ * 300 GiB at the 37 KiB mean chunk of 32 KiB chunking, 300 MB of chunk lists at install. */
+#define MF_CHUNKS_MAX (1u << 23)
 #define MF_PATH_MAX MANIFEST_PATH_MAX
 #define MF_LINK_MAX 4095
 #define MF_XATTR_NAME_MAX 255
@@ -411,19 +414,19 @@ static int entry_ok(const struct manifest_entry *all, size_t i)
 	}
 	switch (e->mode & S_IFMT) {
 	case S_IFDIR:
-		if (e->target || e->nchunks)
+		if (e->target || e->nchunks || e->nruns)
 			return bad("directory \"%s\" has a target or chunks", p);
 		break;
 	case S_IFLNK:
 		if (!e->target || !*e->target || strlen(e->target) > MF_LINK_MAX)
 			return bad("symlink \"%s\" has no valid target", p);
-		if (e->nchunks)
+		if (e->nchunks || e->nruns)
 			return bad("symlink \"%s\" has chunks", p);
 		break;
 	case S_IFREG:
 		if (e->target)
 			return bad("file \"%s\" has a target", p);
-		if (e->nchunks && !e->chunks)
+		if ((e->nchunks && !e->chunks) || (e->nruns && !e->runs))
 			return bad("file \"%s\" lacks its chunk list", p);
 		if (e->size > INT64_MAX)
 			return bad("file \"%s\" is too large", p);
@@ -434,7 +437,7 @@ static int entry_ok(const struct manifest_entry *all, size_t i)
 			if (sum > e->size)
 				break;
 		}
-		if (sum != e->size)
+		if ((e->nchunks || !e->nruns) && sum != e->size)
 			return bad("size of \"%s\" is not the sum of its chunks", p);
 		break;
 	default:
@@ -445,18 +448,53 @@ static int entry_ok(const struct manifest_entry *all, size_t i)
 	return xattrs_ok(e->xattrs, e->nxattrs, i ? XW_ENTRY : XW_ROOT, "xattrs", p);
 }
 
+/* A format-2 file's runs: each names a listed pack and frames an index can hold, and the
+ * frames (a chunk of 1 to MF_CHUNK_MAX bytes each) can add up to its size. *frames grows by
+ * the file's chunk count. */
+static int runs_ok(const struct manifest *m, const struct manifest_entry *e, uint64_t *frames)
+{
+	uint64_t n = 0;
+
+	if (m->format < 2 && e->nruns)
+		return bad("file \"%s\" lists runs in a format-1 manifest", e->path);
+	if (m->format >= 2 && e->nchunks && !e->nruns)
+		return bad("file \"%s\" lists chunks in a format-2 manifest", e->path);
+	for (size_t r = 0; r < e->nruns; r++) {
+		const struct manifest_run *run = &e->runs[r];
+
+		if (run->pack >= m->npacks || !run->n || run->first >= PACK_INDEX_MAX ||
+		    run->n > PACK_INDEX_MAX - run->first)
+			return bad("run %zu of \"%s\" names no listed pack or impossible frames", r,
+				   e->path);
+		n += run->n;
+	}
+	if (e->nchunks && n && n != e->nchunks)
+		return bad("runs of \"%s\" do not match its chunks", e->path);
+	if (e->nruns && (n > e->size || e->size > n * (uint64_t)MF_CHUNK_MAX))
+		return bad("size of \"%s\" cannot be what its runs hold", e->path);
+	*frames += n;
+	if (*frames > MF_CHUNKS_MAX)
+		return bad("more than %u chunks in all", MF_CHUNKS_MAX);
+	return 0;
+}
+
 static int packs_ok(const struct manifest *m)
 {
-	size_t chunks = 0;
+	uint64_t units = 0, frames = 0;
+	int rc;
 
-	for (size_t i = 0; i < m->nentries; i++)
-		chunks += m->entries[i].nchunks;
+	for (size_t i = 0; i < m->nentries; i++) {
+		rc = runs_ok(m, &m->entries[i], &frames);
+		if (rc)
+			return rc;
+		units += m->format >= 2 ? m->entries[i].nruns : m->entries[i].nchunks;
+	}
 	if (m->npacks && !m->packs)
 		return bad("packs missing");
-	if (m->npacks > chunks)
-		return bad("more packs than chunks");
+	if (m->npacks > units)
+		return bad("more packs than %s", m->format >= 2 ? "runs" : "chunks");
 	for (size_t i = 1; i < m->npacks; i++)
-		if (memcmp(m->packs[i - 1], m->packs[i], PACK_NAME_LEN) >= 0)
+		if (memcmp(m->packs[i - 1].name, m->packs[i].name, PACK_NAME_LEN) >= 0)
 			return bad("packs are not in ascending order without duplicates");
 	return 0;
 }
@@ -471,6 +509,8 @@ static int manifest_check(const struct manifest *m)
 		return bad("bad artifact name");
 	if (m->version < 1 || m->version > META_VERSION_MAX)
 		return bad("bad version number");
+	if (m->format > MF_FORMAT_MAX)
+		return bad("no manifest format %u", m->format);
 	if (m->nattrs && !m->attrs)
 		return bad("attrs missing");
 	rc = xattrs_ok(m->attrs, m->nattrs, XW_ATTRS, "attrs", NULL);
@@ -490,12 +530,14 @@ static int manifest_check(const struct manifest *m)
 
 static json_t *packs_json(const struct manifest *m)
 {
-	json_t *a = json_array();
-	char hex[2 * PACK_NAME_LEN + 1];
+	json_t *a = json_array(), *p;
+	char hex[2 * PACK_NAME_LEN + 1], dhex[CHUNK_HEX_LEN + 1];
 
 	for (size_t i = 0; a && i < m->npacks; i++) {
-		be_hex_encode(m->packs[i], PACK_NAME_LEN, hex);
-		if (json_array_append_new(a, json_string(hex))) {
+		be_hex_encode(m->packs[i].name, PACK_NAME_LEN, hex);
+		be_hex_encode(m->packs[i].digest, CHUNK_ID_LEN, dhex);
+		p = m->format >= 2 ? json_pack("[ss]", hex, dhex) : json_string(hex);
+		if (!p || json_array_append_new(a, p)) {
 			json_decref(a);
 			a = NULL;
 		}
@@ -538,7 +580,7 @@ fail:
 	return NULL;
 }
 
-static json_t *entry_json(const struct manifest_entry *e, int *rc)
+static json_t *entry_json(const struct manifest_entry *e, unsigned m_format, int *rc)
 {
 	char hex[CHUNK_HEX_LEN + 1];
 	json_t *o = json_object(), *a, *pair;
@@ -561,14 +603,22 @@ static json_t *entry_json(const struct manifest_entry *e, int *rc)
 	if (S_ISREG(e->mode)) {
 		be_hex_encode(e->digest, 32, hex);
 		a = json_array();
-		*rc = set(o, "chunks", a);
+		*rc = set(o, m_format >= 2 ? "runs" : "chunks", a);
 		if (!*rc)
 			*rc = set(o, "size", json_integer((json_int_t)e->size));
 		if (!*rc)
 			*rc = set(o, "sha256", json_string(hex));
 		if (*rc)
 			goto fail;
-		for (size_t i = 0; i < e->nchunks; i++) {
+		for (size_t i = 0; i < e->nruns && m_format >= 2; i++) {
+			pair = json_pack("[III]", (json_int_t)e->runs[i].pack,
+					 (json_int_t)e->runs[i].first, (json_int_t)e->runs[i].n);
+			if (!pair || json_array_append_new(a, pair)) {
+				*rc = ENOMEM;
+				goto fail;
+			}
+		}
+		for (size_t i = 0; i < e->nchunks && m_format < 2; i++) {
 			be_hex_encode(e->chunks[i].id, CHUNK_ID_LEN, hex);
 			pair = json_pack("[sI]", hex, (json_int_t)e->chunks[i].len);
 			if (!pair || json_array_append_new(a, pair)) {
@@ -635,7 +685,7 @@ int manifest_encode(const struct manifest *m, char **out, size_t *len)
 	if (!root)
 		return ENOMEM;
 	time_format(m->created_ns, created);
-	rc = set(root, "artifs_manifest", json_integer(MF_FORMAT));
+	rc = set(root, "artifs_manifest", json_integer(m->format >= 2 ? 2 : 1));
 	if (!rc)
 		rc = set(root, "project", json_string(m->project));
 	if (!rc)
@@ -666,7 +716,7 @@ int manifest_encode(const struct manifest *m, char **out, size_t *len)
 	else
 		json_decref(entries);
 	for (size_t i = 0; !rc && i < m->nentries; i++) {
-		json_t *e = entry_json(&m->entries[i], &rc);
+		json_t *e = entry_json(&m->entries[i], m->format, &rc);
 
 		if (e && json_array_append_new(entries, e))
 			rc = ENOMEM;
@@ -695,15 +745,54 @@ static int json_packs(const json_t *j, struct manifest *m)
 		return ENOMEM;
 	m->npacks = json_array_size(j);
 	for (size_t i = 0; i < m->npacks; i++) {
-		const json_t *h = json_array_get(j, i);
+		const json_t *h = json_array_get(j, i), *d = NULL;
 
+		if (m->format >= 2) {
+			if (!json_is_array(h) || json_array_size(h) != 2)
+				return bad("packs[%zu] is not [name, index digest]", i);
+			d = json_array_get(h, 1);
+			h = json_array_get(h, 0);
+			if (!json_is_string(d) ||
+			    be_hex_decode(json_string_value(d), json_string_length(d),
+					  m->packs[i].digest, CHUNK_ID_LEN))
+				return bad("packs[%zu] has a bad index digest", i);
+		}
 		if (!json_is_string(h) || be_hex_decode(json_string_value(h), json_string_length(h),
-						     m->packs[i], PACK_NAME_LEN))
+						     m->packs[i].name, PACK_NAME_LEN))
 			return bad("packs[%zu] is not %d lowercase hex digits", i, 2 * PACK_NAME_LEN);
 	}
 	return 0;
 }
 
+/* Format 2: [[pack, first frame, frames], ...]. */
+static int json_runs(const json_t *a, struct manifest_entry *e)
+{
+	size_t n;
+
+	if (!json_is_array(a))
+		return bad("runs of \"%s\" are not an array", e->path);
+	n = json_array_size(a);
+	if (!n)
+		return 0;
+	e->runs = calloc(n, sizeof(*e->runs));
+	if (!e->runs)
+		return ENOMEM;
+	e->nruns = n;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *r = json_array_get(a, i);
+		json_int_t v[3];
+		int rc = 0;
+
+		if (!json_is_array(r) || json_array_size(r) != 3)
+			return bad("run %zu of \"%s\" is not [pack, first, count]", i, e->path);
+		for (int k = 0; k < 3 && !rc; k++)
+			rc = json_int(json_array_get(r, k), k == 2, UINT32_MAX, &v[k], "run", e->path);
+		if (rc)
+			return rc;
+		e->runs[i] = (struct manifest_run){ (uint32_t)v[0], (uint32_t)v[1], (uint32_t)v[2] };
+	}
+	return 0;
+}
 
 static int cmp_xattr(const void *a, const void *b)
 {
@@ -782,7 +871,7 @@ static int json_chunks(const json_t *a, struct manifest_entry *e)
 	return 0;
 }
 
-static int json_entry(const json_t *o, size_t i, struct manifest_entry *e)
+static int json_entry(const json_t *o, size_t i, unsigned format, struct manifest_entry *e)
 {
 	const json_t *j;
 	size_t known = 3;
@@ -815,7 +904,8 @@ static int json_entry(const json_t *o, size_t i, struct manifest_entry *e)
 		if (!json_is_string(j) ||
 		    be_hex_decode(json_string_value(j), json_string_length(j), e->digest, 32))
 			return bad("sha256 of \"%s\" is missing or not 64 hex digits", e->path);
-		rc = json_chunks(json_object_get(o, "chunks"), e);
+		rc = format >= 2 ? json_runs(json_object_get(o, "runs"), e)
+				 : json_chunks(json_object_get(o, "chunks"), e);
 		if (rc)
 			return rc;
 		known += 3;
@@ -909,8 +999,10 @@ static int json_top(const json_t *root, struct manifest *m)
 	if (!json_is_object(root))
 		return bad("not a JSON object");
 	j = json_object_get(root, "artifs_manifest");
-	if (!json_is_integer(j) || json_integer_value(j) != MF_FORMAT)
-		return bad("not an artifs manifest of format %d", MF_FORMAT);
+	if (!json_is_integer(j) || json_integer_value(j) < 1 ||
+	    json_integer_value(j) > MF_FORMAT_MAX)
+		return bad("not an artifs manifest of format 1 to %d", MF_FORMAT_MAX);
+	m->format = (unsigned)json_integer_value(j);
 	rc = json_name(root, "project", &m->project);
 	if (!rc)
 		rc = json_name(root, "artifact", &m->artifact);
@@ -981,7 +1073,7 @@ static int json_top(const json_t *root, struct manifest *m)
 		return ENOMEM;
 	m->nentries = json_array_size(entries);
 	for (size_t i = 0; i < m->nentries; i++) {
-		rc = json_entry(json_array_get(entries, i), i, &m->entries[i]);
+		rc = json_entry(json_array_get(entries, i), i, m->format, &m->entries[i]);
 		if (rc)
 			return rc;
 	}
@@ -1037,6 +1129,7 @@ void manifest_release(struct manifest *m)
 		free(e->path);
 		free(e->target);
 		free(e->chunks);
+		free(e->runs);
 		xattrs_free(e->xattrs, e->nxattrs);
 	}
 	free(m->entries);

@@ -159,14 +159,24 @@ int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
  * location is where to read a chunk, not a reason to trust it: reads verify every chunk,
  * and only meta_chunk_known() chunks are deduplicated against. meta_chunk_loc_get: ENOENT
  * when no pack index read in lists id (then the chunk is a chunks/ object, format 1).
- * meta_pack_known: 0 once the index of pack name was read in, ENOENT before.
+ * meta_pack_read_in() records ix: its digest and frames (meta_pack_get), and a location for
+ * each of its chunks. With own set (a pack this host's commit wrote) its locations replace
+ * those of the same chunks; otherwise a chunk keeps the location it has, so that a chunk
+ * this host stored keeps being read, and deduplicated against, in its own pack.
  */
 int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 		       struct pack_loc *loc);
-int meta_chunk_loc_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
-		       const struct pack_loc *loc);
-int meta_pack_known(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN]);
-int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix);
+int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix, int own);
+/* A pack index read in: its digest, and its frames in index order, META_FRAME_BYTES each
+ * (the chunk name, then its plain length in 4 bytes big-endian), pointing into the index
+ * (valid until the transaction ends). ENOENT when the index was not read in. */
+#define META_FRAME_BYTES (CHUNK_ID_LEN + 4)
+struct meta_pack {
+	const uint8_t *digest;
+	const uint8_t *frames;
+	size_t n;
+};
+int meta_pack_get(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], struct meta_pack *out);
 
 /* HEAD inodes unlinked while still open or known to the kernel: freed when the last handle
  * and lookup go (fs/refs.c), or at the next mount. meta_orphan_list: *inos caller-frees. */
@@ -333,6 +343,18 @@ struct manifest_xattr {
 	size_t len;
 };
 
+/* Store format 2: consecutive frames of one pack's index hold consecutive chunks of a file. */
+struct manifest_run {
+	uint32_t pack;  /* its position in manifest.packs */
+	uint32_t first; /* the first frame (entry of the pack's index) */
+	uint32_t n;     /* frames, at least 1 */
+};
+
+struct manifest_pack {
+	uint8_t name[PACK_NAME_LEN];
+	uint8_t digest[CHUNK_ID_LEN]; /* of its index object (format 2; zero in format 1) */
+};
+
 struct manifest_entry {
 	char *path;        /* relative to the version root, '/'-separated; "" is the root */
 	uint32_t mode;     /* type and permission bits */
@@ -340,8 +362,12 @@ struct manifest_entry {
 	int64_t mtime_ns;
 	char *target;      /* symlinks only, else NULL */
 	uint8_t digest[32]; /* regular files: SHA-256 of the bytes */
+	/* Format 1 stores the chunk list; format 2 the runs, which fs_packs_resolve() turns into
+	 * the chunk list from the packs' indexes (encoding format 2 needs the runs only). */
 	struct chunk_ref *chunks;
 	size_t nchunks;
+	struct manifest_run *runs;
+	size_t nruns;
 	struct manifest_xattr *xattrs;
 	size_t nxattrs;
 };
@@ -358,9 +384,13 @@ struct manifest {
 	size_t nattrs;
 	struct manifest_entry *entries; /* in manifest_path_cmp() order: parents first */
 	size_t nentries;
+	/* 1 (or 0): files list their chunks (format 1 stores, and format 2 stores written before runs
+	 * existed, which also list packs without digests); 2: files list runs of frames. */
+	unsigned format;
 	/* Store format 2: the packs that hold its chunks (their indexes say where), in
-	 * ascending byte order without duplicates; none in format 1. At most one per chunk. */
-	uint8_t (*packs)[PACK_NAME_LEN];
+	 * ascending byte order of name without duplicates; none in format 1. Each is named by a
+	 * run (format 2) or a chunk (format 1) at least once per pack. */
+	struct manifest_pack *packs;
 	size_t npacks;
 };
 

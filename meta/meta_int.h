@@ -74,4 +74,17 @@ static inline uint64_t meta_be64_get(const uint8_t *p)
 	return v;
 }
 
+static inline void meta_be32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint32_t meta_be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 #endif

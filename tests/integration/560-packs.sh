@@ -27,12 +27,20 @@ npacks=$(find "$STORE/packs" -name '*.pack' | wc -l)
 [ "$(find "$STORE/packs" -name '*.idx' | wc -l)" -eq "$npacks" ] || fail "a pack without its index"
 # The manifest lists exactly the packs in the store, ascending.
 manifest() { cat "$STORE/versions/p/a/$(printf '%020d' "$1")"; }
+# Each file is runs of consecutive frames: one run per file, as no chunk repeats.
 manifest 1 | python3 -c '
-import json, os, sys
+import hashlib, json, os, sys
 m = json.load(sys.stdin)
+assert m["artifs_manifest"] == 2, m["artifs_manifest"]
 have = sorted(os.path.basename(p)[:-5] for p in sys.argv[2:])
-assert m["packs"] == have, (m["packs"], have)' "" "$STORE"/packs/*/*.pack ||
-	fail "the manifest of v1 does not list its packs"
+assert [p[0] for p in m["packs"]] == have, (m["packs"], have)
+for name, digest in m["packs"]:
+    idx = open(f"{sys.argv[1]}/packs/{name[:2]}/{name}.idx", "rb").read()
+    assert digest == hashlib.sha256(idx[:-32]).hexdigest() == idx[-32:].hex(), name
+files = [e for e in m["entries"] if "runs" in e]
+assert len(files) == 1001, len(files)
+assert all(len(e["runs"]) == 1 for e in files), [e["runs"] for e in files if len(e["runs"]) != 1][:3]' \
+	"$STORE" "$STORE"/packs/*/*.pack || fail "the manifest of v1 does not list its packs and runs"
 (cd "$T/src" && find . -type f | sort | xargs sha256sum) >"$T/sums"
 (cd "$a/@v1" && sha256sum -c --quiet "$T/sums") || fail "v1 reads back wrong"
 
@@ -45,7 +53,9 @@ new=$(find "$STORE/packs" -name '*.pack' -newer "$STORE/versions/p/a/$(printf '%
 manifest 2 | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
-assert len(m["packs"]) == int(sys.argv[1]) + 1, m["packs"]' "$npacks" ||
+assert len(m["packs"]) == int(sys.argv[1]) + 1, m["packs"]
+f = [e for e in m["entries"] if e["path"] == "small/f0007"][0]
+assert len(f["runs"]) == 1 and f["runs"][0][1] == 0, f' "$npacks" ||
 	fail "the manifest of v2 does not list the packs of the files it kept"
 cmp "$a/small/f0007" "$a/@v2/small/f0007" || fail "v2's changed file reads wrong"
 cmp "$T/src/big" "$a/@v2/big" || fail "v2's kept file reads wrong"
@@ -90,17 +100,38 @@ PY
 grep -q "content does not match\|damaged\|frame" "$LOG" || fail "no log line names the damaged chunk"
 stop
 
-# A damaged index and a planted one: a fresh index skips each with a log line, and the files
-# of the other packs read.
+# A damaged index: a fresh index skips it with a log line, and the files of the other packs
+# read.
 idx=${victim%.pack}.idx
+small=$(find "$STORE/packs" -name '*.pack' -size -1024k -newer "$STORE/versions/p/a/$(printf '%020d' 1)")
 printf 'garbage, not an index' >"$idx"
 STATE=$T/state3
 "$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE" >>"$LOG" 2>&1 || fail "rebuild over a damaged index failed"
 grep -q "packs/.*\.idx is not a valid pack index (not a pack index)" "$LOG" ||
 	fail "no log line names the damaged pack index: $(grep -i pack "$LOG" | tail -3)"
+grep -q 'p/a@v1: 1001 files read as EIO (the first: "big"): a pack index' "$LOG" ||
+	fail "no log line says which files read as EIO: $(grep EIO "$LOG" | tail -3)"
 start "commit_delay=600000,refresh=0"
 cmp "$a/small/f0007" "$a/@v2/small/f0007" || fail "a file of an intact pack does not read"
 expect_errno EIO "open('$a/@v1/big', 'rb').read()"
+stop
+
+# A planted index: valid, of the right pack name, but not the one the manifests name (its
+# digest differs, here in one chunk name): skipped, and its file reads EIO, never its chunks.
+python3 - "${small%.pack}.idx" <<'PY'
+import hashlib, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+assert struct.unpack(">I", b[12:16])[0] == 1
+b[40:72] = hashlib.sha256(b"planted").digest()
+b[-32:] = hashlib.sha256(bytes(b[:-32])).digest()
+open(sys.argv[1], "wb").write(bytes(b))
+PY
+STATE=$T/state4
+"$ARTIFS_BIN" rebuild -o "store=$STORE,state=$STATE" >>"$LOG" 2>&1 || fail "rebuild over a planted index failed"
+grep -q "packs/.*\.idx is not a valid pack index (not the index the manifest names" "$LOG" ||
+	fail "no log line names the planted pack index"
+start "commit_delay=600000,refresh=0"
+expect_errno EIO "open('$a/@v2/small/f0007', 'rb').read()"
 stop
 
 # A store of format 1 keeps one object per chunk and no packs.

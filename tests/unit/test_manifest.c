@@ -406,7 +406,7 @@ Test(manifest, decode_rejects, .init = quiet)
 		/* wrong types */
 		"{\"artifs_manifest\":\"1\",\"project\":\"p\",\"artifact\":\"a\",\"version\":1,"
 		"\"created\":\"2026-01-02T03:04:05.000000006Z\",\"entries\":[" ROOT "]}",
-		"{\"artifs_manifest\":2,\"project\":\"p\",\"artifact\":\"a\",\"version\":1,"
+		"{\"artifs_manifest\":3,\"project\":\"p\",\"artifact\":\"a\",\"version\":1,"
 		"\"created\":\"2026-01-02T03:04:05.000000006Z\",\"entries\":[" ROOT "]}",
 		"{\"artifs_manifest\":1,\"project\":7,\"artifact\":\"a\",\"version\":1,"
 		"\"created\":\"2026-01-02T03:04:05.000000006Z\",\"entries\":[" ROOT "]}",
@@ -667,5 +667,114 @@ Test(manifest, decode_keeps_user_names)
 	cr_assert_eq(manifest_decode(ok, strlen(ok), &d), 0, "%s", manifest_why());
 	cr_assert_eq(d.nattrs, 1);
 	cr_assert_eq(d.entries[1].nxattrs, 1);
+	manifest_release(&d);
+}
+
+/* ---- format 2: runs of pack frames ---- */
+
+#define HEAD2 "{\"artifs_manifest\":2,\"project\":\"p\",\"artifact\":\"a\",\"version\":1," \
+	      "\"created\":\"2026-01-02T03:04:05.000000006Z\","
+#define PK(n) "[\"" n "00112233445566778899aabbccddee\",\"" \
+	      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"]"
+#define FILE2(path, size, runs) \
+	"{\"path\":\"" path "\",\"mode\":33188,\"mtime\":0,\"size\":" size "," SHA \
+	",\"runs\":" runs "}"
+
+Test(manifest, format2_round_trip)
+{
+	static const char ok[] = HEAD2 "\"attrs\":{},\"entries\":[" ROOT ","
+		FILE2("e", "0", "[]") "," FILE2("x", "300", "[[0,5,2],[1,0,1]]") "],"
+		"\"packs\":[" PK("aa") "," PK("bb") "]}";
+	struct manifest d;
+	size_t len;
+	char *again;
+
+	cr_assert_eq(manifest_decode(ok, strlen(ok), &d), 0);
+	cr_expect_eq(d.format, 2);
+	cr_assert_eq(d.npacks, 2);
+	cr_expect_eq(d.packs[1].name[0], 0xbb);
+	cr_expect_eq(d.packs[1].digest[31], 0xff);
+	cr_assert_eq(d.entries[2].nruns, 2);
+	cr_expect_eq(d.entries[2].nchunks, 0, "chunks come from the packs' indexes");
+	cr_expect_eq(d.entries[2].runs[0].first, 5);
+	cr_expect_eq(d.entries[2].runs[0].n, 2);
+	cr_expect_eq(d.entries[2].runs[1].pack, 1);
+	cr_assert_eq(manifest_encode(&d, &again, &len), 0);
+	manifest_release(&d);
+	/* Canonical: decoding the encoding and encoding again gives the same bytes. */
+	cr_assert_eq(manifest_decode(again, len, &d), 0);
+	cr_expect_eq(d.entries[2].runs[1].pack, 1);
+	char *twice;
+	size_t len2;
+
+	cr_assert_eq(manifest_encode(&d, &twice, &len2), 0);
+	cr_expect_eq(len2, len);
+	cr_expect_eq(memcmp(again, twice, len), 0, "%s", twice);
+	cr_expect_not_null(strstr(again, "\"runs\":[[0,5,2],[1,0,1]]"));
+	free(twice);
+	free(again);
+	manifest_release(&d);
+}
+
+Test(manifest, format2_decode_rejects, .init = quiet)
+{
+	static const char *const bad[] = {
+		/* a run naming no listed pack, no frames, or frames past an index's limit */
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[1,0,1]]") "],\"packs\":[" PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,0]]") "],\"packs\":[" PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,1048575,2]]") "],\"packs\":["
+		      PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,-1,1]]") "],\"packs\":[" PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0]]") "],\"packs\":[" PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[0,0,1]") "],\"packs\":[" PK("aa") "]}",
+		/* more frames than bytes, more bytes than frames can hold */
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "1", "[[0,0,2]]") "],\"packs\":[" PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "67108865", "[[0,0,1]]") "],\"packs\":["
+		      PK("aa") "]}",
+		/* a file with bytes and no runs; chunks in format 2; runs in format 1 */
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[]") "],\"packs\":[" PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE_("x", "3", "[[" CID ",3]]") "],\"packs\":["
+		      PK("aa") "]}",
+		HEAD "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,1]]") "],\"packs\":[" PK("aa") "]}",
+		/* packs: not [name, digest], unsorted, duplicated, more than runs, missing */
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,1]]") "],\"packs\":["
+		      "\"aa00112233445566778899aabbccddee\"]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,1]]") "],\"packs\":["
+		      "[\"aa00112233445566778899aabbccddee\",\"00\"]]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,1],[1,0,1]]") "],\"packs\":["
+		      PK("bb") "," PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,1],[1,0,1]]") "],\"packs\":["
+		      PK("aa") "," PK("aa") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,1]]") "],\"packs\":["
+		      PK("aa") "," PK("bb") "]}",
+		HEAD2 "\"entries\":[" ROOT "," FILE2("x", "3", "[[0,0,1]]") "]}",
+		/* runs on a directory */
+		HEAD2 "\"entries\":[{\"path\":\"\",\"mode\":16877,\"mtime\":0,\"runs\":[[0,0,1]]}],"
+		      "\"packs\":[" PK("aa") "]}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		rejects(bad[i]);
+}
+
+Test(manifest, format2_bounds_the_chunks_of_a_version, .init = quiet)
+{
+	/* 9 runs of 2^20 frames: more chunks than a version may expand to (2^23). */
+	char buf[4096];
+	int n = snprintf(buf, sizeof(buf), HEAD2 "\"entries\":[" ROOT);
+
+	for (int i = 0; i < 9; i++)
+		n += snprintf(buf + n, sizeof(buf) - n,
+			      ",{\"path\":\"f%d\",\"mode\":33188,\"mtime\":0,\"size\":1048576," SHA
+			      ",\"runs\":[[0,0,1048576]]}", i);
+	snprintf(buf + n, sizeof(buf) - n, "],\"packs\":[" PK("aa") "]}");
+	rejects(buf);
+	/* Eight are within the bound. */
+	char *cut = strstr(buf, ",{\"path\":\"f8\"");
+	struct manifest d;
+
+	cr_assert_not_null(cut);
+	snprintf(cut, sizeof(buf) - (cut - buf), "],\"packs\":[" PK("aa") "]}");
+	cr_assert_eq(manifest_decode(buf, strlen(buf), &d), 0, "%s", manifest_why());
 	manifest_release(&d);
 }

@@ -157,6 +157,7 @@ Test(pack, keys)
 
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -201,6 +202,10 @@ static size_t chunk_make(unsigned i, uint8_t *buf, struct chunk_ref *ref)
 	return len;
 }
 
+/* Turns handed out as a FIFO pool would: in the order the jobs start. */
+static atomic_uint next_seq;
+static struct pack_loc by_seq[256];
+
 struct wjob {
 	struct pack_writer *w;
 	unsigned first, n;
@@ -215,8 +220,17 @@ static void *wthread(void *arg)
 	uint8_t buf[4000];
 
 	for (unsigned i = 0; i < j->n && !j->err; i++) {
+		unsigned seq = atomic_fetch_add(&next_seq, 1);
+
 		chunk_make(j->first + i, buf, &j->ref[i]);
-		j->err = pack_writer_add(j->w, buf, &j->ref[i], 3, &j->loc[i], NULL);
+		if (seq % 5 == 4) { /* every fifth turn a chunk that needs no storing */
+			pack_writer_skip(j->w, seq);
+			i--;
+			continue;
+		}
+		j->err = pack_writer_add(j->w, seq, buf, &j->ref[i], 3, &j->loc[i], NULL);
+		if (seq < 256)
+			by_seq[seq] = j->loc[i];
 	}
 	return NULL;
 }
@@ -256,10 +270,23 @@ Test(writer, chunks_from_many_threads_read_back_from_their_packs)
 		cr_assert_eq(be_get_all(BE, key, 1 << 20, &buf, &len), 0, "%s", key);
 		cr_expect_eq(pack_index_decode(buf, len, packs[p].name, 4000, &got, NULL), 0);
 		cr_expect_eq(got.n, packs[p].n);
+		cr_expect_eq(memcmp(got.digest, packs[p].digest, CHUNK_ID_LEN), 0,
+			     "the writer gives the digest that decoding finds");
 		pack_index_release(&got);
 		free(buf);
 	}
 	cr_expect_eq(entries, 256);
+	/* Frames lie in the order of the turns: each pack's next, or the first of the next. */
+	for (unsigned q = 0, prev = 0, have = 0; q < 256; q++) {
+		if (q % 5 == 4)
+			continue;
+		if (have && !memcmp(by_seq[q].pack, by_seq[prev].pack, PACK_NAME_LEN))
+			cr_expect_eq(by_seq[q].frame, by_seq[prev].frame + 1, "turn %u", q);
+		else
+			cr_expect_eq(by_seq[q].frame, 0, "turn %u begins a pack", q);
+		prev = q;
+		have = 1;
+	}
 	for (int i = 0; i < 4; i++)
 		for (unsigned k = 0; k < 64; k++) {
 			uint8_t *fb = malloc(CHUNK_FETCH_CAP(jobs[i].ref[k].len)), want[4000];
@@ -285,9 +312,9 @@ Test(writer, a_damaged_frame_or_a_wrong_location_is_eio)
 
 	cr_assert_eq(pack_writer_create(BE, 1 << 20, 4000, &w), 0);
 	chunk_make(1, buf, &ref);
-	cr_assert_eq(pack_writer_add(w, buf, &ref, 3, &loc, NULL), 0);
+	cr_assert_eq(pack_writer_add(w, 0, buf, &ref, 3, &loc, NULL), 0);
 	chunk_make(3, buf, &other);
-	cr_assert_eq(pack_writer_add(w, buf, &other, 3, &oloc, NULL), 0);
+	cr_assert_eq(pack_writer_add(w, 1, buf, &other, 3, &oloc, NULL), 0);
 	cr_assert_eq(pack_writer_finish(w, &packs, &n), 0);
 	cr_assert_eq(n, 1);
 	/* The other chunk's location for this chunk: its hash does not match. */
