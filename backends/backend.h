@@ -231,7 +231,8 @@ int be_cache_stats(struct be *be, struct be_cache_stats *out);
 struct store_conf {
 	/* 1: every chunk one object under chunks/; 2 (new stores): chunks go in packs */
 	uint32_t format;
-	uint32_t chunk_min; /* bytes; defaults 1 MiB / 4 MiB / 16 MiB */
+	uint32_t chunk_min; /* bytes; defaults 8 KiB / 32 KiB / 128 KiB (format 1 stores made
+			     * before format 2: 1 MiB / 4 MiB / 16 MiB, as their format says) */
 	uint32_t chunk_avg;
 	uint32_t chunk_max;
 	int zstd_level; /* default 3; 0 stores chunks raw */

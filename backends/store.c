@@ -24,10 +24,11 @@ static const char not_store[] = "not an artifs store (no valid 'format' object)"
 
 void store_conf_init(struct store_conf *c)
 {
+	/* Small chunks for identity, packs for transfer: docs/store-format.md, "Chunk size". */
 	c->format = FORMAT_VERSION;
-	c->chunk_min = 1u << 20;
-	c->chunk_avg = 4u << 20;
-	c->chunk_max = 16u << 20;
+	c->chunk_min = 8u << 10;
+	c->chunk_avg = 32u << 10;
+	c->chunk_max = 128u << 10;
 	c->zstd_level = 3;
 }
 

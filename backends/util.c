@@ -130,7 +130,7 @@ int be_write_direct(int fd, const void *buf, size_t len)
 #define BUF_HDR	     4096	      /* keeps the caller's bytes page-aligned (O_DIRECT) */
 #define BUF_ROUND    ((size_t)2 << 20) /* mappings grow in 2 MiB steps */
 #define BUF_IDLE_N   8
-#define BUF_IDLE_MAX ((size_t)8 << 20) /* bytes touched by idle buffers */
+#define BUF_IDLE_MAX ((size_t)20 << 20) /* bytes touched by idle buffers: two 8 MiB packs */
 /* Below this a buffer comes from malloc: a page of header and a 2 MiB mapping per 4 KiB
  * chunk would double the memory of a cache full of small files' chunks. */
 #define BUF_SMALL    DIRECT_MIN

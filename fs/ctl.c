@@ -106,6 +106,21 @@ static void stats_store(struct fs *fs, FILE *f)
 	fprintf(f, "\"daemon\":");
 }
 
+/* The index's tables: entries and bytes of each. */
+static void stats_index(struct fs *fs, FILE *f)
+{
+	struct meta_table_use u;
+	struct meta_txn *txn;
+
+	fputs("},\"index\":{", f);
+	if (meta_txn_begin(fs->meta, 1, &txn))
+		return;
+	for (unsigned i = 0; meta_table_use(txn, i, &u) == 0; i++)
+		fprintf(f, "%s\"%s\":{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", i ? "," : "",
+			u.name, u.entries, u.bytes);
+	meta_txn_abort(txn);
+}
+
 static void stats_close(FILE *f)
 {
 	fputs("}}\n", f);
@@ -137,6 +152,7 @@ int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len)
 			(uint64_t)fs->st.bytes_fetched, (uint64_t)fs->st.chunks_stored,
 			(uint64_t)fs->st.bytes_stored, (uint64_t)fs->st.rcache_hits,
 			(uint64_t)fs->st.rcache_misses, (uint64_t)fs->st.read_errors);
+		stats_index(fs, d.f);
 		stats_close(d.f);
 		break;
 	case FS_CTL_DRAFTS_INO:

@@ -128,11 +128,12 @@ struct fs_handle {
 	/* directories: where the last readdir stopped, to resume without rescanning */
 	off_t next_off;
 	char last[META_NAME_MAX + 1];
-	/* files: where the last read ended and the read-ahead window (chunks), for prefetch */
-	uint64_t seq_end, seq_run;
+	/* files: where the last read ended, the bytes read in order, the read-ahead window
+	 * (bytes) and the first chunk not yet queued for prefetch */
+	uint64_t seq_end, seq_run, window;
+	size_t pf_next;
 	/* HEAD files read from chunks: fs->copyups when last checked for a copy-up */
 	uint64_t copyups;
-	unsigned window;
 };
 
 struct fs_stats {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Decoded chunks in memory. The kernel reads 128 KiB at a time and a chunk is megabytes, so
- * each chunk is fetched, unframed and verified once and then served from here until evicted.
+ * Decoded chunks in memory. The kernel reads 128 KiB at a time and a chunk is up to 128 KiB
+ * (format 2) or megabytes (format 1), so each chunk is fetched, unframed and verified once
+ * and then served from here until evicted.
  * Readers that miss the same chunk at once wait for one fetch. The bound counts cached chunks
  * and chunks being loaded, but only chunks nobody holds are evicted: chunks in use are never
  * freed under a reader.
@@ -28,8 +29,9 @@ struct rchunk {
 };
 
 #define PF_THREADS 4
-#define PF_QUEUE 64
-#define PF_WINDOW_MAX 4
+#define PF_QUEUE 1024
+#define PF_WINDOW_MIN (512u << 10)
+#define PF_WINDOW_MAX (16u << 20)
 #define PF_AFTER (4u << 20)
 #define PF_SLACK (2u << 20)
 /* Chunks being fetched at once: each holds a chunk-sized buffer outside the bound. */
@@ -114,28 +116,24 @@ int rcache_prefetch_start(struct fs *fs)
 	return fs_pool_create(PF_THREADS, &rc->pf_pool);
 }
 
-static void prefetch(struct rcache *rc, const struct chunk_ref *refs, size_t n)
+/* Queues refs[0, n) for prefetch, as many as the queue takes: how many. Each handle queues
+ * a chunk once (fs_handle.pf_next), and a job finds a chunk cached or loading by then and
+ * leaves it, so readers of one file need no search of the queue. */
+static size_t prefetch(struct rcache *rc, const struct chunk_ref *refs, size_t n)
 {
 	size_t added = 0;
 
 	if (!rc->pf_pool)
-		return;
+		return 0;
 	pthread_mutex_lock(&rc->pf_lock);
-	for (size_t i = 0; i < n && rc->pf_len < PF_QUEUE; i++) {
-		int queued = 0;
-
-		for (size_t k = 0; k < rc->pf_len && !queued; k++)
-			queued = !memcmp(rc->pf_queue[(rc->pf_head + k) % PF_QUEUE].id, refs[i].id,
-					 CHUNK_ID_LEN);
-		if (!queued) {
-			rc->pf_queue[(rc->pf_head + rc->pf_len++) % PF_QUEUE] = refs[i];
-			added++;
-		}
-	}
+	for (size_t i = 0; i < n && rc->pf_len < PF_QUEUE; i++, added++)
+		rc->pf_queue[(rc->pf_head + rc->pf_len++) % PF_QUEUE] = refs[i];
 	pthread_mutex_unlock(&rc->pf_lock);
+	n = added;
 	/* One job per queued chunk; one that cannot be queued leaves its chunk to a later job. */
 	while (added-- && fs_pool_submit(rc->pf_pool, pf_job, rc) == 0)
 		;
+	return n;
 }
 
 void rcache_destroy(struct rcache *rc)
@@ -355,6 +353,50 @@ void fs_read_release(struct fs *fs, struct fs_read *r)
 	r->n = 0;
 }
 
+/* Sequential readers get the next chunks fetched ahead, in parallel: the window (bytes
+ * beyond what was read) doubles with every sequential read from PF_WINDOW_MIN up to
+ * PF_WINDOW_MAX, and the decoded-chunk bound keeps what it holds in check. Only a reader
+ * that has gone through PF_AFTER bytes in order is sequential: a short read in the middle of
+ * a large file fetches what it touches, no more. "In order" allows PF_SLACK either way around
+ * the furthest end so far, since the kernel's read-ahead READs reach our threads slightly out
+ * of order. The handle's fields are hints: racing readers of one handle may queue a chunk
+ * twice or late, never wrongly. */
+static void read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off, size_t done,
+		       size_t lo)
+{
+	uint64_t end = __atomic_load_n(&h->seq_end, __ATOMIC_RELAXED);
+	uint64_t run = __atomic_load_n(&h->seq_run, __ATOMIC_RELAXED);
+	uint64_t win = __atomic_load_n(&h->window, __ATOMIC_RELAXED);
+	size_t next = __atomic_load_n(&h->pf_next, __ATOMIC_RELAXED), last = lo, upto;
+
+	while (last + 1 < h->nchunks && h->offsets[last + 1] < off + done)
+		last++;
+	if (off <= end + PF_SLACK && off + done + PF_SLACK >= end) {
+		run += done;
+		if (off + done > end)
+			end = off + done;
+	} else {
+		run = done;
+		end = off + done;
+	}
+	if (run < PF_AFTER)
+		win = 0;
+	else
+		win = win ? (win * 2 > PF_WINDOW_MAX ? PF_WINDOW_MAX : win * 2) : PF_WINDOW_MIN;
+	__atomic_store_n(&h->seq_run, run, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->window, win, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->seq_end, end, __ATOMIC_RELAXED);
+	if (!win)
+		return;
+	if (next <= last || next > h->nchunks)
+		next = last + 1; /* behind the reader, or a reader went back: from here */
+	for (upto = next; upto < h->nchunks && h->offsets[upto] < off + done + win; upto++)
+		;
+	if (upto > next)
+		__atomic_store_n(&h->pf_next, next + prefetch(fs->rc, &h->chunks[next], upto - next),
+				 __ATOMIC_RELAXED);
+}
+
 int fs_read_pin(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		struct fs_read *r)
 {
@@ -396,43 +438,7 @@ int fs_read_pin(struct fs *fs, struct fs_handle *h, uint64_t off, size_t len,
 		done += n;
 	}
 	r->got = done;
-	/* Sequential readers get the next chunks fetched ahead, in parallel; the window
-	 * doubles with every sequential read up to PF_WINDOW_MAX chunks, and the decoded-chunk
-	 * bound keeps what it holds in check. */
-	{
-		uint64_t end = __atomic_load_n(&h->seq_end, __ATOMIC_RELAXED);
-		unsigned win = __atomic_load_n(&h->window, __ATOMIC_RELAXED);
-		size_t last = lo;
-
-		while (last + 1 < h->nchunks && h->offsets[last + 1] < off + done)
-			last++;
-		uint64_t run = __atomic_load_n(&h->seq_run, __ATOMIC_RELAXED);
-
-		/* Only a reader that has gone through PF_AFTER bytes in order is sequential: a
-		 * short read in the middle of a large file fetches what it touches, no more.
-		 * "In order" allows PF_SLACK either way around the furthest end so far, since
-		 * the kernel's read-ahead READs reach our threads slightly out of order. */
-		if (off <= end + PF_SLACK && off + done + PF_SLACK >= end) {
-			run += done;
-			if (off + done > end)
-				end = off + done;
-		} else {
-			run = done;
-			end = off + done;
-		}
-		if (run < PF_AFTER)
-			win = 0;
-		else
-			win = win ? (win * 2 > PF_WINDOW_MAX ? PF_WINDOW_MAX : win * 2) : 1;
-		__atomic_store_n(&h->seq_run, run, __ATOMIC_RELAXED);
-		__atomic_store_n(&h->window, win, __ATOMIC_RELAXED);
-		__atomic_store_n(&h->seq_end, end, __ATOMIC_RELAXED);
-		if (win && last + 1 < h->nchunks) {
-			size_t n = h->nchunks - (last + 1);
-
-			prefetch(fs->rc, &h->chunks[last + 1], n < win ? n : win);
-		}
-	}
+	read_ahead(fs, h, off, done, lo);
 	return 0;
 }
 

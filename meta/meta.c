@@ -316,6 +316,23 @@ int meta_sync(struct meta *m)
 	return meta_err(mdb_env_sync(m->env, 1), "sync");
 }
 
+int meta_table_use(struct meta_txn *txn, unsigned i, struct meta_table_use *out)
+{
+	MDB_stat st;
+	int rc;
+
+	if (i >= DBI_COUNT)
+		return ENOENT;
+	rc = mdb_stat(txn->txn, txn->m->dbi[i], &st);
+	if (rc)
+		return meta_err(rc, "stat");
+	out->name = dbi_names[i];
+	out->entries = st.ms_entries;
+	out->bytes = (uint64_t)st.ms_psize * (st.ms_branch_pages + st.ms_leaf_pages +
+					     st.ms_overflow_pages);
+	return 0;
+}
+
 int meta_txn_begin(struct meta *m, int rdonly, struct meta_txn **out)
 {
 	struct meta_txn *t;

@@ -127,6 +127,14 @@ void meta_txn_abort(struct meta_txn *txn);
 typedef int meta_write_fn(struct meta_txn *txn, void *arg);
 int meta_write(struct meta *m, meta_write_fn *fn, void *arg);
 
+/* Table i (from 0; ENOENT past the last) of the index: its name, entries and the bytes of
+ * its pages (branch, leaf and overflow), for `.artifs/stats`. */
+struct meta_table_use {
+	const char *name;
+	uint64_t entries, bytes;
+};
+int meta_table_use(struct meta_txn *txn, unsigned i, struct meta_table_use *out);
+
 /* ---- inodes ---- */
 
 /* Allocates a fresh inode number (never reused, stable across remounts). */

@@ -28,8 +28,8 @@ enum meta_dbi {
 	DBI_METRIC_IDX,   /* (metric name, 0, ordered double, artifact, N) -> empty */
 	DBI_CHUNK_OK,     /* chunk id (32 bytes) -> empty: known good in the store */
 	DBI_ORPHANS,      /* ino -> empty: unlinked while in use, freed when unused */
-	DBI_CHUNK_LOC,    /* chunk id -> struct pack_loc (28 bytes): where it lies in a pack */
-	DBI_PACKS,        /* pack name (16 bytes) -> empty: its index was read in */
+	DBI_CHUNK_LOC,    /* chunk id -> pack, offset, frame length, frame (32 bytes) */
+	DBI_PACKS,        /* pack name (16 bytes) -> index digest, then frames (36 bytes each) */
 	DBI_COUNT
 };
 

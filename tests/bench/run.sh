@@ -458,13 +458,18 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # 8. dedup: store bytes and chunks added by a version that overwrites 1% of a BIG MiB file in
-# scattered 4 KiB blocks, and by one that inserts 10 MiB near its middle (daemon counters).
+# scattered 4 KiB blocks, by one that inserts 10 MiB near its middle, by one that appends 1%
+# and by one that rewrites 16 MiB in place in its middle (daemon counters), each against the
+# version before; then the index's bytes (the tables that grow with chunks) per chunk.
 if want 8; then
 	scenario 8 "dedup"
-	row 8a "dedup: 1% scattered 4 KiB edits of $BIG MiB, store bytes added" "% of file" "" "artifs<=5"
+	row 8a "dedup: 1% scattered 4 KiB edits of $BIG MiB, store bytes added" "% of file" "" "artifs<=20"
 	row 8b "dedup: 1% scattered 4 KiB edits, chunks added" chunks "" ""
-	row 8c "dedup: 10 MiB inserted in the middle, chunks added" chunks "" "artifs<=3"
-	row 8d "dedup: 10 MiB inserted in the middle, store bytes added" MiB "" ""
+	row 8c "dedup: 10 MiB inserted in the middle, chunks added" chunks "" ""
+	row 8d "dedup: 10 MiB inserted in the middle, store bytes added" MiB "" "artifs<=10.5"
+	row 8e "dedup: 1% appended, store bytes added" "% of file" "" "artifs<=1.2"
+	row 8f "dedup: 16 MiB rewritten in place, store bytes added" MiB "" "artifs<=16.5"
+	row 8g "index bytes per chunk known (chunks, chunk_ok, chunk_loc, packs)" bytes "" "artifs<=128"
 	a=$T/m-artifs/bench/dedup
 	mkdir -p "$a"
 	head -c $((BIG << 20)) /dev/urandom >"$SRC/dd"
@@ -482,6 +487,16 @@ if want 8; then
 	read -r b2 c2 < <($UTIL stats "$T/m-artifs")
 	rec 8c artifs $((c2 - c1))
 	rec 8d artifs "$(div $((b2 - b1)) $((1 << 20)))"
+	$UTIL append "$a/f" 1 3
+	commit artifs "$a"
+	read -r b3 _ < <($UTIL stats "$T/m-artifs")
+	rec 8e artifs "$(div $(((b3 - b2) * 100)) $((BIG << 20)) %.2f)"
+	$UTIL rewrite "$a/f" 16 4
+	commit artifs "$a"
+	read -r b4 _ < <($UTIL stats "$T/m-artifs")
+	rec 8f artifs "$(div $((b4 - b3)) $((1 << 20)))"
+	read -r ib ic < <($UTIL index "$T/m-artifs")
+	rec 8g artifs "$(div "$ib" "$ic" %.0f)"
 	rm -f "$SRC/dd"
 fi
 

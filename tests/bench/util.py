@@ -112,6 +112,23 @@ def main():
                 if not b:
                     break
                 d.write(b)
+    elif cmd == "append":
+        path, pct, seed = args[0], float(args[1]), int(args[2])
+        n = int(os.path.getsize(path) * pct / 100)
+        with open(path, "ab") as f:
+            f.write(random.Random(seed).randbytes(n))
+    elif cmd == "rewrite":
+        path, mib, seed = args[0], int(args[1]), int(args[2])
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.seek(size // 2 - (mib << 19))
+            f.write(random.Random(seed).randbytes(mib << 20))
+    elif cmd == "index":
+        # Bytes of the index tables that grow with chunks, and the chunks known good.
+        with open(os.path.join(args[0], ".artifs", "stats")) as f:
+            ix = json.load(f)["index"]
+        print(sum(ix[t]["bytes"] for t in ("chunks", "chunk_ok", "chunk_loc", "packs")),
+              ix["chunk_ok"]["entries"])
     elif cmd == "stats":
         with open(os.path.join(args[0], ".artifs", "stats")) as f:
             s = json.load(f)["daemon"]

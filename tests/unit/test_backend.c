@@ -593,9 +593,9 @@ Test(store, conf_defaults)
 	struct store_conf c;
 
 	store_conf_init(&c);
-	cr_assert_eq(c.chunk_min, 1u << 20);
-	cr_assert_eq(c.chunk_avg, 4u << 20);
-	cr_assert_eq(c.chunk_max, 16u << 20);
+	cr_assert_eq(c.chunk_min, 8u << 10);
+	cr_assert_eq(c.chunk_avg, 32u << 10);
+	cr_assert_eq(c.chunk_max, 128u << 10);
 	cr_assert_eq(c.zstd_level, 3);
 }
 
@@ -698,7 +698,7 @@ Test(store, bad_format_refused, .fini = teardown)
 		cr_assert_eq(store_open(be, 1, &c, &why), EINVAL, "format %s", docs[i]);
 		cr_assert_not_null(why, "format %s", docs[i]);
 		/* The refusal leaves the caller's conf alone. */
-		cr_assert_eq(c.chunk_avg, 4u << 20);
+		cr_assert_eq(c.chunk_avg, 32u << 10);
 	}
 }
 
@@ -710,7 +710,7 @@ Test(store, bad_conf_at_create, .fini = teardown)
 	uint64_t size;
 
 	store_conf_init(&c);
-	c.chunk_avg = 3 << 20;
+	c.chunk_avg = 48 << 10;
 	cr_assert_eq(store_open(be, 1, &c, &why), EINVAL);
 	cr_assert_str_eq(why, "chunk_avg must be a power of two");
 	store_conf_init(&c);
