@@ -393,12 +393,14 @@ int pack_index_encode(const struct pack_index *ix, uint32_t chunk_max, void **ou
 int pack_index_decode(const void *buf, size_t len, const uint8_t name[PACK_NAME_LEN],
 		      uint32_t chunk_max, struct pack_index *ix, const char **why);
 void pack_index_release(struct pack_index *ix);
-/* Where a chunk's frame lies in a pack: its entry's position in the index (frame), and bytes. */
+/* Where a chunk's frame lies in a pack: its entry's position in the index (frame), and bytes.
+ * own: the pack is one this host stored (meta_chunk_loc_get() only). */
 struct pack_loc {
 	uint8_t pack[PACK_NAME_LEN];
 	uint64_t off;
 	uint32_t flen;
 	uint32_t frame;
+	int own;
 };
 /* chunk_fetch() of a chunk in a pack: one ranged get of its frame (through a cache layer,
  * which keeps whole packs), then the same checks; ENOENT when the pack is missing, EIO when

@@ -275,8 +275,9 @@ static int install_fn(struct meta_txn *txn, void *arg)
 		ia->fold[i] = 0;
 		if (!s->staged[i])
 			continue;
-		/* Stored or verified by this commit: known good from now on. */
-		for (size_t c = 0; c < e->nchunks && !err; c++)
+		/* Stored or verified by this commit: known good from now on (format 2: as
+		 * chunks of the own packs read in above). */
+		for (size_t c = 0; c < e->nchunks && !err && ia->fs->sc.format < 2; c++)
 			err = meta_chunk_mark(txn, e->chunks[c].id);
 		if (err)
 			return err;
@@ -289,7 +290,9 @@ static int install_fn(struct meta_txn *txn, void *arg)
 		in.mtime_ns = e->mtime_ns;
 		memcpy(in.digest, e->digest, 32);
 		err = meta_inode_put(txn, &in);
-		if (!err)
+		if (!err && e->nruns)
+			err = meta_runs_put(txn, in.ino, &s->m, e);
+		else if (!err)
 			err = e->nchunks ? meta_chunks_put(txn, in.ino, e->chunks, e->nchunks)
 					 : meta_chunks_del(txn, in.ino);
 		if (err && err != ENOENT)

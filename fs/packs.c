@@ -184,6 +184,9 @@ static int unplaced(struct manifest_entry *e)
 	size_t n = (size_t)((e->size + piece - 1) / piece);
 
 	free(e->chunks);
+	free(e->runs); /* installed as this chunk list, not as runs */
+	e->runs = NULL;
+	e->nruns = 0;
 	e->chunks = n ? calloc(n, sizeof(*e->chunks)) : NULL;
 	e->nchunks = 0;
 	if (n && !e->chunks)
@@ -319,7 +322,8 @@ static int own_locs(struct runs_ctx *c, const struct pack_index *own, size_t now
 static int loc_of(struct runs_ctx *c, const uint8_t *id, struct manifest_pack *pk,
 		  uint32_t *frame)
 {
-	const struct own_loc *o = bsearch(id, c->locs, c->nlocs, sizeof(*c->locs), own_cmp);
+	const struct own_loc *o =
+		c->nlocs ? bsearch(id, c->locs, c->nlocs, sizeof(*c->locs), own_cmp) : NULL;
 	struct pack_loc loc;
 	struct meta_pack mp;
 	int err;

@@ -33,8 +33,9 @@ struct upjob {
 };
 
 /* Names the chunk (ref) and says whether this host knows it good in the store: 0 when it
- * does, ENOENT when it must be stored or verified (chunk_put). In store format 2 a known
- * chunk also needs its location (in this host's pack), which the manifest's runs name. */
+ * does, ENOENT when it must be stored or verified (chunk_put). In store format 2 the known
+ * chunks are those of this host's own packs (their location says so), which the manifest's
+ * runs then name. */
 static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chunk_ref *ref)
 {
 	struct meta_txn *txn;
@@ -46,9 +47,10 @@ static int chunk_known(struct fs *fs, const uint8_t *buf, size_t len, struct chu
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
-	err = meta_chunk_known(txn, ref->id);
-	if (!err && fs->sc.format >= 2)
-		err = meta_chunk_loc_get(txn, ref->id, &loc);
+	if (fs->sc.format < 2)
+		err = meta_chunk_known(txn, ref->id);
+	else if (!(err = meta_chunk_loc_get(txn, ref->id, &loc)) && !loc.own)
+		err = ENOENT;
 	meta_txn_abort(txn);
 	return err;
 }

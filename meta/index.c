@@ -225,6 +225,52 @@ int meta_link_put(struct meta_txn *txn, uint64_t ino, const char *target)
 
 /* ---- chunk lists ---- */
 
+#define RUN_BYTES (PACK_NAME_LEN + 4 + 4)
+
+/* A runs record as a chunk list, from the frames of the packs it names. */
+static int runs_expand(struct meta_txn *txn, uint64_t ino, const MDB_val *v,
+		       struct chunk_ref **refs, size_t *n)
+{
+	const uint8_t *p = v->mv_data;
+	size_t nruns = v->mv_size / RUN_BYTES, total = 0, k = 0;
+
+	if (v->mv_size % RUN_BYTES)
+		goto bad;
+	for (size_t r = 0; r < nruns; r++) {
+		total += meta_be32_get(p + r * RUN_BYTES + PACK_NAME_LEN + 4);
+		if (total > SIZE_MAX / sizeof(**refs) / 2)
+			goto bad;
+	}
+	*refs = total ? malloc(total * sizeof(**refs)) : NULL;
+	if (total && !*refs)
+		return ENOMEM;
+	for (size_t r = 0; r < nruns; r++, p += RUN_BYTES) {
+		uint32_t first = meta_be32_get(p + PACK_NAME_LEN);
+		uint32_t count = meta_be32_get(p + PACK_NAME_LEN + 4);
+		struct meta_pack mp;
+		int rc = meta_pack_get(txn, p, &mp);
+
+		if (rc || first > mp.n || count > mp.n - first) {
+			free(*refs);
+			*refs = NULL;
+			if (rc && rc != ENOENT)
+				return rc;
+			goto bad;
+		}
+		for (const uint8_t *f = mp.frames + (size_t)first * META_FRAME_BYTES;
+		     count--; f += META_FRAME_BYTES, k++) {
+			memcpy((*refs)[k].id, f, CHUNK_ID_LEN);
+			(*refs)[k].len = meta_be32_get(f + CHUNK_ID_LEN);
+		}
+	}
+	*n = k;
+	return 0;
+bad:
+	log_msg(LOG_ERR, "meta: the runs of inode %" PRIu64 " are damaged or name a pack not read in",
+		ino);
+	return EIO;
+}
+
 int meta_chunks_get(struct meta_txn *txn, uint64_t ino, struct chunk_ref **refs, size_t *n)
 {
 	uint8_t k[8];
@@ -234,6 +280,9 @@ int meta_chunks_get(struct meta_txn *txn, uint64_t ino, struct chunk_ref **refs,
 	*refs = NULL;
 	*n = 0;
 	ino_key(k, ino);
+	rc = get(txn, DBI_RUNS, k, 8, &v);
+	if (rc != ENOENT)
+		return rc ? rc : runs_expand(txn, ino, &v, refs, n);
 	rc = get(txn, DBI_CHUNKS, k, 8, &v);
 	if (rc)
 		return rc;
@@ -252,24 +301,76 @@ int meta_chunks_get(struct meta_txn *txn, uint64_t ino, struct chunk_ref **refs,
 	return 0;
 }
 
-int meta_chunks_put(struct meta_txn *txn, uint64_t ino, const struct chunk_ref *refs, size_t n)
-{
-	uint8_t k[8];
-
-	if (n > SIZE_MAX / sizeof(*refs) / 2)
-		return EFBIG;
-	ino_key(k, ino);
-	return put(txn, DBI_CHUNKS, k, 8, n ? (const void *)refs : "", n * sizeof(*refs));
-}
-
-int meta_chunks_del(struct meta_txn *txn, uint64_t ino)
+/* Deletes the record of ino in table d, if any. */
+static int del_if(struct meta_txn *txn, enum meta_dbi d, uint64_t ino)
 {
 	uint8_t k[8];
 	int rc;
 
 	ino_key(k, ino);
-	rc = del(txn, DBI_CHUNKS, k, 8);
+	rc = del(txn, d, k, 8);
 	return rc == ENOENT ? 0 : rc;
+}
+
+int meta_chunks_put(struct meta_txn *txn, uint64_t ino, const struct chunk_ref *refs, size_t n)
+{
+	uint8_t k[8];
+	int rc;
+
+	if (n > SIZE_MAX / sizeof(*refs) / 2)
+		return EFBIG;
+	ino_key(k, ino);
+	rc = put(txn, DBI_CHUNKS, k, 8, n ? (const void *)refs : "", n * sizeof(*refs));
+	return rc ? rc : del_if(txn, DBI_RUNS, ino);
+}
+
+int meta_runs_put(struct meta_txn *txn, uint64_t ino, const struct manifest *m,
+		  const struct manifest_entry *e)
+{
+	uint8_t k[8], *v = malloc(e->nruns * RUN_BYTES + 1), *p = v;
+	int rc;
+
+	if (!v)
+		return ENOMEM;
+	for (size_t r = 0; r < e->nruns; r++, p += RUN_BYTES) {
+		if (e->runs[r].pack >= m->npacks) {
+			free(v);
+			return EINVAL;
+		}
+		memcpy(p, m->packs[e->runs[r].pack].name, PACK_NAME_LEN);
+		meta_be32_put(p + PACK_NAME_LEN, e->runs[r].first);
+		meta_be32_put(p + PACK_NAME_LEN + 4, e->runs[r].n);
+	}
+	ino_key(k, ino);
+	rc = put(txn, DBI_RUNS, k, 8, v, e->nruns * RUN_BYTES);
+	free(v);
+	return rc ? rc : del_if(txn, DBI_CHUNKS, ino);
+}
+
+int meta_chunks_copy(struct meta_txn *txn, uint64_t from, uint64_t to)
+{
+	static const enum meta_dbi d[] = { DBI_RUNS, DBI_CHUNKS };
+	uint8_t kf[8], kt[8];
+	MDB_val v;
+	int rc = ENOENT;
+
+	ino_key(kf, from);
+	ino_key(kt, to);
+	for (int i = 0; i < 2 && rc == ENOENT; i++) {
+		rc = get(txn, d[i], kf, 8, &v);
+		if (!rc)
+			rc = put(txn, d[i], kt, 8, v.mv_data, v.mv_size);
+		if (!rc)
+			rc = del_if(txn, d[1 - i], to);
+	}
+	return rc;
+}
+
+int meta_chunks_del(struct meta_txn *txn, uint64_t ino)
+{
+	int rc = del_if(txn, DBI_CHUNKS, ino);
+
+	return rc ? rc : del_if(txn, DBI_RUNS, ino);
 }
 
 /* ---- directory entries ---- */
@@ -887,7 +988,7 @@ int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN])
 
 /* ---- where chunks lie in packs (store format 2) ---- */
 
-#define LOC_BYTES (PACK_NAME_LEN + 8 + 4 + 4)
+#define LOC_BYTES (PACK_NAME_LEN + 8 + 4 + 4 + 1)
 
 int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 		       struct pack_loc *loc)
@@ -905,6 +1006,7 @@ int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 	loc->off = meta_be64_get(p + PACK_NAME_LEN);
 	loc->flen = meta_be32_get(p + PACK_NAME_LEN + 8);
 	loc->frame = meta_be32_get(p + PACK_NAME_LEN + 12);
+	loc->own = p[PACK_NAME_LEN + 16] == 1;
 	return 0;
 }
 
@@ -921,6 +1023,7 @@ static int chunk_loc_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 	meta_be64_put(v + PACK_NAME_LEN, loc->off);
 	meta_be32_put(v + PACK_NAME_LEN + 8, loc->flen);
 	meta_be32_put(v + PACK_NAME_LEN + 12, loc->frame);
+	v[PACK_NAME_LEN + 16] = own ? 1 : 0;
 	return put(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, v, LOC_BYTES);
 }
 

@@ -45,7 +45,7 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_LINEAGE_UP] = "lineage_up", [DBI_LINEAGE_DOWN] = "lineage_down",
 	[DBI_LABEL_IDX] = "label_idx",   [DBI_METRIC_IDX] = "metric_idx",
 	[DBI_CHUNK_OK] = "chunk_ok",   [DBI_ORPHANS] = "orphans",
-	[DBI_CHUNK_LOC] = "chunk_loc", [DBI_PACKS] = "packs",
+	[DBI_CHUNK_LOC] = "chunk_loc", [DBI_PACKS] = "packs",     [DBI_RUNS] = "runs",
 };
 
 /* *why of meta_open(): room for a path of PATH_MAX and a sentence. */

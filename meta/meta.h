@@ -148,9 +148,18 @@ int meta_inode_del(struct meta_txn *txn, uint64_t ino);
 int meta_link_get(struct meta_txn *txn, uint64_t ino, char **target);
 int meta_link_put(struct meta_txn *txn, uint64_t ino, const char *target);
 
-/* Chunk lists of files, in file order. *refs is caller-frees (NULL when n is 0). */
+/* Chunk lists of files, in file order. *refs is caller-frees (NULL when n is 0). A file is
+ * held as its chunk list, or (store format 2) as runs of frames of packs read in
+ * (meta_runs_put(): 24 bytes per run instead of 36 per chunk, which versions of a large file
+ * would otherwise each hold again); meta_chunks_get() gives either as a chunk list. Each put
+ * replaces the other form; meta_chunks_copy() copies whichever there is (ENOENT: none). */
 int meta_chunks_get(struct meta_txn *txn, uint64_t ino, struct chunk_ref **refs, size_t *n);
 int meta_chunks_put(struct meta_txn *txn, uint64_t ino, const struct chunk_ref *refs, size_t n);
+struct manifest;
+struct manifest_entry;
+int meta_runs_put(struct meta_txn *txn, uint64_t ino, const struct manifest *m,
+		  const struct manifest_entry *e);
+int meta_chunks_copy(struct meta_txn *txn, uint64_t from, uint64_t to);
 int meta_chunks_del(struct meta_txn *txn, uint64_t ino);
 
 /*
@@ -169,8 +178,10 @@ int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN]);
  * when no pack index read in lists id (then the chunk is a chunks/ object, format 1).
  * meta_pack_read_in() records ix: its digest and frames (meta_pack_get), and a location for
  * each of its chunks. With own set (a pack this host's commit wrote) its locations replace
- * those of the same chunks; otherwise a chunk keeps the location it has, so that a chunk
- * this host stored keeps being read, and deduplicated against, in its own pack.
+ * those of the same chunks and are marked own (loc->own): in store format 2 those chunks are
+ * the ones known good, in place of meta_chunk_known(). Otherwise a chunk keeps the location
+ * it has, so that a chunk this host stored keeps being read, and deduplicated against, in
+ * its own pack.
  */
 int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 		       struct pack_loc *loc);

@@ -30,6 +30,7 @@ enum meta_dbi {
 	DBI_ORPHANS,      /* ino -> empty: unlinked while in use, freed when unused */
 	DBI_CHUNK_LOC,    /* chunk id -> pack, offset, frame length, frame (32 bytes) */
 	DBI_PACKS,        /* pack name (16 bytes) -> index digest, then frames (36 bytes each) */
+	DBI_RUNS,         /* ino -> runs (pack name, first frame, count: 24 bytes each) */
 	DBI_COUNT
 };
 

@@ -378,7 +378,9 @@ static int entry_install(struct meta_txn *txn, const struct meta_artifact *a,
 	err = meta_inode_put(txn, &in);
 	if (!err && e->target)
 		err = meta_link_put(txn, in.ino, e->target);
-	if (!err && e->nchunks)
+	if (!err && e->nruns)
+		err = meta_runs_put(txn, in.ino, m, e);
+	else if (!err && e->nchunks)
 		err = meta_chunks_put(txn, in.ino, e->chunks, e->nchunks);
 	for (size_t k = 0; k < e->nxattrs && !err; k++)
 		err = meta_xattr_put(txn, in.ino, e->xattrs[k].name, e->xattrs[k].val,
@@ -556,8 +558,6 @@ static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_
 	for (size_t i = 0; i < ch.n && !err; i++) {
 		struct meta_inode v, h;
 		struct meta_xa_collect xc = { 0 };
-		struct chunk_ref *refs = NULL;
-		size_t n = 0;
 		char *link = NULL;
 
 		err = meta_inode_get(txn, ch.v[i].ino, &v);
@@ -575,8 +575,8 @@ static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_
 		err = meta_inode_put(txn, &h);
 		if (!err && S_ISLNK(v.mode) && meta_link_get(txn, v.ino, &link) == 0)
 			err = meta_link_put(txn, h.ino, link);
-		if (!err && S_ISREG(v.mode) && meta_chunks_get(txn, v.ino, &refs, &n) == 0 && n)
-			err = meta_chunks_put(txn, h.ino, refs, n);
+		if (!err && S_ISREG(v.mode) && (err = meta_chunks_copy(txn, v.ino, h.ino)) == ENOENT)
+			err = 0; /* an empty file */
 		if (!err)
 			err = meta_xattr_iter(txn, v.ino, meta_xa_collect_fn, &xc);
 		for (size_t k = 0; k < xc.n; k++) {
@@ -587,7 +587,6 @@ static int head_copy(struct meta_txn *txn, uint64_t vdir, uint64_t hdir, uint64_
 			free(xc.v[k].val);
 		}
 		free(xc.v);
-		free(refs);
 		free(link);
 		if (!err)
 			err = meta_dirent_put(txn, hdir, ch.v[i].name, h.ino, h.mode & S_IFMT);

@@ -124,11 +124,13 @@ def main():
             f.seek(size // 2 - (mib << 19))
             f.write(random.Random(seed).randbytes(mib << 20))
     elif cmd == "index":
-        # Bytes of the index tables that grow with chunks, and the chunks known good.
+        # Bytes of the index tables that grow with chunks and files' chunk lists, and the
+        # chunks located (format 2) or known good (format 1).
         with open(os.path.join(args[0], ".artifs", "stats")) as f:
             ix = json.load(f)["index"]
-        print(sum(ix[t]["bytes"] for t in ("chunks", "chunk_ok", "chunk_loc", "packs")),
-              ix["chunk_ok"]["entries"])
+        tables = ("chunks", "runs", "chunk_ok", "chunk_loc", "packs")
+        print(sum(ix[t]["bytes"] for t in tables),
+              max(ix["chunk_loc"]["entries"], ix["chunk_ok"]["entries"]))
     elif cmd == "stats":
         with open(os.path.join(args[0], ".artifs", "stats")) as f:
             s = json.load(f)["daemon"]

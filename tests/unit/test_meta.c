@@ -423,6 +423,66 @@ Test(meta, chunks_and_links)
 	cr_assert_eq(meta_txn_commit(t), 0);
 }
 
+Test(meta, runs_of_packs_read_in)
+{
+	struct pack_entry frames[5];
+	struct pack_index ix = { .size = 5000, .v = frames, .n = 5 };
+	struct manifest_pack packs[1];
+	struct manifest_run runs[2] = { { 0, 3, 2 }, { 0, 0, 1 } };
+	struct manifest_entry e = { .runs = runs, .nruns = 2 };
+	struct manifest mf = { .packs = packs, .npacks = 1 };
+	struct chunk_ref *got, one = { .len = 7 };
+	struct pack_loc loc;
+	struct meta_txn *t = wr();
+	size_t n;
+
+	memset(ix.name, 0x42, PACK_NAME_LEN);
+	memset(ix.digest, 0x17, CHUNK_ID_LEN);
+	memcpy(packs[0].name, ix.name, PACK_NAME_LEN);
+	for (int i = 0; i < 5; i++)
+		frames[i] = (struct pack_entry){ .off = 1000u * i, .flen = 900, .len = 100u + i };
+	for (int i = 0; i < 5; i++)
+		memset(frames[i].id, 0xc0 + i, CHUNK_ID_LEN);
+	cr_assert_eq(meta_pack_read_in(t, &ix, 0), 0);
+	cr_assert_eq(meta_runs_put(t, 70, &mf, &e), 0);
+	cr_assert_eq(meta_chunks_copy(t, 70, 71), 0);
+	cr_assert_eq(meta_chunks_copy(t, 79, 72), ENOENT, "nothing to copy");
+	cr_assert_eq(meta_txn_commit(t), 0);
+
+	t = rd();
+	for (uint64_t ino = 70; ino <= 71; ino++) {
+		cr_assert_eq(meta_chunks_get(t, ino, &got, &n), 0);
+		cr_assert_eq(n, 3, "frames 3, 4, then 0");
+		cr_expect_eq(got[0].id[0], 0xc3);
+		cr_expect_eq(got[1].len, 104);
+		cr_expect_eq(got[2].id[31], 0xc0);
+		free(got);
+	}
+	cr_assert_eq(meta_chunk_loc_get(t, frames[4].id, &loc), 0);
+	cr_expect_eq(loc.frame, 4);
+	cr_expect_eq(loc.off, 4000);
+	meta_txn_abort(t);
+
+	/* A chunk list replaces the runs, and runs the list; del removes either. */
+	t = wr();
+	cr_assert_eq(meta_chunks_put(t, 70, &one, 1), 0);
+	cr_assert_eq(meta_chunks_get(t, 70, &got, &n), 0);
+	cr_expect_eq(n, 1);
+	free(got);
+	cr_assert_eq(meta_runs_put(t, 70, &mf, &e), 0);
+	cr_assert_eq(meta_chunks_get(t, 70, &got, &n), 0);
+	cr_expect_eq(n, 3);
+	free(got);
+	cr_assert_eq(meta_chunks_del(t, 70), 0);
+	cr_assert_eq(meta_chunks_get(t, 70, &got, &n), ENOENT);
+	/* Runs past the frames of their pack: EIO, never a short list. */
+	runs[0].n = 3;
+	cr_assert_eq(meta_runs_put(t, 73, &mf, &e), 0);
+	cr_assert_eq(meta_chunks_get(t, 73, &got, &n), EIO);
+	cr_assert_null(got);
+	meta_txn_abort(t);
+}
+
 static int acollect(void *arg, const struct meta_artifact *a)
 {
 	uint64_t *seen = arg;
