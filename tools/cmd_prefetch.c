@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * artifs prefetch URI|PATH: reads every file of a version (or of a folder in one) through
- * the mount, so that its chunks land in the local cache; a progress bar on a terminal.
+ * artifs prefetch URI|PATH: reads every file of a version (or of a folder in one; a tag or
+ * @latest is followed to its version) through the mount, so that its chunks land in the
+ * local cache; a progress bar on a terminal.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,7 +64,7 @@ static int read_fn(const char *path, const struct stat *st, int type, struct FTW
 int cmd_prefetch(int argc, char **argv)
 {
 	const char *arg = NULL;
-	char path[PATH_MAX];
+	char path[PATH_MAX], resolved[PATH_MAX];
 	int ret;
 
 	if (tool_wants_help(argc, argv)) {
@@ -77,12 +79,18 @@ int cmd_prefetch(int argc, char **argv)
 		return ret;
 	if (tool_on_mount("prefetch", arg, path, sizeof(path), NULL, 0, NULL, 0))
 		return 1;
-	tty = isatty(STDERR_FILENO);
-	if (nftw(path, size_fn, 16, FTW_PHYS)) {
+	/* @latest and tags are symlinks to @vN: the walk below follows no link, so follow the
+	 * operand's own first (its folders' links still are not followed). */
+	if (!realpath(path, resolved)) {
 		fprintf(stderr, "artifs prefetch: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	nftw(path, read_fn, 16, FTW_PHYS);
+	tty = isatty(STDERR_FILENO);
+	if (nftw(resolved, size_fn, 16, FTW_PHYS)) {
+		fprintf(stderr, "artifs prefetch: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	nftw(resolved, read_fn, 16, FTW_PHYS);
 	progress(1);
 	if (!tty)
 		printf("prefetched %d files, %llu bytes\n", files, done);
