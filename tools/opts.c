@@ -61,6 +61,23 @@ int tool_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+void tool_size_human(uint64_t n, char *out, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1024) {
+		snprintf(out, len, "%llu byte%s", (unsigned long long)n, n == 1 ? "" : "s");
+		return;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, "%.1f %s", v, units[u]);
+}
+
 int tool_size_error(const char *cmd, const char *what, const char *val, int err)
 {
 	if (err == ERANGE)

@@ -99,6 +99,8 @@ int tool_needs_value(const char *cmd, const char *opt);
  */
 int tool_parse_uint(const char *s, uint64_t max, uint64_t *out);
 int tool_parse_size(const char *s, uint64_t *out);
+/* n bytes for people: "512 bytes", "4.0 KiB", "1.2 GiB" (powers of 1024). */
+void tool_size_human(uint64_t n, char *out, size_t len);
 /* The message for tool_parse_size's err on "WHATVAL" (what: e.g. "rcache=" or "--big-size
  * "); returns 1. */
 int tool_size_error(const char *cmd, const char *what, const char *val, int err);

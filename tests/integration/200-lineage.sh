@@ -88,6 +88,20 @@ head -1 "$T/log.txt" | grep -q '^@v2 ' || fail "artifs log does not start with @
 grep -q 'input  artifs://proj/dataset@v1' "$T/log.txt" || fail "artifs log misses the declared input"
 grep -q 'by root: bash -c cat' "$T/log.txt" || fail "artifs log misses the producer command: $(cat "$T/log.txt")"
 "$ARTIFS_BIN" log --state "$STATE" "$A/model" | grep -q '^@v1 ' || fail "artifs log by path failed"
+grep -qE '^@v2  [0-9T:Z-]+  [0-9.]+ (bytes?|KiB|MiB) in [0-9]+ files?' "$T/log.txt" ||
+	fail "artifs log gives no size in words: $(head -1 "$T/log.txt")"
+[ "$("$ARTIFS_BIN" log --state "$STATE" --limit 1 artifs://proj/model | grep -c '^@v')" = 1 ] ||
+	fail "artifs log --limit 1 shows more than one version"
+"$ARTIFS_BIN" log --state "$STATE" --format json artifs://proj/model | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+assert [x["version"] for x in v] == [2, 1], v
+assert v[0]["uri"] == "artifs://proj/model@v2", v[0]["uri"]
+assert "artifs://proj/dataset@v1" in v[0]["inputs"], v[0]["inputs"]
+assert v[0]["producer"]["command"].startswith("bash -c cat"), v[0]["producer"]
+assert isinstance(v[0]["bytes"], int) and v[0]["files"] >= 1' || fail "artifs log --format json is wrong"
+"$ARTIFS_BIN" log --state "$STATE" --format yaml artifs://proj/model 2>/dev/null &&
+	fail "artifs log took --format yaml"
 
 # everything survives a rebuild from the store alone
 setfattr -n user.label.stage -v prod "$A/model/@v2"
