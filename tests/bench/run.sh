@@ -158,6 +158,19 @@ for n in ("qd1", "qd16", "direct-qd1", "direct-qd16"):
     print(int(j["read"]["iops"]) if j and not j["error"] and j["read"]["iops"] > 0 else "n/a")'
 }
 
+# fio_cold FILE: random 4 KiB reads of FILE at QD1 (psync) for FIO_RT, from a cold page cache
+# (the caller made it cold); prints the IOPS or "n/a".
+fio_cold() {
+	fio --filename="$1" --rw=randread --bs=4k --runtime="$FIO_RT" --time_based --invalidate=0 \
+		--readonly --output-format=json --name=cold-qd1 --ioengine=psync \
+		2>>"$LOGS/fio.log" | python3 -c 'import json, sys
+try:
+    j = json.load(sys.stdin)["jobs"][0]
+    print(int(j["read"]["iops"]) if not j["error"] and j["read"]["iops"] > 0 else "n/a")
+except (ValueError, IndexError, KeyError):
+    print("n/a")'
+}
+
 LOCAL="native pt pt-always artifs"
 pt_up pt
 pt_up pt-always
@@ -324,14 +337,17 @@ fi
 fio_rows() { # PREFIX SUFFIX BASELINE TARGET-SYS
 	row "$1a" "random 4 KiB read, warm, QD1$2" IOPS "$3" "${4:+$4>=0.9*native}"
 	row "$1b" "random 4 KiB read, warm, QD16$2" IOPS "$3" "${4:+$4>=0.9*native}"
-	row "$1c" "random 4 KiB read, O_DIRECT, QD1$2" IOPS "$3" ""
-	row "$1d" "random 4 KiB read, O_DIRECT, QD16$2" IOPS "$3" ""
+	row "$1c" "random 4 KiB read, O_DIRECT, QD1$2" IOPS "$3" "${4:+$4>=0.5*native}"
+	row "$1d" "random 4 KiB read, O_DIRECT, QD16$2" IOPS "$3" "${4:+$4>=0.5*native}"
+	row "$1e" "random 4 KiB read, cold page cache, QD1$2" IOPS "$3" "${4:+$4>=0.5*native}"
 }
 fio_round() { # PREFIX SYSTEMS...
 	local p=$1 s f a b c d
 	shift
 	for s in "$@"; do
 		f=$(bigfile $s)
+		cold $s
+		rec "${p}e" $s "$(fio_cold "$f")"
 		readall "$f"
 		readall "$f"
 		{ read -r a; read -r b; read -r c; read -r d; } < <(fio_iops "$f")
