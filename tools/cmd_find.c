@@ -243,13 +243,8 @@ int cmd_find(int argc, char **argv)
 	if (!err) {
 		o.arr = json_array();
 		err = meta_find(o.txn, &q, print_fn, &o);
-		if (!err && o.json) {
-			char *s = json_dumps(o.arr, JSON_INDENT(2));
-
-			if (s)
-				printf("%s\n", s);
-			free(s);
-		}
+		if (!err && o.json)
+			tool_print_json(o.arr);
 		json_decref(o.arr);
 		meta_txn_abort(o.txn);
 	}

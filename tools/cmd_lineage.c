@@ -166,7 +166,6 @@ static void print_dot(struct graph *g)
 static void print_json(struct graph *g)
 {
 	json_t *root = json_object(), *nodes = json_array(), *edges = json_array();
-	char *s;
 
 	json_object_set_new(root, "root", json_string(g->nodes[0].uri));
 	json_object_set_new(root, "direction", json_string(g->down ? "down" : "up"));
@@ -191,10 +190,7 @@ static void print_json(struct graph *g)
 						how_name(g->edges[i].how)));
 	json_object_set_new(root, "nodes", nodes);
 	json_object_set_new(root, "edges", edges);
-	s = json_dumps(root, JSON_INDENT(2));
-	if (s)
-		printf("%s\n", s);
-	free(s);
+	tool_print_json(root);
 	json_decref(root);
 }
 

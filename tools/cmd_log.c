@@ -215,13 +215,8 @@ int cmd_log(int argc, char **argv)
 		meta_txn_abort(l.txn);
 	}
 	meta_close(m);
-	if (!err && l.arr) {
-		char *s = json_dumps(l.arr, JSON_INDENT(2));
-
-		if (s)
-			printf("%s\n", s);
-		free(s);
-	}
+	if (!err && l.arr)
+		tool_print_json(l.arr);
 	json_decref(l.arr);
 	if (err == ENOENT) {
 		fprintf(stderr, "artifs log: %s has no versions\n", arg);

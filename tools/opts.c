@@ -4,6 +4,7 @@
  * the -o lists of the commands that open a store (mount, rebuild), into a struct fs_conf.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -59,6 +60,15 @@ int tool_parse_size(const char *s, uint64_t *out)
 		return ERANGE;
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+void tool_print_json(const void *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2));
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
 }
 
 void tool_size_human(uint64_t n, char *out, size_t len)

@@ -99,6 +99,8 @@ int tool_needs_value(const char *cmd, const char *opt);
  */
 int tool_parse_uint(const char *s, uint64_t max, uint64_t *out);
 int tool_parse_size(const char *s, uint64_t *out);
+/* Prints j (a jansson json_t) indented by 2, with a newline; nothing when out of memory. */
+void tool_print_json(const void *j);
 /* n bytes for people: "512 bytes", "4.0 KiB", "1.2 GiB" (powers of 1024). */
 void tool_size_human(uint64_t n, char *out, size_t len);
 /* The message for tool_parse_size's err on "WHATVAL" (what: e.g. "rcache=" or "--big-size
