@@ -23,9 +23,9 @@ struct be;
  * Chunk-sized buffers come from a small pool of idle ones, so that handling chunk after chunk
  * reuses memory already mapped instead of faulting fresh pages in and unmapping them each
  * time (on the 2-core test VM that was half of the CPU of a cold read). be_buf_alloc()
- * returns len bytes, page-aligned from 64 KiB on (smaller ones come from malloc), or NULL
- * when out of memory; be_buf_free() takes them back (NULL is a no-op) and keeps at most 8
- * buffers, 8 MiB, idle. Any thread. */
+ * returns len bytes, page-aligned from 64 KiB on (below 1 MiB they come from malloc, and
+ * below 64 KiB unaligned), or NULL when out of memory; be_buf_free() takes them back (NULL
+ * is a no-op) and keeps at most 8 mapped buffers, 20 MiB, idle. Any thread. */
 void *be_buf_alloc(size_t len);
 void be_buf_free(void *p);
 

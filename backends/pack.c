@@ -206,6 +206,8 @@ void pack_index_release(struct pack_index *ix)
 
 /* ---- the writer: one commit's new chunks into packs ---- */
 
+#define PACKS_SEALED_MAX 2
+
 /* A pack being filled. Its buffer is allocated at its largest size up front, so threads copy
  * their frames into their reserved ranges without the writer's lock. */
 struct open_pack {
@@ -223,6 +225,8 @@ struct pack_writer {
 	pthread_mutex_t m;
 	pthread_cond_t turn; /* next moved on */
 	uint64_t next;       /* the seq whose frame is placed next */
+	pthread_cond_t stored; /* a sealed pack was stored (or failed) */
+	unsigned sealed;       /* packs sealed and not yet stored */
 	struct open_pack *cur;
 	struct pack_index *done; /* stored packs, their entries */
 	size_t ndone, cap_done;
@@ -241,6 +245,7 @@ int pack_writer_create(struct be *be, size_t target, uint32_t chunk_max,
 	w->chunk_max = chunk_max;
 	pthread_mutex_init(&w->m, NULL);
 	pthread_cond_init(&w->turn, NULL);
+	pthread_cond_init(&w->stored, NULL);
 	*out = w;
 	return 0;
 }
@@ -305,6 +310,8 @@ static int open_pack_store(struct pack_writer *w, struct open_pack *p)
 	}
 	if (err && !w->err)
 		w->err = err;
+	w->sealed--;
+	pthread_cond_broadcast(&w->stored);
 	pthread_mutex_unlock(&w->m);
 	if (err)
 		log_msg(LOG_ERR, "cannot store a pack of %zu bytes: %s", (size_t)p->ix.size,
@@ -326,6 +333,7 @@ static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *
 	*full = NULL;
 	if (p && p->ix.n && p->ix.size + flen > w->target) {
 		p->sealed = 1;
+		w->sealed++;
 		w->cur = NULL;
 		if (!p->copying)
 			*full = p;
@@ -348,6 +356,7 @@ static struct open_pack *reserve(struct pack_writer *w, const struct chunk_ref *
 	p->copying++;
 	if (p->ix.size >= w->target || p->ix.n == PACK_INDEX_MAX) {
 		p->sealed = 1;
+		w->sealed++;
 		w->cur = NULL;
 	}
 	return p;
@@ -391,6 +400,11 @@ int pack_writer_add(struct pack_writer *w, uint64_t seq, const void *plain,
 	if (!err && !z)
 		flen = CHUNK_FRAME_HDR + (size_t)ref->len;
 	pthread_mutex_lock(&w->m);
+	/* At most PACKS_SEALED_MAX packs wait to be stored while the next fills, so that a slow
+	 * store bounds the writer's memory instead of piling up 8 MiB buffers. Whoever must
+	 * store a sealed pack is past this point, never waiting here. */
+	while (w->sealed >= PACKS_SEALED_MAX && !w->err)
+		pthread_cond_wait(&w->stored, &w->m);
 	turn_wait(w, seq);
 	err = err ? err : w->err;
 	if (!err && !(p = reserve(w, ref, flen, &off, &frame, &full)))
@@ -440,6 +454,9 @@ int pack_writer_finish(struct pack_writer *w, const struct pack_index **packs, s
 	if (p) {
 		/* Every add returned: nobody copies into p any more. */
 		p->sealed = 1;
+		pthread_mutex_lock(&w->m);
+		w->sealed++;
+		pthread_mutex_unlock(&w->m);
 		open_pack_store(w, p);
 	}
 	pthread_mutex_lock(&w->m);
@@ -459,5 +476,7 @@ void pack_writer_destroy(struct pack_writer *w)
 		pack_index_release(&w->done[i]);
 	free(w->done);
 	pthread_mutex_destroy(&w->m);
+	pthread_cond_destroy(&w->turn);
+	pthread_cond_destroy(&w->stored);
 	free(w);
 }

@@ -134,8 +134,14 @@ int be_write_direct(int fd, const void *buf, size_t len)
 /* Below this a buffer comes from malloc: a page of header and a 2 MiB mapping per 4 KiB
  * chunk would double the memory of a cache full of small files' chunks. */
 #define BUF_SMALL    DIRECT_MIN
-/* The 8 bytes before a malloc'ed buffer's bytes; before a mapped one's they are zero. */
+/* Below this (and from BUF_SMALL) a page-aligned buffer comes from malloc too: format 2's
+ * chunks (at most 128 KiB) come and go by the thousand, and a mapping each would be faulted
+ * in fresh every time and crowd the packs' buffers out of the idle pool. */
+#define BUF_ALIGNED_MAX ((size_t)1 << 20)
+/* The 8 bytes before a malloc'ed buffer's bytes (BUF_ALIGNED: page-aligned, a page after
+ * the start of its allocation); before a mapped one's they are zero. */
 #define BUF_HEAP     0x686561700a0a0a02ull
+#define BUF_ALIGNED  0x616c69676e0a0a03ull
 
 struct buf_hdr {
 	size_t cap;  /* bytes mapped, header included */
@@ -171,6 +177,14 @@ void *be_buf_alloc(size_t len)
 			return NULL;
 		m[1] = BUF_HEAP;
 		return m + 2;
+	}
+	if (len < BUF_ALIGNED_MAX) {
+		void *m;
+
+		if (posix_memalign(&m, BUF_HDR, BUF_HDR + len))
+			return NULL;
+		((uint64_t *)((char *)m + BUF_HDR))[-1] = BUF_ALIGNED;
+		return (char *)m + BUF_HDR;
 	}
 	if (len > SIZE_MAX - BUF_HDR - BUF_ROUND)
 		return NULL;
@@ -215,6 +229,10 @@ void be_buf_free(void *p)
 		return;
 	if (((uint64_t *)p)[-1] == BUF_HEAP) {
 		free((uint64_t *)p - 2);
+		return;
+	}
+	if (((uint64_t *)p)[-1] == BUF_ALIGNED) {
+		free((char *)p - BUF_HDR);
 		return;
 	}
 	h = (struct buf_hdr *)((char *)p - BUF_HDR);
