@@ -215,7 +215,9 @@ struct be_cache_stats {
 
 /*
  * A local disk cache in front of inner for the immutable objects of a store (keys under
- * "chunks/", and "packs/.../<name>.pack"); every other key passes straight through. A miss fetches the whole object once
+ * "chunks/", and "packs/.../<name>.pack"); every other key passes straight through. A miss
+ * fetches the whole object once (a pack only for a reader going through its frames in
+ * order; any other miss of a pack fetches and caches just the range asked for: docs/cache.md)
  * (concurrent misses on a key share that fetch), stores it atomically in dir and serves
  * reads, whole or ranged, from there, so cached objects stay readable with inner
  * unreachable. Least-recently-used objects are evicted so that the cached bytes never exceed

@@ -45,6 +45,9 @@
 #define MAX_OPEN_FDS	   64
 #define MAX_KEY_LEN	   1024
 #define MAX_SCAN_DEPTH	   16
+#define PACK_SEQ_SLOTS	   64
+#define PACK_SEQ_GAP	   ((uint64_t)256 << 10) /* "in order": at most this past the end */
+#define RANGE_SUFFIX	   ".f/"			/* <pack key>.f/<off>-<len>: frames */
 
 struct cobj {
 	char *key;
@@ -63,6 +66,10 @@ TAILQ_HEAD(cobj_list, cobj);
 /* One download in flight. Fields below done are written once, before done is set. */
 struct fetch {
 	char *key;
+	/* What to copy from inner: [base, base + limit) of src (a pack's frames), or, with
+	 * src NULL, all of key. */
+	char *src;
+	uint64_t base, limit;
 	struct fetch *next;
 	pthread_cond_t cv;
 	unsigned refs;
@@ -91,6 +98,13 @@ struct cache {
 	uint64_t count, hits, misses, evictions;
 	unsigned tmp_seq;
 	int warned;
+	/* Where the last ranged miss of recent packs ended: a miss that starts there (a reader
+	 * going through the pack's frames in order) fetches the whole pack. */
+	struct {
+		size_t hash;
+		uint64_t end;
+	} seq[PACK_SEQ_SLOTS];
+	unsigned seq_next;
 };
 
 static const struct be_ops cache_ops;
@@ -101,18 +115,24 @@ static struct cache *to_cache(struct be *be)
 }
 
 /*
- * Only keys that map to a safe relative path below dir are cached: "chunks/" followed by
- * non-empty components that do not start with '.' (which also rules out ".", ".." and our
- * temp files). Anything else simply passes through.
+ * Only keys that map to a safe relative path below dir are cached: "chunks/" or a pack (or
+ * its frames, below) followed by non-empty components that do not start with '.' (which
+ * also rules out ".", ".." and our temp files). Anything else simply passes through.
  */
 static int cacheable(const char *key)
 {
 	const char *p, *end;
 	size_t n;
 
+	const char *r = strstr(key, ".pack" RANGE_SUFFIX);
+
+	/* A pack, or frames of one (pack_get()): "<pack key>.f/<off>-<len>". */
+	if (!strncmp(key, BE_KEY_PACKS, strlen(BE_KEY_PACKS)) && r &&
+	    strspn(r + 8, "0123456789-") != strlen(r + 8))
+		return 0;
 	if (strncmp(key, CACHED_PREFIX, sizeof(CACHED_PREFIX) - 1) &&
 	    (strncmp(key, BE_KEY_PACKS, strlen(BE_KEY_PACKS)) ||
-	     strcmp(key + strlen(key) - strlen(".pack"), ".pack")))
+	     (strcmp(key + strlen(key) - strlen(".pack"), ".pack") && !r)))
 		return 0;
 	if (strlen(key) >= MAX_KEY_LEN)
 		return 0;
@@ -396,6 +416,7 @@ static void fetch_put(struct fetch *f)
 		close(f->fd);
 	pthread_cond_destroy(&f->cv);
 	free(f->key);
+	free(f->src);
 	free(f);
 }
 
@@ -453,9 +474,10 @@ static int tmp_create(struct cache *c, char *name, size_t namelen, int *out)
  * copy back out of the file; the rest comes FETCH_PIECE bytes at a time. *fgot: the bytes
  * that landed in first. *local: the error is ours.
  */
-static int fetch_into(struct cache *c, const char *key, int fd, void *first, size_t flen,
+static int fetch_into(struct cache *c, const struct fetch *f, int fd, void *first, size_t flen,
 		      size_t *fgot, uint64_t *size, int *local)
 {
+	const char *key = f->src ? f->src : f->key;
 	uint64_t off = 0;
 	size_t got, want;
 	void *buf = NULL, *to;
@@ -477,7 +499,13 @@ static int fetch_into(struct cache *c, const char *key, int fd, void *first, siz
 			to = buf;
 			want = FETCH_PIECE;
 		}
-		err = be_get(c->be.inner, key, off, want, to, &got);
+		if (f->src && want > f->limit - off)
+			want = (size_t)(f->limit - off);
+		if (!want) {
+			err = 0;
+			break; /* the whole range is in */
+		}
+		err = be_get(c->be.inner, key, f->base + off, want, to, &got);
 		if (err)
 			break;
 		if (got > want) {
@@ -524,6 +552,36 @@ static void warn_local(struct cache *c, const char *what, const char *key, int e
 		strerror_r(err, eb, sizeof(eb)));
 }
 
+/* Under c->lock: f is done (its result fields set): off the list, followers woken. */
+static void fetch_done(struct cache *c, struct fetch *f)
+{
+	f->done = 1;
+	if (c->fetches == f) {
+		c->fetches = f->next;
+	} else {
+		struct fetch *p = c->fetches;
+
+		while (p->next != f)
+			p = p->next;
+		p->next = f->next;
+	}
+	pthread_cond_broadcast(&f->cv);
+}
+
+/* The read that bypasses the cache: of key itself, or of its source range. */
+static int inner_get(struct be *be, const char *key, const char *src, uint64_t base,
+		     uint64_t limit, uint64_t off, size_t len, void *buf, size_t *got)
+{
+	if (!src)
+		return be_get(be->inner, key, off, len, buf, got);
+	*got = 0;
+	if (off >= limit)
+		return 0;
+	if (len > limit - off)
+		len = (size_t)(limit - off);
+	return be_get(be->inner, src, base + off, len, buf, got);
+}
+
 /*
  * The leader's half of a miss: downloads f->key into a temp file, keeps it when it fits the
  * bound (evicting as needed) and publishes the outcome to the waiting followers.
@@ -542,7 +600,7 @@ static void fetch_run(struct cache *c, struct fetch *f, void *first, size_t flen
 		warn_local(c, "create a temp file for", f->key, err);
 		goto publish;
 	}
-	err = fetch_into(c, f->key, fd, first, flen, fgot, &size, &local);
+	err = fetch_into(c, f, fd, first, flen, fgot, &size, &local);
 	if (err) {
 		if (local)
 			warn_local(c, "write", f->key, err);
@@ -585,33 +643,93 @@ publish:
 	f->local = local;
 	f->fd = fd;
 	f->size = size;
-	f->done = 1;
-	if (c->fetches == f) {
-		c->fetches = f->next;
-	} else {
-		struct fetch *p = c->fetches;
-
-		while (p->next != f)
-			p = p->next;
-		p->next = f->next;
-	}
-	pthread_cond_broadcast(&f->cv);
+	fetch_done(c, f);
 	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- ops ---- */
 
+/* Reads [off, off + len) of the object of cache key ckey, fetching it on a miss: all of
+ * ckey from inner, or with src set [base, base + limit) of inner's src. */
+static int cached_get(struct cache *c, const char *key, const char *src, uint64_t base,
+		      uint64_t limit, uint64_t off, size_t len, void *buf, size_t *got);
+
+static int is_pack(const char *key)
+{
+	size_t n = strlen(key);
+
+	return !strncmp(key, BE_KEY_PACKS, strlen(BE_KEY_PACKS)) && n > 5 &&
+	       !strcmp(key + n - 5, ".pack");
+}
+
+/* Under c->lock: whether a ranged miss of pack key at off follows the last one in order, and
+ * remembers where this one ends. */
+static int pack_in_order(struct cache *c, const char *key, uint64_t off, size_t len)
+{
+	size_t h = key_hash(key);
+	int in_order = 0;
+	unsigned i;
+
+	for (i = 0; i < PACK_SEQ_SLOTS; i++)
+		if (c->seq[i].hash == h)
+			break;
+	if (i < PACK_SEQ_SLOTS) {
+		in_order = off >= c->seq[i].end && off - c->seq[i].end <= PACK_SEQ_GAP;
+	} else {
+		i = c->seq_next++ % PACK_SEQ_SLOTS;
+		c->seq[i].hash = h;
+	}
+	c->seq[i].end = off + len;
+	return in_order;
+}
+
+/*
+ * A pack (store format 2) is 8 MiB of many chunks' frames. A reader that goes through its
+ * frames in order (a sequential file, many small files written together) gets the whole pack
+ * fetched and cached at its second miss; any other miss fetches and caches just the frames
+ * asked for, as an object of its own (key "<pack key>.f/<off>-<len>"), so that a random 4 KiB
+ * read costs one small request and, once read, its frame is in the cache (offline too).
+ */
+static int pack_get(struct cache *c, const char *key, uint64_t off, size_t len, void *buf,
+		    size_t *got)
+{
+	char rkey[MAX_KEY_LEN + 64];
+	struct cobj *o = NULL;
+	int whole, n;
+
+	pthread_mutex_lock(&c->lock);
+	whole = obj_lookup(c, key, &o) == 0 || fetch_find(c, key);
+	if (o)
+		obj_put(c, o);
+	if (!whole)
+		whole = pack_in_order(c, key, off, len);
+	pthread_mutex_unlock(&c->lock);
+	n = snprintf(rkey, sizeof(rkey), "%s" RANGE_SUFFIX "%" PRIu64 "-%zu", key, off, len);
+	if (whole || !len || n < 0 || (size_t)n >= MAX_KEY_LEN)
+		return cached_get(c, key, NULL, 0, 0, off, len, buf, got);
+	return cached_get(c, rkey, key, off, len, 0, len, buf, got);
+}
+
 static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, void *buf,
 		     size_t *got)
 {
 	struct cache *c = to_cache(be);
+
+	if (!cacheable(key))
+		return be_get(be->inner, key, off, len, buf, got);
+	if (is_pack(key))
+		return pack_get(c, key, off, len, buf, got);
+	return cached_get(c, key, NULL, 0, 0, off, len, buf, got);
+}
+
+static int cached_get(struct cache *c, const char *key, const char *src, uint64_t base,
+		      uint64_t limit, uint64_t off, size_t len, void *buf, size_t *got)
+{
+	struct be *be = &c->be;
 	struct fetch *f;
 	struct cobj *o = NULL;
 	size_t fgot = 0;
 	int err, served = 0;
-
-	if (!cacheable(key))
-		return be_get(be->inner, key, off, len, buf, got);
 
 	pthread_mutex_lock(&c->lock);
 	err = obj_lookup(c, key, &o);
@@ -629,7 +747,7 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 			obj_put(c, o);
 			pthread_mutex_unlock(&c->lock);
 			warn_local(c, "read cached", key, err);
-			return be_get(be->inner, key, off, len, buf, got);
+			return inner_get(be, key, src, base, limit, off, len, buf, got);
 		}
 		obj_put(c, o);
 		pthread_mutex_unlock(&c->lock);
@@ -638,7 +756,7 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 	if (err != ENOENT) {
 		pthread_mutex_unlock(&c->lock);
 		warn_local(c, "open cached", key, err);
-		return be_get(be->inner, key, off, len, buf, got);
+		return inner_get(be, key, src, base, limit, off, len, buf, got);
 	}
 
 	c->misses++;
@@ -650,9 +768,23 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 		pthread_mutex_unlock(&c->lock);
 	} else {
 		f = fetch_new(c, key);
+		if (f && src) {
+			f->src = strdup(src);
+			f->base = base;
+			f->limit = limit;
+		}
 		pthread_mutex_unlock(&c->lock);
-		if (!f)
-			return be_get(be->inner, key, off, len, buf, got);
+		if (!f || (src && !f->src)) {
+			if (f) {
+				pthread_mutex_lock(&c->lock);
+				f->err = ENOMEM;
+				f->local = 1;
+				fetch_done(c, f);
+				fetch_put(f);
+				pthread_mutex_unlock(&c->lock);
+			}
+			return inner_get(be, key, src, base, limit, off, len, buf, got);
+		}
 		fetch_run(c, f, off == 0 && len ? buf : NULL, len, &fgot);
 		/* From offset 0, the first get already put all we asked for into buf. */
 		served = off == 0 && len && !f->err;
@@ -663,14 +795,14 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 		*got = fgot;
 		err = 0;
 	} else if (f->err && f->local) {
-		err = be_get(be->inner, key, off, len, buf, got);
+		err = inner_get(be, key, src, base, limit, off, len, buf, got);
 	} else if (f->err) {
 		err = f->err;
 	} else {
 		err = read_range(f->fd, f->size, off, len, buf, got);
 		if (err) {
 			warn_local(c, "read fetched", key, err);
-			err = be_get(be->inner, key, off, len, buf, got);
+			err = inner_get(be, key, src, base, limit, off, len, buf, got);
 		}
 	}
 	pthread_mutex_lock(&c->lock);

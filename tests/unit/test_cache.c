@@ -516,6 +516,78 @@ Test(cache, whole_object_in_one_get, .fini = teardown)
 	cr_assert_eq(cache_files(), 1);
 }
 
+/* ---- (2b) packs: frames alone for random reads, the whole pack for readers in order ---- */
+
+#define PACK_KEY "packs/ab/ab000000000000000000000000000000.pack"
+#define PACK_SIZE (3u << 20)
+
+static void put_pack(void)
+{
+	uint8_t *buf = malloc(PACK_SIZE);
+
+	cr_assert_not_null(buf);
+	fill(7, buf, PACK_SIZE);
+	cr_assert_eq(be_put(g_probe->be.inner, PACK_KEY, buf, PACK_SIZE), 0);
+	free(buf);
+}
+
+/* Reads [off, off + len) of the pack through the cache and checks the bytes. */
+static int check_frames(uint64_t off, size_t len)
+{
+	uint8_t *buf = malloc(len), *want = malloc(PACK_SIZE);
+	size_t got = 0;
+	int err;
+
+	cr_assert(buf && want);
+	err = be_get(g_be, PACK_KEY, off, len, buf, &got);
+	if (!err) {
+		fill(7, want, PACK_SIZE);
+		cr_assert_eq(got, len);
+		cr_assert_eq(memcmp(buf, want + off, len), 0, "frames at %llu: wrong bytes",
+			     (unsigned long long)off);
+	}
+	free(buf);
+	free(want);
+	return err;
+}
+
+Test(cache, pack_random_reads_fetch_their_frames, .fini = teardown)
+{
+	setup(0);
+	put_pack();
+	/* Far apart: each fetches just its frames, one small request, cached on its own. */
+	cr_assert_eq(check_frames(2000000, 40000), 0);
+	cr_assert_eq(check_frames(100000, 33000), 0);
+	cr_assert_eq(check_frames(1500000, 20000), 0);
+	cr_assert_eq(peek(&g_probe->gets), 3);
+	cr_assert_eq(stats().bytes, 93000, "the frames, not the 3 MiB pack");
+	cr_assert_eq(cache_files(), 3);
+	/* Read again, and offline: from the cache. */
+	g_probe->fail_all = 1;
+	cr_assert_eq(check_frames(100000, 33000), 0);
+	cr_assert_eq(check_frames(2000000, 40000), 0);
+	cr_assert_eq(peek(&g_probe->gets), 3);
+	g_probe->fail_all = 0;
+}
+
+Test(cache, pack_read_in_order_is_fetched_whole, .fini = teardown)
+{
+	setup(0);
+	put_pack();
+	cr_assert_eq(check_frames(0, 30000), 0);
+	cr_assert_eq(peek(&g_probe->gets), 1);
+	/* The next frames: the whole pack comes (one piece: it is under 4 MiB)... */
+	cr_assert_eq(check_frames(30000, 50000), 0);
+	cr_assert_eq(peek(&g_probe->gets), 2);
+	cr_assert_eq(stats().bytes, 30000 + PACK_SIZE);
+	/* ...and every later frame is a hit, offline too. */
+	g_probe->fail_all = 1;
+	cr_assert_eq(check_frames(80000, 60000), 0);
+	cr_assert_eq(check_frames(3000000, 100000), 0);
+	cr_assert_eq(peek(&g_probe->gets), 2);
+	g_probe->fail_all = 0;
+}
+
 /* ---- (3) offline ---- */
 
 Test(cache, offline_reads, .fini = teardown)
