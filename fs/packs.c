@@ -212,25 +212,19 @@ static int runs_expand(struct meta_txn *txn, const struct manifest *m, struct ma
 	for (size_t r = 0; r < e->nruns && !err; r++) {
 		const struct manifest_run *run = &e->runs[r];
 		const struct manifest_pack *pk = &m->packs[run->pack];
-		struct meta_pack mp;
 
-		err = meta_pack_get(txn, pk->name, &mp);
+		err = meta_pack_chunks(txn, pk->name, pk->digest, run->first, run->n,
+				       e->chunks + k);
 		if (err == ENOENT)
 			*why = "a pack index it needs is missing or was skipped (see above)";
-		else if (!err && memcmp(mp.digest, pk->digest, CHUNK_ID_LEN))
+		else if (err == ESTALE)
 			*why = "a pack index it needs is not the one the manifest names";
-		else if (!err && (run->first > mp.n || run->n > mp.n - run->first))
+		else if (err == ERANGE)
 			*why = "it names frames its pack index lacks";
-		if (err == ENOENT || *why)
+		if (*why)
 			err = EINVAL;
-		for (uint32_t f = 0; f < run->n && !err; f++, k++) {
-			const uint8_t *fr = mp.frames + (size_t)(run->first + f) * META_FRAME_BYTES;
-
-			memcpy(e->chunks[k].id, fr, CHUNK_ID_LEN);
-			e->chunks[k].len = (uint32_t)fr[32] << 24 | (uint32_t)fr[33] << 16 |
-					   (uint32_t)fr[34] << 8 | fr[35];
+		for (uint32_t f = 0; f < run->n && !err; f++, k++)
 			sum += e->chunks[k].len;
-		}
 	}
 	e->nchunks = k;
 	if (!err && sum != e->size) {

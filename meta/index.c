@@ -245,23 +245,18 @@ static int runs_expand(struct meta_txn *txn, uint64_t ino, const MDB_val *v,
 	if (total && !*refs)
 		return ENOMEM;
 	for (size_t r = 0; r < nruns; r++, p += RUN_BYTES) {
-		uint32_t first = meta_be32_get(p + PACK_NAME_LEN);
 		uint32_t count = meta_be32_get(p + PACK_NAME_LEN + 4);
-		struct meta_pack mp;
-		int rc = meta_pack_get(txn, p, &mp);
+		int rc = meta_pack_chunks(txn, p, NULL, meta_be32_get(p + PACK_NAME_LEN), count,
+					  *refs + k);
 
-		if (rc || first > mp.n || count > mp.n - first) {
+		if (rc) {
 			free(*refs);
 			*refs = NULL;
-			if (rc && rc != ENOENT)
+			if (rc != ENOENT && rc != ERANGE)
 				return rc;
 			goto bad;
 		}
-		for (const uint8_t *f = mp.frames + (size_t)first * META_FRAME_BYTES;
-		     count--; f += META_FRAME_BYTES, k++) {
-			memcpy((*refs)[k].id, f, CHUNK_ID_LEN);
-			(*refs)[k].len = meta_be32_get(f + CHUNK_ID_LEN);
-		}
+		k += count;
 	}
 	*n = k;
 	return 0;
@@ -1040,6 +1035,26 @@ int meta_pack_get(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], struc
 	out->digest = v.mv_data;
 	out->frames = (const uint8_t *)v.mv_data + CHUNK_ID_LEN;
 	out->n = (v.mv_size - CHUNK_ID_LEN) / META_FRAME_BYTES;
+	return 0;
+}
+
+int meta_pack_chunks(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN],
+		     const uint8_t *digest, uint32_t first, uint32_t n, struct chunk_ref *out)
+{
+	struct meta_pack mp;
+	int rc = meta_pack_get(txn, name, &mp);
+
+	if (rc)
+		return rc;
+	if (digest && memcmp(mp.digest, digest, CHUNK_ID_LEN))
+		return ESTALE;
+	if (first > mp.n || n > mp.n - first)
+		return ERANGE;
+	for (const uint8_t *f = mp.frames + (size_t)first * META_FRAME_BYTES; n--;
+	     f += META_FRAME_BYTES, out++) {
+		memcpy(out->id, f, CHUNK_ID_LEN);
+		out->len = meta_be32_get(f + CHUNK_ID_LEN);
+	}
 	return 0;
 }
 

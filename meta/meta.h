@@ -196,6 +196,11 @@ struct meta_pack {
 	size_t n;
 };
 int meta_pack_get(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], struct meta_pack *out);
+/* The chunks of frames [first, first + n) of pack name's index read in, into out[0, n): 0;
+ * ENOENT when the index was not read in, ESTALE when digest (unless NULL) is not its, ERANGE
+ * when it has fewer frames; or the index's error. */
+int meta_pack_chunks(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN],
+		     const uint8_t *digest, uint32_t first, uint32_t n, struct chunk_ref *out);
 
 /* HEAD inodes unlinked while still open or known to the kernel: freed when the last handle
  * and lookup go (fs/refs.c), or at the next mount. meta_orphan_list: *inos caller-frees. */
