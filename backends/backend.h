@@ -91,6 +91,7 @@ struct be_ops {
 	int (*head)(struct be *be, const char *key, uint64_t *size);
 	int (*del)(struct be *be, const char *key);
 	int (*list)(struct be *be, const char *prefix, be_list_fn *fn, void *arg);
+	int (*warm)(struct be *be, const char *key);
 	void (*destroy)(struct be *be);
 };
 
@@ -134,6 +135,13 @@ static inline int be_del(struct be *be, const char *key)
 static inline int be_list(struct be *be, const char *prefix, be_list_fn *fn, void *arg)
 {
 	return be->ops->list(be, prefix, fn, arg);
+}
+/* A hint that key will be read soon: a layer with a local copy (the cache) fetches it whole
+ * now, in the calling thread, unless it holds it or is fetching it already. Stores without
+ * one do nothing. 0, or an errno nobody needs to act on: the read itself reports trouble. */
+static inline int be_warm(struct be *be, const char *key)
+{
+	return be->ops->warm ? be->ops->warm(be, key) : 0;
 }
 static inline void be_destroy(struct be *be)
 {
@@ -221,7 +229,8 @@ struct be_cache_stats {
  * (concurrent misses on a key share that fetch), stores it atomically in dir and serves
  * reads, whole or ranged, from there, so cached objects stay readable with inner
  * unreachable. Least-recently-used objects are evicted so that the cached bytes never exceed
- * max_bytes; the cache survives remounts (dir is scanned at create). On success the layer
+ * max_bytes; the cache survives remounts (dir is scanned at create). be_warm() of a pack
+ * fetches it whole ahead of a sequential reader. On success the layer
  * owns inner (destroyed with it); on failure inner stays the caller's.
  */
 int be_cache_create(const struct be_cache_conf *c, struct be *inner, struct be **out);

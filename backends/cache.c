@@ -109,6 +109,14 @@ struct cache {
 
 static const struct be_ops cache_ops;
 
+static int is_pack(const char *key)
+{
+	size_t n = strlen(key);
+
+	return !strncmp(key, BE_KEY_PACKS, strlen(BE_KEY_PACKS)) && n > 5 &&
+	       !strcmp(key + n - 5, ".pack");
+}
+
 static struct cache *to_cache(struct be *be)
 {
 	return (struct cache *)be;
@@ -654,13 +662,6 @@ publish:
 static int cached_get(struct cache *c, const char *key, const char *src, uint64_t base,
 		      uint64_t limit, uint64_t off, size_t len, void *buf, size_t *got);
 
-static int is_pack(const char *key)
-{
-	size_t n = strlen(key);
-
-	return !strncmp(key, BE_KEY_PACKS, strlen(BE_KEY_PACKS)) && n > 5 &&
-	       !strcmp(key + n - 5, ".pack");
-}
 
 /* Under c->lock: whether a ranged miss of pack key at off follows the last one in order, and
  * remembers where this one ends. */
@@ -720,6 +721,25 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 	if (is_pack(key))
 		return pack_get(c, key, off, len, buf, got);
 	return cached_get(c, key, NULL, 0, 0, off, len, buf, got);
+}
+
+/* A pack that a sequential reader will reach soon: fetched whole now, unless it is cached or
+ * on its way already. Other keys are fetched whole on their first miss anyway. */
+static int cache_warm(struct be *be, const char *key)
+{
+	struct cache *c = to_cache(be);
+	struct cobj *o = NULL;
+	size_t got;
+	int have;
+
+	if (!cacheable(key) || !is_pack(key))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	have = obj_lookup(c, key, &o) == 0 || fetch_find(c, key);
+	if (o)
+		obj_put(c, o);
+	pthread_mutex_unlock(&c->lock);
+	return have ? 0 : cached_get(c, key, NULL, 0, 0, 0, 0, NULL, &got);
 }
 
 static int cached_get(struct cache *c, const char *key, const char *src, uint64_t base,
@@ -916,6 +936,7 @@ static const struct be_ops cache_ops = {
 	.head = cache_head,
 	.del = cache_del,
 	.list = cache_list,
+	.warm = cache_warm,
 	.destroy = cache_destroy,
 };
 

@@ -129,9 +129,10 @@ struct fs_handle {
 	off_t next_off;
 	char last[META_NAME_MAX + 1];
 	/* files: where the last read ended, the bytes read in order, the read-ahead window
-	 * (bytes) and the first chunk not yet queued for prefetch */
+	 * (bytes), the first chunk not yet queued for prefetch and (remote stores) the first
+	 * chunk whose pack was not yet warmed */
 	uint64_t seq_end, seq_run, window;
-	size_t pf_next;
+	size_t pf_next, warm_next;
 	/* HEAD files read from chunks: fs->copyups when last checked for a copy-up */
 	uint64_t copyups;
 };
@@ -151,6 +152,7 @@ struct fs {
 	struct store_conf sc;
 	char *s3_bucket, *s3_prefix; /* s3 stores: the parsed URL (the leaf borrows them) */
 	char cache_dir[4096];        /* s3 stores: the chunk cache (the layer borrows it) */
+	int remote;                  /* s3 stores: sequential readers warm packs ahead */
 	char staging[4096];
 	struct fuse_session *se;
 	struct rcache *rc;

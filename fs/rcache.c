@@ -34,6 +34,14 @@ struct rchunk {
 #define PF_WINDOW_MAX (16u << 20)
 #define PF_AFTER (4u << 20)
 #define PF_SLACK (2u << 20)
+/* Remote stores, format 2: a sequential reader at full window has the packs of the next
+ * WARM_AHEAD bytes fetched whole into the store's cache, WARM_THREADS at once, so that several
+ * packs are on their way while the chunk read-ahead works through the nearest one. Looked up
+ * WARM_STEP bytes of chunks at a time. */
+#define WARM_THREADS 4
+#define WARM_QUEUE 64
+#define WARM_AHEAD (64u << 20)
+#define WARM_STEP (8u << 20)
 /* Chunks being fetched at once: each holds a chunk-sized buffer outside the bound. */
 #define RC_LOADS_MAX (PF_THREADS + 2)
 
@@ -53,6 +61,10 @@ struct rcache {
 	size_t pf_head, pf_len;
 	struct fs_pool *pf_pool;
 	int pf_stop;
+	/* Packs to warm (names), each with one job on warm_pool; under pf_lock. */
+	uint8_t warm_queue[WARM_QUEUE][PACK_NAME_LEN];
+	size_t warm_head, warm_len;
+	struct fs_pool *warm_pool;
 };
 
 int rcache_create(uint64_t bound, struct rcache **out)
@@ -108,12 +120,89 @@ static void pf_job(void *arg)
 		rcache_put(rc, c);
 }
 
+/* A job of the warm pool: the oldest queued pack, fetched whole into the store's cache. */
+static void warm_job(void *arg)
+{
+	struct rcache *rc = arg;
+	uint8_t name[PACK_NAME_LEN];
+	char key[BE_KEY_MAX];
+
+	pthread_mutex_lock(&rc->pf_lock);
+	if (rc->pf_stop || !rc->warm_len) {
+		pthread_mutex_unlock(&rc->pf_lock);
+		return;
+	}
+	memcpy(name, rc->warm_queue[rc->warm_head], PACK_NAME_LEN);
+	rc->warm_head = (rc->warm_head + 1) % WARM_QUEUE;
+	rc->warm_len--;
+	pthread_mutex_unlock(&rc->pf_lock);
+	if (pack_key(name, 0, key, sizeof(key)) == 0)
+		be_warm(rc->fs->be, key); /* a failure shows when the reader gets there */
+}
+
 int rcache_prefetch_start(struct fs *fs)
 {
 	struct rcache *rc = fs->rc;
+	int err;
 
 	rc->fs = fs;
-	return fs_pool_create(PF_THREADS, &rc->pf_pool);
+	err = fs_pool_create(PF_THREADS, &rc->pf_pool);
+	if (!err && fs->remote && fs->sc.format >= 2)
+		err = fs_pool_create(WARM_THREADS, &rc->warm_pool);
+	return err;
+}
+
+/* Queues the packs of h's chunks [i, end) for warming, each once in a row of chunks. */
+static void warm(struct fs *fs, struct fs_handle *h, size_t i, size_t end)
+{
+	struct rcache *rc = fs->rc;
+	struct meta_txn *txn;
+	struct pack_loc loc;
+	uint8_t last[PACK_NAME_LEN];
+	size_t added = 0;
+	int have = 0;
+
+	if (meta_txn_begin(fs->meta, 1, &txn))
+		return;
+	pthread_mutex_lock(&rc->pf_lock);
+	for (; i < end && rc->warm_len < WARM_QUEUE; i++) {
+		if (meta_chunk_loc_get(txn, h->chunks[i].id, &loc))
+			continue;
+		if (have && !memcmp(last, loc.pack, PACK_NAME_LEN))
+			continue;
+		memcpy(last, loc.pack, PACK_NAME_LEN);
+		have = 1;
+		memcpy(rc->warm_queue[(rc->warm_head + rc->warm_len++) % WARM_QUEUE], loc.pack,
+		       PACK_NAME_LEN);
+		added++;
+	}
+	pthread_mutex_unlock(&rc->pf_lock);
+	meta_txn_abort(txn);
+	while (added-- && fs_pool_submit(rc->warm_pool, warm_job, rc) == 0)
+		;
+}
+
+/* A sequential reader at off, its window full: warms the packs up to WARM_AHEAD further, a
+ * WARM_STEP of chunks at a time. Racing readers of one handle claim disjoint ranges. */
+static void warm_ahead(struct fs *fs, struct fs_handle *h, uint64_t off, size_t last)
+{
+	size_t seen = __atomic_load_n(&h->warm_next, __ATOMIC_RELAXED), i = seen, end;
+
+	if (i <= last)
+		i = last + 1;
+	if (i >= h->nchunks || h->offsets[i] + WARM_STEP > off + WARM_AHEAD)
+		return;
+	for (end = i; end < h->nchunks && h->offsets[end] < off + WARM_AHEAD; end++)
+		;
+	if (!__atomic_compare_exchange_n(&h->warm_next, &seen, end, 0, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED))
+		return;
+	warm(fs, h, i, end);
+}
+
+static int rc_warms(struct fs *fs)
+{
+	return fs->rc->warm_pool != NULL;
 }
 
 /* Queues refs[0, n) for prefetch, as many as the queue takes: how many. Each handle queues
@@ -142,6 +231,7 @@ void rcache_destroy(struct rcache *rc)
 	rc->pf_stop = 1; /* queued jobs end at once */
 	pthread_mutex_unlock(&rc->pf_lock);
 	fs_pool_destroy(rc->pf_pool);
+	fs_pool_destroy(rc->warm_pool);
 	pthread_mutex_destroy(&rc->pf_lock);
 	for (size_t i = 0; i < RC_BUCKETS; i++) {
 		struct rchunk *c = rc->buckets[i], *n;
@@ -388,6 +478,8 @@ static void read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off, size_t 
 	__atomic_store_n(&h->seq_end, end, __ATOMIC_RELAXED);
 	if (!win)
 		return;
+	if (win == PF_WINDOW_MAX && rc_warms(fs))
+		warm_ahead(fs, h, off + done, last);
 	if (next <= last || next > h->nchunks)
 		next = last + 1; /* behind the reader, or a reader went back: from here */
 	for (upto = next; upto < h->nchunks && h->offsets[upto] < off + done + win; upto++)

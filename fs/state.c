@@ -95,6 +95,7 @@ static int s3_open(struct fs *fs)
 		return err;
 	}
 	fs->be = cached;
+	fs->remote = 1;
 	return 0;
 }
 

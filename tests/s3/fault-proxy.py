@@ -26,7 +26,11 @@ port) are tried in order; the first that matches a request and fires decides its
            "delay" wait "delay_ms" before forwarding ("after": true: before answering)
            "hold"  wait until PUT /release before forwarding ("after": true: before
                    answering), so a test can look at the system while a request is in flight
-                   without guessing how long it takes
+                   without guessing how long it takes; "forward": false closes the
+                   connection at the release instead of forwarding (the server never sees it)
+           "cut"   a torn upload: forward the head and only the first "cut_bytes" of the body
+                   (default half of it), then close both connections; the server sees the
+                   body end early and the client gets no answer
 
 The control port (default P+1) serves GET /health, GET /stats (request and per-rule counters,
 "held": requests waiting now), PUT /rules (replaces the rules, resets the counters and reseeds
@@ -45,7 +49,7 @@ from urllib.parse import urlsplit
 
 HEAD_MAX = 65536
 PIECE = 1 << 16
-ACTIONS = ("drop", "reset", "error", "delay", "hold")
+ACTIONS = ("drop", "reset", "error", "delay", "hold", "cut")
 REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
            504: "Gateway Timeout", 429: "Too Many Requests"}
 CODES = {500: "InternalError", 503: "SlowDown", 429: "SlowDown"}
@@ -65,7 +69,7 @@ class Rules:
         if not isinstance(rule, dict) or rule.get("action") not in ACTIONS:
             raise ValueError(f"bad rule {rule!r}: action must be one of {ACTIONS}")
         for k in ("first", "per_key_first", "every", "skip", "burst", "max", "status",
-                  "delay_ms"):
+                  "delay_ms", "cut_bytes"):
             if k in rule and (not isinstance(rule[k], int) or rule[k] < 0):
                 raise ValueError(f"bad rule {rule!r}: {k} must be a non-negative integer")
         if "prob" in rule and not 0 <= float(rule["prob"]) <= 1:
@@ -334,6 +338,20 @@ def serve(csock, cid, rules, upaddr, log):
             if action == "hold" and not rule.get("after"):
                 log(f"c{cid} {method} {target} -> held")
                 rules.hold()
+                if not rule.get("forward", True):
+                    log(f"c{cid} {method} {target} -> released, not forwarded")
+                    kill(csock, rf, False)
+                    return
+            if action == "cut":
+                n = min(len(body), rule.get("cut_bytes", len(body) // 2))
+                try:
+                    up.send(head + body[:n])
+                except OSError:
+                    pass
+                up.close()
+                log(f"c{cid} {method} {target} -> cut after {n} of {len(body)} body bytes")
+                kill(csock, rf, False)
+                return
             if action in ("drop", "reset") and not rule.get("forward", True):
                 log(f"c{cid} {method} {target} -> {action}, not forwarded")
                 kill(csock, rf, action == "reset")

@@ -588,6 +588,27 @@ Test(cache, pack_read_in_order_is_fetched_whole, .fini = teardown)
 	g_probe->fail_all = 0;
 }
 
+
+Test(cache, pack_warm_fetches_it_whole_once, .fini = teardown)
+{
+	setup(0);
+	put_pack();
+	cr_assert_eq(be_warm(g_be, PACK_KEY), 0);
+	cr_assert_eq(peek(&g_probe->gets), 1, "a pack under 4 MiB is one get");
+	cr_assert_eq(stats().bytes, PACK_SIZE);
+	/* Warm already: nothing more to fetch; any frame of it is a hit, offline too. */
+	cr_assert_eq(be_warm(g_be, PACK_KEY), 0);
+	g_probe->fail_all = 1;
+	cr_assert_eq(check_frames(1500000, 20000), 0);
+	cr_assert_eq(peek(&g_probe->gets), 1);
+	/* Other keys are left to their readers; a failure is only a hint lost. */
+	cr_assert_eq(be_warm(g_be, "chunks/ab/abcd"), 0);
+	cr_assert_eq(be_warm(g_be, "versions/p/a/00000000000000000001"), 0);
+	g_probe->fail_all = 0;
+	cr_assert_eq(peek(&g_probe->gets), 1);
+	cr_assert_neq(be_warm(g_be, "packs/cd/cd000000000000000000000000000000.pack"), 0,
+		      "a missing pack is ENOENT, for a caller that looks");
+}
 /* ---- (3) offline ---- */
 
 Test(cache, offline_reads, .fini = teardown)
