@@ -29,6 +29,7 @@ static const struct {
 	{ "rebuild", cmd_rebuild, "rebuild the index from the store alone" },
 	{ "find", cmd_find, "find versions by project, label, metric, time or input" },
 	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },
+	{ "diff", cmd_diff, "what changed from one version to another" },
 	{ "prefetch", cmd_prefetch, "read a version into the local cache" },
 	{ "stats", cmd_stats, "the daemon's counters (requests, bytes, cache) as JSON" },
 	{ "bench", cmd_bench,

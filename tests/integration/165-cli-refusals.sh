@@ -43,6 +43,7 @@ for dir in "$plain/proj/art" "$T/fake/proj/art"; do
 	off_mount stats "$dir"
 	off_mount log --state "$STATE" "$dir"
 	off_mount lineage --state "$STATE" "$dir/@v1" --up
+	off_mount diff --state "$STATE" "$dir/@v1" "$art/@v1"
 	off_mount find --state "$STATE" --input "$dir/@v1"
 	off_mount commit --input "$dir/@v1" "$art"
 	off_mount bench "$dir"
@@ -62,7 +63,7 @@ ARTIFS_MOUNT=$plain off_mount status
 # unknown options: refused with a hint, never a path (even when such a path exists)
 mkdir -p "$T/cwd/--json" "$T/cwd/-x"
 cd "$T/cwd"
-for cmd in commit discard status stats cat prefetch log lineage find bench tag rebuild; do
+for cmd in commit discard status stats cat prefetch log lineage diff find bench tag rebuild; do
 	for opt in --json -x; do
 		refused "$cmd" "$opt" "$art"
 		grep -q "unknown option '$opt'" "$T/err" || fail "artifs $cmd $opt: $(cat "$T/err")"
