@@ -38,7 +38,7 @@ struct rchunk {
  * WARM_AHEAD bytes fetched whole into the store's cache, WARM_THREADS at once, so that several
  * packs are on their way while the chunk read-ahead works through the nearest one. Looked up
  * WARM_STEP bytes of chunks at a time. */
-#define WARM_THREADS 4
+#define WARM_THREADS 2
 #define WARM_QUEUE 64
 #define WARM_AHEAD (64u << 20)
 #define WARM_STEP (8u << 20)
