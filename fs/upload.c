@@ -21,7 +21,7 @@
  * in flight are bounded by UP_INFLIGHT so the daemon's memory does not grow with the file.
  */
 #define UP_THREADS 4
-#define UP_INFLIGHT (16u << 20)
+#define UP_INFLIGHT (8u << 20) /* 16 MiB: 20 MB more peak RSS, no faster (2 cores) */
 
 struct upjob {
 	struct fs_uppool *pool;
