@@ -725,6 +725,9 @@ int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const 
 struct reset_arg {
 	struct fs *fs;
 	uint64_t art;
+	const char *ref; /* revert: the version to make the HEAD ("v3", a tag, "latest") */
+	uint64_t n;      /* revert: its number, once resolved */
+	int changed;     /* revert: the HEAD now differs from the newest version */
 	struct meta_inos drop; /* staged inodes of the old HEAD: their files go */
 };
 
@@ -749,8 +752,72 @@ static int discard_fn(struct meta_txn *txn, void *arg)
 	free(xc.v);
 	if (!err)
 		err = pending_drop(txn, a.ino);
+	if (!err && r->ref) {
+		char uri[2 * META_PA_MAX + 64];
+		struct meta_vref v;
+
+		snprintf(uri, sizeof(uri), "artifs://%s/%s@%s", a.project, a.name,
+			 r->ref[0] == '@' ? r->ref + 1 : r->ref);
+		err = meta_uri_resolve(txn, uri, &v);
+		if (err || v.artifact != a.ino)
+			return ENOENT; /* no such version of this artifact */
+		r->n = v.n;
+	} else {
+		r->n = a.latest;
+	}
 	if (!err)
-		err = meta_head_reset(txn, &a, a.latest, &fr, &r->drop);
+		err = meta_head_reset(txn, &a, r->n, &fr, &r->drop);
+	if (!err && r->n != a.latest) {
+		char msg[64];
+
+		r->changed = 1;
+		snprintf(msg, sizeof(msg), "revert to @v%" PRIu64, r->n);
+		err = meta_xattr_put(txn, a.ino, "user.artifs.message", msg, strlen(msg));
+		if (!err)
+			err = meta_artifact_draft_mark(txn, a.ino);
+	}
+	return err;
+}
+
+/* fs_discard() and fs_revert(): the HEAD becomes the tree of the version r names. */
+static int head_reset(struct fs *fs, struct fs_art *art, struct reset_arg *r)
+{
+	int err;
+
+	fs_mutex_lock(&art->commit_lock);
+	fs_mutex_lock(&art->lock);
+	err = meta_write(fs->meta, discard_fn, r);
+	fs_mutex_unlock(&art->lock);
+	fs_mutex_unlock(&art->commit_lock);
+	if (err)
+		return err;
+	for (size_t i = 0; i < r->drop.n; i++)
+		fs_staging_drop(fs, r->drop.v[i]);
+	if (r->changed) {
+		fs_art_touch(fs, art); /* a draft like any other: committed when quiet */
+	} else {
+		pthread_mutex_lock(&fs->lock);
+		art->scheduled = 0;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return 0;
+}
+
+int fs_revert(struct fs *fs, struct fs_art *art, const char *ref)
+{
+	struct reset_arg r = { .fs = fs, .art = art->ino, .ref = ref };
+	int err;
+
+	if (!ref[0] || strchr(ref, '/'))
+		return fs_refuse(EINVAL, "revert", ref, "not a version name (vN, a tag or latest)");
+	err = head_reset(fs, art, &r);
+
+	free(r.drop.v);
+	if (err == ENOENT)
+		return fs_refuse(EINVAL, "revert", ref, "no such version of this artifact");
+	if (!err)
+		log_msg(LOG_INFO, "HEAD of artifact inode %" PRIu64 " reverted to @v%" PRIu64 "%s",
+			art->ino, r.n, r.changed ? "" : " (its newest version: the draft is gone)");
 	return err;
 }
 
@@ -759,19 +826,9 @@ int fs_discard(struct fs *fs, struct fs_art *art)
 	struct reset_arg r = { .fs = fs, .art = art->ino };
 	int err;
 
-	fs_mutex_lock(&art->commit_lock);
-	fs_mutex_lock(&art->lock);
-	err = meta_write(fs->meta, discard_fn, &r);
-	fs_mutex_unlock(&art->lock);
-	fs_mutex_unlock(&art->commit_lock);
-	if (!err) {
-		for (size_t i = 0; i < r.drop.n; i++)
-			fs_staging_drop(fs, r.drop.v[i]);
-		pthread_mutex_lock(&fs->lock);
-		art->scheduled = 0;
-		pthread_mutex_unlock(&fs->lock);
+	err = head_reset(fs, art, &r);
+	if (!err)
 		log_msg(LOG_INFO, "draft of artifact inode %" PRIu64 " discarded", art->ino);
-	}
 	free(r.drop.v);
 	return err;
 }

@@ -394,6 +394,11 @@ int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const 
 		 uint64_t *made);
 /* Throws the draft away: the HEAD becomes the newest version's tree again. */
 int fs_discard(struct fs *fs, struct fs_art *art);
+/* The HEAD becomes the tree of the artifact's version ref ("v3", "@v3", a tag, "latest"),
+ * the draft and pending values dropped as by fs_discard(); unless that is the newest version,
+ * the HEAD is then a draft, committed by the usual rules as a new version equal to ref.
+ * EINVAL (with its reason) when the artifact has no such version. Locks as fs_discard(). */
+int fs_revert(struct fs *fs, struct fs_art *art, const char *ref);
 int fs_committer_start(struct fs *fs);
 /* Stops the committer and commits every draft changed in this session. */
 void fs_committer_stop(struct fs *fs);
@@ -543,7 +548,8 @@ int fs_do_readdir(struct fs *fs, fuse_req_t req, struct fs_handle *h, off_t off,
  * E2BIG past FS_XATTR_MAX, EEXIST/ENODATA for XATTR_CREATE/XATTR_REPLACE. HEAD attributes
  * take the artifact's lock; shared ones (labels, metrics, kinds of projects, artifacts and
  * versions) write their store object first, with no lock (fs_attr_publish()), then the index;
- * user.artifs.commit and user.artifs.discard are fs_commit() and fs_discard(). */
+ * user.artifs.commit, user.artifs.discard and user.artifs.revert are fs_commit(),
+ * fs_discard() and fs_revert(). */
 int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, size_t *len);
 int fs_do_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *val,
 		   size_t len, int flags);

@@ -209,7 +209,7 @@ enum xa_class {
 	XA_STORE_DRAFT, /* stored, and a change of the HEAD's tree */
 	XA_PENDING,     /* stored on the artifact, goes with the next version */
 	XA_COMMIT,
-	XA_DISCARD,
+	XA_DISCARD, /* and user.artifs.revert */
 };
 
 static int classify(const struct meta_inode *in, const char *name, enum xa_class *c,
@@ -250,7 +250,8 @@ static int classify(const struct meta_inode *in, const char *name, enum xa_class
 			*c = XA_COMMIT;
 			return 0;
 		}
-		if (strcmp(name, "user.artifs.discard") == 0) {
+		if (strcmp(name, "user.artifs.discard") == 0 ||
+		    strcmp(name, "user.artifs.revert") == 0) {
 			*c = XA_DISCARD;
 			return 0;
 		}
@@ -536,6 +537,13 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 	}
 	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.discard") == 0)
 		return fs_discard(fs, art);
+	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.revert") == 0) {
+		char *ref = strndup(val, len);
+
+		err = ref ? fs_revert(fs, art, ref) : ENOMEM;
+		free(ref);
+		return err;
+	}
 	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.inputs") == 0) {
 		char *norm = NULL;
 		size_t nlen = 0;

@@ -166,3 +166,40 @@ int cmd_discard(int argc, char **argv)
 	}
 	return 0;
 }
+
+int cmd_revert(int argc, char **argv)
+{
+	const char *target = NULL;
+	char path[PATH_MAX], root[PATH_MAX], rel[PATH_MAX], p[256], a[256], ref[256];
+	int ret, end = 0;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: artifs revert [--] VERSION\n\n"
+		       "Makes the HEAD of VERSION's artifact equal that version: its folder shows\n"
+		       "VERSION's files, modes, attributes and symlinks, and the draft it had is\n"
+		       "thrown away. Unless VERSION is the newest, the HEAD is then a draft like\n"
+		       "any other, committed by the usual rules (or by 'artifs commit') as a new\n"
+		       "version with the message \"revert to @vN\"; no version is removed.\n"
+		       "VERSION is an @ name on an artifs mount (p/a/@v2, p/a/@prod) or\n"
+		       "artifs://project/artifact@ref (ref: vN, a tag or latest).\n");
+		return 0;
+	}
+	ret = tool_one_operand("revert", "version", argc, argv, &target);
+	if (ret)
+		return ret;
+	if (tool_on_mount("revert", target, path, sizeof(path), root, sizeof(root), rel,
+			  sizeof(rel)))
+		return 1;
+	if (sscanf(rel, "%255[^/]/%255[^/]/@%255[^/]%n", p, a, ref, &end) != 3 || rel[end]) {
+		fprintf(stderr, "artifs revert: %s names no version (give p/a/@vN, a tag, or "
+				"artifs://project/artifact@ref)\n", target);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", root, p, a);
+	if (setxattr(path, "user.artifs.revert", ref, strlen(ref), 0)) {
+		fprintf(stderr, "artifs revert: %s: %s\n", target,
+			errno == EINVAL ? "no such version of this artifact" : strerror(errno));
+		return 1;
+	}
+	return 0;
+}

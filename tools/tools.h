@@ -15,6 +15,7 @@
 int cmd_mount(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
+int cmd_revert(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
