@@ -26,6 +26,7 @@ static const struct {
 	{ "status", cmd_status, "list artifacts with uncommitted drafts" },
 	{ "log", cmd_log, "list the versions of an artifact, newest first" },
 	{ "tag", cmd_tag, "set, move or drop a tag" },
+	{ "label", cmd_label, "set, remove and list labels and metrics" },
 	{ "cat", cmd_cat, "print a file of a version" },
 	{ "rebuild", cmd_rebuild, "rebuild the index from the store alone" },
 	{ "find", cmd_find, "find versions by project, label, metric, time or input" },
