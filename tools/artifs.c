@@ -28,6 +28,7 @@ static const struct {
 	{ "tag", cmd_tag, "set, move or drop a tag" },
 	{ "label", cmd_label, "set, remove and list labels and metrics" },
 	{ "cat", cmd_cat, "print a file of a version" },
+	{ "get", cmd_get, "copy a version to a plain folder" },
 	{ "rebuild", cmd_rebuild, "rebuild the index from the store alone" },
 	{ "find", cmd_find, "find versions by project, label, metric, time or input" },
 	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },

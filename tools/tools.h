@@ -21,6 +21,7 @@ int cmd_log(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
+int cmd_get(int argc, char **argv);
 int cmd_rebuild(int argc, char **argv);
 int cmd_find(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);

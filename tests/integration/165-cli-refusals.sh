@@ -37,6 +37,7 @@ for dir in "$plain/proj/art" "$T/fake/proj/art"; do
 	off_mount discard "$dir"
 	off_mount revert "$dir/@v1"
 	off_mount label "$dir/@v1" k=v
+	off_mount get "$dir/@v1" "$T/get-out"
 	off_mount tag "$dir@v1" prod
 	off_mount tag -d "$dir" prod
 	off_mount cat "$dir/f"
@@ -65,7 +66,7 @@ ARTIFS_MOUNT=$plain off_mount status
 # unknown options: refused with a hint, never a path (even when such a path exists)
 mkdir -p "$T/cwd/--json" "$T/cwd/-x"
 cd "$T/cwd"
-for cmd in commit discard revert label status stats cat prefetch log lineage diff find bench tag rebuild; do
+for cmd in commit discard revert label get status stats cat prefetch log lineage diff find bench tag rebuild; do
 	for opt in --json -x; do
 		refused "$cmd" "$opt" "$art"
 		grep -q "unknown option '$opt'" "$T/err" || fail "artifs $cmd $opt: $(cat "$T/err")"
