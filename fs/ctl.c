@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The mount root and the reserved .artifs control folder: version, stats, drafts. */
+/* The mount root and the reserved .artifs control folder: version, stats, drafts, errors. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,14 +36,15 @@ static int init_fn(struct meta_txn *txn, void *arg)
 		const char *name;
 	} files[] = { { FS_CTL_VERSION_INO, "version" },
 		      { FS_CTL_STATS_INO, "stats" },
-		      { FS_CTL_DRAFTS_INO, "drafts" } };
+		      { FS_CTL_DRAFTS_INO, "drafts" },
+		      { FS_CTL_ERRORS_INO, "errors" } };
 	int err = put_node(txn, META_ROOT_INO, META_ROOT_INO, MK_ROOT, S_IFDIR | 0755);
 
 	if (!err)
 		err = put_node(txn, FS_CTL_INO, META_ROOT_INO, MK_CTL, S_IFDIR | 0555);
 	if (!err)
 		err = meta_dirent_put(txn, META_ROOT_INO, ".artifs", FS_CTL_INO, S_IFDIR);
-	for (size_t i = 0; i < 3 && !err; i++) {
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && !err; i++) {
 		err = put_node(txn, files[i].ino, FS_CTL_INO, MK_CTL, S_IFREG | 0444);
 		if (!err)
 			err = meta_dirent_put(txn, FS_CTL_INO, files[i].name, files[i].ino,
@@ -154,6 +155,9 @@ int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len)
 			(uint64_t)fs->st.rcache_misses, (uint64_t)fs->st.read_errors);
 		stats_index(fs, d.f);
 		stats_close(d.f);
+		break;
+	case FS_CTL_ERRORS_INO:
+		fs_errors_print(d.f);
 		break;
 	case FS_CTL_DRAFTS_INO:
 		err = meta_txn_begin(fs->meta, 1, &txn);

@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "../backends/backend.h"
@@ -50,6 +51,7 @@ _Static_assert(BE_VERSION_MAX == META_VERSION_MAX, "version numbers");
 #define FS_CTL_VERSION_INO 3ULL
 #define FS_CTL_STATS_INO 4ULL
 #define FS_CTL_DRAFTS_INO 5ULL
+#define FS_CTL_ERRORS_INO 6ULL
 
 /* A mutex that knows its holder, so that "caller holds X" is an assert (STYLE.md 3), and
  * that counts the HEAD locks (head: fs_art.lock) each thread holds, so that store I/O can
@@ -617,6 +619,15 @@ void fs_attrs_plan_free(struct fs_attr_plan *p);
  * meta/<p>/<a>/artifact.json) unless one exists, so that other hosts and rebuild find it.
  * Its labels and kind travel as attribute objects (fs/attrs.c). Blocks on the store. */
 int fs_mirror_meta(struct fs *fs, uint64_t ino);
+
+/* ---- fs/errors.c: recent refusals (.artifs/errors) ---- */
+/* Notes the process of the FUSE request this thread serves now (ops.c, at every op). */
+void fs_req_begin(pid_t pid);
+/* Keeps a refusal of the current request (fs_refuse() calls it); none outside requests. */
+void fs_errors_note(int err, const char *op, const char *name, const char *why);
+/* The kept refusals, oldest first, one line each: time, pid (command), op and name, errno
+ * name (message), reason; tab-separated. */
+void fs_errors_print(FILE *f);
 
 /* ---- fs/ctl.c: the .artifs control folder ---- */
 int fs_ctl_init(struct fs *fs);

@@ -16,8 +16,10 @@
 
 #include "fs_int.h"
 
+/* Every op starts here: the daemon, and the process asking (for fs_refuse()'s record). */
 static struct fs *FS(fuse_req_t req)
 {
+	fs_req_begin(fuse_req_ctx(req)->pid);
 	return fuse_req_userdata(req);
 }
 

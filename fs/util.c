@@ -334,6 +334,7 @@ int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct meta_inos 
 int fs_refuse(int err, const char *op, const char *name, const char *why)
 {
 	log_msg(LOG_NOTICE, "%s %s: %s (%s)", op, name ? name : "", why, strerror(err));
+	fs_errors_note(err, op, name, why);
 	return err;
 }
 

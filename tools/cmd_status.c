@@ -7,6 +7,27 @@
 
 #include "tools.h"
 
+#define STATUS_REFUSALS 10
+
+/* The newest STATUS_REFUSALS lines of .artifs/errors, each as "refused\t<line>". A daemon
+ * from before that file has none to show. */
+static void refusals(const char *root)
+{
+	char path[PATH_MAX + 32], line[STATUS_REFUSALS][1024];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/.artifs/errors", root);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line[n % STATUS_REFUSALS], sizeof(line[0]), f))
+		n++;
+	fclose(f);
+	for (size_t i = n > STATUS_REFUSALS ? n - STATUS_REFUSALS : 0; i < n; i++)
+		printf("refused\t%s", line[i % STATUS_REFUSALS]);
+}
+
 int cmd_status(int argc, char **argv)
 {
 	char root[PATH_MAX], path[PATH_MAX + 32], line[512];
@@ -17,7 +38,9 @@ int cmd_status(int argc, char **argv)
 		printf("usage: artifs status [PATH]\n\n"
 		       "Lists the artifacts (project/artifact) whose drafts are not committed yet,\n"
 		       "including drafts recovered after a crash, on the artifs mount that holds\n"
-		       "PATH (default $ARTIFS_MOUNT or /artifacts).\n");
+		       "PATH (default $ARTIFS_MOUNT or /artifacts), then the newest %d of the\n"
+		       "operations it refused lately (.artifs/errors): when, which process, what,\n"
+		       "the errno and why.\n", STATUS_REFUSALS);
 		return 0;
 	}
 	if (tool_mount_arg("status", argc, argv, root, sizeof(root)))
@@ -35,5 +58,6 @@ int cmd_status(int argc, char **argv)
 	fclose(f);
 	if (!n)
 		printf("no drafts\n");
+	refusals(root);
 	return 0;
 }
