@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The mount root and the reserved .artifs control folder: version, stats, drafts, errors. */
+/* The mount root and the reserved .artifs control folder: version, stats, drafts, errors,
+ * mount (what commands need to find this daemon's index without --state). */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +40,8 @@ static int init_fn(struct meta_txn *txn, void *arg)
 	} files[] = { { FS_CTL_VERSION_INO, "version" },
 		      { FS_CTL_STATS_INO, "stats" },
 		      { FS_CTL_DRAFTS_INO, "drafts" },
-		      { FS_CTL_ERRORS_INO, "errors" } };
+		      { FS_CTL_ERRORS_INO, "errors" },
+		      { FS_CTL_MOUNT_INO, "mount" } };
 	int err = put_node(txn, META_ROOT_INO, META_ROOT_INO, MK_ROOT, S_IFDIR | 0755);
 
 	if (!err)
@@ -122,6 +126,25 @@ static void stats_index(struct fs *fs, FILE *f)
 	meta_txn_abort(txn);
 }
 
+/* {"store", "state" (absolute), "cache" (s3 stores), "endpoint", "pid", "version"}. */
+static void mount_info(struct fs *fs, FILE *f)
+{
+	char state[PATH_MAX];
+	json_t *o;
+	char *text;
+
+	if (!realpath(fs->conf.state, state))
+		snprintf(state, sizeof(state), "%s", fs->conf.state);
+	o = json_pack("{s:s, s:s, s:s?, s:s?, s:I, s:s}", "store", fs->conf.store, "state", state,
+		      "cache", fs->remote ? fs->cache_dir : NULL, "endpoint", fs->conf.endpoint,
+		      "pid", (json_int_t)getpid(), "version", ARTIFS_VERSION);
+	text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	if (text)
+		fprintf(f, "%s\n", text);
+	free(text);
+	json_decref(o);
+}
+
 static void stats_close(FILE *f)
 {
 	fputs("}}\n", f);
@@ -158,6 +181,9 @@ int fs_ctl_content(struct fs *fs, uint64_t ino, char **buf, size_t *len)
 		break;
 	case FS_CTL_ERRORS_INO:
 		fs_errors_print(d.f);
+		break;
+	case FS_CTL_MOUNT_INO:
+		mount_info(fs, d.f);
 		break;
 	case FS_CTL_DRAFTS_INO:
 		err = meta_txn_begin(fs->meta, 1, &txn);

@@ -52,6 +52,7 @@ _Static_assert(BE_VERSION_MAX == META_VERSION_MAX, "version numbers");
 #define FS_CTL_STATS_INO 4ULL
 #define FS_CTL_DRAFTS_INO 5ULL
 #define FS_CTL_ERRORS_INO 6ULL
+#define FS_CTL_MOUNT_INO 7ULL
 
 /* A mutex that knows its holder, so that "caller holds X" is an assert (STYLE.md 3), and
  * that counts the HEAD locks (head: fs_art.lock) each thread holds, so that store I/O can

@@ -2,6 +2,7 @@
 /* The artifs command: one dispatch table of subcommands (and mount.artifs by its name). */
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -195,13 +196,80 @@ int tool_needs_value(const char *cmd, const char *opt)
 	return 1;
 }
 
-int tool_meta_open(const char *state, struct meta **m)
+static int artifs_mount_of(const char *real, char *mp, size_t len);
+static void unescape(char *s);
+
+/* The one fuse.artifs mount in /proc/self/mountinfo into root; ENOENT for none or several. */
+static int only_mount(char *root, size_t len)
+{
+	char line[3 * PATH_MAX], found[PATH_MAX] = "";
+	int n = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *sep = strstr(line, " - "), *point;
+
+		if (!sep || strncmp(sep + 3, "fuse.artifs ", 12))
+			continue;
+		*sep = '\0';
+		point = strtok_r(line, " ", &save);
+		for (int i = 0; point && i < 4; i++)
+			point = strtok_r(NULL, " ", &save);
+		if (point && strlen(point) < sizeof(found)) {
+			snprintf(found, sizeof(found), "%s", point);
+			n++;
+		}
+	}
+	fclose(f);
+	if (n != 1)
+		return ENOENT;
+	unescape(found);
+	return artifs_mount_of(found, root, len);
+}
+
+/* The state directory that the artifs mount named by where (a path or artifs:// URI; NULL:
+ * $ARTIFS_MOUNT when it is one, else the only artifs mount) publishes in .artifs/mount. */
+static int mount_state(const char *where, char *out, size_t len)
+{
+	char path[PATH_MAX], root[PATH_MAX], file[PATH_MAX + 32];
+	json_t *o, *st;
+	int err = ENOENT;
+
+	if (where && tool_path(where, path, sizeof(path)) == 0)
+		err = tool_mount_root(path, root, sizeof(root), NULL, 0);
+	if (err && !where)
+		err = tool_mount_root(tool_mountpoint(), root, sizeof(root), NULL, 0);
+	if (err && !where)
+		err = only_mount(root, sizeof(root));
+	if (err)
+		return err;
+	snprintf(file, sizeof(file), "%s/.artifs/mount", root);
+	o = json_load_file(file, 0, NULL);
+	st = json_object_get(o, "state");
+	err = json_is_string(st) && strlen(json_string_value(st)) < len ? 0 : ENOENT;
+	if (!err)
+		snprintf(out, len, "%s", json_string_value(st));
+	json_decref(o);
+	return err;
+}
+
+int tool_meta_open(const char *state, const char *where, struct meta **m)
 {
 	struct meta_conf c = { .readonly = 1 };
 	const char *why = NULL, *env = getenv("ARTIFS_STATE");
+	char found[PATH_MAX];
 	int err;
 
-	c.dir = state ? state : env && *env ? env : fs_default_state();
+	if (state)
+		c.dir = state;
+	else if (env && *env)
+		c.dir = env;
+	else if (mount_state(where, found, sizeof(found)) == 0)
+		c.dir = found;
+	else
+		c.dir = fs_default_state();
 	err = meta_open(&c, m, &why);
 	if (err) {
 		fprintf(stderr, "artifs: cannot read the index in %s: %s\n", c.dir,

@@ -333,7 +333,7 @@ int cmd_diff(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (tool_uri("diff", args[i], uri[i], sizeof(uri[i])))
 			return 1;
-	if (tool_meta_open(state, &m))
+	if (tool_meta_open(state, args[0], &m))
 		return 1;
 	err = meta_txn_begin(m, 1, &d.txn);
 	if (err)

@@ -237,7 +237,7 @@ int cmd_find(int argc, char **argv)
 			o.json = !strcmp(val, "json");
 		}
 	}
-	if (tool_meta_open(state, &m))
+	if (tool_meta_open(state, q.input, &m))
 		return 1;
 	err = meta_txn_begin(m, 1, &o.txn);
 	if (!err) {

@@ -269,7 +269,7 @@ int cmd_lineage(int argc, char **argv)
 	}
 	if (tool_uri("lineage", target, uri, sizeof(uri)))
 		return 1;
-	if (tool_meta_open(state, &m))
+	if (tool_meta_open(state, target, &m))
 		return 1;
 	err = meta_txn_begin(m, 1, &g.txn);
 	if (err)

@@ -205,7 +205,7 @@ int cmd_log(int argc, char **argv)
 		return 1;
 	if (!strchr(uri + 9, '@'))
 		strncat(uri, "@latest", sizeof(uri) - strlen(uri) - 1);
-	if (tool_meta_open(state, &m))
+	if (tool_meta_open(state, arg, &m))
 		return 1;
 	err = meta_txn_begin(m, 1, &l.txn);
 	if (!err) {

@@ -36,8 +36,11 @@ struct meta_vref;
 struct fs_conf;
 
 /* Opens the host's index for reading beside a running daemon: state is --state, else
- * $ARTIFS_STATE, else the default. 1 with a message on stderr when it cannot. */
-int tool_meta_open(const char *state, struct meta **m);
+ * $ARTIFS_STATE, else the state directory that the artifs mount holding where (a path or
+ * artifs:// URI the command was given; NULL: $ARTIFS_MOUNT when it is a mount, else the only
+ * artifs mount) publishes in .artifs/mount, else the default. 1 with a message on stderr
+ * when it cannot. */
+int tool_meta_open(const char *state, const char *where, struct meta **m);
 /* Takes "--state DIR" out of argv (argc adjusted) into *state (NULL when absent). 0, or 1
  * with a message on stderr when --state has no value. */
 int tool_state_arg(int *argc, char **argv, const char **state);
