@@ -54,6 +54,9 @@ void be_str_release(struct be_str *b);
  * lines are dropped unless log_set_debug(1). Never pass credentials in a message. */
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_to_syslog(const char *ident);
+/* Also appends every line, with its UTC time and pid, to path (made 0600 if missing); at 8 MiB
+ * it becomes path.1 (replacing the older one) and a new path is begun. 0 or errno. */
+int log_to_file(const char *path);
 void log_set_debug(int on);
 
 /* Called once per object by list(); return 0 to go on, anything else stops the listing and

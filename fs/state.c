@@ -104,10 +104,15 @@ int fs_open_backing(struct fs *fs, int create_store)
 	struct be_local_conf lc = { .root = fs->conf.store };
 	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
 	const char *why = NULL;
+	char logpath[4096 + 8];
 	int err = dirs_make(fs, create_store);
 
 	if (err)
 		return err;
+	snprintf(logpath, sizeof(logpath), "%s/log", fs->conf.state);
+	err = log_to_file(logpath);
+	if (err)
+		log_msg(LOG_WARNING, "cannot write the log file %s: %s", logpath, strerror(err));
 	if (strncmp(fs->conf.store, "s3://", 5) == 0) {
 		err = s3_open(fs);
 	} else {

@@ -1,6 +1,7 @@
 # Reasons users can see (issue 13): every refusal of a request is kept in .artifs/errors
-# (time, pid and command, what, errno, why), the newest ones shown by artifs status; names
-# with control characters stay on one line; the file keeps the last 64.
+# (time, pid and command, what, errno, why), the newest ones shown by artifs status, and
+# logged to the state directory's log file too; names with control characters stay on one
+# line; the file keeps the last 64.
 . "$(dirname "$0")/lib.sh"
 start
 export ARTIFS_MOUNT=$MNT
@@ -15,6 +16,8 @@ IFS=$'\t' read -r when who what err why <<<"$line"
 [ "$err" = "EINVAL (Invalid argument)" ] || fail "the errno is '$err'"
 [ -n "$why" ] || fail "no reason is given"
 "$ARTIFS_BIN" status | grep -qF "refused	$line" || fail "artifs status does not show it: $("$ARTIFS_BIN" status)"
+grep -qE '^20[0-9-]+T[0-9:]+Z artifs\[[0-9]+\]: notice: mkdir my project: names use only' "$STATE/log" ||
+	fail "the state directory's log lacks the refusal: $(tail -n 3 "$STATE/log")"
 
 # A write into a version, from Python: its command and a reason.
 mkdir -p "$MNT/p/a"

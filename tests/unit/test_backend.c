@@ -20,6 +20,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <criterion/redirect.h>
 
 #include "../../backends/backend.h"
 
@@ -831,4 +832,44 @@ Test(keys, split_refuses)
 	cr_expect_eq(be_key_split("versions/p/a/09999999999999999999", BE_KEY_VERSIONS, &bk), EINVAL);
 	cr_expect_eq(be_key_split("versions/p/a/00009999999999999999", BE_KEY_VERSIONS, &bk), 0);
 	cr_expect_eq(bk.n, 9999999999999999ULL);
+}
+
+/* ---- the log file (backends/log.c) ---- */
+
+Test(log, file_gets_every_line_and_rotates_at_8_mib, .init = cr_redirect_stderr)
+{
+	char dir[] = "/tmp/artifs-test-log.XXXXXX", path[64], old[80], line[900];
+	struct stat st, st1;
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/log", dir);
+	snprintf(old, sizeof(old), "%s/log.1", dir);
+	cr_assert_eq(log_to_file(path), 0);
+	log_msg(LOG_ERR, "first line with a\ncontrol character");
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	cr_assert(strstr(line, "Z artifs["), "no time and pid: %s", line);
+	cr_assert(strstr(line, "]: error: first line with a?control character\n"), "%s", line);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	/* Past 8 MiB the file becomes log.1 and a new one begins; neither passes the bound. */
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	for (int i = 0; i < 10000; i++)
+		log_msg(LOG_INFO, "%d %s", i, line);
+	cr_assert_eq(stat(old, &st1), 0, "no log.1 after 9 MB of lines");
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_leq(st1.st_size, 8 << 20);
+	cr_assert_lt(st.st_size, st1.st_size);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	cr_assert(strstr(line, "]: info: "), "the new file starts mid-line: %.60s", line);
+	unlink(path);
+	unlink(old);
+	rmdir(dir);
 }
