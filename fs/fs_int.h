@@ -208,6 +208,9 @@ enum fs_with { FS_WITH_DRAFT, FS_WITH_VERSIONS };
 int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct meta_inos *out);
 
 /* ---- fs/state.c ---- */
+/* The daemon's log lines also go to <state>/log (log_to_file); a failure is a warning. Not
+ * for rebuild, whose state is a scratch directory. */
+void fs_log_open(struct fs *fs);
 /* Opens the state, store and index. */
 int fs_open_backing(struct fs *fs, int create_store);
 void fs_close_backing(struct fs *fs);

@@ -651,6 +651,7 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
 	err = fs_open_backing(fs, 1);
 	if (err)
 		goto out_free;
+	fs_log_open(fs);
 	err = state_ready(fs);
 	if (err)
 		goto out_backing;

@@ -99,20 +99,29 @@ static int s3_open(struct fs *fs)
 	return 0;
 }
 
+void fs_log_open(struct fs *fs)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 8];
+	int err;
+
+	/* Absolute: the daemon leaves its working directory, and the file is reopened by name. */
+	if (!realpath(fs->conf.state, dir))
+		snprintf(dir, sizeof(dir), "%s", fs->conf.state);
+	snprintf(path, sizeof(path), "%s/log", dir);
+	err = log_to_file(path);
+	if (err)
+		log_msg(LOG_WARNING, "cannot write the log file %s: %s", path, strerror(err));
+}
+
 int fs_open_backing(struct fs *fs, int create_store)
 {
 	struct be_local_conf lc = { .root = fs->conf.store };
 	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
 	const char *why = NULL;
-	char logpath[4096 + 8];
 	int err = dirs_make(fs, create_store);
 
 	if (err)
 		return err;
-	snprintf(logpath, sizeof(logpath), "%s/log", fs->conf.state);
-	err = log_to_file(logpath);
-	if (err)
-		log_msg(LOG_WARNING, "cannot write the log file %s: %s", logpath, strerror(err));
 	if (strncmp(fs->conf.store, "s3://", 5) == 0) {
 		err = s3_open(fs);
 	} else {
