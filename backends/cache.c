@@ -662,6 +662,16 @@ publish:
 static int cached_get(struct cache *c, const char *key, const char *src, uint64_t base,
 		      uint64_t limit, uint64_t off, size_t len, void *buf, size_t *got);
 
+/* Under c->lock: whether key is cached whole or being fetched whole now. */
+static int whole_here(struct cache *c, const char *key)
+{
+	struct cobj *o = NULL;
+	int have = obj_lookup(c, key, &o) == 0 || fetch_find(c, key);
+
+	if (o)
+		obj_put(c, o);
+	return have;
+}
 
 /* Under c->lock: whether a ranged miss of pack key at off follows the last one in order, and
  * remembers where this one ends. */
@@ -695,13 +705,10 @@ static int pack_get(struct cache *c, const char *key, uint64_t off, size_t len, 
 		    size_t *got)
 {
 	char rkey[MAX_KEY_LEN + 64];
-	struct cobj *o = NULL;
 	int whole, n;
 
 	pthread_mutex_lock(&c->lock);
-	whole = obj_lookup(c, key, &o) == 0 || fetch_find(c, key);
-	if (o)
-		obj_put(c, o);
+	whole = whole_here(c, key);
 	if (!whole)
 		whole = pack_in_order(c, key, off, len);
 	pthread_mutex_unlock(&c->lock);
@@ -728,16 +735,13 @@ static int cache_get(struct be *be, const char *key, uint64_t off, size_t len, v
 static int cache_warm(struct be *be, const char *key)
 {
 	struct cache *c = to_cache(be);
-	struct cobj *o = NULL;
 	size_t got;
 	int have;
 
 	if (!cacheable(key) || !is_pack(key))
 		return 0;
 	pthread_mutex_lock(&c->lock);
-	have = obj_lookup(c, key, &o) == 0 || fetch_find(c, key);
-	if (o)
-		obj_put(c, o);
+	have = whole_here(c, key);
 	pthread_mutex_unlock(&c->lock);
 	return have ? 0 : cached_get(c, key, NULL, 0, 0, 0, 0, NULL, &got);
 }

@@ -158,26 +158,22 @@ static void warm(struct fs *fs, struct fs_handle *h, size_t i, size_t end)
 	struct rcache *rc = fs->rc;
 	struct meta_txn *txn;
 	struct pack_loc loc;
-	uint8_t last[PACK_NAME_LEN];
-	size_t added = 0;
-	int have = 0;
+	uint8_t packs[WARM_QUEUE][PACK_NAME_LEN];
+	size_t n = 0, added = 0;
 
+	/* Looked up first, with no lock held; then queued. */
 	if (meta_txn_begin(fs->meta, 1, &txn))
 		return;
-	pthread_mutex_lock(&rc->pf_lock);
-	for (; i < end && rc->warm_len < WARM_QUEUE; i++) {
-		if (meta_chunk_loc_get(txn, h->chunks[i].id, &loc))
-			continue;
-		if (have && !memcmp(last, loc.pack, PACK_NAME_LEN))
-			continue;
-		memcpy(last, loc.pack, PACK_NAME_LEN);
-		have = 1;
-		memcpy(rc->warm_queue[(rc->warm_head + rc->warm_len++) % WARM_QUEUE], loc.pack,
-		       PACK_NAME_LEN);
-		added++;
-	}
-	pthread_mutex_unlock(&rc->pf_lock);
+	for (; i < end && n < WARM_QUEUE; i++)
+		if (meta_chunk_loc_get(txn, h->chunks[i].id, &loc) == 0 &&
+		    (!n || memcmp(packs[n - 1], loc.pack, PACK_NAME_LEN)))
+			memcpy(packs[n++], loc.pack, PACK_NAME_LEN);
 	meta_txn_abort(txn);
+	pthread_mutex_lock(&rc->pf_lock);
+	for (; added < n && rc->warm_len < WARM_QUEUE; added++)
+		memcpy(rc->warm_queue[(rc->warm_head + rc->warm_len++) % WARM_QUEUE], packs[added],
+		       PACK_NAME_LEN);
+	pthread_mutex_unlock(&rc->pf_lock);
 	while (added-- && fs_pool_submit(rc->warm_pool, warm_job, rc) == 0)
 		;
 }

@@ -197,7 +197,7 @@ int tool_needs_value(const char *cmd, const char *opt)
 }
 
 static int artifs_mount_of(const char *real, char *mp, size_t len);
-static void unescape(char *s);
+static int mountinfo_split(char *line, char **point, char **type);
 
 /* The one fuse.artifs mount in /proc/self/mountinfo into root; ENOENT for none or several. */
 static int only_mount(char *root, size_t len)
@@ -209,23 +209,17 @@ static int only_mount(char *root, size_t len)
 	if (!f)
 		return errno;
 	while (fgets(line, sizeof(line), f)) {
-		char *save = NULL, *sep = strstr(line, " - "), *point;
+		char *point, *type;
 
-		if (!sep || strncmp(sep + 3, "fuse.artifs ", 12))
+		if (mountinfo_split(line, &point, &type) || strcmp(type, "fuse.artifs") ||
+		    strlen(point) >= sizeof(found))
 			continue;
-		*sep = '\0';
-		point = strtok_r(line, " ", &save);
-		for (int i = 0; point && i < 4; i++)
-			point = strtok_r(NULL, " ", &save);
-		if (point && strlen(point) < sizeof(found)) {
-			snprintf(found, sizeof(found), "%s", point);
-			n++;
-		}
+		snprintf(found, sizeof(found), "%s", point);
+		n++;
 	}
 	fclose(f);
 	if (n != 1)
 		return ENOENT;
-	unescape(found);
 	return artifs_mount_of(found, root, len);
 }
 
@@ -296,6 +290,27 @@ static void unescape(char *s)
 	*o = '\0';
 }
 
+/* One line of /proc/self/mountinfo, split in place: its mount point (unescaped) and its
+ * filesystem type. ENOENT for a line without them. */
+static int mountinfo_split(char *line, char **point, char **type)
+{
+	char *save = NULL, *sep = strstr(line, " - ");
+
+	/* id parent major:minor root POINT options [optional...] - TYPE source ... */
+	if (!sep)
+		return ENOENT;
+	*sep = '\0';
+	*type = strtok_r(sep + 3, " ", &save);
+	save = NULL;
+	*point = strtok_r(line, " ", &save);
+	for (int i = 0; *point && i < 4; i++)
+		*point = strtok_r(NULL, " ", &save);
+	if (!*point || !*type)
+		return ENOENT;
+	unescape(*point);
+	return 0;
+}
+
 /*
  * The mount point nearest above real (an existing real path) into mp, and whether it is an
  * artifs mount: its type in /proc/self/mountinfo is fuse.artifs (the daemon sets
@@ -310,22 +325,11 @@ static int artifs_mount_of(const char *real, char *mp, size_t len)
 	if (!f)
 		return errno;
 	while (fgets(line, sizeof(line), f)) {
-		char *save = NULL, *point = NULL, *sep, *type;
+		char *point, *type;
 		size_t pl;
 
-		/* id parent major:minor root POINT options [optional...] - TYPE source ... */
-		sep = strstr(line, " - ");
-		if (!sep)
+		if (mountinfo_split(line, &point, &type))
 			continue;
-		*sep = '\0';
-		type = strtok_r(sep + 3, " ", &save);
-		save = NULL;
-		point = strtok_r(line, " ", &save);
-		for (int i = 0; point && i < 4; i++)
-			point = strtok_r(NULL, " ", &save);
-		if (!point || !type)
-			continue;
-		unescape(point);
 		pl = strlen(point);
 		if (strcmp(point, "/") &&
 		    (strncmp(real, point, pl) || (real[pl] != '\0' && real[pl] != '/')))

@@ -113,6 +113,7 @@ static void report(struct diff *d, char what, const char *path, const struct met
 		   uint64_t bytes)
 {
 	const struct meta_inode *one = n ? n : o;
+	int bytes_changed = why && !strncmp(why, "bytes", 5);
 	char a[32], b[32], c[32];
 
 	if (what == 'A')
@@ -134,7 +135,7 @@ static void report(struct diff *d, char what, const char *path, const struct met
 			json_object_set_new(e, "new_size", json_integer((json_int_t)n->size));
 		if (why)
 			json_object_set_new(e, "what", json_string(why));
-		if (r) {
+		if (bytes_changed) {
 			json_t *ra = json_array();
 
 			for (size_t i = 0; i < nr; i++)
@@ -156,7 +157,7 @@ static void report(struct diff *d, char what, const char *path, const struct met
 		return;
 	}
 	printf("  (%s", why);
-	if (r) {
+	if (bytes_changed) {
 		tool_size_human(o->size, a, sizeof(a));
 		tool_size_human(n->size, b, sizeof(b));
 		tool_size_human(bytes, c, sizeof(c));
@@ -229,7 +230,7 @@ static int entry(struct diff *d, uint64_t oino, uint64_t nino, const char *path)
 			return err;
 		report(d, 'M', path, &o, &n, (o.mode & 07777) != (n.mode & 07777) ? "bytes, mode"
 										   : "bytes",
-		       r ? r : (struct range[]){ { 0, 0 } }, nr, bytes);
+		       r, nr, bytes);
 		free(r);
 	} else if ((o.mode & 07777) != (n.mode & 07777)) {
 		report(d, 'M', path, &o, &n, "mode", NULL, 0, 0);
