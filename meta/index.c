@@ -981,45 +981,31 @@ int meta_chunk_mark(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN])
 	return put(txn, DBI_CHUNK_OK, (void *)id, CHUNK_ID_LEN, "", 0);
 }
 
-/* ---- where chunks lie in packs (store format 2) ---- */
+/* ---- where chunks lie in packs (store format 2) ----
+ *
+ * packs:    pack name (16) -> index digest (32), pack number (4), then per frame in index
+ *           order its chunk name (32), plain length, offset and frame length (4 each)
+ * pack_no:  pack number (4) -> pack name (16)
+ * chunk_at: the first 16 bytes of a chunk name -> pack number (4), frame (4), own (1)
+ *
+ * A location is found by a 16-byte prefix and checked against the whole name in the pack's
+ * frame, so a chunk that shares a prefix with another is at worst not located (a duplicate
+ * stored, or an EIO read), never taken for the other. */
 
-#define LOC_BYTES (PACK_NAME_LEN + 8 + 4 + 4 + 1)
+#define AT_KEY 16
+#define AT_BYTES 9
+#define PACK_HDR (CHUNK_ID_LEN + 4)
 
-int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
-		       struct pack_loc *loc)
+static int pack_record(const MDB_val *v, struct meta_pack *out, uint32_t *no)
 {
-	const uint8_t *p;
-	MDB_val v;
-	int rc = get(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, &v);
-
-	if (rc)
-		return rc;
-	if (v.mv_size != LOC_BYTES)
-		return ENOENT; /* written before frames were recorded: read in again */
-	p = v.mv_data;
-	memcpy(loc->pack, p, PACK_NAME_LEN);
-	loc->off = meta_be64_get(p + PACK_NAME_LEN);
-	loc->flen = meta_be32_get(p + PACK_NAME_LEN + 8);
-	loc->frame = meta_be32_get(p + PACK_NAME_LEN + 12);
-	loc->own = p[PACK_NAME_LEN + 16] == 1;
+	if (v->mv_size < PACK_HDR || (v->mv_size - PACK_HDR) % META_FRAME_BYTES)
+		return ENOENT;
+	out->digest = v->mv_data;
+	out->frames = (const uint8_t *)v->mv_data + PACK_HDR;
+	out->n = (v->mv_size - PACK_HDR) / META_FRAME_BYTES;
+	if (no)
+		*no = meta_be32_get(out->digest + CHUNK_ID_LEN);
 	return 0;
-}
-
-static int chunk_loc_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
-			 const struct pack_loc *loc, int own)
-{
-	uint8_t v[LOC_BYTES];
-	MDB_val old;
-
-	if (!own && get(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, &old) == 0 &&
-	    old.mv_size == LOC_BYTES)
-		return 0;
-	memcpy(v, loc->pack, PACK_NAME_LEN);
-	meta_be64_put(v + PACK_NAME_LEN, loc->off);
-	meta_be32_put(v + PACK_NAME_LEN + 8, loc->flen);
-	meta_be32_put(v + PACK_NAME_LEN + 12, loc->frame);
-	v[PACK_NAME_LEN + 16] = own ? 1 : 0;
-	return put(txn, DBI_CHUNK_LOC, (void *)id, CHUNK_ID_LEN, v, LOC_BYTES);
 }
 
 int meta_pack_get(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], struct meta_pack *out)
@@ -1027,15 +1013,90 @@ int meta_pack_get(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], struc
 	MDB_val v;
 	int rc = get(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN, &v);
 
+	return rc ? rc : pack_record(&v, out, NULL);
+}
+
+int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
+		       struct pack_loc *loc)
+{
+	struct meta_pack mp;
+	const uint8_t *p, *f;
+	uint32_t frame;
+	MDB_val v;
+	int rc = get(txn, DBI_CHUNK_AT, (void *)id, AT_KEY, &v);
+
 	if (rc)
 		return rc;
-	/* Records without a digest were written before frames were recorded: read in again. */
-	if (v.mv_size < CHUNK_ID_LEN || (v.mv_size - CHUNK_ID_LEN) % META_FRAME_BYTES)
+	if (v.mv_size != AT_BYTES)
 		return ENOENT;
-	out->digest = v.mv_data;
-	out->frames = (const uint8_t *)v.mv_data + CHUNK_ID_LEN;
-	out->n = (v.mv_size - CHUNK_ID_LEN) / META_FRAME_BYTES;
+	p = v.mv_data;
+	frame = meta_be32_get(p + 4);
+	loc->own = p[8] == 1;
+	rc = get(txn, DBI_PACK_NO, (void *)p, 4, &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != PACK_NAME_LEN)
+		return ENOENT;
+	memcpy(loc->pack, v.mv_data, PACK_NAME_LEN);
+	rc = meta_pack_get(txn, loc->pack, &mp);
+	if (rc)
+		return rc;
+	if (frame >= mp.n)
+		return ENOENT;
+	f = mp.frames + (size_t)frame * META_FRAME_BYTES;
+	loc->off = meta_be32_get(f + CHUNK_ID_LEN + 4);
+	loc->flen = meta_be32_get(f + CHUNK_ID_LEN + 8);
+	loc->frame = frame;
+	/* Another chunk of the same prefix, or a frame whose place is unknown (schema 1). */
+	if (memcmp(f, id, CHUNK_ID_LEN) || !loc->flen)
+		return ENOENT;
 	return 0;
+}
+
+/* Records that chunk id lies in frame of pack number no; unless own, a chunk that has a
+ * location keeps it. */
+static int chunk_at_put(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN], uint32_t no,
+			uint32_t frame, int own)
+{
+	uint8_t v[AT_BYTES];
+	MDB_val old;
+
+	if (!own && get(txn, DBI_CHUNK_AT, (void *)id, AT_KEY, &old) == 0 &&
+	    old.mv_size == AT_BYTES)
+		return 0;
+	meta_be32_put(v, no);
+	meta_be32_put(v + 4, frame);
+	v[8] = own ? 1 : 0;
+	return put(txn, DBI_CHUNK_AT, (void *)id, AT_KEY, v, AT_BYTES);
+}
+
+/* The number of pack name: the one it has, else the next free one, recorded in pack_no. */
+static int pack_number(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], uint32_t *no)
+{
+	struct meta_pack mp;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint8_t key[4];
+	int rc = get(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN, &v);
+
+	if (!rc && pack_record(&v, &mp, no) == 0)
+		return 0;
+	if (rc && rc != ENOENT)
+		return rc;
+	rc = cursor_open(txn, DBI_PACK_NO, &c);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	*no = 1;
+	if (rc == 0 && k.mv_size == 4)
+		*no = meta_be32_get(k.mv_data) + 1;
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return meta_err(rc, "cursor");
+	if (*no == 0)
+		return EOVERFLOW; /* 2^32 packs read in */
+	meta_be32_put(key, *no);
+	return put(txn, DBI_PACK_NO, key, 4, name, PACK_NAME_LEN);
 }
 
 int meta_pack_chunks(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN],
@@ -1060,28 +1121,146 @@ int meta_pack_chunks(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN],
 
 int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix, int own)
 {
-	size_t vlen = CHUNK_ID_LEN + ix->n * META_FRAME_BYTES;
-	uint8_t *v = malloc(vlen), *f;
-	int err = v ? 0 : ENOMEM;
+	size_t vlen = PACK_HDR + ix->n * META_FRAME_BYTES;
+	uint8_t *v, *f;
+	uint32_t no;
+	int err = pack_number(txn, ix->name, &no);
 
-	for (size_t i = 0; i < ix->n && !err; i++) {
-		struct pack_loc loc = { .off = ix->v[i].off, .flen = ix->v[i].flen,
-					.frame = (uint32_t)i };
-
-		memcpy(loc.pack, ix->name, PACK_NAME_LEN);
-		err = chunk_loc_put(txn, ix->v[i].id, &loc, own);
+	if (err)
+		return err;
+	v = malloc(vlen);
+	if (!v)
+		return ENOMEM;
+	memcpy(v, ix->digest, CHUNK_ID_LEN);
+	meta_be32_put(v + CHUNK_ID_LEN, no);
+	f = v + PACK_HDR;
+	for (size_t i = 0; i < ix->n && !err; i++, f += META_FRAME_BYTES) {
+		/* pack_index_decode() keeps every frame inside a pack of PACK_SIZE_MAX */
+		if (ix->v[i].off > UINT32_MAX)
+			err = EINVAL;
+		memcpy(f, ix->v[i].id, CHUNK_ID_LEN);
+		meta_be32_put(f + CHUNK_ID_LEN, ix->v[i].len);
+		meta_be32_put(f + CHUNK_ID_LEN + 4, (uint32_t)ix->v[i].off);
+		meta_be32_put(f + CHUNK_ID_LEN + 8, ix->v[i].flen);
 	}
-	if (!err) {
-		memcpy(v, ix->digest, CHUNK_ID_LEN);
-		f = v + CHUNK_ID_LEN;
-		for (size_t i = 0; i < ix->n; i++, f += META_FRAME_BYTES) {
-			memcpy(f, ix->v[i].id, CHUNK_ID_LEN);
-			meta_be32_put(f + CHUNK_ID_LEN, ix->v[i].len);
-		}
+	if (!err)
 		err = put(txn, DBI_PACKS, (void *)ix->name, PACK_NAME_LEN, v, vlen);
+	free(v);
+	for (size_t i = 0; i < ix->n && !err; i++)
+		err = chunk_at_put(txn, ix->v[i].id, no, (uint32_t)i, own);
+	return err;
+}
+
+/* ---- schema 1 to 2 ---- */
+
+#define OLD_FRAME (CHUNK_ID_LEN + 4)
+#define OLD_LOC (PACK_NAME_LEN + 8 + 4 + 4 + 1)
+
+/* One pack record of schema 1 (digest, frames of name and length) in the shape of 2: the
+ * place of each frame from the old chunk_loc where it names this frame, else unknown (0). */
+static int upgrade_pack(struct meta_txn *txn, MDB_dbi old_loc, const uint8_t *name,
+			const MDB_val *old, uint32_t no)
+{
+	size_t n = (old->mv_size - CHUNK_ID_LEN) / OLD_FRAME;
+	size_t vlen = PACK_HDR + n * META_FRAME_BYTES;
+	uint8_t *v = malloc(vlen), *f;
+	const uint8_t *of = (const uint8_t *)old->mv_data + CHUNK_ID_LEN;
+	uint8_t key[4];
+	int err = 0;
+
+	if (!v)
+		return ENOMEM;
+	memcpy(v, old->mv_data, CHUNK_ID_LEN);
+	meta_be32_put(v + CHUNK_ID_LEN, no);
+	f = v + PACK_HDR;
+	for (size_t i = 0; i < n; i++, f += META_FRAME_BYTES, of += OLD_FRAME) {
+		MDB_val k = { CHUNK_ID_LEN, (void *)of }, l;
+		const uint8_t *p;
+		uint32_t off = 0, flen = 0;
+
+		memcpy(f, of, OLD_FRAME);
+		if (mdb_get(txn->txn, old_loc, &k, &l) == 0 && l.mv_size == OLD_LOC &&
+		    (p = l.mv_data, !memcmp(p, name, PACK_NAME_LEN)) &&
+		    meta_be32_get(p + PACK_NAME_LEN + 12) == i &&
+		    meta_be64_get(p + PACK_NAME_LEN) <= UINT32_MAX) {
+			off = (uint32_t)meta_be64_get(p + PACK_NAME_LEN);
+			flen = meta_be32_get(p + PACK_NAME_LEN + 8);
+		}
+		meta_be32_put(f + CHUNK_ID_LEN + 4, off);
+		meta_be32_put(f + CHUNK_ID_LEN + 8, flen);
 	}
+	meta_be32_put(key, no);
+	err = put(txn, DBI_PACK_NO, key, 4, name, PACK_NAME_LEN);
+	if (!err)
+		err = put(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN, v, vlen);
 	free(v);
 	return err;
+}
+
+int meta_upgrade_packs(struct meta_txn *txn, MDB_dbi old_loc)
+{
+	uint8_t (*names)[PACK_NAME_LEN] = NULL;
+	size_t n = 0, cap = 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = cursor_open(txn, DBI_PACKS, &c);
+
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != PACK_NAME_LEN)
+			continue;
+		if (n == cap) {
+			void *nv = realloc(names, (cap = cap ? 2 * cap : 64) * PACK_NAME_LEN);
+
+			if (!nv) {
+				rc = ENOMEM;
+				break;
+			}
+			names = nv;
+		}
+		memcpy(names[n++], k.mv_data, PACK_NAME_LEN);
+	}
+	mdb_cursor_close(c);
+	rc = rc == ENOMEM ? rc : walk_end(rc);
+	/* Numbered in name order; a record of no known shape is dropped (read in again). */
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = get(txn, DBI_PACKS, names[i], PACK_NAME_LEN, &v);
+		if (!rc && (v.mv_size < CHUNK_ID_LEN || (v.mv_size - CHUNK_ID_LEN) % OLD_FRAME))
+			rc = del(txn, DBI_PACKS, names[i], PACK_NAME_LEN);
+		else if (!rc)
+			rc = upgrade_pack(txn, old_loc, names[i], &v, (uint32_t)(i + 1));
+	}
+	free(names);
+	if (!rc)
+		rc = meta_err(mdb_cursor_open(txn->txn, old_loc, &c), "cursor");
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *p = v.mv_data;
+		struct meta_pack mp;
+		MDB_val pv;
+		uint32_t no;
+		int err;
+
+		if (k.mv_size != CHUNK_ID_LEN || v.mv_size != OLD_LOC)
+			continue;
+		err = get(txn, DBI_PACKS, (void *)p, PACK_NAME_LEN, &pv);
+		if (err == ENOENT || (!err && pack_record(&pv, &mp, &no)))
+			continue; /* a pack no longer read in */
+		if (!err)
+			err = chunk_at_put(txn, k.mv_data, no,
+					   meta_be32_get(p + PACK_NAME_LEN + 12), p[OLD_LOC - 1] == 1);
+		if (err) {
+			mdb_cursor_close(c);
+			return err;
+		}
+	}
+	mdb_cursor_close(c);
+	rc = walk_end(rc);
+	return rc ? rc : meta_err(mdb_drop(txn->txn, old_loc, 1), "drop");
 }
 
 /* ---- orphans ---- */

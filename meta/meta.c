@@ -32,7 +32,7 @@
 
 #include "meta_int.h"
 
-#define META_SCHEMA 1
+#define META_SCHEMA 2
 #define META_DEFAULT_MAP (256ULL << 20)
 #define META_MAX_DBS 32
 #define META_MAX_READERS 126
@@ -45,7 +45,8 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_LINEAGE_UP] = "lineage_up", [DBI_LINEAGE_DOWN] = "lineage_down",
 	[DBI_LABEL_IDX] = "label_idx",   [DBI_METRIC_IDX] = "metric_idx",
 	[DBI_CHUNK_OK] = "chunk_ok",   [DBI_ORPHANS] = "orphans",
-	[DBI_CHUNK_LOC] = "chunk_loc", [DBI_PACKS] = "packs",     [DBI_RUNS] = "runs",
+	[DBI_CHUNK_AT] = "chunk_at",   [DBI_PACKS] = "packs",     [DBI_RUNS] = "runs",
+	[DBI_PACK_NO] = "pack_no",
 };
 
 /* *why of meta_open(): room for a path of PATH_MAX and a sentence. */
@@ -150,6 +151,29 @@ static int take_lock(const char *dir, int *fd, const char **why)
 	return 0;
 }
 
+/* Schema 1 to 2 (store format 2's chunk locations keyed by a pack number): in txn, which
+ * opened every DBI and then writes the new schema. */
+static int upgrade_1(struct meta *m, MDB_txn *txn)
+{
+	static const char schema_key[] = "schema";
+	struct meta_txn t = { .m = m, .txn = txn, .map_size = m->map_size };
+	MDB_val k = { sizeof(schema_key) - 1, (void *)schema_key }, v;
+	uint32_t schema = META_SCHEMA;
+	MDB_dbi old;
+	int rc = mdb_dbi_open(txn, "chunk_loc", MDB_CREATE, &old);
+
+	if (rc)
+		return meta_err(rc, "chunk_loc");
+	rc = meta_upgrade_packs(&t, old);
+	v.mv_size = sizeof(schema);
+	v.mv_data = &schema;
+	if (!rc)
+		rc = meta_err(mdb_put(txn, m->dbi[DBI_CONF], &k, &v, 0), "schema");
+	if (!rc)
+		log_msg(LOG_NOTICE, "meta: index upgraded from schema 1 to %d", META_SCHEMA);
+	return rc;
+}
+
 /* Opens every DBI in one transaction and checks (or writes) the schema version. */
 static int open_dbis(struct meta *m, int readonly, const char **why)
 {
@@ -189,10 +213,21 @@ static int open_dbis(struct meta *m, int readonly, const char **why)
 			schema = 0;
 		else
 			memcpy(&schema, v.mv_data, sizeof(schema));
-		if (schema != META_SCHEMA) {
+		if (schema == 1 && !readonly) {
+			rc = upgrade_1(m, txn);
+			if (rc) {
+				snprintf(why_buf, sizeof(why_buf),
+					 "cannot upgrade the metadata index from schema 1: %s",
+					 strerror(rc));
+				*why = why_buf;
+				goto fail;
+			}
+		} else if (schema != META_SCHEMA) {
 			snprintf(why_buf, sizeof(why_buf),
-				 "metadata index has schema %" PRIu32 ", this artifs knows %d",
-				 schema, META_SCHEMA);
+				 "metadata index has schema %" PRIu32 ", this artifs knows %d%s",
+				 schema, META_SCHEMA,
+				 schema == 1 ? " (the daemon of this artifs upgrades it at mount)"
+					     : "");
 			*why = why_buf;
 			log_msg(LOG_ERR, "meta: %s", why_buf);
 			rc = EINVAL;

@@ -187,9 +187,10 @@ int meta_chunk_loc_get(struct meta_txn *txn, const uint8_t id[CHUNK_ID_LEN],
 		       struct pack_loc *loc);
 int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix, int own);
 /* A pack index read in: its digest, and its frames in index order, META_FRAME_BYTES each
- * (the chunk name, then its plain length in 4 bytes big-endian), pointing into the index
- * (valid until the transaction ends). ENOENT when the index was not read in. */
-#define META_FRAME_BYTES (CHUNK_ID_LEN + 4)
+ * (the chunk name, then its plain length, offset and frame length in 4 bytes big-endian
+ * each), pointing into the index (valid until the transaction ends). ENOENT when the index
+ * was not read in. */
+#define META_FRAME_BYTES (CHUNK_ID_LEN + 12)
 struct meta_pack {
 	const uint8_t *digest;
 	const uint8_t *frames;

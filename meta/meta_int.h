@@ -28,9 +28,10 @@ enum meta_dbi {
 	DBI_METRIC_IDX,   /* (metric name, 0, ordered double, artifact, N) -> empty */
 	DBI_CHUNK_OK,     /* chunk id (32 bytes) -> empty: known good in the store */
 	DBI_ORPHANS,      /* ino -> empty: unlinked while in use, freed when unused */
-	DBI_CHUNK_LOC,    /* chunk id -> pack, offset, frame length, frame (32 bytes) */
-	DBI_PACKS,        /* pack name (16 bytes) -> index digest, then frames (36 bytes each) */
+	DBI_CHUNK_AT,     /* chunk id's first 16 bytes -> pack number, frame, own (9 bytes) */
+	DBI_PACKS,        /* pack name -> index digest, pack number, frames (44 bytes each) */
 	DBI_RUNS,         /* ino -> runs (pack name, first frame, count: 24 bytes each) */
+	DBI_PACK_NO,      /* pack number (4 bytes) -> pack name (16 bytes) */
 	DBI_COUNT
 };
 
@@ -53,6 +54,11 @@ struct meta_txn {
 	int rdonly;
 	uint64_t map_size; /* m->map_size when the transaction began */
 };
+
+/* Schema 1 to 2, in the transaction that opens the DBIs: each pack record gets a number and
+ * its frames' places, and old_loc (schema 1's chunk_loc: chunk id -> pack name, offset, frame
+ * length, frame, own) becomes chunk_at, then is dropped. */
+int meta_upgrade_packs(struct meta_txn *txn, MDB_dbi old_loc);
 
 /* Translates an LMDB (or errno) code into our errno convention; logs the unexpected ones. */
 int meta_err(int rc, const char *what);

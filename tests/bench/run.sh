@@ -485,7 +485,7 @@ if want 8; then
 	row 8d "dedup: 10 MiB inserted in the middle, store bytes added" MiB "" "artifs<=10.5"
 	row 8e "dedup: 1% appended, store bytes added" "% of file" "" "artifs<=1.2"
 	row 8f "dedup: 16 MiB rewritten in place, store bytes added" MiB "" "artifs<=16.5"
-	row 8g "index bytes per chunk stored, 5 versions (chunk lists, runs, chunk_ok, chunk_loc, packs)" bytes "" "artifs<=128"
+	row 8g "index bytes per chunk stored, 5 versions (chunk lists, runs, chunk_ok, chunk_at, packs, pack_no)" bytes "" "artifs<=128"
 	a=$T/m-artifs/bench/dedup
 	mkdir -p "$a"
 	head -c $((BIG << 20)) /dev/urandom >"$SRC/dd"

@@ -128,9 +128,9 @@ def main():
         # chunks located (format 2) or known good (format 1).
         with open(os.path.join(args[0], ".artifs", "stats")) as f:
             ix = json.load(f)["index"]
-        tables = ("chunks", "runs", "chunk_ok", "chunk_loc", "packs")
+        tables = ("chunks", "runs", "chunk_ok", "chunk_at", "packs", "pack_no")
         print(sum(ix[t]["bytes"] for t in tables),
-              max(ix["chunk_loc"]["entries"], ix["chunk_ok"]["entries"]))
+              max(ix["chunk_at"]["entries"], ix["chunk_ok"]["entries"]))
     elif cmd == "stats":
         with open(os.path.join(args[0], ".artifs", "stats")) as f:
             s = json.load(f)["daemon"]

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <lmdb.h>
 
 #include "../../meta/meta.h"
 
@@ -489,6 +490,157 @@ static int acollect(void *arg, const struct meta_artifact *a)
 
 	seen[++seen[0]] = a->ino;
 	return seen[0] == 2 && seen[9] ? 5 : 0;
+}
+
+/* A pack of n frames named fill, chunk i named id0 + i (then id1 in its second half). */
+static void pack_of(struct pack_index *ix, struct pack_entry *v, size_t n, int fill, int id0,
+		    int id1)
+{
+	memset(ix, 0, sizeof(*ix));
+	memset(ix->name, fill, PACK_NAME_LEN);
+	memset(ix->digest, fill + 1, CHUNK_ID_LEN);
+	ix->v = v;
+	ix->n = n;
+	ix->size = 1000u * n;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = (struct pack_entry){ .off = 1000u * i, .flen = 900, .len = 100 };
+		memset(v[i].id, id0 + (int)i, 16);
+		memset(v[i].id + 16, id1 + (int)i, 16);
+	}
+}
+
+Test(meta, locations_are_found_by_prefix_and_checked_whole)
+{
+	struct pack_entry a[3], b[3];
+	struct pack_index ia, ib;
+	struct pack_loc loc;
+	struct meta_txn *t = wr();
+	uint8_t other[CHUNK_ID_LEN];
+
+	pack_of(&ia, a, 3, 0x10, 0x50, 0x60);
+	/* b's chunk 0 shares a's chunk 1's first 16 bytes; its chunk 1 is a's chunk 2 */
+	pack_of(&ib, b, 3, 0x20, 0x51, 0x70);
+	memcpy(b[1].id, a[2].id, CHUNK_ID_LEN);
+	cr_assert_eq(meta_pack_read_in(t, &ia, 1), 0);
+	cr_assert_eq(meta_pack_read_in(t, &ib, 0), 0);
+
+	cr_assert_eq(meta_chunk_loc_get(t, a[1].id, &loc), 0);
+	cr_expect_eq(memcmp(loc.pack, ia.name, PACK_NAME_LEN), 0);
+	cr_expect(loc.frame == 1 && loc.off == 1000 && loc.flen == 900 && loc.own);
+	cr_expect_eq(meta_chunk_loc_get(t, b[0].id, &loc), ENOENT,
+		     "same prefix, another chunk: not located, never taken for a[1]");
+	cr_assert_eq(meta_chunk_loc_get(t, b[1].id, &loc), 0);
+	cr_expect_eq(memcmp(loc.pack, ia.name, PACK_NAME_LEN), 0, "an own location stays");
+	cr_assert_eq(meta_chunk_loc_get(t, b[2].id, &loc), 0);
+	cr_expect(loc.frame == 2 && loc.off == 2000 && !loc.own);
+	memcpy(other, a[0].id, CHUNK_ID_LEN);
+	other[31] ^= 1;
+	cr_expect_eq(meta_chunk_loc_get(t, other, &loc), ENOENT);
+
+	/* Read in again as own: b keeps its number, and its locations replace a's. */
+	cr_assert_eq(meta_pack_read_in(t, &ib, 1), 0);
+	cr_assert_eq(meta_chunk_loc_get(t, b[0].id, &loc), 0);
+	cr_expect(memcmp(loc.pack, ib.name, PACK_NAME_LEN) == 0 && loc.own);
+	cr_expect_eq(meta_chunk_loc_get(t, a[1].id, &loc), ENOENT);
+	cr_assert_eq(meta_chunk_loc_get(t, a[0].id, &loc), 0);
+	cr_expect_eq(memcmp(loc.pack, ia.name, PACK_NAME_LEN), 0);
+	cr_assert_eq(meta_txn_commit(t), 0);
+}
+
+static void raw_put(MDB_txn *txn, MDB_dbi d, const void *k, size_t kl, const void *v, size_t vl)
+{
+	MDB_val key = { kl, (void *)k }, val = { vl, (void *)v };
+
+	cr_assert_eq(mdb_put(txn, d, &key, &val, 0), 0);
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+}
+
+static const char *const v1_tables[] = { "inodes", "links", "chunks", "dirents", "xattrs",
+	"artifacts", "versions", "lineage_up", "lineage_down", "label_idx", "metric_idx",
+	"chunk_ok", "orphans", "runs", NULL };
+
+/* An index of schema 1 (build 5f7ab01): a pack of three frames whose chunk_loc names frames
+ * 0 and 2 in it and frame 1 in a pack since forgotten; meta_open upgrades it in place. */
+Test(meta, schema_1_is_upgraded_in_place)
+{
+	uint8_t name[PACK_NAME_LEN], gone[PACK_NAME_LEN], rec[32 + 3 * 36], loc[33];
+	uint8_t id[3][CHUNK_ID_LEN];
+	uint32_t one = 1;
+	struct pack_loc pl;
+	struct chunk_ref refs[3];
+	struct meta_txn *t;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi conf, packs, cl;
+	MDB_val k = { 9, "chunk_loc" }, v;
+
+	meta_close(m);
+	m = NULL;
+	snprintf(state, sizeof(state), "%s/v1", dir);
+	cr_assert_eq(mkdir(state, 0700), 0);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, state, 0, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "conf", MDB_CREATE, &conf), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "packs", MDB_CREATE, &packs), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "chunk_loc", MDB_CREATE, &cl), 0);
+	for (const char *const *t1 = v1_tables; *t1; t1++)
+		cr_assert_eq(mdb_dbi_open(txn, *t1, MDB_CREATE, &conf), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "conf", MDB_CREATE, &conf), 0);
+	raw_put(txn, conf, "schema", 6, &one, 4);
+	memset(name, 0x33, sizeof(name));
+	memset(gone, 0x44, sizeof(gone));
+	memset(rec, 0x99, 32);
+	for (int i = 0; i < 3; i++) {
+		memset(id[i], 0xa0 + i, CHUNK_ID_LEN);
+		memcpy(rec + 32 + 36 * i, id[i], CHUNK_ID_LEN);
+		be32(rec + 32 + 36 * i + 32, 500u + i);
+		memcpy(loc, i == 1 ? gone : name, PACK_NAME_LEN);
+		memset(loc + 16, 0, 8);
+		be32(loc + 20, 7000u * i); /* offset, 8 bytes big-endian */
+		be32(loc + 24, 400u + i);
+		be32(loc + 28, i);
+		loc[32] = i == 0;
+		raw_put(txn, cl, id[i], CHUNK_ID_LEN, loc, sizeof(loc));
+	}
+	raw_put(txn, packs, name, PACK_NAME_LEN, rec, sizeof(rec));
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	{
+		struct meta_conf c = { .dir = state, .readonly = 1 };
+		const char *why = NULL;
+		struct meta *r;
+
+		cr_expect_eq(meta_open(&c, &r, &why), EINVAL, "a reader does not upgrade");
+		cr_expect(why && strstr(why, "schema 1"), "why: %s", why ? why : "");
+	}
+	open_state(0);
+	t = rd();
+	cr_assert_eq(meta_chunk_loc_get(t, id[0], &pl), 0);
+	cr_expect(pl.off == 0 && pl.flen == 400 && pl.frame == 0 && pl.own);
+	cr_expect_eq(memcmp(pl.pack, name, PACK_NAME_LEN), 0);
+	cr_assert_eq(meta_chunk_loc_get(t, id[2], &pl), 0);
+	cr_expect(pl.off == 14000 && pl.flen == 402 && pl.frame == 2 && !pl.own);
+	cr_expect_eq(meta_chunk_loc_get(t, id[1], &pl), ENOENT, "its pack was not read in");
+	cr_assert_eq(meta_pack_chunks(t, name, rec, 0, 3, refs), 0);
+	cr_expect(refs[1].len == 501 && refs[2].id[0] == 0xa2);
+	meta_txn_abort(t);
+	reopen(0); /* schema 2 now: opens as it is */
+
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 32), 0);
+	cr_assert_eq(mdb_env_open(env, state, MDB_RDONLY | MDB_NOLOCK, 0600), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, NULL, 0, &conf), 0);
+	cr_expect_eq(mdb_get(txn, conf, &k, &v), MDB_NOTFOUND, "chunk_loc is dropped");
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
 }
 
 Test(meta, artifacts)
