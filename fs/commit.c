@@ -579,6 +579,26 @@ static int install(struct fs *fs, struct fs_art *art, const struct meta_artifact
  * install under art->lock. Whatever changed in between stays in the draft (install_fn).
  * EAGAIN when a staged file went away meanwhile: the caller tries again from a new snapshot.
  */
+/* After a commit made version n (0: none) of a: the named runs that wrote it are told (what
+ * `artifs run` prints). The runs that wrote the draft are let go only when no draft is left
+ * (!kept): a run that wrote during the upload has its reads in the next version too. */
+static void runs_done(struct fs *fs, struct fs_art *art, const struct meta_artifact *a,
+		      uint64_t n, int kept)
+{
+	if (n) {
+		char uri[2 * META_PA_MAX + 64];
+
+		snprintf(uri, sizeof(uri), "artifs://%s/%s@v%" PRIu64, a->project, a->name, n);
+		fs_lineage_made(fs, art, NULL, uri);
+	}
+	if (!kept) {
+		fs_lineage_committed(fs, art);
+		pthread_mutex_lock(&fs->lock);
+		art->producer_pid = 0; /* the next draft's writer is read anew */
+		pthread_mutex_unlock(&fs->lock);
+	}
+}
+
 static int commit_once(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made,
 		       char *why, size_t whylen)
 {
@@ -635,15 +655,8 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 	err = install(fs, art, &a, &ia, why, whylen);
 	if (err)
 		goto out;
-	/* What changed meanwhile was touched (fs_art_touch()) and is committed when quiet. The
-	 * runs that wrote the draft are let go only when no draft is left: a run that wrote
-	 * during the upload has its reads in the next version too. */
-	if (!ia.kept) {
-		fs_lineage_committed(fs, art);
-		pthread_mutex_lock(&fs->lock);
-		art->producer_pid = 0; /* the next draft's writer is read anew */
-		pthread_mutex_unlock(&fs->lock);
-	}
+	/* What changed meanwhile was touched (fs_art_touch()) and is committed when quiet. */
+	runs_done(fs, art, &a, ia.changed ? s.m.version : 0, ia.kept);
 	if (ia.changed) {
 		*made = s.m.version;
 		atomic_fetch_add(&fs->st.commits, 1);
@@ -693,6 +706,42 @@ int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *
 	if (made)
 		*made = n;
 	return err;
+}
+
+int fs_run_end(struct fs *fs, const char *id, const char *message)
+{
+	struct fs_art **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+	int err = fs_lineage_end(fs, id), first = 0;
+
+	if (err == ENOTSUP)
+		return fs_refuse(ENOTSUP, "run", id, "lineage capture is off (capture=0): runs "
+				 "are not followed");
+	fs_lineage_made(fs, NULL, id, NULL); /* recorded, also when it makes nothing */
+	if (err)
+		return 0; /* it wrote nothing here */
+	/* Its drafts, also those a quiet commit is storing now (fs_commit() waits for it). The
+	 * list only grows at its head while the daemon runs. */
+	pthread_mutex_lock(&fs->lock);
+	for (struct fs_art *a = fs->arts; a && !first; a = a->next) {
+		if (!(a->scheduled || a->busy) || !fs_lineage_wrote(fs, a, id))
+			continue;
+		nv = n == cap ? realloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v)) : v;
+		if (!nv)
+			first = ENOMEM;
+		else
+			(v = nv)[n++] = a;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t made;
+
+		err = fs_commit(fs, v[i], message, &made);
+		if (err && !first)
+			first = err;
+	}
+	free(v);
+	return first;
 }
 
 int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const char *message,
@@ -886,6 +935,32 @@ static void quiet_start(struct fs *fs, struct fs_art *pick)
 	pthread_mutex_lock(&fs->lock);
 }
 
+/* How often the runs of drafts waiting on them are looked at (a kill(pid, 0) each). */
+#define JOB_POLL_NS 100000000LL
+
+/* When art's draft is due (docs/jobs.md): at once when every run that wrote it has ended;
+ * while a named run of them lives, when it ends or after commit_idle of quiet; else after
+ * delay of quiet. Shortens *wait to poll the runs that live. Under fs->lock. */
+static int64_t job_due(struct fs *fs, struct fs_art *a, int64_t delay, int64_t *wait)
+{
+	int64_t idle = (int64_t)fs->conf.commit_idle_ms * 1000000;
+
+	switch (fs_lineage_job(fs, a)) {
+	case FS_JOB_ENDED:
+		return 0;
+	case FS_JOB_NAMED:
+		if (*wait > JOB_POLL_NS)
+			*wait = JOB_POLL_NS;
+		return idle ? a->last_change + idle : INT64_MAX - 5000000000LL;
+	case FS_JOB_PLAIN:
+		if (*wait > JOB_POLL_NS)
+			*wait = JOB_POLL_NS;
+		return a->last_change + delay;
+	default:
+		return a->last_change + delay;
+	}
+}
+
 static void *committer_main(void *arg)
 {
 	struct fs *fs = arg;
@@ -898,11 +973,13 @@ static void *committer_main(void *arg)
 		struct timespec ts;
 
 		for (struct fs_art *a = fs->arts; a; a = a->next) {
-			/* A failed commit is retried after a pause, not in a tight loop. */
-			int64_t due = a->last_change + delay + (a->failed ? 5000000000LL : 0);
+			int64_t due;
 
 			if (!a->scheduled || a->writers || a->busy)
 				continue;
+			due = job_due(fs, a, delay, &wait);
+			/* A failed commit is retried after a pause, not in a tight loop. */
+			due += a->failed ? 5000000000LL : 0;
 			if (due <= now) {
 				pick = a;
 				break;

@@ -36,6 +36,11 @@ static struct {
 
 static __thread pid_t req_pid; /* 0: not serving a request (workers, the committer) */
 
+pid_t fs_req_pid(void)
+{
+	return req_pid;
+}
+
 void fs_req_begin(pid_t pid)
 {
 	req_pid = pid;

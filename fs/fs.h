@@ -26,6 +26,7 @@ struct fs_conf {
 	uint64_t cache_size;      /* its bound in bytes, 0: the layer's default */
 	const char *state;        /* state directory: LMDB index and staging files */
 	unsigned commit_delay_ms; /* quiet time before a draft commits; 0 = at last close */
+	unsigned commit_idle_ms;  /* a living named run's drafts commit after this much quiet */
 	uint64_t map_size;        /* initial LMDB map size, 0 for the default */
 	uint64_t rcache_bytes;    /* decoded-chunk memory cache bound, 0 for the default */
 	int foreground;

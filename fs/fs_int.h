@@ -304,6 +304,29 @@ int fs_lineage_captured(struct fs *fs, struct fs_art *art, struct meta_vref **ou
 void fs_lineage_committed(struct fs *fs, struct fs_art *art);
 /* Forgets runs whose processes are all gone (called by the committer thread). */
 void fs_lineage_sweep(struct fs *fs);
+/*
+ * Jobs (docs/jobs.md). fs_lineage_job(): what the runs that wrote art's draft are doing:
+ * FS_JOB_NAMED when a named run ($ARTIFS_RUN, `artifs run`, a run of its own) among them
+ * lives, else FS_JOB_PLAIN when a process-group run lives, else FS_JOB_ENDED when every one
+ * has ended, FS_JOB_NONE when none is known (capture off, or written before this mount).
+ */
+enum { FS_JOB_NONE, FS_JOB_ENDED, FS_JOB_PLAIN, FS_JOB_NAMED };
+int fs_lineage_job(struct fs *fs, struct fs_art *art);
+/* Named run id ($ARTIFS_RUN's value) has ended, whatever processes of it remain: 0, ENOENT
+ * when no such run is known, ENOTSUP with capture off. */
+int fs_lineage_end(struct fs *fs, const char *id);
+/* 1 when named run id wrote to art's draft. */
+int fs_lineage_wrote(struct fs *fs, struct fs_art *art, const char *id);
+/* Process pid joins named run id, which lives at least as long as pid does (`artifs run`
+ * begins its job so); with id NULL it starts a named run of its own: what it reads from now
+ * on is credited to what it writes from now on only (a notebook kernel's next experiment). */
+int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id);
+/* Records that the named runs that wrote art's draft (art may be NULL), and run id (unless
+ * NULL), made uri (NULL: nothing, the run is still recorded); fs_lineage_made_get() gives
+ * what run id made, one URI per line (*out caller-frees; ENODATA when not recorded). The
+ * last 64 runs that made something are kept. */
+void fs_lineage_made(struct fs *fs, struct fs_art *art, const char *id, const char *uri);
+int fs_lineage_made_get(struct fs *fs, const char *id, char **out);
 
 /* ---- fs/refresh.c: what other hosts wrote to the shared store ---- */
 /* The largest version object read (and written: a commit refuses a tree past it). */
@@ -392,6 +415,10 @@ void fs_packs_release(struct fs_packs *packs);
  * past MANIFEST_OBJECT_MAX, EBUSY for a file written through every cut, EAGAIN for staged
  * files removed under each of 3 snapshots; the reason goes to art->why (artifs status). */
 int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made);
+/* Named run id has ended (`artifs run`, docs/jobs.md): the drafts it wrote are committed now,
+ * with message (may be NULL); what it made is then fs_lineage_made_get(id). 0, or the first
+ * commit's error (the others are still committed); ENOTSUP with capture off. */
+int fs_run_end(struct fs *fs, const char *id, const char *message);
 /* ARTIFS_IOC_COMMIT (fs.h): commits artifact folder ino for ctx. ENOTTY when ino is no
  * artifact folder, EACCES when ctx may not write to it (root, or its mode bits for ctx's
  * uid or primary gid), else as fs_commit(). Takes the artifact's commit_lock and, briefly,
@@ -627,6 +654,8 @@ int fs_mirror_meta(struct fs *fs, uint64_t ino);
 /* ---- fs/errors.c: recent refusals (.artifs/errors) ---- */
 /* Notes the process of the FUSE request this thread serves now (ops.c, at every op). */
 void fs_req_begin(pid_t pid);
+/* The process of the request this thread serves, 0 when none. */
+pid_t fs_req_pid(void);
 /* Keeps a refusal of the current request (fs_refuse() calls it); none outside requests. */
 void fs_errors_note(int err, const char *op, const char *name, const char *why);
 /* The kept refusals, oldest first, one line each: time, pid (command), op and name, errno

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct run {
 	struct meta_vref *reads;
 	size_t nreads, capreads;
 	int refs;                   /* pending drafts this run wrote to */
+	int ended;                  /* named runs: ended by fs_lineage_end(), processes or not */
 	int64_t last_seen;
 	struct run *next;
 };
@@ -45,8 +47,17 @@ struct proc {
 
 #define PROC_BUCKETS 1024
 
+/* The versions an ended run made (fs_lineage_made()), for the `artifs run` that ended it. */
+#define LIN_MADE 64
+struct made {
+	char id[FS_RUN_ID_MAX];
+	char uris[2048]; /* one per line */
+};
+
 struct lineage {
 	pthread_mutex_t lock;
+	struct made made[LIN_MADE];
+	uint64_t nmade, self_runs;
 	struct run *runs;
 	size_t nruns;
 	struct proc *procs[PROC_BUCKETS];
@@ -129,6 +140,8 @@ static int alive(pid_t pid)
 
 static int run_alive(const struct run *r)
 {
+	if (r->ended)
+		return 0;
 	if (r->pgid)
 		return kill(-r->pgid, 0) == 0 || errno == EPERM;
 	for (size_t i = 0; i < r->npids; i++)
@@ -387,4 +400,170 @@ void fs_lineage_sweep(struct fs *fs)
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+/* ---- jobs: when a draft's writers are done (docs/jobs.md) ---- */
+
+int fs_lineage_job(struct fs *fs, struct fs_art *art)
+{
+	struct lineage *l = fs->lin;
+	int job = FS_JOB_NONE;
+
+	if (!l)
+		return FS_JOB_NONE;
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < art->nruns && job != FS_JOB_NAMED; i++) {
+		const struct run *r = art->runs[i];
+
+		if (!run_alive(r))
+			job = job == FS_JOB_NONE ? FS_JOB_ENDED : job;
+		else
+			job = r->pgid ? FS_JOB_PLAIN : FS_JOB_NAMED;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return job;
+}
+
+static struct run *named(struct lineage *l, const char *id)
+{
+	char full[FS_RUN_ID_MAX];
+
+	snprintf(full, sizeof(full), "env:%s", id);
+	for (struct run *r = l->runs; r; r = r->next)
+		if (!r->pgid && strcmp(r->id, full) == 0)
+			return r;
+	return NULL;
+}
+
+int fs_lineage_end(struct fs *fs, const char *id)
+{
+	struct lineage *l = fs->lin;
+	struct run *r;
+
+	if (!l)
+		return ENOTSUP;
+	pthread_mutex_lock(&l->lock);
+	r = named(l, id);
+	if (r)
+		r->ended = 1;
+	pthread_mutex_unlock(&l->lock);
+	return r ? 0 : ENOENT;
+}
+
+int fs_lineage_wrote(struct fs *fs, struct fs_art *art, const char *id)
+{
+	struct lineage *l = fs->lin;
+	int yes = 0;
+
+	if (!l)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < art->nruns && !yes; i++)
+		yes = !art->runs[i]->pgid && strcmp(art->runs[i]->id + 4, id) == 0;
+	pthread_mutex_unlock(&l->lock);
+	return yes;
+}
+
+int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id)
+{
+	struct lineage *l = fs->lin;
+	size_t b = (size_t)pid % PROC_BUCKETS;
+	struct proc **pp;
+	struct run *r;
+	char self[FS_RUN_ID_MAX];
+
+	if (!l)
+		return ENOTSUP;
+	pthread_mutex_lock(&l->lock);
+	for (pp = &l->procs[b]; *pp; pp = &(*pp)->next)
+		if ((*pp)->pid == pid) {
+			struct proc *p = *pp;
+
+			*pp = p->next;
+			free(p);
+			l->nprocs--;
+			break;
+		}
+	if (!id) {
+		snprintf(self, sizeof(self), "self:%d.%" PRIu64, (int)pid, ++l->self_runs);
+		id = self;
+	}
+	r = named(l, id);
+	if (!r && (r = calloc(1, sizeof(*r)))) {
+		snprintf(r->id, sizeof(r->id), "env:%s", id);
+		r->next = l->runs;
+		l->runs = r;
+		l->nruns++;
+	}
+	if (r) {
+		r->last_seen = fs_mono_ns();
+		if (r->npids < LIN_RUN_PIDS)
+			r->pids[r->npids++] = pid;
+	}
+	/* run_of() finds the process's new run through the process cache. */
+	if (r && l->nprocs < LIN_PROCS) {
+		struct proc *p = malloc(sizeof(*p));
+
+		if (p) {
+			p->pid = pid;
+			p->run = r;
+			p->next = l->procs[b];
+			l->procs[b] = p;
+			l->nprocs++;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return r ? 0 : ENOMEM;
+}
+
+/* Appends uri (unless NULL) to what run id made, recording the run when new. */
+static void made_add(struct lineage *l, const char *id, const char *uri)
+{
+	struct made *m = NULL;
+
+	for (uint64_t i = l->nmade > LIN_MADE ? l->nmade - LIN_MADE : 0; i < l->nmade; i++)
+		if (strcmp(l->made[i % LIN_MADE].id, id) == 0)
+			m = &l->made[i % LIN_MADE];
+	if (!m) {
+		m = &l->made[l->nmade++ % LIN_MADE];
+		snprintf(m->id, sizeof(m->id), "%s", id);
+		m->uris[0] = '\0';
+	}
+	if (uri && strlen(m->uris) + strlen(uri) + 2 <= sizeof(m->uris)) {
+		strcat(m->uris, uri);
+		strcat(m->uris, "\n");
+	}
+}
+
+void fs_lineage_made(struct fs *fs, struct fs_art *art, const char *id, const char *uri)
+{
+	struct lineage *l = fs->lin;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	if (id)
+		made_add(l, id, uri);
+	for (size_t i = 0; art && i < art->nruns; i++)
+		if (!art->runs[i]->pgid)
+			made_add(l, art->runs[i]->id + 4, uri); /* past "env:" */
+	pthread_mutex_unlock(&l->lock);
+}
+
+int fs_lineage_made_get(struct fs *fs, const char *id, char **out)
+{
+	struct lineage *l = fs->lin;
+	int err = ENODATA;
+
+	*out = NULL;
+	if (!l)
+		return ENODATA;
+	pthread_mutex_lock(&l->lock);
+	for (uint64_t i = l->nmade > LIN_MADE ? l->nmade - LIN_MADE : 0; i < l->nmade; i++)
+		if (strcmp(l->made[i % LIN_MADE].id, id) == 0) {
+			*out = strdup(l->made[i % LIN_MADE].uris);
+			err = *out ? 0 : ENOMEM;
+		}
+	pthread_mutex_unlock(&l->lock);
+	return err;
 }

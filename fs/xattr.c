@@ -123,6 +123,12 @@ int fs_do_getxattr(struct fs *fs, uint64_t ino, const char *name, char **val, si
 	 * trips per entry). Answered before any lookup. */
 	if (!prefix(name, "user."))
 		return ENOTSUP;
+	if (ino == META_ROOT_INO && prefix(name, "user.artifs.run.")) {
+		err = fs_lineage_made_get(fs, name + strlen("user.artifs.run."), val);
+		if (!err)
+			*len = strlen(*val);
+		return err;
+	}
 	if (shared_name(name))
 		fs_attrs_refresh_for(fs, ino);
 	err = meta_txn_begin(fs->meta, 1, &txn);
@@ -497,6 +503,40 @@ static int write_check(const char *name, const char *val, size_t len, int remove
 	return 0;
 }
 
+/* On the mount root (docs/jobs.md): user.artifs.run.begin makes the caller a process of
+ * named run ID (value "ID"); user.artifs.run.end ends it (value "ID", or "ID\nMESSAGE") and
+ * commits its drafts; user.artifs.run.new starts a run of the calling process's own. */
+static int run_write(struct fs *fs, const char *name, const char *val, size_t len)
+{
+	char id[FS_RUN_ID_MAX - 8];
+	const char *nl = memchr(val, '\n', len);
+	size_t idlen = nl ? (size_t)(nl - val) : len;
+	char *msg = NULL;
+	int err;
+
+	if (strcmp(name, "user.artifs.run.new") == 0)
+		return fs_lineage_new_run(fs, fs_req_pid(), NULL);
+	if (strcmp(name, "user.artifs.run.end") && strcmp(name, "user.artifs.run.begin"))
+		return fs_refuse(EPERM, "xattr", name,
+				 "unknown run attribute (run.begin, run.end, run.new)");
+	if (!idlen || idlen >= sizeof(id))
+		return fs_refuse(EINVAL, "xattr", name, "a run id is 1 to 151 bytes");
+	for (size_t i = 0; i < idlen; i++)
+		if ((unsigned char)val[i] < 0x20 || val[i] == 0x7f)
+			return fs_refuse(EINVAL, "xattr", name,
+					 "a run id has no control characters");
+	memcpy(id, val, idlen);
+	id[idlen] = '\0';
+	if (strcmp(name, "user.artifs.run.begin") == 0)
+		return nl ? fs_refuse(EINVAL, "xattr", name, "the value is the run id alone")
+			  : fs_lineage_new_run(fs, fs_req_pid(), id);
+	if (nl && nl + 1 < val + len && !(msg = strndup(nl + 1, (size_t)(val + len - nl - 1))))
+		return ENOMEM;
+	err = fs_run_end(fs, id, msg);
+	free(msg);
+	return err;
+}
+
 static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char *val,
 		       size_t len, int flags, int remove)
 {
@@ -580,6 +620,8 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 int fs_do_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *val,
 		   size_t len, int flags)
 {
+	if (ino == META_ROOT_INO && prefix(name, "user.artifs.run."))
+		return len > FS_XATTR_MAX ? E2BIG : run_write(fs, name, val, len);
 	return xattr_write(fs, ino, name, val, len, flags, 0);
 }
 

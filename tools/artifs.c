@@ -24,6 +24,7 @@ static const struct {
 	{ "commit", cmd_commit, "commit an artifact's draft as a new version now" },
 	{ "discard", cmd_discard, "throw an artifact's draft away" },
 	{ "revert", cmd_revert, "make an artifact's HEAD equal one of its versions" },
+	{ "run", cmd_run, "run a command as one job: one version per artifact it writes" },
 	{ "status", cmd_status, "list artifacts with uncommitted drafts" },
 	{ "log", cmd_log, "list the versions of an artifact, newest first" },
 	{ "tag", cmd_tag, "set, move or drop a tag" },

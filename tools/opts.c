@@ -114,6 +114,7 @@ static const struct conf_opt {
 	{ "cache_size=", K_SIZE, TOOL_OPT_STORE, offsetof(struct fs_conf, cache_size) },
 	{ "map_size=", K_SIZE, TOOL_OPT_STORE, offsetof(struct fs_conf, map_size) },
 	{ "commit_delay=", K_UINT, TOOL_OPT_DAEMON, offsetof(struct fs_conf, commit_delay_ms) },
+	{ "commit_idle=", K_UINT, TOOL_OPT_DAEMON, offsetof(struct fs_conf, commit_idle_ms) },
 	{ "rcache=", K_SIZE, TOOL_OPT_DAEMON, offsetof(struct fs_conf, rcache_bytes) },
 	{ "capture=", K_CAPTURE, TOOL_OPT_DAEMON, offsetof(struct fs_conf, no_capture) },
 	{ "refresh=", K_UINT, TOOL_OPT_DAEMON, offsetof(struct fs_conf, refresh_ms) },
@@ -140,10 +141,12 @@ int tool_conf_init(const char *cmd, unsigned which, struct fs_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->commit_delay_ms = 1000;
+	c->commit_idle_ms = 300000;
 	c->refresh_ms = 2000;
 	if (!(which & TOOL_OPT_DAEMON))
 		return 0;
 	if (conf_env(cmd, "ARTIFS_COMMIT_DELAY", "commit_delay=", which, c) ||
+	    conf_env(cmd, "ARTIFS_COMMIT_IDLE", "commit_idle=", which, c) ||
 	    conf_env(cmd, "ARTIFS_CAPTURE", "capture=", which, c))
 		return 1;
 	return 0;

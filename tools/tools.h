@@ -14,6 +14,7 @@
  */
 int cmd_mount(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
 int cmd_revert(int argc, char **argv);
 int cmd_status(int argc, char **argv);

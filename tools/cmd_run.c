@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * artifs run [--label K=V]... [--message M] [--mount DIR] -- CMD...: begins a fresh named
+ * run on the mount (user.artifs.run.begin on its root), runs CMD in it ($ARTIFS_RUN), then
+ * ends it (user.artifs.run.end), which commits what it wrote at once; prints the versions it made with their inputs, and
+ * exits with CMD's status (docs/jobs.md).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "tools.h"
+
+#define RUN_LABELS 64
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: artifs run [--label KEY=VALUE]... [--message MESSAGE] [--mount DIR] -- "
+		"CMD [ARG]...\n\n"
+		"Runs CMD as one job: what it and its children write under the mount becomes one\n"
+		"version per artifact, committed when CMD ends (not when its files go quiet), with\n"
+		"MESSAGE and the labels. Prints each version made and the inputs it was built\n"
+		"from, then exits with CMD's status (1 when CMD succeeded but a commit failed).\n"
+		"CMD gets a new $ARTIFS_RUN. The mount is --mount, else $ARTIFS_MOUNT, else\n"
+		"/artifacts.\n");
+}
+
+/* Runs argv with ARTIFS_RUN=id: its wait status, or -1 with a message. */
+static int run_child(char **argv, const char *id)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+	int status = -1;
+	pid_t pid;
+
+	/* Like system(): Ctrl-C reaches CMD (the terminal's foreground group), not us. */
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
+	pid = fork();
+	if (pid == 0) {
+		sigaction(SIGINT, &oint, NULL);
+		sigaction(SIGQUIT, &oquit, NULL);
+		setenv("ARTIFS_RUN", id, 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "artifs run: %s: %s\n", argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	if (pid < 0)
+		fprintf(stderr, "artifs run: cannot start %s: %s\n", argv[0], strerror(errno));
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
+	return status;
+}
+
+/* Prints uri and its inputs, and sets the labels on it: 0, or 1 with a message. */
+static int report(const char *uri, char **labels, int nlabels)
+{
+	char path[PATH_MAX], in[65536];
+	ssize_t n;
+	int ret = 0;
+
+	if (tool_path(uri, path, sizeof(path)))
+		return 1;
+	for (int i = 0; i < nlabels; i++) {
+		const char *eq = strchr(labels[i], '=');
+		char name[300];
+
+		snprintf(name, sizeof(name), "user.label.%.*s", (int)(eq - labels[i]), labels[i]);
+		if (setxattr(path, name, eq + 1, strlen(eq + 1), 0)) {
+			fprintf(stderr, "artifs run: %s: label %s: %s\n", uri, labels[i],
+				strerror(errno));
+			ret = 1;
+		}
+	}
+	n = getxattr(path, "user.artifs.inputs", in, sizeof(in) - 1);
+	in[n > 0 ? n : 0] = '\0';
+	printf("%s\n", uri);
+	for (char *l = strtok(in, "\n"); l; l = strtok(NULL, "\n"))
+		printf("  input %s\n", l);
+	return ret;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	const char *msg = NULL, *mnt = NULL;
+	char *labels[RUN_LABELS], root[PATH_MAX], path[PATH_MAX], id[40], name[80];
+	char made[4096], *end;
+	unsigned char rnd[8];
+	int nlabels = 0, i, status, ret;
+	ssize_t n;
+
+	if (tool_wants_help(argc, argv) && (argc < 2 || strcmp(argv[1], "--"))) {
+		usage(stdout);
+		return 0;
+	}
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		const char *a = argv[i];
+
+		if ((!strcmp(a, "--label") || !strcmp(a, "--message") || !strcmp(a, "--mount")) &&
+		    i + 1 >= argc)
+			return tool_needs_value("run", a);
+		if (!strcmp(a, "--label")) {
+			const char *v = argv[++i], *eq = strchr(v, '=');
+
+			if (!eq || eq == v || nlabels == RUN_LABELS) {
+				fprintf(stderr, "artifs run: --label %s: want KEY=VALUE (at most %d)\n",
+					v, RUN_LABELS);
+				return 2;
+			}
+			labels[nlabels++] = argv[i];
+		} else if (!strcmp(a, "--message")) {
+			msg = argv[++i];
+		} else if (!strcmp(a, "--mount")) {
+			mnt = argv[++i];
+		} else if (a[0] == '-') {
+			return tool_bad_option("run", a);
+		} else {
+			break; /* CMD without "--" */
+		}
+	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (i >= argc) {
+		fprintf(stderr, "artifs run: no command to run\n");
+		usage(stderr);
+		return 2;
+	}
+	if (tool_on_mount("run", mnt ? mnt : tool_mountpoint(), path, sizeof(path), root,
+			  sizeof(root), NULL, 0))
+		return 1;
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return 1;
+	snprintf(id, sizeof(id), "run-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	/* This process belongs to the run until it ends it: a CMD whose processes all exit
+	 * does not end it before its message and labels are given. */
+	if (setxattr(root, "user.artifs.run.begin", id, strlen(id), 0)) {
+		fprintf(stderr, "artifs run: cannot begin a run on %s: %s%s\n", root,
+			strerror(errno), errno == ENOTSUP ? " (the mount has capture=0)" : "");
+		return 1;
+	}
+	status = run_child(argv + i, id);
+	ret = status < 0 ? 1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	/* The run's end commits what it wrote, also when CMD failed: its files are kept. */
+	snprintf(made, sizeof(made), "%s%s%s", id, msg ? "\n" : "", msg ? msg : "");
+	if (setxattr(root, "user.artifs.run.end", made, strlen(made), 0)) {
+		fprintf(stderr, "artifs run: committing what %s wrote failed: %s (artifs status "
+			"says why)\n", argv[i], strerror(errno));
+		return ret ? ret : 1;
+	}
+	snprintf(name, sizeof(name), "user.artifs.run.%s", id);
+	n = getxattr(root, name, made, sizeof(made) - 1);
+	made[n > 0 ? n : 0] = '\0';
+	for (char *l = made; *l; l = end + 1) {
+		end = strchr(l, '\n');
+		if (!end)
+			break;
+		*end = '\0';
+		if (report(l, labels, nlabels) && !ret)
+			ret = 1;
+	}
+	if (!made[0])
+		fprintf(stderr, "artifs run: %s made no version\n", argv[i]);
+	return ret;
+}
