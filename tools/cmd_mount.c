@@ -4,6 +4,9 @@
 
 #include <fuse_lowlevel.h>
 #include <stdarg.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@ struct mopts {
 	struct fs_conf c;
 	int foreground, debug, help, failed;
 	int allow_other, default_permissions;
+	int nonempty; /* -o nonempty: mount over a folder with files, or over an artifs mount */
 	char *source, *mountpoint;
 	int is_helper;
 	int fake; /* mount.artifs -f: mount(8)'s --fake, everything but the mount */
@@ -88,6 +92,10 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *out)
 		}
 		if (err == 0)
 			return 0;
+		if (!strcmp(arg, "nonempty")) {
+			o->nonempty = 1;
+			return 0; /* ours: libfuse 3 has no such option */
+		}
 		if (!strcmp(arg, "allow_other"))
 			o->allow_other = 1;
 		else if (!strcmp(arg, "default_permissions"))
@@ -179,11 +187,48 @@ static void help(void)
 	       "                     2000; 0: never, for a store no other host writes)\n"
 	       "  allow_other        let other users in; implies default_permissions: the\n"
 	       "                     kernel checks modes and owners (open, chmod, chown, ...)\n"
+	       "  nonempty           mount over a folder that holds files (hidden while mounted)\n"
+	       "                     or over another artifs mount; refused without it\n"
 	       "  default_permissions, ro, and other FUSE mount options\n"
 	       "  -d                 debug logging (and the FUSE request trace)\n\n"
 	       "SIZE is bytes, or a number with K, M, G or T (powers of 1024), optionally\n"
 	       "followed by iB: 32M, 32MiB, 1G. Unknown options are refused.\n",
 	       fs_default_store(), fs_default_state());
+}
+
+/* The mount point must be a folder, and (unless -o nonempty) an empty one that is no artifs
+ * mount already: files under it would be hidden, and a second daemon would shadow the first.
+ * 0, or 1 with a reason on stderr. */
+static int mountpoint_check(const char *mp, int nonempty)
+{
+	char root[PATH_MAX], real[PATH_MAX];
+	struct dirent *e;
+	int files = 0;
+	DIR *d = opendir(mp);
+
+	if (!d) {
+		int err = errno;
+
+		fprintf(stderr, "artifs mount: %s: %s%s\n", mp, strerror(err),
+			err == ENOTCONN ? " (a dead mount: fusermount3 -uz it first)"
+			: err == ENOENT ? " (create the folder first: mkdir -p)" : "");
+		return 1;
+	}
+	while ((e = readdir(d)) && !files)
+		files = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	if (!nonempty && realpath(mp, real) &&
+	    tool_mount_root(mp, root, sizeof(root), NULL, 0) == 0 && !strcmp(root, real)) {
+		fprintf(stderr, "artifs mount: %s is an artifs mount already (unmount it with "
+			"fusermount3 -u, or -o nonempty to mount over it)\n", mp);
+		return 1;
+	}
+	if (!nonempty && files) {
+		fprintf(stderr, "artifs mount: %s is not empty: its files would be hidden while "
+			"mounted (-o nonempty to mount over it anyway)\n", mp);
+		return 1;
+	}
+	return 0;
 }
 
 int cmd_mount(int argc, char **argv)
@@ -231,7 +276,7 @@ int cmd_mount(int argc, char **argv)
 	if (o.allow_other && !o.default_permissions)
 		fuse_opt_add_arg(&args, "-odefault_permissions");
 	fuse_opt_add_arg(&args, "-osubtype=artifs,fsname=artifs");
-	if (fuse_opts_check(&args))
+	if (fuse_opts_check(&args) || mountpoint_check(o.mountpoint, o.nonempty))
 		goto out;
 	if (o.fake) {
 		ret = 0;
