@@ -24,6 +24,7 @@ struct node {
 	char uri[400];
 	char tags[256];
 	char run[200];
+	char cmd[128]; /* the run's command, shortened: what a picture calls the run */
 };
 
 struct edge {
@@ -54,6 +55,7 @@ static void run_of(struct meta_txn *txn, struct node *nd)
 	json_t *j, *r;
 
 	nd->run[0] = '\0';
+	nd->cmd[0] = '\0';
 	if (meta_vref_xattr(txn, &nd->v, "user.artifs.producer", &prod))
 		return;
 	j = json_loads(prod, 0, NULL);
@@ -61,8 +63,21 @@ static void run_of(struct meta_txn *txn, struct node *nd)
 	if (json_is_string(r) && json_string_length(r)) {
 		json_t *h = json_object_get(j, "host");
 
+		json_t *c = json_object_get(j, "command");
+		const char *cmd = json_is_string(c) && json_string_length(c) ? json_string_value(c)
+									     : json_string_value(r);
+		size_t k = 0;
+
 		snprintf(nd->run, sizeof(nd->run), "%s@%s", json_string_value(r),
 			 json_is_string(h) ? json_string_value(h) : "?");
+		/* For a DOT label: quotes and backslashes dropped, at most 60 bytes. */
+		for (; *cmd && k < 60; cmd++)
+			if (*cmd != '"' && *cmd != '\\' && (unsigned char)*cmd >= 0x20)
+				nd->cmd[k++] = *cmd;
+		if (*cmd)
+			memcpy(nd->cmd + k, "...", 4);
+		else
+			nd->cmd[k] = '\0';
 	}
 	json_decref(j);
 	free(prod);
@@ -146,12 +161,15 @@ static void print_dot(struct graph *g)
 		       nd->tags[0] ? "\\n@" : "", nd->tags, "");
 		if (nd->run[0])
 			printf("  \"run:%s\" [shape=ellipse, label=\"%s\"];\n  \"run:%s\" -> %s;\n",
-			       nd->run, nd->run, nd->run, id);
+			       nd->run, nd->cmd, nd->run, id);
 	}
 	for (size_t i = 0; i < g->ne; i++) {
 		struct node *from = &g->nodes[g->edges[i].from], *to = &g->nodes[g->edges[i].to];
 		char a[420], b[420];
 
+		/* A run that read what it wrote itself draws no loop. */
+		if (to->run[0] && !strcmp(from->run, to->run))
+			continue;
 		dot_id(from, a, sizeof(a));
 		if (to->run[0])
 			snprintf(b, sizeof(b), "\"run:%s\"", to->run);
@@ -171,8 +189,8 @@ static void print_json(struct graph *g)
 	json_object_set_new(root, "direction", json_string(g->down ? "down" : "up"));
 	for (size_t i = 0; i < g->n; i++) {
 		struct node *nd = &g->nodes[i];
-		json_t *o = json_pack("{s:s, s:i, s:s}", "uri", nd->uri, "depth", nd->depth, "run",
-				      nd->run);
+		json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "uri", nd->uri, "depth", nd->depth,
+				      "run", nd->run, "command", nd->cmd);
 		json_t *tags = json_array();
 		char *save = NULL, buf[256];
 

@@ -89,3 +89,18 @@ err=$("$ARTIFS_BIN" run -- true 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "artifs run with capture=0 exited $rc, not 1"
 echo "$err" | grep -q 'capture=0' || fail "artifs run with capture=0 said: $err"
 stop
+
+# Lineage pictures name a run by its command, and a run that reads what it wrote itself
+# draws no loop.
+start
+export ARTIFS_MOUNT=$MNT
+x=$MNT/p/x y=$MNT/p/y
+mkdir -p "$x" "$y"
+"$ARTIFS_BIN" run -- sh -c "echo a >'$x/f' && setfattr -n user.artifs.commit -v '' '$x' &&
+	cat '$x/@v1/f' >/dev/null && echo b >'$y/g'" >/dev/null || fail "the self-reading run failed"
+grep -qx 'artifs://p/x@v1' <(getfattr --absolute-names --only-values -n user.artifs.inputs "$y/@v1") ||
+	fail "p/y@v1 lacks its input p/x@v1"
+"$ARTIFS_BIN" lineage artifs://p/y@v1 --up --format dot >"$T/y.dot" || fail "lineage --format dot failed"
+grep -q 'shape=ellipse, label="sh -c' "$T/y.dot" || fail "the run is not named by its command: $(cat "$T/y.dot")"
+! grep -q 'label="captured"' "$T/y.dot" || fail "a run that read its own output draws a loop: $(cat "$T/y.dot")"
+stop
