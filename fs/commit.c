@@ -397,9 +397,10 @@ static int staging_lost(struct fs *fs, uint64_t ino, const char *path)
 
 /* Cuts and uploads every staged file of the snapshot, with no lock held. A file written
  * while it was cut is cut again, so that no version holds bytes the file never held. */
-static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
+static int cut_all(struct fs *fs, struct fs_art *art, struct snap *s, char *why, size_t whylen)
 {
 	struct fs_uppool *pool;
+	uint64_t total = 0;
 	int err = 0;
 
 	FS_ASSERT_NO_HEAD_LOCK();
@@ -411,6 +412,21 @@ static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
 	err = fs_uppool_create(fs, s->pw, &pool);
 	if (err)
 		return err;
+	/* The staging files' sizes now, for the progress `artifs status` shows (the cut sets
+	 * e->size as it goes). */
+	for (size_t i = 0; i < s->m.nentries; i++) {
+		char path[4200];
+		struct stat st;
+
+		if (!s->staged[i])
+			continue;
+		fs_staging_path(fs, s->inos[i], path, sizeof(path));
+		if (stat(path, &st) == 0)
+			total += (uint64_t)st.st_size;
+	}
+	atomic_store(&art->commit_done, 0);
+	atomic_store(&art->commit_total, total);
+	fs_uppool_count(pool, &art->commit_done);
 	for (size_t i = 0; i < s->m.nentries && !err; i++) {
 		struct manifest_entry *e = &s->m.entries[i];
 		int tries = 0;
@@ -441,6 +457,7 @@ static int cut_all(struct fs *fs, struct snap *s, char *why, size_t whylen)
 		}
 	}
 	fs_uppool_destroy(pool);
+	atomic_store(&art->commit_total, 0);
 	if (s->pw) {
 		int perr = pack_writer_finish(s->pw, &s->packs, &s->npacks);
 
@@ -625,7 +642,7 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 			goto out;
 		}
 	}
-	err = cut_all(fs, &s, why, whylen);
+	err = cut_all(fs, art, &s, why, whylen);
 	/* The chunks were put lazily: durable before a manifest names them or the index marks
 	 * them known good. */
 	if (!err && (err = be_flush(fs->be)))

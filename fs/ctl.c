@@ -73,12 +73,17 @@ static int drafts_fn(void *arg, const struct meta_artifact *a)
 {
 	struct drafts_arg *d = arg;
 
+	uint64_t done, total;
 	char why[512];
 
 	if (!a->draft)
 		return 0;
-	fs_art_why(d->fs, a->ino, why, sizeof(why));
-	if (why[0])
+	fs_art_why(d->fs, a->ino, why, sizeof(why), &done, &total);
+	if (total)
+		fprintf(d->f, "%s/%s\tcommitting: %" PRIu64 " of %" PRIu64 " bytes stored (%d%%)\n",
+			a->project, a->name, done > total ? total : done, total,
+			(int)((done > total ? total : done) * 100 / total));
+	else if (why[0])
 		fprintf(d->f, "%s/%s\tcommit failed: %s\n", a->project, a->name, why);
 	else
 		fprintf(d->f, "%s/%s\n", a->project, a->name);

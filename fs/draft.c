@@ -111,13 +111,18 @@ int fs_art_skipped(struct fs_art *art, uint64_t n, int add)
 	return 0;
 }
 
-void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len)
+void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len, uint64_t *done,
+		uint64_t *total)
 {
 	out[0] = '\0';
+	*done = *total = 0;
 	pthread_mutex_lock(&fs->lock);
 	for (struct fs_art *a = fs->arts; a; a = a->next)
-		if (a->ino == art_ino)
+		if (a->ino == art_ino) {
 			snprintf(out, len, "%s", a->why);
+			*total = atomic_load(&a->commit_total);
+			*done = atomic_load(&a->commit_done);
+		}
 	pthread_mutex_unlock(&fs->lock);
 }
 

@@ -108,6 +108,9 @@ struct fs_art {
 	 * session (under refresh_lock; fs_art_skipped()). */
 	uint64_t *skipped;
 	size_t nskipped, capskipped;
+	/* The running commit's progress (`artifs status`): bytes of the files it stores, and of
+	 * those stored so far; total 0 when no commit is storing files. */
+	_Atomic uint64_t commit_total, commit_done;
 	struct run *runs[FS_ART_RUNS]; /* runs that wrote to the draft (under the lineage lock) */
 	size_t nruns;
 	struct fs_art *next;
@@ -228,8 +231,10 @@ void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
 /* Whether version n of art was found bad in the store (add: remember that it was). Caller
  * holds art->refresh_lock. */
 int fs_art_skipped(struct fs_art *art, uint64_t n, int add);
-/* Why the last commit of artifact art_ino in this session failed, or "" (into out). */
-void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len);
+/* Why the last commit of artifact art_ino in this session failed, or "" (into out); and the
+ * running commit's progress: bytes stored so far of total (0 when none is storing files). */
+void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len, uint64_t *done,
+		uint64_t *total);
 /* Remembers who writes to art (the producer of its next version). */
 void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx,
 		     const char *run);
@@ -374,6 +379,8 @@ struct fs_uppool;
 int fs_uppool_create(struct fs *fs, struct pack_writer *pw, struct fs_uppool **out);
 /* Waits for every upload still running, then frees p (NULL: nothing). */
 void fs_uppool_destroy(struct fs_uppool *p);
+/* From now on adds the bytes of every chunk p has stored or found known to *done. */
+void fs_uppool_count(struct fs_uppool *p, _Atomic uint64_t *done);
 /* Cuts ino's staging file into chunks queued on p, waits for their uploads, and fills e
  * (size, mtime, digest, chunks). ENOENT when there is no staging file. Holds no lock (asserts
  * no HEAD lock is held): blocks on the store. */

@@ -63,6 +63,7 @@ struct fs_uppool {
 	pthread_mutex_t m;
 	pthread_cond_t progress;
 	size_t inflight; /* bytes queued or being stored */
+	_Atomic uint64_t *done; /* bytes whose chunks are stored or known (NULL: not counted) */
 };
 
 /* One chunk: verified as known, or stored (a job of p->workers). */
@@ -90,6 +91,8 @@ static void up_run(void *arg)
 	}
 	be_buf_free(j->mem);
 	j->mem = NULL;
+	if (p->done)
+		atomic_fetch_add(p->done, j->len);
 	pthread_mutex_lock(&p->m);
 	j->done = 1;
 	j->err = err;
@@ -281,6 +284,11 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct mani
 	err = cut_collect(pool, &jobs, e, path, err);
 	close(fd);
 	return err;
+}
+
+void fs_uppool_count(struct fs_uppool *p, _Atomic uint64_t *done)
+{
+	p->done = done;
 }
 
 int fs_uppool_create(struct fs *fs, struct pack_writer *pw, struct fs_uppool **out)
