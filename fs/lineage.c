@@ -187,6 +187,22 @@ static int evict_one(struct lineage *l)
 	return 1;
 }
 
+/* Notes that pid is in run r, unless the cache is full (it is then looked up again). Caller
+ * holds l->lock. */
+static void proc_cache(struct lineage *l, pid_t pid, struct run *r)
+{
+	size_t b = (size_t)pid % PROC_BUCKETS;
+	struct proc *p;
+
+	if (l->nprocs >= LIN_PROCS || !(p = malloc(sizeof(*p))))
+		return;
+	p->pid = pid;
+	p->run = r;
+	p->next = l->procs[b];
+	l->procs[b] = p;
+	l->nprocs++;
+}
+
 /* The run of process pid, creating it when new. Caller holds l->lock. */
 static struct run *run_of(struct lineage *l, pid_t pid)
 {
@@ -228,16 +244,7 @@ static struct run *run_of(struct lineage *l, pid_t pid)
 	}
 	if (!r->pgid && r->npids < LIN_RUN_PIDS)
 		r->pids[r->npids++] = pid;
-	if (l->nprocs < LIN_PROCS) {
-		p = malloc(sizeof(*p));
-		if (p) {
-			p->pid = pid;
-			p->run = r;
-			p->next = l->procs[b];
-			l->procs[b] = p;
-			l->nprocs++;
-		}
-	}
+	proc_cache(l, pid, r);
 	return r;
 }
 
@@ -501,17 +508,8 @@ int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id)
 			r->pids[r->npids++] = pid;
 	}
 	/* run_of() finds the process's new run through the process cache. */
-	if (r && l->nprocs < LIN_PROCS) {
-		struct proc *p = malloc(sizeof(*p));
-
-		if (p) {
-			p->pid = pid;
-			p->run = r;
-			p->next = l->procs[b];
-			l->procs[b] = p;
-			l->nprocs++;
-		}
-	}
+	if (r)
+		proc_cache(l, pid, r);
 	pthread_mutex_unlock(&l->lock);
 	return r ? 0 : ENOMEM;
 }
