@@ -99,12 +99,13 @@ int cmd_run(int argc, char **argv)
 	int nlabels = 0, i, status, ret;
 	ssize_t n;
 
-	if (tool_wants_help(argc, argv) && (argc < 2 || strcmp(argv[1], "--"))) {
-		usage(stdout);
-		return 0;
-	}
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout); /* before CMD only: CMD's own --help is CMD's */
+			return 0;
+		}
 
 		if ((!strcmp(a, "--label") || !strcmp(a, "--message") || !strcmp(a, "--mount")) &&
 		    i + 1 >= argc)

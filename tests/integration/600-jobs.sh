@@ -66,6 +66,8 @@ expect_errno EINVAL "os.setxattr('$MNT', 'user.artifs.run.begin', b'id\\nmessage
 rc=0
 "$ARTIFS_BIN" run 2>/dev/null || rc=$?
 [ $rc -eq 2 ] || fail "artifs run without a command exited $rc, not 2"
+o=$("$ARTIFS_BIN" run --message m -- python3 -c 'import sys; print(sys.argv[1])' --help 2>/dev/null) || fail "artifs run -- CMD --help failed"
+[ "$(echo "$o" | head -1)" = --help ] || fail "artifs run took CMD's --help for its own: $o"
 rc=0
 "$ARTIFS_BIN" run --label nokey -- true 2>/dev/null || rc=$?
 [ $rc -eq 2 ] || fail "artifs run --label without = exited $rc, not 2"
