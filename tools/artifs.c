@@ -36,6 +36,7 @@ static const struct {
 	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },
 	{ "diff", cmd_diff, "what changed from one version to another" },
 	{ "prefetch", cmd_prefetch, "read a version into the local cache" },
+	{ "config", cmd_config, "the mount options in effect, and where each came from" },
 	{ "stats", cmd_stats, "the daemon's counters (requests, bytes, cache) as JSON" },
 	{ "bench", cmd_bench,
 	  "measure a mount (and optionally a baseline folder) with ordinary file operations" },

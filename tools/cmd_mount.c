@@ -191,6 +191,9 @@ static void help(void)
 	       "                     or over another artifs mount; refused without it\n"
 	       "  default_permissions, ro, and other FUSE mount options\n"
 	       "  -d                 debug logging (and the FUSE request trace)\n\n"
+	       "Each option may also come from /etc/artifs/config, ~/.config/artifs/config\n"
+	       "($ARTIFS_CONFIG instead of both) or $ARTIFS_<NAME>; -o wins over the\n"
+	       "environment, which wins over the files (artifs config shows them).\n"
 	       "SIZE is bytes, or a number with K, M, G or T (powers of 1024), optionally\n"
 	       "followed by iB: 32M, 32MiB, 1G. Unknown options are refused.\n",
 	       fs_default_store(), fs_default_state());

@@ -120,35 +120,124 @@ static const struct conf_opt {
 	{ "refresh=", K_UINT, TOOL_OPT_DAEMON, offsetof(struct fs_conf, refresh_ms) },
 };
 
-/* Values of the options a mount reads from the environment, refused as the option would be. */
-static int conf_env(const char *cmd, const char *var, const char *opt, unsigned which,
-		    struct fs_conf *c)
-{
-	const char *env = getenv(var);
-	char item[64];
+#define NOPTS (sizeof(conf_opts) / sizeof(conf_opts[0]))
 
-	if (!env || !*env)
+/* Where each option's value came from ("" for the default), for artifs config. */
+static char conf_src[NOPTS][PATH_MAX + 32];
+static const char *origin = "-o"; /* of the value tool_conf_opt() takes next */
+
+/* $ARTIFS_<NAME> of option o: "ARTIFS_COMMIT_DELAY" for "commit_delay=". */
+static void env_name(const struct conf_opt *o, char *out, size_t len)
+{
+	size_t n = snprintf(out, len, "ARTIFS_%s", o->name);
+
+	out[n - 1] = '\0'; /* the '=' */
+	for (char *p = out + 7; *p; p++)
+		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+}
+
+/* Takes item from origin where, if it is an option of which (options of other commands in a
+ * shared file are left alone): 0, or 1 refused (a message on stderr). */
+static int take(const char *cmd, const char *item, unsigned which, struct fs_conf *c,
+		const char *where)
+{
+	size_t nlen = strcspn(item, "=");
+	char label[PATH_MAX + 64];
+	int rc;
+
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strlen(conf_opts[i].name) == nlen + 1 &&
+		    !strncmp(item, conf_opts[i].name, nlen) && !(conf_opts[i].which & which))
+			return 0;
+	/* Refusals name the file and line, or the variable: "artifs mount: FILE:3: ...". */
+	snprintf(label, sizeof(label), "%s: %s", cmd, where);
+	origin = where;
+	rc = tool_conf_opt(label, item, which, c);
+	origin = "-o";
+	if (rc < 0)
+		fprintf(stderr, "artifs %s: %s: %.*s: no such option (see artifs mount --help)\n",
+			cmd, where, (int)nlen, item);
+	return rc ? 1 : 0;
+}
+
+/* The config file path, NAME=VALUE per line ('#' starts a comment): 0 when it is taken or
+ * missing, 1 refused. */
+static int conf_file(const char *cmd, const char *path, unsigned which, struct fs_conf *c)
+{
+	char line[PATH_MAX + 64], where[PATH_MAX + 32];
+	FILE *f = fopen(path, "r");
+	int n = 0, rc = 0;
+
+	if (!f && errno == ENOENT)
 		return 0;
-	if (strlen(env) > 32) {
-		fprintf(stderr, "artifs %s: $%s=%s: not a number\n", cmd, var, env);
+	if (!f) {
+		fprintf(stderr, "artifs %s: %s: %s\n", cmd, path, strerror(errno));
 		return 1;
 	}
-	snprintf(item, sizeof(item), "%s%s", opt, env);
-	return tool_conf_opt(cmd, item, which, c) ? 1 : 0;
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *p = line, *e;
+
+		n++;
+		p += strspn(p, " \t");
+		e = p + strcspn(p, "#\n");
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			e--;
+		*e = '\0';
+		snprintf(where, sizeof(where), "%s:%d", path, n);
+		if (*p)
+			rc = take(cmd, p, which, c, where);
+	}
+	fclose(f);
+	return rc;
+}
+
+/* The config files, the system's first so that the user's wins: $ARTIFS_CONFIG alone when
+ * set, else /etc/artifs/config, then $XDG_CONFIG_HOME/artifs/config or
+ * ~/.config/artifs/config. */
+static int conf_files(const char *cmd, unsigned which, struct fs_conf *c)
+{
+	const char *only = getenv("ARTIFS_CONFIG"), *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char user[PATH_MAX];
+
+	if (only)
+		return *only ? conf_file(cmd, only, which, c) : 0;
+	if (conf_file(cmd, "/etc/artifs/config", which, c))
+		return 1;
+	if (xdg && *xdg)
+		snprintf(user, sizeof(user), "%s/artifs/config", xdg);
+	else if (home && *home)
+		snprintf(user, sizeof(user), "%s/.config/artifs/config", home);
+	else
+		return 0;
+	return conf_file(cmd, user, which, c);
 }
 
 int tool_conf_init(const char *cmd, unsigned which, struct fs_conf *c)
 {
+	char var[66], item[PATH_MAX + 64];
+
 	memset(c, 0, sizeof(*c));
+	memset(conf_src, 0, sizeof(conf_src));
 	c->commit_delay_ms = 1000;
 	c->commit_idle_ms = 300000;
 	c->refresh_ms = 2000;
-	if (!(which & TOOL_OPT_DAEMON))
-		return 0;
-	if (conf_env(cmd, "ARTIFS_COMMIT_DELAY", "commit_delay=", which, c) ||
-	    conf_env(cmd, "ARTIFS_COMMIT_IDLE", "commit_idle=", which, c) ||
-	    conf_env(cmd, "ARTIFS_CAPTURE", "capture=", which, c))
+	/* Precedence: -o (taken after this) over the environment over the files. */
+	if (conf_files(cmd, which, c))
 		return 1;
+	for (size_t i = 0; i < NOPTS; i++) {
+		const char *env;
+
+		env_name(&conf_opts[i], var, sizeof(var));
+		env = getenv(var);
+		if (!env || !*env || !(conf_opts[i].which & which))
+			continue;
+		snprintf(item, sizeof(item), "%s%s", conf_opts[i].name, env);
+		memmove(var + 1, var, strlen(var) + 1);
+		var[0] = '$';
+		if (take(cmd, item, which, c, var))
+			return 1;
+	}
 	return 0;
 }
 
@@ -166,6 +255,7 @@ int tool_conf_opt(const char *cmd, const char *item, unsigned which, struct fs_c
 			o = &conf_opts[i];
 	if (!o)
 		return -1;
+	snprintf(conf_src[o - conf_opts], sizeof(conf_src[0]), "%s", origin);
 	if (!(o->which & which)) {
 		fprintf(stderr, "artifs %s: %s: an option of artifs mount only (see artifs %s "
 				"--help)\n", cmd, item, cmd);
@@ -214,15 +304,10 @@ int tool_conf_opt(const char *cmd, const char *item, unsigned which, struct fs_c
 
 int tool_conf_finish(const char *cmd, struct fs_conf *c)
 {
-	const char *env;
 	char **store = (char **)&c->store, **state = (char **)&c->state;
 
-	if (!*store && (env = getenv("ARTIFS_STORE")) && *env)
-		*store = strdup(env);
 	if (!*store)
 		*store = strdup(fs_default_store());
-	if (!*state && (env = getenv("ARTIFS_STATE")) && *env)
-		*state = strdup(env);
 	if (!*state)
 		*state = strdup(fs_default_state());
 	if (!*store || !*state) {
@@ -239,4 +324,31 @@ void tool_conf_release(struct fs_conf *c)
 	free((char *)c->endpoint);
 	free((char *)c->cache_dir);
 	c->store = c->state = c->endpoint = c->cache_dir = NULL;
+}
+
+void tool_conf_show(const struct fs_conf *c, unsigned which, FILE *f)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct conf_opt *o = &conf_opts[i];
+		const char *src = conf_src[i][0] ? conf_src[i] : "default";
+		const void *at = (const char *)c + o->off;
+
+		if (!(o->which & which))
+			continue;
+		switch (o->kind) {
+		case K_STR:
+			fprintf(f, "%s%s", o->name, *(char *const *)at ? *(char *const *)at : "");
+			break;
+		case K_SIZE:
+			fprintf(f, "%s%llu", o->name, (unsigned long long)*(const uint64_t *)at);
+			break;
+		case K_UINT:
+			fprintf(f, "%s%u", o->name, *(const unsigned *)at);
+			break;
+		case K_CAPTURE:
+			fprintf(f, "%s%d", o->name, !*(const int *)at);
+			break;
+		}
+		fprintf(f, "\t%s\n", src);
+	}
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Each returns the process exit status: 0 success; 1 failure, including a refused argument
@@ -15,6 +16,7 @@
 int cmd_mount(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
 int cmd_revert(int argc, char **argv);
 int cmd_status(int argc, char **argv);
@@ -118,12 +120,15 @@ int tool_size_error(const char *cmd, const char *what, const char *val, int err)
 /*
  * The -o options of the commands that open a store, one parser for all: TOOL_OPT_STORE
  * (store=, state=, endpoint=, retries=, cache=, cache_size=, map_size=) for every such
- * command, TOOL_OPT_DAEMON (commit_delay=, rcache=, capture=, refresh=) for mount.
- * tool_conf_init zeroes c and sets the defaults (with TOOL_OPT_DAEMON also from
- * $ARTIFS_COMMIT_DELAY and $ARTIFS_CAPTURE); tool_conf_opt takes one NAME=VALUE item: 0
- * taken, -1 not one of these options (mount passes it to FUSE), 1 refused (a message on
- * stderr naming the option); tool_conf_finish fills store and state from $ARTIFS_STORE,
- * $ARTIFS_STATE or the defaults. The strings in c are the caller's, freed by
+ * command, TOOL_OPT_DAEMON (commit_delay=, commit_idle=, rcache=, capture=, refresh=) for
+ * mount. tool_conf_init zeroes c, sets the defaults, then takes the config files' values
+ * (docs/guide.md, "Configuration": /etc/artifs/config, then the user's, or $ARTIFS_CONFIG
+ * alone) and those of $ARTIFS_<NAME> for each option, so that -o items taken after it win;
+ * tool_conf_opt takes one NAME=VALUE item: 0 taken, -1 not one of these options (mount
+ * passes it to FUSE), 1 refused (a message on stderr naming the option); tool_conf_finish
+ * fills store and state with the defaults when no source gave them. tool_conf_show prints
+ * each option of which as NAME=VALUE, a tab and where the value came from ("default", a
+ * file and line, "$ARTIFS_NAME" or "-o"). The strings in c are the caller's, freed by
  * tool_conf_release(). init and finish return 0 or 1 (a message on stderr).
  */
 enum tool_opt_which { TOOL_OPT_STORE = 1 << 0, TOOL_OPT_DAEMON = 1 << 1 };
@@ -131,5 +136,6 @@ int tool_conf_init(const char *cmd, unsigned which, struct fs_conf *c);
 int tool_conf_opt(const char *cmd, const char *item, unsigned which, struct fs_conf *c);
 int tool_conf_finish(const char *cmd, struct fs_conf *c);
 void tool_conf_release(struct fs_conf *c);
+void tool_conf_show(const struct fs_conf *c, unsigned which, FILE *f);
 
 #endif

@@ -9,6 +9,10 @@ if [ ! -c /dev/fuse ]; then
 	exit 77
 fi
 
+# No config file of this machine's (/etc/artifs/config, ~/.config/artifs/config) changes a
+# test's mounts; 607-config.sh sets its own.
+export ARTIFS_CONFIG=
+
 T=$(mktemp -d /tmp/artifs-test.XXXXXX)
 MNT=$T/mnt
 STORE=$T/store
