@@ -117,6 +117,9 @@ install: $(BUILD)/artifs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
 	install -m 755 $(BUILD)/artifs $(DESTDIR)$(PREFIX)/bin/artifs
 	ln -sf $(PREFIX)/bin/artifs $(DESTDIR)$(SBINDIR)/mount.artifs
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 tools/artifs-completion.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/artifs
 
 clean:
 	rm -rf build build-asan
