@@ -113,13 +113,20 @@ fuzz:
 	FUZZ_OUT=$(abspath $(BUILD))/fuzz tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # mount(8) looks for mount.<type> in /sbin: SBINDIR puts the helper link there.
-install: $(BUILD)/artifs
+# The man pages, made from the binary's --help (tools/mkman.sh): artifs.1 and mount.artifs.8.
+$(BUILD)/man/artifs.1: $(BUILD)/artifs tools/mkman.sh
+	sh tools/mkman.sh $(BUILD)/artifs $(BUILD)/man
+
+install: $(BUILD)/artifs $(BUILD)/man/artifs.1
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
 	install -m 755 $(BUILD)/artifs $(DESTDIR)$(PREFIX)/bin/artifs
 	ln -sf $(PREFIX)/bin/artifs $(DESTDIR)$(SBINDIR)/mount.artifs
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 644 tools/artifs-completion.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/artifs
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 644 $(BUILD)/man/artifs.1 $(DESTDIR)$(PREFIX)/share/man/man1/artifs.1
+	install -m 644 $(BUILD)/man/mount.artifs.8 $(DESTDIR)$(PREFIX)/share/man/man8/mount.artifs.8
 
 clean:
 	rm -rf build build-asan
