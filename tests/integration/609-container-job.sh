@@ -3,7 +3,8 @@
 # it writes becomes one version when it ends, with the input it read as lineage; writes to
 # the read-only input are refused. docs/containers.md.
 . "$(dirname "$0")/lib.sh"
-command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
+unshare --mount --pid --fork --mount-proc true 2>/dev/null ||
+	{ echo "skip: no mount and pid namespaces here (unshare)"; exit 77; }
 start
 in=$MNT/p/in out=$MNT/p/out
 mkdir -p "$in" "$out"
