@@ -51,6 +51,18 @@ struct artifs_ioc_commit {
 };
 #define ARTIFS_IOC_COMMIT _IOWR('a', 1, struct artifs_ioc_commit)
 
+/*
+ * ARTIFS_IOC_RUN_END on a descriptor of the mount root: as setxattr user.artifs.run.end (id,
+ * then message, each NUL-terminated; message "" for none) without the kernel's lock on the
+ * root for the whole of the commits, which would stall lookups of uncached names in it
+ * (docs/jobs.md). ENOTTY on anything but the root.
+ */
+struct artifs_ioc_run_end {
+	char id[152];
+	char message[3840];
+};
+#define ARTIFS_IOC_RUN_END _IOW('a', 2, struct artifs_ioc_run_end)
+
 /* Default store and state directories under $HOME/.local/share/artifs (or
  * $XDG_DATA_HOME/artifs). Returns static storage. */
 const char *fs_default_store(void);

@@ -412,6 +412,23 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	fuse_reply_err(req, fs_do_fsyncdir(FS(req), ino));
 }
 
+/* ARTIFS_IOC_RUN_END: the run.end attribute's value, "ID" or "ID\nMESSAGE", from in. */
+static int ioctl_run_end(fuse_req_t req, fuse_ino_t ino, const void *in)
+{
+	struct artifs_ioc_run_end r;
+	char v[sizeof(r.id) + 1 + sizeof(r.message)];
+	int n;
+
+	if (ino != FUSE_ROOT_ID)
+		return ENOTTY;
+	memcpy(&r, in, sizeof(r));
+	r.id[sizeof(r.id) - 1] = r.message[sizeof(r.message) - 1] = '\0';
+	if (strchr(r.id, '\n'))
+		return EINVAL;
+	n = snprintf(v, sizeof(v), "%s%s%s", r.id, r.message[0] ? "\n" : "", r.message);
+	return fs_do_setxattr(FS(req), ino, "user.artifs.run.end", v, (size_t)n, 0);
+}
+
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
 		     size_t in_bufsz, size_t out_bufsz)
@@ -419,6 +436,15 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 	struct artifs_ioc_commit c;
 	int err;
 
+	if (cmd == (unsigned int)ARTIFS_IOC_RUN_END && !(flags & FUSE_IOCTL_COMPAT) &&
+	    in_bufsz >= sizeof(struct artifs_ioc_run_end)) {
+		err = ioctl_run_end(req, ino, in_buf);
+		if (err)
+			fuse_reply_err(req, err);
+		else
+			fuse_reply_ioctl(req, 0, NULL, 0);
+		return;
+	}
 	if (cmd != (unsigned int)ARTIFS_IOC_COMMIT || (flags & FUSE_IOCTL_COMPAT) ||
 	    in_bufsz < sizeof(c) || out_bufsz < sizeof(c)) {
 		fuse_reply_err(req, ENOTTY);

@@ -2,20 +2,23 @@
 /*
  * artifs run [--label K=V]... [--message M] [--mount DIR] -- CMD...: begins a fresh named
  * run on the mount (user.artifs.run.begin on its root), runs CMD in it ($ARTIFS_RUN), then
- * ends it (user.artifs.run.end), which commits what it wrote at once; prints the versions it made with their inputs, and
+ * ends it (ARTIFS_IOC_RUN_END, as user.artifs.run.end), which commits what it wrote at once; prints the versions it made with their inputs, and
  * exits with CMD's status (docs/jobs.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "../fs/fs.h"
 #include "tools.h"
 
 #define RUN_LABELS 64
@@ -60,6 +63,35 @@ static int run_child(char **argv, const char *id)
 	sigaction(SIGINT, &oint, NULL);
 	sigaction(SIGQUIT, &oquit, NULL);
 	return status;
+}
+
+/* Ends run id on the mount at root by ioctl, which holds no kernel lock on the root while
+ * the run's drafts are committed: 0, or -1 with errno. */
+static int run_end(const char *root, const char *id, const char *msg)
+{
+	struct artifs_ioc_run_end r = { .id = "" };
+	int fd, rc;
+
+	if (strlen(id) >= sizeof(r.id) || (msg && strlen(msg) >= sizeof(r.message))) {
+		errno = E2BIG;
+		return -1;
+	}
+	memcpy(r.id, id, strlen(id) + 1);
+	if (msg)
+		memcpy(r.message, msg, strlen(msg) + 1);
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = ioctl(fd, ARTIFS_IOC_RUN_END, &r);
+	if (rc) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 /* Prints uri and its inputs, and sets the labels on it: 0, or 1 with a message. */
@@ -153,8 +185,7 @@ int cmd_run(int argc, char **argv)
 	status = run_child(argv + i, id);
 	ret = status < 0 ? 1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The run's end commits what it wrote, also when CMD failed: its files are kept. */
-	snprintf(made, sizeof(made), "%s%s%s", id, msg ? "\n" : "", msg ? msg : "");
-	if (setxattr(root, "user.artifs.run.end", made, strlen(made), 0)) {
+	if (run_end(root, id, msg)) {
 		fprintf(stderr, "artifs run: committing what %s wrote failed: %s (artifs status "
 			"says why)\n", argv[i], strerror(errno));
 		return ret ? ret : 1;

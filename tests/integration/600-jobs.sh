@@ -62,6 +62,9 @@ grep -qx 'artifs://p/in@v1' <(getfattr --absolute-names --only-values -n user.ar
 expect_errno EINVAL "os.setxattr('$MNT', 'user.artifs.run.end', b'')"
 expect_errno EINVAL "os.setxattr('$MNT', 'user.artifs.run.end', b'a\x01b')"
 expect_errno EPERM "os.setxattr('$MNT', 'user.artifs.run.bogus', b'x')"
+# ARTIFS_IOC_RUN_END (fs/fs.h: _IOW('a', 2, 152 + 3840 bytes)) on anything but the root.
+expect_errno ENOTTY "import fcntl; fcntl.ioctl(os.open('$out', os.O_RDONLY), (1 << 30) | (3992 << 16) | (ord('a') << 8) | 2, bytearray(3992))"
+expect_errno EINVAL "import fcntl; fcntl.ioctl(os.open('$MNT', os.O_RDONLY), (1 << 30) | (3992 << 16) | (ord('a') << 8) | 2, bytearray(3992))"
 expect_errno EINVAL "os.setxattr('$MNT', 'user.artifs.run.begin', b'id\\nmessage')"
 rc=0
 "$ARTIFS_BIN" run 2>/dev/null || rc=$?
