@@ -16,6 +16,10 @@
  *   the LMDB writer      meta_write(): never across store I/O (meta.h), no lock above taken
  *                        inside it
  *   fs->lock             short bookkeeping, also inside meta_write callbacks; nothing inside
+ *                        but the lineage lock
+ *   the lineage lock     fs/lineage.c's runs and processes: a kill(pid, 0) per process at
+ *                        most (the committer asks whether a draft's runs live, under
+ *                        fs->lock); nothing inside
  * Two rules follow (STYLE.md 5a): no store I/O inside an LMDB write transaction, and no
  * network I/O under fs_art.lock. A commit snapshots the HEAD under fs_art.lock, cuts and
  * uploads with only commit_lock held, then installs under fs_art.lock again, keeping in the
