@@ -30,6 +30,14 @@ echo "$o" | grep -qx '  input artifs://p/in@v1' || fail "artifs run did not prin
 grep -qx 'artifs://p/in@v1' <(getfattr --absolute-names --only-values -n user.artifs.inputs "$out/@v1") ||
 	fail "p/out@v1 lacks its input"
 
+# A real tree from this machine (a Python package) copied by one job: one version equal to
+# it when artifs run returns.
+src=$(python3 -c 'import email, os; print(os.path.dirname(email.__file__))')
+mkdir -p "$MNT/p/tree"
+"$ARTIFS_BIN" run -- cp -a "$src" "$MNT/p/tree/" >/dev/null || fail "artifs run -- cp -a $src failed"
+diff -r "$src" "$MNT/p/tree/@v1/email" >/dev/null || fail "p/tree@v1 differs from $src"
+[ "$(versions "$MNT/p/tree")" = @v1 ] || fail "the copy made versions $(versions "$MNT/p/tree" | tr '\n' ' ')"
+
 # CMD's status is artifs run's, and what a failing CMD wrote is still committed.
 rc=0
 "$ARTIFS_BIN" run -- sh -c "echo z >'$out/z'; exit 3" >/dev/null || rc=$?
