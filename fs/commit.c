@@ -732,8 +732,7 @@ int fs_run_end(struct fs *fs, const char *id, const char *message)
 	int err = fs_lineage_end(fs, id), first = 0;
 
 	if (err == ENOTSUP)
-		return fs_refuse(ENOTSUP, "run", id, "lineage capture is off (capture=0): runs "
-				 "are not followed");
+		return err; /* capture off: refused with its reason by the caller (xattr.c) */
 	fs_lineage_made(fs, NULL, id, NULL); /* recorded, also when it makes nothing */
 	if (err)
 		return 0; /* it wrote nothing here */

@@ -514,11 +514,15 @@ static int run_write(struct fs *fs, const char *name, const char *val, size_t le
 	char *msg = NULL;
 	int err;
 
-	if (strcmp(name, "user.artifs.run.new") == 0)
-		return fs_lineage_new_run(fs, fs_req_pid(), NULL);
-	if (strcmp(name, "user.artifs.run.end") && strcmp(name, "user.artifs.run.begin"))
+	if (strcmp(name, "user.artifs.run.new") && strcmp(name, "user.artifs.run.begin") &&
+	    strcmp(name, "user.artifs.run.end"))
 		return fs_refuse(EPERM, "xattr", name,
 				 "unknown run attribute (run.begin, run.end, run.new)");
+	if (!fs->lin)
+		return fs_refuse(ENOTSUP, "xattr", name, "lineage capture is off (capture=0): "
+				 "runs are not followed");
+	if (strcmp(name, "user.artifs.run.new") == 0)
+		return fs_lineage_new_run(fs, fs_req_pid(), NULL);
 	if (!idlen || idlen >= sizeof(id))
 		return fs_refuse(EINVAL, "xattr", name, "a run id is 1 to 151 bytes");
 	for (size_t i = 0; i < idlen; i++)

@@ -101,6 +101,9 @@ rc=0
 err=$("$ARTIFS_BIN" run -- true 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "artifs run with capture=0 exited $rc, not 1"
 echo "$err" | grep -q 'capture=0' || fail "artifs run with capture=0 said: $err"
+expect_errno ENOTSUP "os.setxattr('$MNT', 'user.artifs.run.new', b'')"
+grep -q 'user.artifs.run.new.*capture is off' "$MNT/.artifs/errors" ||
+	fail "the refusal of run.new gives no reason: $(cat "$MNT/.artifs/errors")"
 stop
 
 # Lineage pictures name a run by its command, and a run that reads what it wrote itself
