@@ -29,7 +29,7 @@ void store_conf_init(struct store_conf *c)
 	c->chunk_min = 8u << 10;
 	c->chunk_avg = 32u << 10;
 	c->chunk_max = 128u << 10;
-	c->zstd_level = 3;
+	c->zstd_level = 1; /* docs/store-format.md, "Why level 1" */
 }
 
 static int conf_check(const struct store_conf *c, const char **why)

@@ -597,7 +597,7 @@ Test(store, conf_defaults)
 	cr_assert_eq(c.chunk_min, 8u << 10);
 	cr_assert_eq(c.chunk_avg, 32u << 10);
 	cr_assert_eq(c.chunk_max, 128u << 10);
-	cr_assert_eq(c.zstd_level, 3);
+	cr_assert_eq(c.zstd_level, 1);
 }
 
 Test(store, create_then_reopen, .fini = teardown)
