@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../backends/backend.h"
 #include "../fs/fs.h"
@@ -234,6 +236,50 @@ static int mountpoint_check(const char *mp, int nonempty)
 	return 0;
 }
 
+/*
+ * Local folder option opt=path (store, state, cache) can be used or made: path is a folder,
+ * or its nearest existing ancestor is a folder in which a probe folder can be made (and is
+ * removed at once). Checked before the daemon makes any of them, so that a bad state= does
+ * not leave a new empty store behind, nor a bad store= a new state. 0, or 1 with a reason.
+ */
+static int folder_check(const char *opt, const char *path)
+{
+	char dir[PATH_MAX], probe[PATH_MAX + 32];
+	struct stat st;
+	size_t n = strlen(path);
+
+	if (!n || n >= sizeof(dir))
+		return 0; /* the daemon says why */
+	memcpy(dir, path, n + 1);
+	while (stat(dir, &st)) {
+		char *slash = strrchr(dir, '/');
+
+		if (errno != ENOENT) {
+			fprintf(stderr, "artifs mount: %s=%s: %s: %s\n", opt, path, dir,
+				strerror(errno));
+			return 1;
+		}
+		if (!slash)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == dir)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			*slash = '\0';
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "artifs mount: %s=%s: %s is not a folder\n", opt, path, dir);
+		return 1;
+	}
+	snprintf(probe, sizeof(probe), "%s/.artifs-probe-%d", dir, (int)getpid());
+	if (mkdir(probe, 0700)) {
+		fprintf(stderr, "artifs mount: %s=%s: cannot make folders in %s: %s\n", opt, path,
+			dir, strerror(errno));
+		return 1;
+	}
+	rmdir(probe);
+	return 0;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -279,7 +325,9 @@ int cmd_mount(int argc, char **argv)
 	if (o.allow_other && !o.default_permissions)
 		fuse_opt_add_arg(&args, "-odefault_permissions");
 	fuse_opt_add_arg(&args, "-osubtype=artifs,fsname=artifs");
-	if (fuse_opts_check(&args) || mountpoint_check(o.mountpoint, o.nonempty))
+	if (fuse_opts_check(&args) || mountpoint_check(o.mountpoint, o.nonempty) ||
+	    (strncmp(o.c.store, "s3://", 5) && folder_check("store", o.c.store)) ||
+	    folder_check("state", o.c.state) || (o.c.cache_dir && folder_check("cache", o.c.cache_dir)))
 		goto out;
 	if (o.fake) {
 		ret = 0;
