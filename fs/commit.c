@@ -858,6 +858,7 @@ static int head_reset(struct fs *fs, struct fs_art *art, struct reset_arg *r)
 		return err;
 	for (size_t i = 0; i < r->drop.n; i++)
 		fs_staging_drop(fs, r->drop.v[i]);
+	fs_lineage_committed(fs, art); /* what its writers wrote is gone: they are let go */
 	if (r->changed) {
 		fs_art_touch(fs, art); /* a draft like any other: committed when quiet */
 	} else {
@@ -964,6 +965,8 @@ static int64_t job_due(struct fs *fs, struct fs_art *a, int64_t delay, int64_t *
 	switch (fs_lineage_job(fs, a)) {
 	case FS_JOB_ENDED:
 		return 0;
+	case FS_JOB_HELD:
+		return INT64_MAX - 5000000000LL; /* its run's end commits it (fs_run_end) */
 	case FS_JOB_NAMED:
 		if (*wait > JOB_POLL_NS)
 			*wait = JOB_POLL_NS;

@@ -75,16 +75,20 @@ static int drafts_fn(void *arg, const struct meta_artifact *a)
 
 	uint64_t done, total;
 	char why[512];
+	int held;
 
 	if (!a->draft)
 		return 0;
-	fs_art_why(d->fs, a->ino, why, sizeof(why), &done, &total);
+	fs_art_why(d->fs, a->ino, why, sizeof(why), &done, &total, &held);
 	if (total)
 		fprintf(d->f, "%s/%s\tcommitting: %" PRIu64 " of %" PRIu64 " bytes stored (%d%%)\n",
 			a->project, a->name, done > total ? total : done, total,
 			(int)((done > total ? total : done) * 100 / total));
 	else if (why[0])
 		fprintf(d->f, "%s/%s\tcommit failed: %s\n", a->project, a->name, why);
+	else if (held)
+		fprintf(d->f, "%s/%s\twaiting for the import writing it (one that was killed "
+			"left it: artifs discard, or artifs commit)\n", a->project, a->name);
 	else
 		fprintf(d->f, "%s/%s\n", a->project, a->name);
 	return 0;

@@ -84,6 +84,12 @@ void fs_art_touch(struct fs *fs, struct fs_art *art)
 	pthread_mutex_unlock(&fs->lock);
 }
 
+void fs_art_changed(struct fs *fs, struct fs_art *art)
+{
+	fs_lineage_writer(fs, art, fs_req_pid(), NULL, 0);
+	fs_art_touch(fs, art);
+}
+
 void fs_art_writers(struct fs *fs, struct fs_art *art, int delta)
 {
 	pthread_mutex_lock(&fs->lock);
@@ -112,16 +118,18 @@ int fs_art_skipped(struct fs_art *art, uint64_t n, int add)
 }
 
 void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len, uint64_t *done,
-		uint64_t *total)
+		uint64_t *total, int *held)
 {
 	out[0] = '\0';
 	*done = *total = 0;
+	*held = 0;
 	pthread_mutex_lock(&fs->lock);
 	for (struct fs_art *a = fs->arts; a; a = a->next)
 		if (a->ino == art_ino) {
 			snprintf(out, len, "%s", a->why);
 			*total = atomic_load(&a->commit_total);
 			*done = atomic_load(&a->commit_done);
+			*held = fs_lineage_job(fs, a) == FS_JOB_HELD;
 		}
 	pthread_mutex_unlock(&fs->lock);
 }

@@ -229,16 +229,21 @@ struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);
  * fs_head_unlock(*art). */
 int fs_head_lock(struct fs *fs, uint64_t ino, struct meta_inode *in, struct fs_art **art);
 void fs_head_unlock(struct fs_art *art);
-/* Records a change of the artifact's HEAD: schedules a quiet commit. */
+/* Records a change of the artifact's HEAD: schedules a quiet commit. fs_art_changed: the
+ * same for a change a request makes to the HEAD's tree (not its bytes: writes count at
+ * their open), which also makes the requesting process's run one of the draft's writers,
+ * so that a job's mkdir, rm or mv waits for its end like its writes (docs/jobs.md). */
 void fs_art_touch(struct fs *fs, struct fs_art *art);
+void fs_art_changed(struct fs *fs, struct fs_art *art);
 void fs_art_writers(struct fs *fs, struct fs_art *art, int delta);
 /* Whether version n of art was found bad in the store (add: remember that it was). Caller
  * holds art->refresh_lock. */
 int fs_art_skipped(struct fs_art *art, uint64_t n, int add);
-/* Why the last commit of artifact art_ino in this session failed, or "" (into out); and the
- * running commit's progress: bytes stored so far of total (0 when none is storing files). */
+/* Why the last commit of artifact art_ino in this session failed, or "" (into out); the
+ * running commit's progress: bytes stored so far of total (0 when none is storing files);
+ * and *held = 1 when its draft waits for a held run's end (FS_JOB_HELD). Takes fs->lock. */
 void fs_art_why(struct fs *fs, uint64_t art_ino, char *out, size_t len, uint64_t *done,
-		uint64_t *total);
+		uint64_t *total, int *held);
 /* Remembers who writes to art (the producer of its next version). */
 void fs_art_producer(struct fs *fs, struct fs_art *art, const struct fuse_ctx *ctx,
 		     const char *run);
@@ -317,9 +322,11 @@ void fs_lineage_sweep(struct fs *fs);
  * Jobs (docs/jobs.md). fs_lineage_job(): what the runs that wrote art's draft are doing:
  * FS_JOB_NAMED when a named run ($ARTIFS_RUN, `artifs run`, a run of its own) among them
  * lives, else FS_JOB_PLAIN when a process-group run lives, else FS_JOB_ENDED when every one
- * has ended, FS_JOB_NONE when none is known (capture off, or written before this mount).
+ * has ended, FS_JOB_NONE when none is known (capture off, or written before this mount);
+ * FS_JOB_HELD before all of these when a held run among them has not been ended by
+ * fs_lineage_end(), living or not (`artifs import`: its drafts commit only at its end).
  */
-enum { FS_JOB_NONE, FS_JOB_ENDED, FS_JOB_PLAIN, FS_JOB_NAMED };
+enum { FS_JOB_NONE, FS_JOB_ENDED, FS_JOB_PLAIN, FS_JOB_NAMED, FS_JOB_HELD };
 int fs_lineage_job(struct fs *fs, struct fs_art *art);
 /* Named run id ($ARTIFS_RUN's value) has ended, whatever processes of it remain: 0, ENOENT
  * when no such run is known, ENOTSUP with capture off. */
@@ -327,9 +334,10 @@ int fs_lineage_end(struct fs *fs, const char *id);
 /* 1 when named run id wrote to art's draft. */
 int fs_lineage_wrote(struct fs *fs, struct fs_art *art, const char *id);
 /* Process pid joins named run id, which lives at least as long as pid does (`artifs run`
- * begins its job so); with id NULL it starts a named run of its own: what it reads from now
- * on is credited to what it writes from now on only (a notebook kernel's next experiment). */
-int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id);
+ * begins its job so; held: the run becomes held, see FS_JOB_HELD); with id NULL it starts
+ * a named run of its own: what it reads from now on is credited to what it writes from now
+ * on only (a notebook kernel's next experiment). */
+int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id, int held);
 /* Records that the named runs that wrote art's draft (art may be NULL), and run id (unless
  * NULL), made uri (NULL: nothing, the run is still recorded); fs_lineage_made_get() gives
  * what run id made, one URI per line (*out caller-frees; ENODATA when not recorded). The

@@ -35,6 +35,7 @@ struct run {
 	size_t nreads, capreads;
 	int refs;                   /* pending drafts this run wrote to */
 	int ended;                  /* named runs: ended by fs_lineage_end(), processes or not */
+	int held;                   /* its drafts wait for fs_lineage_end() (FS_JOB_HELD) */
 	int64_t last_seen;
 	struct run *next;
 };
@@ -419,10 +420,14 @@ int fs_lineage_job(struct fs *fs, struct fs_art *art)
 	if (!l)
 		return FS_JOB_NONE;
 	pthread_mutex_lock(&l->lock);
-	for (size_t i = 0; i < art->nruns && job != FS_JOB_NAMED; i++) {
+	for (size_t i = 0; i < art->nruns && job != FS_JOB_HELD; i++) {
 		const struct run *r = art->runs[i];
 
-		if (!run_alive(r))
+		if (r->held && !r->ended)
+			job = FS_JOB_HELD;
+		else if (job == FS_JOB_NAMED)
+			continue;
+		else if (!run_alive(r))
 			job = job == FS_JOB_NONE ? FS_JOB_ENDED : job;
 		else
 			job = r->pgid ? FS_JOB_PLAIN : FS_JOB_NAMED;
@@ -471,7 +476,7 @@ int fs_lineage_wrote(struct fs *fs, struct fs_art *art, const char *id)
 	return yes;
 }
 
-int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id)
+int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id, int held)
 {
 	struct lineage *l = fs->lin;
 	size_t b = (size_t)pid % PROC_BUCKETS;
@@ -504,6 +509,7 @@ int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id)
 	}
 	if (r) {
 		r->last_seen = fs_mono_ns();
+		r->held |= held;
 		if (r->npids < LIN_RUN_PIDS)
 			r->pids[r->npids++] = pid;
 	}

@@ -338,7 +338,7 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 	if (m.out.kind == MK_ARTIFACT || m.out.kind == MK_PROJECT)
 		fs_mirror_meta(fs, m.out.ino);
 	if (art && m.art && touch)
-		fs_art_touch(fs, art);
+		fs_art_changed(fs, art);
 	fs_entry_fill(fs, &m.out, e);
 	fs_lookup_add(fs, &m.out);
 	return 0;
@@ -496,7 +496,7 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 		fs_attrs_drop(fs, &r.owner);
 	}
 	if (art && r.art)
-		fs_art_touch(fs, art);
+		fs_art_changed(fs, art);
 	return 0;
 }
 
@@ -629,7 +629,7 @@ int fs_do_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newp
 	if (r.freed)
 		fs_staging_drop(fs, r.freed);
 	if (art && r.art)
-		fs_art_touch(fs, art);
+		fs_art_changed(fs, art);
 	return 0;
 }
 
@@ -753,7 +753,7 @@ out:
 		fs_refuse(err, "setattr", what, s.why);
 	}
 	if (!err && art && in.kind != MK_PROJECT)
-		fs_art_touch(fs, art);
+		fs_art_changed(fs, art);
 	return err;
 }
 

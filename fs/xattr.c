@@ -504,7 +504,8 @@ static int write_check(const char *name, const char *val, size_t len, int remove
 }
 
 /* On the mount root (docs/jobs.md): user.artifs.run.begin makes the caller a process of
- * named run ID (value "ID"); user.artifs.run.end ends it (value "ID", or "ID\nMESSAGE") and
+ * named run ID (value "ID"; "ID\nhold" also holds the run's drafts until its end, for
+ * `artifs import`); user.artifs.run.end ends it (value "ID", or "ID\nMESSAGE") and
  * commits its drafts; user.artifs.run.new starts a run of the calling process's own. */
 static int run_write(struct fs *fs, const char *name, const char *val, size_t len)
 {
@@ -522,7 +523,7 @@ static int run_write(struct fs *fs, const char *name, const char *val, size_t le
 		return fs_refuse(ENOTSUP, "xattr", name, "lineage capture is off (capture=0): "
 				 "runs are not followed");
 	if (strcmp(name, "user.artifs.run.new") == 0)
-		return fs_lineage_new_run(fs, fs_req_pid(), NULL);
+		return fs_lineage_new_run(fs, fs_req_pid(), NULL, 0);
 	if (!idlen || idlen >= sizeof(id))
 		return fs_refuse(EINVAL, "xattr", name, "a run id is 1 to 151 bytes");
 	for (size_t i = 0; i < idlen; i++)
@@ -531,9 +532,13 @@ static int run_write(struct fs *fs, const char *name, const char *val, size_t le
 					 "a run id has no control characters");
 	memcpy(id, val, idlen);
 	id[idlen] = '\0';
-	if (strcmp(name, "user.artifs.run.begin") == 0)
-		return nl ? fs_refuse(EINVAL, "xattr", name, "the value is the run id alone")
-			  : fs_lineage_new_run(fs, fs_req_pid(), id);
+	if (strcmp(name, "user.artifs.run.begin") == 0) {
+		int held = nl && (size_t)(val + len - nl) == 5 && !memcmp(nl, "\nhold", 5);
+
+		return nl && !held ? fs_refuse(EINVAL, "xattr", name, "the value is the run id, "
+					       "or the run id and a line \"hold\"")
+				   : fs_lineage_new_run(fs, fs_req_pid(), id, held);
+	}
 	if (nl && nl + 1 < val + len && !(msg = strndup(nl + 1, (size_t)(val + len - nl - 1))))
 		return ENOMEM;
 	err = fs_run_end(fs, id, msg);
@@ -617,7 +622,7 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 		return err;
 	}
 	if (x.cls == XA_STORE_DRAFT && art)
-		fs_art_touch(fs, art);
+		fs_art_changed(fs, art);
 	return 0;
 }
 

@@ -31,6 +31,7 @@ static const struct {
 	{ "label", cmd_label, "set, remove and list labels and metrics" },
 	{ "cat", cmd_cat, "print a file of a version" },
 	{ "get", cmd_get, "copy a version to a plain folder" },
+	{ "import", cmd_import, "make a plain folder the next version of an artifact" },
 	{ "rebuild", cmd_rebuild, "rebuild the index from the store alone" },
 	{ "find", cmd_find, "find versions by project, label, metric, time or input" },
 	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },

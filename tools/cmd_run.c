@@ -21,8 +21,6 @@
 #include "../fs/fs.h"
 #include "tools.h"
 
-#define RUN_LABELS 64
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -65,9 +63,19 @@ static int run_child(char **argv, const char *id)
 	return status;
 }
 
-/* Ends run id on the mount at root by ioctl, which holds no kernel lock on the root while
- * the run's drafts are committed: 0, or -1 with errno. */
-static int run_end(const char *root, const char *id, const char *msg)
+int tool_run_id(const char *prefix, char *id, size_t len)
+{
+	unsigned char rnd[8];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -1;
+	snprintf(id, len, "%s-%02x%02x%02x%02x%02x%02x%02x%02x", prefix, rnd[0], rnd[1], rnd[2],
+		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	return 0;
+}
+
+/* By ioctl, which holds no kernel lock on the root while the run's drafts are committed. */
+int tool_run_end(const char *root, const char *id, const char *msg)
 {
 	struct artifs_ioc_run_end r = { .id = "" };
 	int fd, rc;
@@ -94,22 +102,26 @@ static int run_end(const char *root, const char *id, const char *msg)
 	return 0;
 }
 
-/* Prints uri and its inputs, and sets the labels on it: 0, or 1 with a message. */
-static int report(const char *uri, char **labels, int nlabels)
+/* Sets the labels on uri (artifs://p/a@vN, on the mount at root) and prints it with its
+ * inputs: 0, or 1 with a message. */
+static int report(const char *cmd, const char *root, const char *uri, char **labels,
+		  int nlabels)
 {
 	char path[PATH_MAX], in[65536];
+	const char *at = strrchr(uri, '@');
 	ssize_t n;
 	int ret = 0;
 
-	if (tool_path(uri, path, sizeof(path)))
+	if (strncmp(uri, "artifs://", 9) || !at)
 		return 1;
+	snprintf(path, sizeof(path), "%s/%.*s/%s", root, (int)(at - uri - 9), uri + 9, at);
 	for (int i = 0; i < nlabels; i++) {
 		const char *eq = strchr(labels[i], '=');
 		char name[300];
 
 		snprintf(name, sizeof(name), "user.label.%.*s", (int)(eq - labels[i]), labels[i]);
 		if (setxattr(path, name, eq + 1, strlen(eq + 1), 0)) {
-			fprintf(stderr, "artifs run: %s: label %s: %s\n", uri, labels[i],
+			fprintf(stderr, "artifs %s: %s: label %s: %s\n", cmd, uri, labels[i],
 				strerror(errno));
 			ret = 1;
 		}
@@ -122,14 +134,47 @@ static int report(const char *uri, char **labels, int nlabels)
 	return ret;
 }
 
+int tool_run_report(const char *cmd, const char *root, const char *id, char **labels,
+		    int nlabels, int *made)
+{
+	char name[80], list[4096], *end;
+	ssize_t n;
+	int ret = 0;
+
+	*made = 0;
+	snprintf(name, sizeof(name), "user.artifs.run.%s", id);
+	n = getxattr(root, name, list, sizeof(list) - 1);
+	list[n > 0 ? n : 0] = '\0';
+	for (char *l = list; *l; l = end + 1) {
+		end = strchr(l, '\n');
+		if (!end)
+			break;
+		*end = '\0';
+		(*made)++;
+		if (report(cmd, root, l, labels, nlabels))
+			ret = 1;
+	}
+	return ret;
+}
+
+int tool_label_arg(const char *cmd, char *arg, char **labels, int *n)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || *n == TOOL_RUN_LABELS) {
+		fprintf(stderr, "artifs %s: --label %s: want KEY=VALUE (at most %d)\n", cmd, arg,
+			TOOL_RUN_LABELS);
+		return 2;
+	}
+	labels[(*n)++] = arg;
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	const char *msg = NULL, *mnt = NULL;
-	char *labels[RUN_LABELS], root[PATH_MAX], path[PATH_MAX], id[40], name[80];
-	char made[4096], *end;
-	unsigned char rnd[8];
-	int nlabels = 0, i, status, ret;
-	ssize_t n;
+	char *labels[TOOL_RUN_LABELS], root[PATH_MAX], path[PATH_MAX], id[40];
+	int nlabels = 0, i, status, ret, made;
 
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		const char *a = argv[i];
@@ -143,14 +188,8 @@ int cmd_run(int argc, char **argv)
 		    i + 1 >= argc)
 			return tool_needs_value("run", a);
 		if (!strcmp(a, "--label")) {
-			const char *v = argv[++i], *eq = strchr(v, '=');
-
-			if (!eq || eq == v || nlabels == RUN_LABELS) {
-				fprintf(stderr, "artifs run: --label %s: want KEY=VALUE (at most %d)\n",
-					v, RUN_LABELS);
+			if (tool_label_arg("run", argv[++i], labels, &nlabels))
 				return 2;
-			}
-			labels[nlabels++] = argv[i];
 		} else if (!strcmp(a, "--message")) {
 			msg = argv[++i];
 		} else if (!strcmp(a, "--mount")) {
@@ -171,10 +210,8 @@ int cmd_run(int argc, char **argv)
 	if (tool_on_mount("run", mnt ? mnt : tool_mountpoint(), path, sizeof(path), root,
 			  sizeof(root), NULL, 0))
 		return 1;
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+	if (tool_run_id("run", id, sizeof(id)))
 		return 1;
-	snprintf(id, sizeof(id), "run-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-		 rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	/* This process belongs to the run until it ends it: a CMD whose processes all exit
 	 * does not end it before its message and labels are given. */
 	if (setxattr(root, "user.artifs.run.begin", id, strlen(id), 0)) {
@@ -185,23 +222,14 @@ int cmd_run(int argc, char **argv)
 	status = run_child(argv + i, id);
 	ret = status < 0 ? 1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The run's end commits what it wrote, also when CMD failed: its files are kept. */
-	if (run_end(root, id, msg)) {
+	if (tool_run_end(root, id, msg)) {
 		fprintf(stderr, "artifs run: committing what %s wrote failed: %s (artifs status "
 			"says why)\n", argv[i], strerror(errno));
 		return ret ? ret : 1;
 	}
-	snprintf(name, sizeof(name), "user.artifs.run.%s", id);
-	n = getxattr(root, name, made, sizeof(made) - 1);
-	made[n > 0 ? n : 0] = '\0';
-	for (char *l = made; *l; l = end + 1) {
-		end = strchr(l, '\n');
-		if (!end)
-			break;
-		*end = '\0';
-		if (report(l, labels, nlabels) && !ret)
-			ret = 1;
-	}
-	if (!made[0])
+	if (tool_run_report("run", root, id, labels, nlabels, &made) && !ret)
+		ret = 1;
+	if (!made)
 		fprintf(stderr, "artifs run: %s made no version\n", argv[i]);
 	return ret;
 }

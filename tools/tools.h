@@ -25,6 +25,7 @@ int cmd_tag(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_rebuild(int argc, char **argv);
 int cmd_find(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
@@ -32,6 +33,50 @@ int cmd_diff(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_prefetch(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+
+/*
+ * The tree copier of get and import (tools/copy.c). tool_copy_tree makes dst hold what src
+ * holds: src a folder (dst an existing folder) or a file (dst a new name). Folders and links
+ * are made while src is walked; files are copied by c->jobs threads at once (each runs
+ * c->thread_start(c->arg) first when set; nonzero with errno stops the copy); folders get
+ * their modes and times last. Without c->preserve, folders and files also get their owner's
+ * write bit and artifs' and other attributes stay behind; with it, modes are kept exactly
+ * and the user.* attributes other than user.artifs.* are copied. With c->sync, dst may hold
+ * entries already: those src lacks are removed (at dst's top, @ names stay), others are
+ * replaced, folders kept. c->top_attrs: dst itself gets src's mode and times (and
+ * attributes). Special files are left out with a line on stderr. A progress line goes to
+ * stderr with c->progress. Returns 0, or the errno of the first failure, which is printed
+ * as "artifs CMD: cannot WHAT PATH: why" (what was copied stays). c->files and c->bytes
+ * get what was copied; c->dst is set to dst.
+ */
+#define TOOL_COPY_JOBS_DEFAULT 8
+#define TOOL_COPY_JOBS_MAX 64
+struct tool_copy {
+	const char *cmd;
+	unsigned jobs;
+	int preserve, sync, top_attrs, progress;
+	int (*thread_start)(void *arg);
+	void *arg;
+	const char *dst;
+	uint64_t files, bytes;
+};
+int tool_copy_tree(struct tool_copy *c, const char *src, const char *dst);
+
+/*
+ * Runs on a mount (tools/cmd_run.c, also for import; docs/jobs.md). tool_run_id: a fresh
+ * run id "PREFIX-<16 hex>" into id: 0, or -1. tool_run_end: ends named run id on the mount
+ * whose root is root, committing its drafts with msg (may be NULL): 0, or -1 with errno.
+ * tool_run_report: sets the labels ("KEY=VALUE" each) on every version run id made and
+ * prints each with its inputs; *made gets how many: 0, or 1 after a message on stderr
+ * ("artifs CMD: ..."). tool_label_arg: takes a --label value into labels (n used, room for
+ * TOOL_RUN_LABELS): 0, or 2 with a message for one that is not KEY=VALUE or one too many.
+ */
+#define TOOL_RUN_LABELS 64
+int tool_run_id(const char *prefix, char *id, size_t len);
+int tool_run_end(const char *root, const char *id, const char *msg);
+int tool_run_report(const char *cmd, const char *root, const char *id, char **labels,
+		    int nlabels, int *made);
+int tool_label_arg(const char *cmd, char *arg, char **labels, int *n);
 
 struct meta;
 struct meta_txn;

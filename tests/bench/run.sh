@@ -18,13 +18,13 @@
 source "$(dirname "$0")/lib.sh"
 
 if [ -n "${QUICK:-}" ]; then
-	BIG=64 FILES=300 S3_FILES=100 XFILES=200 CHURN=20 VERSIONS=10000 FIO_RT=100ms
+	BIG=64 FILES=300 S3_FILES=100 XFILES=200 CHURN=20 VERSIONS=10000 FIO_RT=100ms TREE=16
 	ROUNDS=${BENCH_ROUNDS:-3} FIO_ROUNDS=${BENCH_ROUNDS:-2} # fio spends ~0.3 s per job starting
 else
-	BIG=1024 FILES=10000 S3_FILES=${BENCH_S3_FILES:-10000} XFILES=1000 CHURN=200
+	BIG=1024 FILES=10000 S3_FILES=${BENCH_S3_FILES:-10000} XFILES=1000 CHURN=200 TREE=256
 	VERSIONS=100000 FIO_RT=3s ROUNDS=${BENCH_ROUNDS:-3} FIO_ROUNDS=${BENCH_ROUNDS:-3}
 fi
-ONLY=" ${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 s3} "
+ONLY=" ${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 s3} "
 want() { [[ $ONLY == *" $1 "* ]]; }
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (drop_caches, FUSE mounts)"; exit 1; }
@@ -581,6 +581,70 @@ if want 10; then
 			timed eval '"$BIN" find --state "$T/genstate" $q >/dev/null'
 			rec 10b "find $q" "$(div "$EL" 0.001)"
 		done
+	done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 12. a tree in and out of artifs with its own commands against cp on the same mount (rows
+# 12a-12d, issue 13): `artifs import DIR` against `cp -a DIR` + a synchronous commit, into a
+# new artifact each; then, cold (fresh daemon, no page cache), `artifs get` of that version
+# against `cp -a` of it. Two trees: TREE files of 4 MiB (incompressible) in 8 folders, and
+# FILES files of 4 KiB. Fresh bytes for every copy in, so neither deduplicates against the
+# other; cp and import take turns going first.
+# tree DIR N: N files of 4 MiB from /dev/urandom in 8 folders under DIR.
+tree() {
+	local i
+	for i in $(seq 0 7); do mkdir -p "$1/d$i"; done
+	for i in $(seq "$2"); do head -c $((4 << 20)) /dev/urandom >"$1/d$((i % 8))/f$i"; done
+}
+if want 12; then
+	scenario 12 "import and get"
+	row 12a "import a tree of $TREE files of 4 MiB into a new version" MiB/s cp "import>=1*cp"
+	row 12b "import $FILES files of 4 KiB into a new version" files/s cp "import>=1*cp"
+	row 12c "get the $TREE-file tree out of a version, cold" MiB/s cp "get>=1*cp"
+	row 12d "get $FILES files of 4 KiB out of a version, cold" files/s cp "get>=1*cp"
+	d=$(root artifs)
+	for r in $(seq "$ROUNDS"); do
+		order="cp import"
+		[ $((r % 2)) = 0 ] && order="import cp"
+		for how in $order; do
+			for kind in big small; do
+				rm -rf "$SRC/t"
+				if [ $kind = big ]; then tree "$SRC/t" "$TREE"; else $UTIL write "$SRC/t" "$FILES"; fi
+				sync
+				a=$d/t-$kind-$how-$r
+				if [ $how = cp ]; then
+					mkdir -p "$a"
+					timed eval 'cp -a "$SRC/t/." "$a/"; commit artifs "$a"'
+				else
+					timed "$BIN" import "$SRC/t" "$a" >/dev/null
+				fi
+				[ -d "$a/@v1" ] || say "no @v1 in $a"
+				if [ $kind = big ]; then
+					rec 12a $how "$(div $((TREE * 4)) "$EL")"
+				else
+					rec 12b $how "$(div "$FILES" "$EL" %.0f)"
+				fi
+			done
+		done
+		for how in $order; do
+			for kind in big small; do
+				a=$d/t-$kind-import-$r/@v1
+				rm -rf "$T/out"
+				cold artifs
+				if [ $how = cp ]; then
+					timed cp -a "$a" "$T/out"
+				else
+					timed "$BIN" get "$a" "$T/out"
+				fi
+				if [ $kind = big ]; then
+					rec 12c $how "$(div $((TREE * 4)) "$EL")"
+				else
+					rec 12d $how "$(div "$FILES" "$EL" %.0f)"
+				fi
+			done
+		done
+		rm -rf "$T/out" "$SRC/t"
 	done
 fi
 
