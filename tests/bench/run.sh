@@ -637,10 +637,12 @@ if want 12; then
 				else
 					timed "$BIN" get "$a" "$T/out"
 				fi
+				sys=$how
+				[ $how = cp ] || sys=get
 				if [ $kind = big ]; then
-					rec 12c $how "$(div $((TREE * 4)) "$EL")"
+					rec 12c $sys "$(div $((TREE * 4)) "$EL")"
 				else
-					rec 12d $how "$(div "$FILES" "$EL" %.0f)"
+					rec 12d $sys "$(div "$FILES" "$EL" %.0f)"
 				fi
 			done
 		done
