@@ -22,8 +22,9 @@ static void help(void)
 	       "by the sort metric, highest first). Comparisons: < <= = >= >. TIME is\n"
 	       "YYYY-MM-DD[THH:MM[:SS]][Z] (UTC) or @SECONDS. --input lists the versions that\n"
 	       "used that version. Labels, metrics and inputs are indexed: those queries are\n"
-	       "seeks, not scans. Reads the index of the state directory (--state, $ARTIFS_STATE\n"
-	       "or the default) beside a running daemon.\n");
+	       "seeks, not scans. Reads the index of the state directory beside a running\n"
+	       "daemon: --state, $ARTIFS_STATE, the one its mount publishes ($ARTIFS_MOUNT, or\n"
+	       "the only artifs mount), or the default.\n");
 }
 
 static int parse_time(const char *s, int64_t *ns)

@@ -241,8 +241,8 @@ int cmd_lineage(int argc, char **argv)
 		       "--format dot draws artifacts' versions as boxes (with their tags) and the\n"
 		       "runs that made them as ellipses: 'artifs lineage URI --up --format dot |\n"
 		       "dot -Tsvg > lineage.svg'. Default depth 64. PATH is a version's folder on an\n"
-		       "artifs mount. Reads the index of the state directory (--state, $ARTIFS_STATE\n"
-		       "or the default).\n");
+		       "artifs mount. Reads the index of the state directory: --state, $ARTIFS_STATE,\n"
+		       "the one the mount holding the version publishes, or the default.\n");
 		return 0;
 	}
 	if (tool_state_arg(&argc, argv, &state))

@@ -189,7 +189,8 @@ int cmd_log(int argc, char **argv)
 		       "N only; --format json as an array of objects (uri, version, created,\n"
 		       "bytes, files, tags, message, producer, inputs, labels, metrics). ARTIFACT\n"
 		       "is artifs://project/artifact or its folder on an artifs mount. Reads the\n"
-		       "index of the state directory (--state, $ARTIFS_STATE or the default).\n");
+		       "index of the state directory: --state, $ARTIFS_STATE, the one the mount\n"
+		       "holding ARTIFACT publishes, or the default.\n");
 		return 0;
 	}
 	if (tool_state_arg(&argc, argv, &state) || log_opts(&argc, argv, &l)) {
