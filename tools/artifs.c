@@ -36,6 +36,7 @@ static const struct {
 	{ "find", cmd_find, "find versions by project, label, metric, time or input" },
 	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },
 	{ "diff", cmd_diff, "what changed from one version to another" },
+	{ "du", cmd_du, "where the space goes: logical and stored bytes per version" },
 	{ "prefetch", cmd_prefetch, "read a version into the local cache" },
 	{ "config", cmd_config, "the mount options in effect, and where each came from" },
 	{ "stats", cmd_stats, "the daemon's counters (requests, bytes, cache) as JSON" },

@@ -30,6 +30,7 @@ int cmd_rebuild(int argc, char **argv);
 int cmd_find(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_du(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_prefetch(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
