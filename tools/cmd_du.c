@@ -215,15 +215,11 @@ static int version_fn(void *arg, const struct meta_version *v)
 {
 	struct arts *as = arg;
 
-	if (as->nvers == as->vcap) {
-		size_t c = as->vcap ? 2 * as->vcap : 64;
-		struct meta_version *nv = realloc(as->vers, c * sizeof(*nv));
+	struct meta_version *nv = be_grow(as->vers, as->nvers, &as->vcap, sizeof(*nv));
 
-		if (!nv)
-			return ENOMEM;
-		as->vers = nv;
-		as->vcap = c;
-	}
+	if (!nv)
+		return ENOMEM;
+	as->vers = nv;
 	as->vers[as->nvers++] = *v;
 	return 0;
 }
@@ -255,19 +251,15 @@ static int art_fn(void *arg, const struct meta_artifact *a)
 {
 	struct arts *as = arg;
 	struct du *d = as->d;
+	struct art *nv;
 
 	if ((d->want_p[0] && strcmp(a->project, d->want_p)) ||
 	    (d->want_a[0] && strcmp(a->name, d->want_a)))
 		return 0;
-	if (as->n == as->cap) {
-		size_t c = as->cap ? 2 * as->cap : 64;
-		struct art *nv = realloc(as->v, c * sizeof(*nv));
-
-		if (!nv)
-			return ENOMEM;
-		as->v = nv;
-		as->cap = c;
-	}
+	nv = be_grow(as->v, as->n, &as->cap, sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	as->v = nv;
 	as->v[as->n].ino = a->ino;
 	snprintf(as->v[as->n].project, sizeof(as->v[as->n].project), "%s", a->project);
 	snprintf(as->v[as->n].name, sizeof(as->v[as->n].name), "%s", a->name);
