@@ -117,6 +117,31 @@ static int target(struct import *im, const char *arg)
 	return busy;
 }
 
+/* 1 when a is b or lies inside it (whole components). */
+static int within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	return !strncmp(a, b, n) && (a[n] == '/' || a[n] == '\0' || (n == 1 && b[0] == '/'));
+}
+
+/* DIR must not hold the artifact nor lie inside its HEAD: the copy would read what it
+ * writes. */
+static int overlap(const char *dir, const char *art)
+{
+	char d[PATH_MAX], a[PATH_MAX];
+
+	if (!realpath(dir, d) || !realpath(art, a))
+		return 0; /* both exist here; a race is refused by the copy itself */
+	if (!within(d, a) && !within(a, d))
+		return 0;
+	if (within(d, a) && !strncmp(d + strlen(a), "/@", 2))
+		return 0; /* one of its versions: read-only, and the @ names are never pruned */
+	fprintf(stderr, "artifs import: %s and %s overlap (import a folder from outside the "
+			"artifact's HEAD, or one of its versions: p/a/@v3)\n", dir, art);
+	return 1;
+}
+
 /* Each copying thread joins the held run: the daemon knows writers by thread. */
 static int join_run(void *arg)
 {
@@ -159,7 +184,8 @@ int cmd_import(int argc, char **argv)
 		fprintf(stderr, "artifs import: %s is not a folder\n", args[0]);
 		return 1;
 	}
-	if (target(&im, args[1]) || tool_run_id("import", im.id, sizeof(im.id)))
+	if (target(&im, args[1]) || overlap(args[0], im.art) ||
+	    tool_run_id("import", im.id, sizeof(im.id)))
 		return 1;
 	if (join_run(&im)) {
 		fprintf(stderr, "artifs import: cannot begin a run on %s: %s%s\n", im.root,

@@ -110,6 +110,15 @@ refused 1 "is not an artifact" "$src" "$MNT/p"
 refused 2 "give a folder and the artifact" "$src"
 refused 1 "takes 1 to 64" --jobs 0 "$src" "$a"
 refused 1 "not on an artifs mount" "$src" "$T/elsewhere"
+refused 1 "overlap" "$a/alias" "$a"
+refused 1 "overlap" "$MNT/p" "$a"
+# A version of the artifact itself is a folder like any other: its HEAD becomes @v1's tree.
+o=$("$ARTIFS_BIN" import "$a/@v1" "$a") || fail "importing @v1 into its own artifact failed"
+[ "$(echo "$o" | head -1)" = artifs://p/a@v3 ] || fail "importing @v1 printed '$o'"
+echo "$o" | grep -qx '  input artifs://p/a@v1' || fail "p/a@v3 does not name @v1 as its input: $o"
+same_as "$a/@v1" "$a/@v3" "@v1 imported again"
+o=$("$ARTIFS_BIN" import "$src" "$a") || fail "importing the folder again failed"
+[ "$o" = artifs://p/a@v4 ] || fail "importing the folder again printed '$o'"
 mkdir -p "$MNT/p/b"
 exec 3>"$MNT/p/b/pending" # an open writer: its draft waits for it
 echo pending >&3
@@ -133,7 +142,7 @@ kill -9 "$imp"
 wait "$imp" 2>/dev/null || true
 # the run is gone now; a plain draft would commit within commit_delay (0.2 s): none may
 for i in $(seq 40); do # 2 s: ten times commit_delay, twenty run polls
-	[ ! -d "$a/@v3" ] || fail "a killed import was committed"
+	[ ! -d "$a/@v5" ] || fail "a killed import was committed"
 	sleep 0.05
 done
 "$ARTIFS_BIN" status "$MNT" | grep -q "p/a	waiting for the import" ||
@@ -141,8 +150,8 @@ done
 "$ARTIFS_BIN" discard "$a" || fail "discarding the killed import's draft failed"
 same_as "$a/@v2" "$a" "the HEAD after the discard"
 echo later >"$a/later"
-wait_version "$a" 3
-[ "$(cat "$a/@v3/later")" = later ] || fail "@v3 lacks the later file"
+wait_version "$a" 5
+[ "$(cat "$a/@v5/later")" = later ] || fail "@v5 lacks the later file"
 
 # capture=0: refused with the reason (import needs runs).
 stop
