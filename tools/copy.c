@@ -29,6 +29,7 @@
 struct file {
 	char *src, *dst;
 	struct stat st;
+	int fresh; /* dst was not there before (nothing of it to take away) */
 };
 
 struct copy {
@@ -59,8 +60,8 @@ static int is_ours(const char *name)
 }
 
 /* The user.* attributes of src other than artifs' own onto dst; with c->sync, also takes
- * away those dst has and src lacks (a folder that stayed). */
-static int copy_xattrs(struct copy *g, const char *src, const char *dst)
+ * away those dst has and src lacks (a folder that stayed: !fresh). */
+static int copy_xattrs(struct copy *g, const char *src, const char *dst, int fresh)
 {
 	char *names = malloc(COPY_NAMES), *val = malloc(COPY_XATTR_MAX);
 	ssize_t n = names ? llistxattr(src, names, COPY_NAMES) : -1;
@@ -72,7 +73,7 @@ static int copy_xattrs(struct copy *g, const char *src, const char *dst)
 		if (len >= 0 && lsetxattr(dst, p, val, (size_t)len, 0) && errno != ENOTSUP)
 			err = fail_path(g, "set an attribute of", dst, errno);
 	}
-	n = !err && g->c->sync ? llistxattr(dst, names, COPY_NAMES) : -1;
+	n = !err && g->c->sync && !fresh ? llistxattr(dst, names, COPY_NAMES) : -1;
 	for (char *p = names; !err && n > 0 && p < names + n; p += strlen(p) + 1)
 		if (!is_ours(p) && lgetxattr(src, p, NULL, 0) < 0 && errno == ENODATA &&
 		    lremovexattr(dst, p) && errno != ENODATA)
@@ -83,15 +84,17 @@ static int copy_xattrs(struct copy *g, const char *src, const char *dst)
 }
 
 /* Mode, attributes and times of a copied entry (symlinks: times only). */
-static int finish(struct copy *g, const char *src, const char *dst, const struct stat *st)
+static int finish(struct copy *g, const struct file *f)
 {
+	const char *src = f->src, *dst = f->dst;
+	const struct stat *st = &f->st;
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
 	int preserve = g->c->preserve;
 	mode_t mode = preserve ? st->st_mode & 07777 : (st->st_mode & 07777) | S_IWUSR;
 
 	if (!S_ISLNK(st->st_mode) && chmod(dst, mode))
 		return fail_path(g, "set the mode of", dst, errno);
-	if (preserve && !S_ISLNK(st->st_mode) && copy_xattrs(g, src, dst))
+	if (preserve && !S_ISLNK(st->st_mode) && copy_xattrs(g, src, dst, f->fresh))
 		return g->err;
 	if (utimensat(AT_FDCWD, dst, ts, AT_SYMLINK_NOFOLLOW))
 		return fail_path(g, "set the times of", dst, errno);
@@ -142,7 +145,7 @@ out:
 	close(in);
 	if (out >= 0 && close(out) && !err)
 		err = fail_path(g, "write", f->dst, errno);
-	return err ? err : finish(g, f->src, f->dst, &f->st);
+	return err ? err : finish(g, f);
 }
 
 static void *worker(void *arg)
@@ -219,9 +222,9 @@ static int rm_tree(struct copy *g, const char *dst)
 
 /*
  * c->sync: what dst holds that src lacks goes (at the top, the artifact's @ names stay:
- * they are its versions and tags, not its files).
+ * they are its versions and tags, not its files). *kept: how many entries stay.
  */
-static int prune(struct copy *g, const char *src, const char *dst, int top)
+static int prune(struct copy *g, const char *src, const char *dst, int top, size_t *kept)
 {
 	DIR *d = opendir(dst);
 	struct dirent *e;
@@ -242,6 +245,8 @@ static int prune(struct copy *g, const char *src, const char *dst, int top)
 			err = fail_path(g, "copy", src, ENOMEM);
 		else if (lstat(s, &st) && errno == ENOENT)
 			err = rm_tree(g, t);
+		else
+			(*kept)++;
 		free(s);
 		free(t);
 	}
@@ -250,14 +255,15 @@ static int prune(struct copy *g, const char *src, const char *dst, int top)
 }
 
 /*
- * Makes room for f at f->dst (c->sync: whatever is there goes, except a folder where f is a
- * folder, which stays and is made writable for its owner until finish()), then makes
- * f->dst a folder (*made = 1) or a link, or queues it as a file. 0 or the failure.
+ * Makes room for f at f->dst (c->sync, unless its folder is known to be empty: whatever is
+ * there goes, except a folder where f is a folder, which stays and is made writable for
+ * its owner until finish()), then makes f->dst a folder (*made = 1) or a link, or queues
+ * it as a file. 0 or the failure.
  */
-static int place(struct copy *g, struct file *f, int *made)
+static int place(struct copy *g, struct file *f, int empty, int *made)
 {
 	struct stat old;
-	int there = g->c->sync && lstat(f->dst, &old) == 0;
+	int there = g->c->sync && !empty && lstat(f->dst, &old) == 0;
 
 	*made = 0;
 	if (there && (!S_ISDIR(old.st_mode) || !S_ISDIR(f->st.st_mode))) {
@@ -265,6 +271,7 @@ static int place(struct copy *g, struct file *f, int *made)
 			return g->err;
 		there = 0;
 	}
+	f->fresh = !there;
 	if (S_ISDIR(f->st.st_mode)) {
 		if (there ? chmod(f->dst, (old.st_mode & 07777) | S_IRWXU) : mkdir(f->dst, 0700))
 			return fail_path(g, "make", f->dst, errno);
@@ -278,7 +285,7 @@ static int place(struct copy *g, struct file *f, int *made)
 		target[n] = '\0';
 		if (symlink(target, f->dst))
 			return fail_path(g, "make the link", f->dst, errno);
-		return finish(g, f->src, f->dst, &f->st);
+		return finish(g, f);
 	} else if (S_ISREG(f->st.st_mode)) {
 		struct file *v = more(&g->files, g->nfiles, &g->cap);
 
@@ -296,12 +303,13 @@ static int place(struct copy *g, struct file *f, int *made)
 }
 
 /* Makes the folders and links under src (a folder) in dst now and lists its files for the
- * workers. */
-static int walk(struct copy *g, const char *src, const char *dst, int top)
+ * workers. fresh: dst was made by this copy (nothing to prune, no name to look up). */
+static int walk(struct copy *g, const char *src, const char *dst, int top, int fresh)
 {
 	DIR *d;
 	struct dirent *e;
-	int err = g->c->sync ? prune(g, src, dst, top) : 0;
+	size_t kept = 0;
+	int err = g->c->sync && !fresh ? prune(g, src, dst, top, &kept) : 0;
 
 	d = err ? NULL : opendir(src);
 	if (!d)
@@ -320,13 +328,13 @@ static int walk(struct copy *g, const char *src, const char *dst, int top)
 		else if (lstat(f.src, &f.st))
 			err = fail_path(g, "stat", f.src, errno);
 		else
-			err = place(g, &f, &made);
+			err = place(g, &f, fresh || !kept, &made);
 		if (!err && made && !(v = more(&g->dirs, g->ndirs, &g->dcap)))
 			err = fail_path(g, "copy", src, ENOMEM);
 		if (!err && made) {
 			*v = f;
 			g->ndirs++;
-			err = walk(g, v->src, v->dst, 0);
+			err = walk(g, v->src, v->dst, 0, v->fresh);
 			continue; /* g->dirs owns the names now */
 		}
 		free(f.src);
@@ -352,13 +360,13 @@ static void run_workers(struct copy *g)
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	for (size_t i = g->ndirs; !g->err && i-- > 0;)
-		finish(g, g->dirs[i].src, g->dirs[i].dst, &g->dirs[i].st);
+		finish(g, &g->dirs[i]);
 }
 
 int tool_copy_tree(struct tool_copy *c, const char *src, const char *dst)
 {
 	struct copy g = { .c = c, .lock = PTHREAD_MUTEX_INITIALIZER };
-	struct file top = { .src = (char *)src, .dst = (char *)dst };
+	struct file top = { .src = (char *)src, .dst = (char *)dst, .fresh = !c->sync };
 
 	if (c->jobs < 1 || c->jobs > TOOL_COPY_JOBS_MAX)
 		c->jobs = TOOL_COPY_JOBS_DEFAULT;
@@ -372,12 +380,12 @@ int tool_copy_tree(struct tool_copy *c, const char *src, const char *dst)
 	} else if (!S_ISDIR(top.st.st_mode)) {
 		fail_path(&g, "copy", src, EINVAL);
 	} else {
-		walk(&g, src, dst, 1);
+		walk(&g, src, dst, 1, 0);
 	}
 	if (!g.err)
 		run_workers(&g);
 	if (!g.err && S_ISDIR(top.st.st_mode) && c->top_attrs)
-		finish(&g, src, dst, &top.st);
+		finish(&g, &top);
 	show(&g, 1);
 	c->files = g.done_files;
 	c->bytes = g.done_bytes;

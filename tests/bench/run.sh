@@ -597,6 +597,10 @@ tree() {
 	for i in $(seq 0 7); do mkdir -p "$1/d$i"; done
 	for i in $(seq "$2"); do head -c $((4 << 20)) /dev/urandom >"$1/d$((i % 8))/f$i"; done
 }
+# rec12 BIGROW SMALLROW SYS KIND: $EL as MiB/s of the big tree or files/s of the small one.
+rec12() {
+	if [ "$4" = big ]; then rec "$1" "$3" "$(div $((TREE * 4)) "$EL")"; else rec "$2" "$3" "$(div "$FILES" "$EL" %.0f)"; fi
+}
 if want 12; then
 	scenario 12 "import and get"
 	row 12a "import a tree of $TREE files of 4 MiB into a new version" MiB/s cp "import>=1*cp"
@@ -620,11 +624,7 @@ if want 12; then
 					timed "$BIN" import "$SRC/t" "$a" >/dev/null
 				fi
 				[ -d "$a/@v1" ] || say "no @v1 in $a"
-				if [ $kind = big ]; then
-					rec 12a $how "$(div $((TREE * 4)) "$EL")"
-				else
-					rec 12b $how "$(div "$FILES" "$EL" %.0f)"
-				fi
+				rec12 12a 12b $how $kind
 			done
 		done
 		for how in $order; do
@@ -637,13 +637,7 @@ if want 12; then
 				else
 					timed "$BIN" get "$a" "$T/out"
 				fi
-				sys=$how
-				[ $how = cp ] || sys=get
-				if [ $kind = big ]; then
-					rec 12c $sys "$(div $((TREE * 4)) "$EL")"
-				else
-					rec 12d $sys "$(div "$FILES" "$EL" %.0f)"
-				fi
+				if [ $how = cp ]; then rec12 12c 12d cp $kind; else rec12 12c 12d get $kind; fi
 			done
 		done
 		rm -rf "$T/out" "$SRC/t"
