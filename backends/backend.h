@@ -422,17 +422,18 @@ struct pack_loc {
 int chunk_fetch_at(struct be *be, const struct chunk_ref *ref, const struct pack_loc *loc,
 		   void *buf);
 /*
- * The pack writer of one commit. pack_writer_add() frames a chunk (ref: its name and plain
- * length, already hashed; zstd at level as chunk_put() decides; a raw frame straight into
- * the pack) and appends it to the open pack in the order of seq: every number from 0 up is
- * given once, to an add or to pack_writer_skip() (a chunk that needs no storing), and an
- * add or skip waits until those of every smaller number have placed theirs, so that a file's
- * chunks lie in consecutive frames (manifest runs) however many threads compress them.
+ * The pack writer of one commit. pack_writer_add() frames n chunks (plain[i], named and
+ * sized by ref[i], already hashed; zstd at level as chunk_put() decides; a raw frame straight
+ * into the pack) and appends them, in that order, to the open pack in the order of seq:
+ * every number from 0 up is given once, to an add or to pack_writer_skip() (chunks that need
+ * no storing), and an add or skip waits until those of every smaller number have placed
+ * theirs, so that a file's chunks lie in consecutive frames (manifest runs) however many
+ * threads compress them (several chunks per call: one turn, not one per chunk).
  * Numbers must be handed out in the order the callers' jobs start (a FIFO pool). The open
  * pack holds at most target bytes (or one larger frame alone) and is stored, pack then index
  * (be_put_lazy: the caller flushes before anything names them), by the call that fills it
- * or starts the next one; *loc receives where the frame lies and *added (may be NULL) its
- * stored bytes. pack_writer_finish(), once every add and skip returned, stores the last pack
+ * or starts the next one; loc[i] receives where frame i lies and *added (may be NULL) the
+ * bytes stored. pack_writer_finish(), once every add and skip returned, stores the last pack
  * and gives the indexes of every pack stored (borrowed: valid until destroy); after any
  * store failure every later add and the finish return that error, and what was stored is
  * simply not named by anything.
@@ -441,8 +442,9 @@ struct pack_writer;
 #define PACK_TARGET (8u << 20)
 int pack_writer_create(struct be *be, size_t target, uint32_t chunk_max,
 		       struct pack_writer **out);
-int pack_writer_add(struct pack_writer *w, uint64_t seq, const void *plain,
-		    const struct chunk_ref *ref, int level, struct pack_loc *loc, uint64_t *added);
+int pack_writer_add(struct pack_writer *w, uint64_t seq, size_t n, const void *const plain[],
+		    const struct chunk_ref ref[], int level, struct pack_loc loc[],
+		    uint64_t *added);
 void pack_writer_skip(struct pack_writer *w, uint64_t seq);
 int pack_writer_finish(struct pack_writer *w, const struct pack_index **packs, size_t *n);
 void pack_writer_destroy(struct pack_writer *w);

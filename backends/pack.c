@@ -384,21 +384,36 @@ void pack_writer_skip(struct pack_writer *w, uint64_t seq)
 	pthread_mutex_unlock(&w->m);
 }
 
-int pack_writer_add(struct pack_writer *w, uint64_t seq, const void *plain,
-		    const struct chunk_ref *ref, int level, struct pack_loc *loc, uint64_t *added)
+/* Under w->m: one more frame of p is copied; says whether p is now to be stored. */
+static int copied(struct open_pack *p)
 {
-	struct open_pack *p = NULL, *full = NULL;
-	void *z = NULL;
-	size_t flen = 0;
-	uint64_t off = 0;
-	uint32_t frame = 0;
-	int err, store;
+	return --p->copying == 0 && p->sealed;
+}
 
-	/* Compressing runs in parallel; only placing the frame goes in the order of seq. A
+int pack_writer_add(struct pack_writer *w, uint64_t seq, size_t n, const void *const plain[],
+		    const struct chunk_ref ref[], int level, struct pack_loc loc[],
+		    uint64_t *added)
+{
+	struct add_frame {
+		struct open_pack *p, *full;
+		void *z;
+		size_t flen;
+		uint64_t off;
+		uint32_t frame;
+	} *f = n ? calloc(n, sizeof(*f)) : NULL;
+	uint64_t sum = 0;
+	size_t placed = 0;
+	int err = n && !f ? ENOMEM : 0;
+
+	/* Compressing runs in parallel; only placing the frames goes in the order of seq. A
 	 * raw frame is written straight into the pack: no chunk-sized copy per thread. */
-	err = ref->len > w->chunk_max ? EINVAL : chunk_frame_zstd(plain, ref->len, level, &z, &flen);
-	if (!err && !z)
-		flen = CHUNK_FRAME_HDR + (size_t)ref->len;
+	for (size_t i = 0; i < n && !err; i++) {
+		err = ref[i].len > w->chunk_max
+			      ? EINVAL
+			      : chunk_frame_zstd(plain[i], ref[i].len, level, &f[i].z, &f[i].flen);
+		if (!err && !f[i].z)
+			f[i].flen = CHUNK_FRAME_HDR + (size_t)ref[i].len;
+	}
 	pthread_mutex_lock(&w->m);
 	/* At most PACKS_SEALED_MAX packs wait to be stored while the next fills, so that a slow
 	 * store bounds the writer's memory instead of piling up 8 MiB buffers. Whoever must
@@ -407,38 +422,53 @@ int pack_writer_add(struct pack_writer *w, uint64_t seq, const void *plain,
 		pthread_cond_wait(&w->stored, &w->m);
 	turn_wait(w, seq);
 	err = err ? err : w->err;
-	if (!err && !(p = reserve(w, ref, flen, &off, &frame, &full)))
-		err = ENOMEM;
+	for (; placed < n && !err; placed++) {
+		struct add_frame *a = &f[placed];
+
+		if (!(a->p = reserve(w, &ref[placed], a->flen, &a->off, &a->frame, &a->full)))
+			err = ENOMEM;
+	}
 	turn_pass(w);
 	pthread_mutex_unlock(&w->m);
-	if (full) {
-		int serr = open_pack_store(w, full);
+	/* A pack sealed by one of these frames while nobody copied into it is ours to store;
+	 * so is one whose last copy ends here. */
+	for (size_t i = 0; i < placed; i++) {
+		struct add_frame *a = &f[i];
+		int serr;
 
-		err = err ? err : serr;
-	}
-	if (p) {
-		if (z) {
-			memcpy(p->buf + off, z, flen);
+		if (a->full && (serr = open_pack_store(w, a->full)) && !err)
+			err = serr;
+		if (!a->p)
+			continue;
+		if (a->z) {
+			memcpy(a->p->buf + a->off, a->z, a->flen);
 		} else {
-			chunk_frame_raw_header(p->buf + off, ref->len);
-			memcpy(p->buf + off + CHUNK_FRAME_HDR, plain, ref->len);
+			chunk_frame_raw_header(a->p->buf + a->off, ref[i].len);
+			memcpy(a->p->buf + a->off + CHUNK_FRAME_HDR, plain[i], ref[i].len);
 		}
-		memcpy(loc->pack, p->ix.name, PACK_NAME_LEN);
-		loc->off = off;
-		loc->flen = (uint32_t)flen;
-		loc->frame = frame;
-		pthread_mutex_lock(&w->m);
-		store = --p->copying == 0 && p->sealed;
-		pthread_mutex_unlock(&w->m);
-		if (store) {
-			int serr = open_pack_store(w, p);
-
-			err = err ? err : serr;
-		}
+		memcpy(loc[i].pack, a->p->ix.name, PACK_NAME_LEN);
+		loc[i].off = a->off;
+		loc[i].flen = (uint32_t)a->flen;
+		loc[i].frame = a->frame;
+		sum += a->flen;
 	}
-	be_buf_free(z);
+	for (size_t i = 0; i < placed; i++) {
+		struct open_pack *p = f[i].p;
+		int store, serr;
+
+		if (!p)
+			continue;
+		pthread_mutex_lock(&w->m);
+		store = copied(p);
+		pthread_mutex_unlock(&w->m);
+		if (store && (serr = open_pack_store(w, p)) && !err)
+			err = serr;
+	}
+	for (size_t i = 0; i < n && f; i++)
+		be_buf_free(f[i].z);
+	free(f);
 	if (!err && added)
-		*added = flen;
+		*added = sum;
 	return err;
 }
 

@@ -228,7 +228,8 @@ static void *wthread(void *arg)
 			i--;
 			continue;
 		}
-		j->err = pack_writer_add(j->w, seq, buf, &j->ref[i], 3, &j->loc[i], NULL);
+		j->err = pack_writer_add(j->w, seq, 1, (const void *[]){ buf }, &j->ref[i], 3,
+					 &j->loc[i], NULL);
 		if (seq < 256)
 			by_seq[seq] = j->loc[i];
 	}
@@ -312,9 +313,9 @@ Test(writer, a_damaged_frame_or_a_wrong_location_is_eio)
 
 	cr_assert_eq(pack_writer_create(BE, 1 << 20, 4000, &w), 0);
 	chunk_make(1, buf, &ref);
-	cr_assert_eq(pack_writer_add(w, 0, buf, &ref, 3, &loc, NULL), 0);
+	cr_assert_eq(pack_writer_add(w, 0, 1, (const void *[]){ buf }, &ref, 3, &loc, NULL), 0);
 	chunk_make(3, buf, &other);
-	cr_assert_eq(pack_writer_add(w, 1, buf, &other, 3, &oloc, NULL), 0);
+	cr_assert_eq(pack_writer_add(w, 1, 1, (const void *[]){ buf }, &other, 3, &oloc, NULL), 0);
 	cr_assert_eq(pack_writer_finish(w, &packs, &n), 0);
 	cr_assert_eq(n, 1);
 	/* The other chunk's location for this chunk: its hash does not match. */
