@@ -282,6 +282,12 @@ int store_open(struct be *be, int create, struct store_conf *c, const char **why
 /* "versions/<p>/<a>/<N>", or with n 0 the prefix "versions/<p>/<a>/" of them all. */
 int be_key_version(char *out, size_t len, const char *project, const char *artifact,
 		   uint64_t n);
+/* The removal marks beside the versions (docs/lifecycle.md): "versions/<p>/<a>/<N>.removed"
+ * (version n removed), or with n 0 "versions/<p>/<a>/removed" (the artifact removed). */
+#define BE_REMOVED_SUFFIX ".removed"
+#define BE_REMOVED_ARTIFACT "removed"
+int be_key_removed(char *out, size_t len, const char *project, const char *artifact,
+		   uint64_t n);
 /* "refs/<p>/<a>/<tag>" (tag without its '@'), or with tag NULL the prefix "refs/<p>/<a>/". */
 int be_key_ref(char *out, size_t len, const char *project, const char *artifact,
 	       const char *tag);

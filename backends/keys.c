@@ -30,6 +30,16 @@ int be_key_version(char *out, size_t len, const char *project, const char *artif
 	return fit(out, len, BE_KEY_VERSIONS "%s/%s/%020" PRIu64, project, artifact, n);
 }
 
+int be_key_removed(char *out, size_t len, const char *project, const char *artifact,
+		   uint64_t n)
+{
+	if (!n)
+		return fit(out, len, BE_KEY_VERSIONS "%s/%s/" BE_REMOVED_ARTIFACT, project,
+			   artifact);
+	return fit(out, len, BE_KEY_VERSIONS "%s/%s/%020" PRIu64 BE_REMOVED_SUFFIX, project,
+		   artifact, n);
+}
+
 int be_key_ref(char *out, size_t len, const char *project, const char *artifact,
 	       const char *tag)
 {

@@ -616,8 +616,23 @@ static void runs_done(struct fs *fs, struct fs_art *art, const struct meta_artif
 	}
 }
 
-static int commit_once(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made,
-		       char *why, size_t whylen)
+/* Whether the snapshot removes every file of an artifact with versions (`rm -r` of all it
+ * holds, say): an empty version would break every reader of @latest and the tags, so only
+ * an explicit commit publishes one. */
+static int emptied(const struct snap *s, const struct meta_artifact *a, char *why,
+		   size_t whylen)
+{
+	if (!a->latest || s->m.nentries != 1 || s->m.entries[0].nxattrs)
+		return 0;
+	snprintf(why, whylen, "held: the draft removes every file of the artifact; it is not "
+		 "committed by itself: artifs commit publishes an empty version, artifs discard "
+		 "brings the files back, artifs rm removes the artifact (after a discard; "
+		 "restorable)");
+	return 1;
+}
+
+static int commit_once(struct fs *fs, struct fs_art *art, const char *message, int asked,
+		       uint64_t *made, char *why, size_t whylen)
 {
 	struct snap s = { 0 };
 	struct install_arg ia = { .fs = fs, .s = &s };
@@ -634,6 +649,10 @@ static int commit_once(struct fs *fs, struct fs_art *art, const char *message, u
 	fs_mutex_unlock(&art->lock);
 	if (err || empty)
 		goto out;
+	if (!asked && emptied(&s, &a, why, whylen)) {
+		err = ECANCELED;
+		goto out;
+	}
 	if (message) {
 		free(s.m.message);
 		s.m.message = strdup(message);
@@ -692,7 +711,7 @@ out:
 /* New snapshots a commit takes when staged files go away under it. */
 #define COMMIT_TRIES 3
 
-int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made)
+int fs_commit(struct fs *fs, struct fs_art *art, const char *message, int asked, uint64_t *made)
 {
 	char why[512] = "";
 	uint64_t n = 0;
@@ -702,7 +721,7 @@ int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *
 	fs_commits_running(fs, 1);
 	for (int tries = 1;; tries++) {
 		why[0] = '\0';
-		err = commit_once(fs, art, message, &n, why, sizeof(why));
+		err = commit_once(fs, art, message, asked, &n, why, sizeof(why));
 		if (err != EAGAIN || tries == COMMIT_TRIES)
 			break;
 	}
@@ -715,11 +734,15 @@ int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *
 	}
 	if (err && !why[0])
 		snprintf(why, sizeof(why), "%s", strerror(err));
-	if (err)
+	if (err && err != ECANCELED)
 		atomic_fetch_add(&fs->st.commit_errors, 1);
 	pthread_mutex_lock(&fs->lock);
 	snprintf(art->why, sizeof(art->why), "%s", err ? why : "");
 	pthread_mutex_unlock(&fs->lock);
+	if (err == ECANCELED) {
+		log_msg(LOG_NOTICE, "commit of artifact inode %" PRIu64 ": %s", art->ino, why);
+		err = 0; /* held, not failed: no retry until the draft changes again */
+	}
 	if (made)
 		*made = n;
 	return err;
@@ -752,7 +775,7 @@ int fs_run_end(struct fs *fs, const char *id, const char *message)
 	for (size_t i = 0; i < n; i++) {
 		uint64_t made;
 
-		err = fs_commit(fs, v[i], message, &made);
+		err = fs_commit(fs, v[i], message, 0, &made);
 		if (err && !first)
 			first = err;
 	}
@@ -784,7 +807,7 @@ int fs_do_commit(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const 
 	art = fs_art_get(fs, ino);
 	if (!art)
 		return ENOMEM;
-	return fs_commit(fs, art, message[0] ? message : NULL, made);
+	return fs_commit(fs, art, message[0] ? message : NULL, 1, made);
 }
 
 struct reset_arg {
@@ -914,7 +937,7 @@ static void quiet_commit(void *arg)
 	struct quiet *q = arg;
 	struct fs *fs = q->fs;
 	struct fs_art *a = q->art;
-	int err = fs_commit(fs, a, NULL, NULL);
+	int err = fs_commit(fs, a, NULL, 0, NULL);
 
 	free(q);
 	pthread_mutex_lock(&fs->lock);
@@ -1041,6 +1064,8 @@ int fs_committer_start(struct fs *fs)
 	pthread_cond_init(&fs->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	err = fs_pool_create(FS_COMMITTERS, &fs->committers);
+	if (!err)
+		err = fs_pool_create(1, &fs->notifier);
 	if (err)
 		return err;
 	err = pthread_create(&fs->committer, NULL, committer_main, fs);
@@ -1061,11 +1086,13 @@ void fs_committer_stop(struct fs *fs)
 	}
 	fs_pool_destroy(fs->committers); /* the quiet commits running end first */
 	fs->committers = NULL;
+	fs_pool_destroy(fs->notifier);
+	fs->notifier = NULL;
 	/* Unmount commits what this session changed (recovered drafts stay drafts). */
 	for (struct fs_art *a = fs->arts; a; a = a->next) {
 		if (!a->scheduled)
 			continue;
-		if (fs_commit(fs, a, NULL, NULL))
+		if (fs_commit(fs, a, NULL, 0, NULL))
 			log_msg(LOG_ERR, "unmount: a draft could not be committed; it is kept");
 		a->scheduled = 0;
 	}

@@ -84,6 +84,8 @@ static int drafts_fn(void *arg, const struct meta_artifact *a)
 		fprintf(d->f, "%s/%s\tcommitting: %" PRIu64 " of %" PRIu64 " bytes stored (%d%%)\n",
 			a->project, a->name, done > total ? total : done, total,
 			(int)((done > total ? total : done) * 100 / total));
+	else if (!strncmp(why, "held: ", 6)) /* a draft not committed by itself (commit.c) */
+		fprintf(d->f, "%s/%s\t%s\n", a->project, a->name, why);
 	else if (why[0])
 		fprintf(d->f, "%s/%s\tcommit failed: %s\n", a->project, a->name, why);
 	else if (held)

@@ -63,6 +63,23 @@ struct artifs_ioc_run_end {
 };
 #define ARTIFS_IOC_RUN_END _IOW('a', 2, struct artifs_ioc_run_end)
 
+/*
+ * ARTIFS_IOC_LIFECYCLE on a descriptor of a project folder: removes (op ARTIFS_REMOVE) or
+ * restores (ARTIFS_RESTORE) its artifact `name`, or with version N > 0 version N of it
+ * (artifs rm, artifs restore; docs/lifecycle.md). The ioctl itself fails only when the
+ * request is not understood (ENOTTY); the outcome is err (0 or an errno) with the reason in
+ * why. Root, or a user who may write to the project folder by its mode bits.
+ */
+enum { ARTIFS_REMOVE = 1, ARTIFS_RESTORE = 2 };
+struct artifs_ioc_lifecycle {
+	char name[136];
+	uint64_t version;
+	uint32_t op;
+	int32_t err;
+	char why[512];
+};
+#define ARTIFS_IOC_LIFECYCLE _IOWR('a', 3, struct artifs_ioc_lifecycle)
+
 /* Default store and state directories under $HOME/.local/share/artifs (or
  * $XDG_DATA_HOME/artifs). Returns static storage. */
 const char *fs_default_store(void);

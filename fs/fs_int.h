@@ -81,6 +81,18 @@ int fs_head_locks_held(void);
 struct run;
 struct lineage;
 
+/* A process that listed an artifact folder (opendir), and, once it took @latest away (a
+ * recursive removal: rm -rf, shutil.rmtree, find -delete), removed the artifact: its further
+ * removals in it succeed doing nothing (fs/lifecycle.c). */
+struct fs_rmtree {
+	pid_t pid;
+	uint64_t art, project;
+	int64_t when; /* monotonic ns of the listing */
+	int removed, refused; /* refused: its removal of the artifact was */
+	char name[META_PA_MAX + 1];
+};
+#define FS_RMTREES 16
+
 /* In-memory state of an artifact that was touched in this session. */
 struct fs_art {
 	uint64_t ino;
@@ -183,6 +195,8 @@ struct fs {
 	size_t refs_nb, refs_n; /* buckets (a power of two), records */
 	pthread_t committer;          /* picks the drafts that are due */
 	struct fs_pool *committers;   /* runs their quiet commits, a few at once */
+	struct fs_pool *notifier;     /* tells the kernel of names gone (fs_inval_entry()) */
+	struct fs_rmtree rmtrees[FS_RMTREES]; /* recursive removals (lifecycle.c; fs->lock) */
 	int committer_started;
 	int stopping;
 };
@@ -198,7 +212,7 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st);
 /* Entry and attribute timeouts for the kind: long for immutable versions. */
 double fs_timeout(const struct meta_inode *in);
 /* How long the kernel may keep the name -> inode mapping of in. */
-double fs_entry_timeout(const struct meta_inode *in);
+double fs_entry_timeout(const struct fs *fs, const struct meta_inode *in);
 /* URI of an inode in a version: artifs://p/a@vN[/path]. *out caller-frees. */
 int fs_uri(struct fs *fs, struct meta_txn *txn, const struct meta_inode *in, char **out);
 /* Reads one inode in its own read transaction. */
@@ -345,6 +359,66 @@ int fs_lineage_new_run(struct fs *fs, pid_t pid, const char *id, int held);
 void fs_lineage_made(struct fs *fs, struct fs_art *art, const char *id, const char *uri);
 int fs_lineage_made_get(struct fs *fs, const char *id, char **out);
 
+/* ---- fs/lifecycle.c: removed versions and artifacts (docs/lifecycle.md) ---- */
+/* What the store says is removed of one artifact: version numbers with a mark, and, when the
+ * artifact itself is removed (art), every version up to through. */
+struct fs_removals {
+	uint64_t *v;
+	size_t n, cap;
+	int art;
+	uint64_t through;
+};
+/* One listing of the artifact's versions/ folder: its removals into *r (the caller
+ * releases), and with nums the version numbers found (caller-frees). Store I/O. */
+int fs_removals_read(struct fs *fs, const char *project, const char *artifact,
+		     struct fs_removals *r, uint64_t **nums, size_t *nnums);
+/* Reads the artifact's removal mark into r (no mark, or a bad one: r unchanged). */
+int fs_removals_read_artifact(struct fs *fs, const char *project, const char *artifact,
+			      struct fs_removals *r);
+int fs_removals_add(struct fs_removals *r, uint64_t n);
+int fs_removals_has(const struct fs_removals *r, uint64_t n);
+void fs_removals_release(struct fs_removals *r);
+/* Makes the index of art follow r (one write transaction, none when nothing differs):
+ * versions it names are removed, removed ones it no longer names restored, the folder is
+ * hidden while the artifact is removed with nothing left, and a HEAD without a draft follows
+ * the newest version. Caller holds art->refresh_lock, no HEAD lock. */
+int fs_removals_apply(struct fs *fs, struct fs_art *art, const struct fs_removals *r);
+/* Also tells the kernel of the names that went (fs_inval_entry()). */
+/* artifs rm and artifs restore of version n of art, or with n 0 of the artifact: the mark
+ * written to (or removed from) the store, then this host's index follows. Errors with a
+ * reason in why: ENOENT (no such version, or removed already), EEXIST (restore: not removed),
+ * EBUSY (a tag points at the version; the artifact has a draft), or the store's. defer:
+ * the index follows later (a recursive removal through the mount, fs_rmtree_latest()). */
+int fs_remove(struct fs *fs, struct fs_art *art, uint64_t n, int defer, char *why,
+	      size_t whylen);
+int fs_restore(struct fs *fs, struct fs_art *art, uint64_t n, char *why, size_t whylen);
+/* Names the kernel caches for a day (versions, artifacts) that went: the kernel is told to
+ * forget name in folder parent, on a thread of its own, after the request that made it has
+ * been answered (a lookup holds the folder's lock that the kernel's forgetting takes). */
+void fs_inval_entry(struct fs *fs, uint64_t parent, const char *name);
+/* The requesting process lists artifact folder art (opendir). */
+void fs_rmtree_listed(struct fs *fs, uint64_t art);
+/* unlink of @latest in artifact folder art by the requesting process: when it listed the
+ * folder just before (a recursive removal of it), the artifact is removed as by artifs rm
+ * and 0 returned; else EPERM (or the removal's refusal), with the reason in why. */
+int fs_rmtree_latest(struct fs *fs, uint64_t art, char *why, size_t whylen);
+/* Whether the requesting process's recursive removal of art was refused (a draft): its
+ * tags then stay (tag drops refused). */
+int fs_rmtree_refused(struct fs *fs, uint64_t art);
+/* Whether removing name in folder parent is part of the requesting process's recursive
+ * removal of an artifact it removed already: then it succeeds doing nothing. Its last step,
+ * the rmdir of the artifact folder, makes the index follow the removal (until then, or
+ * until the process ends, every name it listed stays, so that its walk finds them). */
+int fs_rmtree_absorbs(struct fs *fs, uint64_t parent, const char *name);
+/* ARTIFS_IOC_LIFECYCLE on project folder ino (fs.h): artifact name of it, or its version
+ * n, removed or restored (restore 1). ENOTTY when ino is no project folder. */
+int fs_do_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const char *name,
+		    uint64_t n, int restore, char *why, size_t whylen);
+/* The artifact of project folder project_ino named name (NULL: any) whose folder is hidden
+ * (removed), into *out: 0, or ENOENT. */
+int fs_hidden_find(struct meta_txn *txn, uint64_t project_ino, const char *name,
+		   struct meta_artifact *out);
+
 /* ---- fs/refresh.c: what other hosts wrote to the shared store ---- */
 /* The largest version object read (and written: a commit refuses a tree past it). */
 #define MANIFEST_OBJECT_MAX (64u << 20)
@@ -428,12 +502,15 @@ void fs_packs_release(struct fs_packs *packs);
 
 /* ---- fs/commit.c ---- */
 /* Commits art's draft now. message may be NULL. *made (may be NULL) gets the new version
- * number or 0 when the tree did not change. Takes art->commit_lock for the whole commit and
+ * number or 0 when the tree did not change. asked: a user's explicit request (setfattr,
+ * ioctl, fsync of the folder); otherwise (quiet, a run's end, unmount) a draft that removes
+ * every file of an artifact with versions is held, not committed: 0, with the reason in
+ * art->why, until it changes again (docs/lifecycle.md). Takes art->commit_lock for the whole commit and
  * art->lock twice, briefly (snapshot, install); blocks on the store holding only
  * commit_lock. Errors: the store's (EIO, ETIMEDOUT, EACCES, ...), EFBIG for a manifest
  * past MANIFEST_OBJECT_MAX, EBUSY for a file written through every cut, EAGAIN for staged
  * files removed under each of 3 snapshots; the reason goes to art->why (artifs status). */
-int fs_commit(struct fs *fs, struct fs_art *art, const char *message, uint64_t *made);
+int fs_commit(struct fs *fs, struct fs_art *art, const char *message, int asked, uint64_t *made);
 /* Named run id has ended (`artifs run`, docs/jobs.md): the drafts it wrote are committed now,
  * with message (may be NULL); what it made is then fs_lineage_made_get(id). 0, or the first
  * commit's error (the others are still committed); ENOTSUP with capture off. */

@@ -57,9 +57,10 @@ int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_e
 	struct meta_inode in;
 	uint64_t child;
 	uint32_t type;
-	int err;
+	int err, artifact_asked = 0;
 
 	refresh_for(fs, parent, name);
+again:
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)
 		return err;
@@ -86,6 +87,14 @@ int fs_do_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_e
 		e->entry_timeout = 86400.0;
 		err = 0;
 		goto out;
+	}
+	if (!err && in.kind == MK_ARTIFACT && fs->conf.refresh_ms && !artifact_asked) {
+		/* An artifact looked up again (its name is cached for `refresh`): refreshed when
+		 * due, so that its removal on another host is seen (docs/lifecycle.md). */
+		artifact_asked = 1;
+		meta_txn_abort(txn);
+		fs_refresh_artifact(fs, in.ino, 0);
+		goto again;
 	}
 	if (!err) {
 		fs_entry_fill(fs, &in, e);
@@ -193,6 +202,7 @@ static int mk_pa(struct meta_txn *txn, struct mk_arg *m, const struct meta_inode
 {
 	char pname[META_NAME_MAX + 1] = "";
 	uint32_t kind = p->kind == MK_ROOT ? MK_PROJECT : MK_ARTIFACT;
+	struct meta_artifact gone;
 	uint64_t ino;
 	int err;
 
@@ -204,6 +214,10 @@ static int mk_pa(struct meta_txn *txn, struct mk_arg *m, const struct meta_inode
 	err = fs_name_check_pa(m->name, &m->why);
 	if (!err && kind == MK_ARTIFACT)
 		err = fs_child_name(txn, META_ROOT_INO, p->ino, pname);
+	if (!err && kind == MK_ARTIFACT && fs_hidden_find(txn, p->ino, m->name, &gone) == 0) {
+		m->why = "an artifact of this name was removed: artifs restore brings it back";
+		return EEXIST;
+	}
 	if (!err)
 		err = meta_pa_ensure(txn, p->ino, m->name, kind, pname, m->uid, m->gid, m->mode, &ino,
 				   NULL);
@@ -444,6 +458,10 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 		if (!err)
 			err = meta_inode_del(txn, c.ino);
 	} else if (c.kind == MK_PROJECT) {
+		if (fs_hidden_find(txn, c.ino, NULL, &a) == 0) {
+			r->why = "it holds removed artifacts (artifs restore brings one back)";
+			return ENOTEMPTY;
+		}
 		r->owner.where = FA_PROJECT;
 		snprintf(r->owner.project, sizeof(r->owner.project), "%s", r->name);
 		err = meta_inode_del(txn, c.ino);
@@ -468,10 +486,21 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 	struct meta_inode p;
 	int err;
 
+	if (fs_rmtree_absorbs(fs, parent, name))
+		return 0; /* its artifact is removed already (docs/lifecycle.md) */
 	if (!dir && name[0] == '@') {
 		err = fs_inode_read(fs, parent, &p);
 		if (err)
 			return err;
+		if (p.kind == MK_ARTIFACT && !strcmp(name, "@latest")) {
+			char why[512];
+
+			err = fs_rmtree_latest(fs, parent, why, sizeof(why));
+			return err ? fs_refuse(err, "unlink", name, why) : 0;
+		}
+		if (p.kind == MK_ARTIFACT && fs_rmtree_refused(fs, parent))
+			return fs_refuse(EBUSY, "unlink", name, "a tag stays when the removal of its "
+					 "artifact folder was refused (see the refusal for @latest)");
 		if (p.kind == MK_ARTIFACT)
 			return fs_tag_drop(fs, parent, name);
 	}
@@ -1023,7 +1052,7 @@ int fs_do_fsyncdir(struct fs *fs, uint64_t ino)
 	if (in.kind == MK_ARTIFACT) {
 		struct fs_art *art = fs_art_get(fs, ino);
 
-		return art ? fs_commit(fs, art, NULL, NULL) : ENOMEM;
+		return art ? fs_commit(fs, art, NULL, 1, NULL) : ENOMEM;
 	}
 	return meta_sync(fs->meta);
 }
@@ -1038,8 +1067,10 @@ int fs_do_opendir(struct fs *fs, uint64_t ino, struct fs_handle **out, int *cach
 		return err;
 	if (!S_ISDIR(in.mode))
 		return ENOTDIR;
-	if (in.kind == MK_ARTIFACT)
+	if (in.kind == MK_ARTIFACT) {
 		fs_refresh_artifact(fs, ino, 0);
+		fs_rmtree_listed(fs, ino);
+	}
 	h = handle_new(fs, ino, in.kind);
 	if (!h)
 		return ENOMEM;

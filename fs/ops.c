@@ -445,6 +445,22 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 			fuse_reply_ioctl(req, 0, NULL, 0);
 		return;
 	}
+	if (cmd == (unsigned int)ARTIFS_IOC_LIFECYCLE && !(flags & FUSE_IOCTL_COMPAT) &&
+	    in_bufsz >= sizeof(struct artifs_ioc_lifecycle) &&
+	    out_bufsz >= sizeof(struct artifs_ioc_lifecycle)) {
+		struct artifs_ioc_lifecycle l;
+
+		memcpy(&l, in_buf, sizeof(l));
+		l.name[sizeof(l.name) - 1] = '\0';
+		l.why[0] = '\0';
+		l.err = fs_do_lifecycle(FS(req), fuse_req_ctx(req), ino, l.name, l.version,
+					l.op == ARTIFS_RESTORE, l.why, sizeof(l.why));
+		if (l.err == ENOTTY || (l.op != ARTIFS_REMOVE && l.op != ARTIFS_RESTORE))
+			fuse_reply_err(req, ENOTTY);
+		else
+			fuse_reply_ioctl(req, 0, &l, sizeof(l));
+		return;
+	}
 	if (cmd != (unsigned int)ARTIFS_IOC_COMMIT || (flags & FUSE_IOCTL_COMPAT) ||
 	    in_bufsz < sizeof(c) || out_bufsz < sizeof(c)) {
 		fuse_reply_err(req, ENOTTY);

@@ -194,6 +194,80 @@ static int batch_install(struct rb_arg *r, struct batch *b)
 	return err;
 }
 
+/* Whether the rest of a versions/<p>/<a>/ key is a removal mark (docs/lifecycle.md). */
+static int removal_mark(const char *rest)
+{
+	size_t l = strlen(rest), sl = strlen(BE_REMOVED_SUFFIX);
+	uint64_t n;
+
+	return !strcmp(rest, BE_REMOVED_ARTIFACT) ||
+	       (l == 20 + sl && !strcmp(rest + 20, BE_REMOVED_SUFFIX) &&
+		be_key_version_number(rest, 20, &n) == 0);
+}
+
+/* The artifact p/a's removals, from the keys of its versions/ folder (sorted: they are
+ * together), applied to the new index. */
+static int removals_apply_one(struct rb_arg *r, const char *p, const char *a, size_t from,
+			      size_t to)
+{
+	struct fs_removals rm = { 0 };
+	struct meta_txn *txn;
+	struct fs_art *art;
+	uint64_t aino, n;
+	int err = 0;
+
+	for (size_t i = from; i < to && !err; i++) {
+		struct be_key k;
+
+		be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k);
+		if (!k.rest || !removal_mark(k.rest))
+			continue;
+		if (!strcmp(k.rest, BE_REMOVED_ARTIFACT))
+			err = fs_removals_read_artifact(r->fs, p, a, &rm);
+		else if (be_key_version_number(k.rest, 20, &n) == 0)
+			err = fs_removals_add(&rm, n);
+	}
+	if (!err && (rm.n || rm.art) && !(err = meta_txn_begin(r->fs->meta, 1, &txn))) {
+		err = artifact_find(txn, p, a, &aino);
+		meta_txn_abort(txn);
+		if (!err && !(art = fs_art_get(r->fs, aino)))
+			err = ENOMEM;
+		if (!err) {
+			fs_mutex_lock(&art->refresh_lock);
+			err = fs_removals_apply(r->fs, art, &rm);
+			fs_mutex_unlock(&art->refresh_lock);
+		}
+		if (err == ENOENT)
+			err = 0; /* a bad name, logged by the first phase */
+	}
+	fs_removals_release(&rm);
+	return err;
+}
+
+/* Last phase: the removals the store holds, artifact by artifact. */
+static int removals_apply(struct rb_arg *r)
+{
+	size_t from = 0;
+	int err = 0;
+
+	while (from < r->vers.n && !err) {
+		struct be_key k, k2;
+		size_t to = from + 1;
+
+		if (be_key_split(r->vers.v[from], BE_KEY_VERSIONS, &k) && !k.rest) {
+			from++;
+			continue;
+		}
+		while (to < r->vers.n && (be_key_split(r->vers.v[to], BE_KEY_VERSIONS, &k2) == 0 ||
+					  k2.rest) &&
+		       !strcmp(k.project, k2.project) && !strcmp(k.artifact, k2.artifact))
+			to++;
+		err = removals_apply_one(r, k.project, k.artifact, from, to);
+		from = to;
+	}
+	return err;
+}
+
 /* Second phase: every version, in key order (per artifact, numbers ascend). A bad object is
  * skipped with a log line naming it; the others are still read. */
 static int versions_install(struct rb_arg *r)
@@ -209,6 +283,8 @@ static int versions_install(struct rb_arg *r)
 
 		if (be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k) && !k.rest)
 			continue;
+		if (!k.n && removal_mark(k.rest))
+			continue; /* removals_apply() */
 		if (!k.n) {
 			log_msg(LOG_WARNING, "rebuild: skipping %s: not a version number from 1 to "
 				"%llu", r->vers.v[i], (unsigned long long)META_VERSION_MAX);
@@ -412,6 +488,21 @@ static int index_swap(const char *state, const char *tmp, const char *old)
 	return err;
 }
 
+/* Every key of versions/, meta/ and refs/ (versions sorted), and the attributes' plan. */
+static int store_list(struct rb_arg *r)
+{
+	int err = be_list(r->fs->be, BE_KEY_VERSIONS, keys_fn, &r->vers);
+
+	if (!err)
+		err = be_list(r->fs->be, BE_KEY_META, keys_fn, &r->metas);
+	if (!err)
+		err = be_list(r->fs->be, BE_KEY_REFS, keys_fn, &r->refs);
+	if (err)
+		return err;
+	qsort(r->vers.v, r->vers.n, sizeof(char *), cmp_keys);
+	return fs_attrs_plan_store(r->fs, r->metas.v, r->metas.n, &r->attrs);
+}
+
 int fs_rebuild(const struct fs_conf *c)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
@@ -450,18 +541,12 @@ int fs_rebuild(const struct fs_conf *c)
 		goto out;
 	err = fs_ctl_init(fs);
 	if (!err)
-		err = be_list(fs->be, BE_KEY_VERSIONS, keys_fn, &r.vers);
-	if (!err)
-		err = be_list(fs->be, BE_KEY_META, keys_fn, &r.metas);
-	if (!err)
-		err = be_list(fs->be, BE_KEY_REFS, keys_fn, &r.refs);
-	if (err)
-		goto out_close;
-	qsort(r.vers.v, r.vers.n, sizeof(char *), cmp_keys);
-	err = fs_attrs_plan_store(fs, r.metas.v, r.metas.n, &r.attrs);
+		err = store_list(&r);
 	if (err)
 		goto out_close;
 	err = rebuild_index(&r);
+	if (!err)
+		err = removals_apply(&r);
 	if (err)
 		goto out_close;
 	err = heads_reset(fs, &heads);
@@ -487,6 +572,7 @@ out:
 	fs_attrs_plan_free(r.attrs);
 	pending_free(&r);
 	free(r.tagn);
+	fs_drafts_free(fs); /* the artifacts removals_apply() touched */
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 	return err;

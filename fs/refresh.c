@@ -17,29 +17,6 @@
 #include "fs_int.h"
 
 
-struct nums {
-	uint64_t *v;
-	size_t n, cap;
-	const char *prefix;
-};
-
-static int nums_fn(void *arg, const char *key, uint64_t size)
-{
-	struct nums *s = arg;
-	uint64_t *nv, n;
-
-	const char *name = key + strlen(s->prefix);
-
-	if (be_key_version_number(name, strlen(name), &n))
-		return 0;
-	nv = be_grow(s->v, s->n, &s->cap, sizeof(*nv));
-	if (!nv)
-		return ENOMEM;
-	s->v = nv;
-	nv[s->n++] = n;
-	return 0;
-}
-
 int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, uint64_t n,
 		      struct manifest *m, uint8_t digest[32])
 {
@@ -123,6 +100,7 @@ static int install_one_fn(struct meta_txn *txn, void *arg)
 	struct install_one *io = arg;
 	struct meta_artifact a;
 	struct meta_version v;
+	struct meta_removed r;
 	struct meta_inode ain;
 	int err = meta_artifact_get(txn, io->art, &a);
 
@@ -130,6 +108,8 @@ static int install_one_fn(struct meta_txn *txn, void *arg)
 		return err;
 	if (meta_version_get(txn, io->art, io->m->version, &v) == 0)
 		return 0; /* another lookup got here first */
+	if (meta_removed_get(txn, io->art, io->m->version, &r) == 0)
+		return 0; /* removed meanwhile: restored from its record, never read in again */
 	err = fs_packs_install(txn, &io->packs);
 	if (!err)
 		err = fs_packs_resolve(txn, io->m);
@@ -278,47 +258,51 @@ static int refresh_due(struct fs *fs, struct fs_art *art, int force)
 	return due;
 }
 
-/* The versions of a that the store has and the index lacks, read in; fresh (caller-frees)
- * gets their numbers, head->newest the newest. Under art->refresh_lock. */
+/* The versions of a that the store has and the index lacks, read in, except removed ones
+ * (*r gets the store's removals); fresh (caller-frees) gets their numbers, head->newest the
+ * newest. Under art->refresh_lock. */
 static int versions_read(struct fs *fs, struct fs_art *art, const struct meta_artifact *a,
-			 struct head_arg *head, uint64_t **fresh, size_t *nfresh)
+			 struct head_arg *head, struct fs_removals *r, uint64_t **fresh,
+			 size_t *nfresh)
 {
-	char prefix[BE_KEY_MAX];
-	struct nums nums = { .prefix = prefix };
-	int err = be_key_version(prefix, sizeof(prefix), a->project, a->name, 0);
+	uint64_t *nums = NULL;
+	size_t n = 0;
+	int err = fs_removals_read(fs, a->project, a->name, r, &nums, &n);
 
-	if (!err)
-		err = be_list(fs->be, prefix, nums_fn, &nums);
-	if (!err && nums.n && !(*fresh = calloc(nums.n, sizeof(**fresh))))
+	if (!err && n && !(*fresh = calloc(n, sizeof(**fresh))))
 		err = ENOMEM;
-	for (size_t i = 0; i < nums.n && !err; i++) {
+	for (size_t i = 0; i < n && !err; i++) {
 		struct meta_txn *txn;
 		struct meta_version v;
+		struct meta_removed rm;
 		int have;
 
+		if (fs_removals_has(r, nums[i]))
+			continue;
 		err = meta_txn_begin(fs->meta, 1, &txn);
 		if (err)
 			break;
-		have = meta_version_get(txn, a->ino, nums.v[i], &v) == 0;
+		have = meta_version_get(txn, a->ino, nums[i], &v) == 0 ||
+		       meta_removed_get(txn, a->ino, nums[i], &rm) == 0;
 		meta_txn_abort(txn);
-		if (have || fs_art_skipped(art, nums.v[i], 0) || committing(fs, art, nums.v[i]))
+		if (have || fs_art_skipped(art, nums[i], 0) || committing(fs, art, nums[i]))
 			continue;
 		/* A bad object is skipped (logged with its key, once: it is not fetched again in
 		 * this session); the others are still read. */
-		err = fs_version_read_in(fs, a->ino, a->project, a->name, nums.v[i], NULL);
+		err = fs_version_read_in(fs, a->ino, a->project, a->name, nums[i], NULL);
 		if (err == EINVAL)
-			fs_art_skipped(art, nums.v[i], 1);
+			fs_art_skipped(art, nums[i], 1);
 		if (err == EINVAL || err == ENOENT) {
 			err = 0;
 			continue;
 		}
 		if (err)
 			break;
-		(*fresh)[(*nfresh)++] = nums.v[i]; /* its versions/<N>.json is its base */
-		if (nums.v[i] > head->newest)
-			head->newest = nums.v[i];
+		(*fresh)[(*nfresh)++] = nums[i]; /* its versions/<N>.json is its base */
+		if (nums[i] > head->newest)
+			head->newest = nums[i];
 	}
-	free(nums.v);
+	free(nums);
 	return err;
 }
 
@@ -349,6 +333,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 {
 	struct fs_art *art = fs_art_get(fs, art_ino);
 	struct head_arg head = { .fs = fs, .art = art_ino };
+	struct fs_removals r = { 0 };
 	struct meta_artifact a;
 	struct meta_txn *txn;
 	uint64_t *fresh = NULL;
@@ -368,10 +353,12 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	}
 	if (!err) {
 		head.old_latest = a.latest;
-		err = versions_read(fs, art, &a, &head, &fresh, &nfresh);
+		err = versions_read(fs, art, &a, &head, &r, &fresh, &nfresh);
 	}
 	if (!err)
 		err = tags_read(fs, art, &a);
+	if (!err)
+		err = fs_removals_apply(fs, art, &r);
 	if (!err && nfresh) {
 		fs_mutex_lock(&art->lock); /* a HEAD change: after the store reads */
 		err = meta_write(fs->meta, head_follow_fn, &head);
@@ -389,6 +376,7 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	if (err)
 		log_msg(LOG_WARNING, "refresh of artifact inode %" PRIu64 " failed: %s", art_ino,
 			strerror(err));
+	fs_removals_release(&r);
 	free(fresh);
 	return err;
 }
@@ -405,17 +393,42 @@ struct discover {
 static int discover_fn(struct meta_txn *txn, void *arg)
 {
 	struct discover *d = arg;
+	struct meta_artifact a;
 	struct meta_inode p;
 	uint64_t ino;
 	int made, err = meta_inode_get(txn, d->parent, &p);
 
 	d->made = 0;
+	if (!err && d->kind == MK_ARTIFACT && fs_hidden_find(txn, d->parent, d->name, &a) == 0) {
+		/* Removed here and restored elsewhere: its folder shows again, and the refresh
+		 * that follows brings its versions back. */
+		d->made = a.ino;
+		return meta_artifact_show(txn, &a, 1);
+	}
 	if (!err)
 		err = meta_pa_ensure(txn, d->parent, d->name, d->kind, d->project, p.uid, p.gid, 0755,
 				   &ino, &made);
 	if (!err && made)
 		d->made = ino;
 	return err;
+}
+
+/* Whether the store says artifact p/a is removed with no version left. */
+static int artifact_removed(struct fs *fs, const char *p, const char *a)
+{
+	struct fs_removals r = { 0 };
+	uint64_t *nums = NULL;
+	size_t n = 0;
+	int removed = 0;
+
+	if (fs_removals_read(fs, p, a, &r, &nums, &n) == 0 && r.art) {
+		removed = 1;
+		for (size_t i = 0; i < n && removed; i++)
+			removed = fs_removals_has(&r, nums[i]);
+	}
+	fs_removals_release(&r);
+	free(nums);
+	return removed;
 }
 
 int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name)
@@ -453,6 +466,8 @@ int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *
 	err = fs_attr_marker_key(&o, key, sizeof(key));
 	if (!err)
 		err = be_head(fs->be, key, &size);
+	if (!err && d.kind == MK_ARTIFACT && artifact_removed(fs, d.project, name))
+		err = ENOENT;
 	if (err)
 		return err;
 	err = meta_write(fs->meta, discover_fn, &d);

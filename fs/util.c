@@ -112,12 +112,16 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 	st->st_blocks = (st->st_size + 511) / 512;
 }
 
-double fs_entry_timeout(const struct meta_inode *in)
+double fs_entry_timeout(const struct fs *fs, const struct meta_inode *in)
 {
-	/* Projects and artifacts keep their inode for life: every path into a version goes
-	 * through them, so their names are cached (their attributes are not, below). */
-	if (in->kind == MK_ARTIFACT || in->kind == MK_PROJECT || in->kind == MK_CTL)
+	/* Projects keep their inode for life, so their names are cached (their attributes are
+	 * not, below). An artifact and its versions keep theirs too, but another host may
+	 * remove them (docs/lifecycle.md): with refresh on, the kernel asks again after
+	 * `refresh`, and that lookup refreshes the artifact when due. */
+	if (in->kind == MK_PROJECT || in->kind == MK_CTL)
 		return 86400.0;
+	if (in->kind == MK_ARTIFACT || in->kind == MK_VERSION)
+		return fs->conf.refresh_ms ? fs->conf.refresh_ms / 1000.0 : 86400.0;
 	return fs_timeout(in);
 }
 
@@ -360,7 +364,7 @@ void fs_entry_fill(struct fs *fs, const struct meta_inode *in, struct fuse_entry
 	e->generation = 1;
 	fs_stat_fill(fs, in, &e->attr);
 	e->attr_timeout = fs_timeout(in);
-	e->entry_timeout = fs_entry_timeout(in);
+	e->entry_timeout = fs_entry_timeout(fs, in);
 }
 
 /* The checks every rename passes, onto a tag or not; fills p, np and c (the renamed inode). */

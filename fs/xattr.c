@@ -580,7 +580,7 @@ static int xattr_write(struct fs *fs, uint64_t ino, const char *name, const char
 	if (in.kind == MK_ARTIFACT && !remove && strcmp(name, "user.artifs.commit") == 0) {
 		char *msg = strndup(val, len);
 
-		err = msg ? fs_commit(fs, art, len ? msg : NULL, NULL) : ENOMEM;
+		err = msg ? fs_commit(fs, art, len ? msg : NULL, 1, NULL) : ENOMEM;
 		free(msg);
 		return err;
 	}

@@ -686,6 +686,14 @@ int meta_version_put(struct meta_txn *txn, const struct meta_version *v)
 	return put(txn, DBI_VERSIONS, k, 16, v, sizeof(*v));
 }
 
+int meta_version_del(struct meta_txn *txn, uint64_t artifact, uint64_t n)
+{
+	uint8_t k[16];
+
+	version_key(k, artifact, n);
+	return del(txn, DBI_VERSIONS, k, 16);
+}
+
 int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *fn, void *arg)
 {
 	struct meta_version rec;
@@ -724,6 +732,113 @@ int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *
 out:
 	mdb_cursor_close(c);
 	return rc;
+}
+
+/* ---- removed versions and artifacts ---- */
+
+/* What an artifact's removal record holds (key: artifact, 0). */
+struct art_removed {
+	uint64_t through;
+	int64_t when;
+};
+
+int meta_removed_get(struct meta_txn *txn, uint64_t artifact, uint64_t n,
+		     struct meta_removed *out)
+{
+	uint8_t k[16];
+
+	if (!n)
+		return EINVAL;
+	version_key(k, artifact, n);
+	return get_rec(txn, DBI_REMOVED, k, 16, out, sizeof(*out), "removed version");
+}
+
+int meta_removed_put(struct meta_txn *txn, const struct meta_removed *r)
+{
+	uint8_t k[16];
+
+	if (!r->v.n)
+		return EINVAL;
+	version_key(k, r->v.artifact, r->v.n);
+	return put(txn, DBI_REMOVED, k, 16, r, sizeof(*r));
+}
+
+int meta_removed_del(struct meta_txn *txn, uint64_t artifact, uint64_t n)
+{
+	uint8_t k[16];
+
+	version_key(k, artifact, n);
+	return del(txn, DBI_REMOVED, k, 16);
+}
+
+int meta_removed_iter(struct meta_txn *txn, uint64_t artifact, meta_removed_fn *fn, void *arg)
+{
+	struct meta_removed rec;
+	uint8_t k[16];
+	MDB_val key = { 16, k }, v;
+	MDB_cursor *c;
+	int rc;
+
+	version_key(k, artifact, 1);
+	rc = cursor_open(txn, DBI_REMOVED, &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &key, &v, MDB_NEXT)) {
+		if (key.mv_size != 16 || meta_be64_get(key.mv_data) != artifact)
+			break;
+		if (v.mv_size != sizeof(rec)) {
+			log_msg(LOG_ERR, "meta: removed version record of %zu bytes", v.mv_size);
+			rc = EIO;
+			goto out;
+		}
+		memcpy(&rec, v.mv_data, sizeof(rec));
+		rc = fn(arg, &rec);
+		if (rc) {
+			if (rc == META_ITER_STOP)
+				rc = 0;
+			goto out;
+		}
+	}
+	rc = walk_end(rc);
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
+int meta_art_removed_get(struct meta_txn *txn, uint64_t artifact, uint64_t *through,
+			 int64_t *when)
+{
+	struct art_removed r;
+	uint8_t k[16];
+	int rc;
+
+	version_key(k, artifact, 0);
+	rc = get_rec(txn, DBI_REMOVED, k, 16, &r, sizeof(r), "removed artifact");
+	if (rc)
+		return rc;
+	*through = r.through;
+	if (when)
+		*when = r.when;
+	return 0;
+}
+
+int meta_art_removed_put(struct meta_txn *txn, uint64_t artifact, uint64_t through,
+			 int64_t when)
+{
+	struct art_removed r = { through, when };
+	uint8_t k[16];
+
+	version_key(k, artifact, 0);
+	return put(txn, DBI_REMOVED, k, 16, &r, sizeof(r));
+}
+
+int meta_art_removed_del(struct meta_txn *txn, uint64_t artifact)
+{
+	uint8_t k[16];
+
+	version_key(k, artifact, 0);
+	return del(txn, DBI_REMOVED, k, 16);
 }
 
 /* ---- lineage ---- */

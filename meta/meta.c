@@ -46,7 +46,7 @@ static const char *const dbi_names[DBI_COUNT] = {
 	[DBI_LABEL_IDX] = "label_idx",   [DBI_METRIC_IDX] = "metric_idx",
 	[DBI_CHUNK_OK] = "chunk_ok",   [DBI_ORPHANS] = "orphans",
 	[DBI_CHUNK_AT] = "chunk_at",   [DBI_PACKS] = "packs",     [DBI_RUNS] = "runs",
-	[DBI_PACK_NO] = "pack_no",
+	[DBI_PACK_NO] = "pack_no",     [DBI_REMOVED] = "removed",
 };
 
 /* *why of meta_open(): room for a path of PATH_MAX and a sentence. */

@@ -265,9 +265,34 @@ int meta_artifact_iter(struct meta_txn *txn, meta_artifact_fn *fn, void *arg);
 int meta_version_get(struct meta_txn *txn, uint64_t artifact, uint64_t n,
 		     struct meta_version *out);
 int meta_version_put(struct meta_txn *txn, const struct meta_version *v);
+int meta_version_del(struct meta_txn *txn, uint64_t artifact, uint64_t n);
 /* Versions of one artifact, newest first. (META_ITER_STOP above). */
 typedef int meta_version_fn(void *arg, const struct meta_version *rec);
 int meta_version_iter(struct meta_txn *txn, uint64_t artifact, meta_version_fn *fn, void *arg);
+
+/* ---- removed versions and artifacts (docs/lifecycle.md) ---- */
+
+/* A removed version's record moves out of the versions table into this one, with the time it
+ * was removed: meta_version_get() and meta_version_iter() no longer see it, while its @vN
+ * tree stays in the index (open files keep reading; a restore moves the record back). */
+struct meta_removed {
+	struct meta_version v;
+	int64_t removed_ns;
+};
+int meta_removed_get(struct meta_txn *txn, uint64_t artifact, uint64_t n,
+		     struct meta_removed *out);
+int meta_removed_put(struct meta_txn *txn, const struct meta_removed *r);
+int meta_removed_del(struct meta_txn *txn, uint64_t artifact, uint64_t n);
+/* Removed versions of one artifact, oldest first (META_ITER_STOP above). */
+typedef int meta_removed_fn(void *arg, const struct meta_removed *rec);
+int meta_removed_iter(struct meta_txn *txn, uint64_t artifact, meta_removed_fn *fn, void *arg);
+/* An artifact removed as a whole: every version up to `through` is removed with it, and its
+ * folder is hidden while it has no version left. ENOENT when it is not removed. */
+int meta_art_removed_get(struct meta_txn *txn, uint64_t artifact, uint64_t *through,
+			 int64_t *when);
+int meta_art_removed_put(struct meta_txn *txn, uint64_t artifact, uint64_t through,
+			 int64_t when);
+int meta_art_removed_del(struct meta_txn *txn, uint64_t artifact);
 
 /* ---- lineage, both directions (meta/index.c) ---- */
 
@@ -530,5 +555,19 @@ int meta_head_reset(struct meta_txn *txn, struct meta_artifact *a, uint64_t n,
  * entry and inode. ENOENT when art has no tag of that name (an entry of that name that is no
  * tag is left alone). The store's refs/ object is the caller's business. */
 int meta_tag_drop(struct meta_txn *txn, uint64_t art, const char *name);
+/* The one rule that removes version n of artifact a from the index (artifs rm, refresh,
+ * rebuild; docs/lifecycle.md): its record moves to the removed table (meta_removed_get)
+ * stamped when, its @vN entry leaves the artifact folder (the tree stays: open files keep
+ * reading), and latest, tree_digest and @latest follow the newest version left (no @latest
+ * when none; *a is updated and stored). ENOENT when a has no version n (also when it is
+ * removed already). Unless untag, EBUSY when a tag points at n, with its names (comma
+ * separated, no '@') in tags. The HEAD is the caller's. */
+int meta_version_remove(struct meta_txn *txn, struct meta_artifact *a, uint64_t n, int64_t when,
+			int untag, char *tags, size_t tagslen);
+/* Its inverse: version n is back under its name, and latest follows. ENOENT when n is not a
+ * removed version of a. */
+int meta_version_restore(struct meta_txn *txn, struct meta_artifact *a, uint64_t n);
+/* Hides an artifact's folder from its project (shown: 0), or shows it again (1). */
+int meta_artifact_show(struct meta_txn *txn, const struct meta_artifact *a, int shown);
 
 #endif

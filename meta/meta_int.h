@@ -32,6 +32,7 @@ enum meta_dbi {
 	DBI_PACKS,        /* pack name -> index digest, pack number, frames (44 bytes each) */
 	DBI_RUNS,         /* ino -> runs (pack name, first frame, count: 24 bytes each) */
 	DBI_PACK_NO,      /* pack number (4 bytes) -> pack name (16 bytes) */
+	DBI_REMOVED,      /* (artifact, N) -> removed version; (artifact, 0) -> removed through */
 	DBI_COUNT
 };
 

@@ -445,6 +445,99 @@ static int latest_point(struct meta_txn *txn, struct meta_artifact *a, int64_t w
 	return err;
 }
 
+static int newest_fn(void *arg, const struct meta_version *v)
+{
+	*(struct meta_version *)arg = *v;
+	return META_ITER_STOP;
+}
+
+/* latest, tree_digest and @latest of a after a version went or came back; *a stored. */
+static int latest_follow(struct meta_txn *txn, struct meta_artifact *a)
+{
+	struct meta_version v;
+	struct meta_inode ain;
+	int err;
+
+	memset(&v, 0, sizeof(v));
+	err = meta_version_iter(txn, a->ino, newest_fn, &v);
+	if (!err)
+		err = meta_inode_get(txn, a->ino, &ain);
+	if (err)
+		return err;
+	a->latest = v.n;
+	memcpy(a->tree_digest, v.tree_digest, sizeof(a->tree_digest));
+	if (v.n) {
+		err = latest_point(txn, a, now_ns(), ain.uid, ain.gid);
+	} else if (a->latest_link) {
+		err = meta_dirent_del(txn, a->ino, "@latest");
+		if (!err)
+			err = meta_inode_del(txn, a->latest_link);
+		a->latest_link = 0;
+	}
+	return err ? err : meta_artifact_put(txn, a);
+}
+
+int meta_version_remove(struct meta_txn *txn, struct meta_artifact *a, uint64_t n, int64_t when,
+			int untag, char *tags, size_t tagslen)
+{
+	struct meta_removed r = { .removed_ns = when };
+	struct meta_vref vr = { .artifact = a->ino, .n = n };
+	char vname[32];
+	int err = meta_version_get(txn, a->ino, n, &r.v);
+
+	if (!err && !untag)
+		err = meta_vref_tags(txn, &vr, tags, tagslen);
+	if (err)
+		return err;
+	if (!untag && tags[0])
+		return EBUSY;
+	snprintf(vname, sizeof(vname), "@v%" PRIu64, n);
+	err = meta_dirent_del(txn, a->ino, vname);
+	if (err == ENOENT)
+		err = 0; /* an index that lost the entry: the record still moves */
+	if (!err)
+		err = meta_removed_put(txn, &r);
+	if (!err)
+		err = meta_version_del(txn, a->ino, n);
+	if (!err && n == a->latest)
+		err = latest_follow(txn, a);
+	return err;
+}
+
+int meta_version_restore(struct meta_txn *txn, struct meta_artifact *a, uint64_t n)
+{
+	struct meta_removed r;
+	char vname[32];
+	int err = meta_removed_get(txn, a->ino, n, &r);
+
+	if (err)
+		return err;
+	snprintf(vname, sizeof(vname), "@v%" PRIu64, n);
+	err = meta_version_put(txn, &r.v);
+	if (!err)
+		err = meta_removed_del(txn, a->ino, n);
+	if (!err)
+		err = meta_dirent_put(txn, a->ino, vname, r.v.root, S_IFDIR);
+	if (!err && n > a->latest)
+		err = latest_follow(txn, a);
+	return err;
+}
+
+int meta_artifact_show(struct meta_txn *txn, const struct meta_artifact *a, int shown)
+{
+	uint64_t child;
+	uint32_t type;
+	int err = meta_dirent_get(txn, a->project_ino, a->name, &child, &type);
+
+	if (!shown)
+		return err == 0 && child == a->ino ? meta_dirent_del(txn, a->project_ino, a->name)
+						   : 0;
+	if (err == 0)
+		return child == a->ino ? 0 : EEXIST;
+	return err == ENOENT ? meta_dirent_put(txn, a->project_ino, a->name, a->ino, S_IFDIR)
+			     : err;
+}
+
 int meta_version_install(struct meta_txn *txn, struct meta_artifact *a,
 		       const struct manifest *m, const uint8_t digest[32], const uint32_t *uids,
 		       const uint32_t *gids, uint32_t uid, uint32_t gid, int lineage)

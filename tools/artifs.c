@@ -37,6 +37,8 @@ static const struct {
 	{ "lineage", cmd_lineage, "what went into a version, or what was built from it" },
 	{ "diff", cmd_diff, "what changed from one version to another" },
 	{ "du", cmd_du, "where the space goes: logical and stored bytes per version" },
+	{ "rm", cmd_rm, "remove a version or an artifact (restorable until gc)" },
+	{ "restore", cmd_restore, "bring back a removed version or artifact" },
 	{ "prefetch", cmd_prefetch, "read a version into the local cache" },
 	{ "config", cmd_config, "the mount options in effect, and where each came from" },
 	{ "stats", cmd_stats, "the daemon's counters (requests, bytes, cache) as JSON" },

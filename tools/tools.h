@@ -31,6 +31,8 @@ int cmd_find(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_du(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_prefetch(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -813,6 +813,11 @@ Test(keys, build_and_split)
 	cr_expect_str_eq(k, "meta/p/a/@vattrs/00000000000000000003/");
 	cr_expect_eq(be_key_meta_version(k, sizeof(k), "p", "a", 3, 1), 0);
 	cr_expect_str_eq(k, "meta/p/a/versions/00000000000000000003.json");
+	cr_expect_eq(be_key_removed(k, sizeof(k), "p", "a", 12), 0);
+	cr_expect_str_eq(k, "versions/p/a/00000000000000000012.removed");
+	cr_expect_eq(be_key_split(k, BE_KEY_VERSIONS, &bk), EINVAL, "no version number");
+	cr_expect_eq(be_key_removed(k, sizeof(k), "p", "a", 0), 0);
+	cr_expect_str_eq(k, "versions/p/a/removed");
 	cr_expect_eq(be_key_version(k, 20, "p", "a", 12), ENAMETOOLONG);
 }
 

@@ -309,3 +309,75 @@ Test(tree, pa_ensure_makes_once)
 	cr_assert_eq(meta_write(M, ensure_fn, &made), 0);
 	cr_expect_eq(made, 0, "project p was made again");
 }
+
+struct rm_arg {
+	uint64_t n;
+	int restore, untag;
+	char tags[64];
+};
+
+static int rm_fn(struct meta_txn *txn, void *arg)
+{
+	struct rm_arg *r = arg;
+	struct meta_artifact a;
+	int err = meta_artifact_get(txn, art_ino, &a);
+
+	if (err)
+		return err;
+	if (r->restore)
+		return meta_version_restore(txn, &a, r->n);
+	return meta_version_remove(txn, &a, r->n, 42, r->untag, r->tags, sizeof(r->tags));
+}
+
+/* A removed version loses its name and its record moves; latest and @latest follow the
+ * newest version left (none: no @latest); a tag pins its version; restore undoes it. */
+Test(tree, remove_and_restore_a_version)
+{
+	struct manifest m;
+	struct install in = { &m, 1, NULL };
+	struct rm_arg r = { .n = 2 };
+	struct meta_removed rec;
+	struct meta_version v;
+	struct meta_inode x, root2;
+	struct meta_txn *txn;
+	char *link = NULL;
+
+	for (uint64_t n = 1; n <= 2; n++) {
+		manifest_make(&m, n, 0);
+		cr_assert_eq(meta_write(M, install_fn, &in), 0);
+	}
+	cr_assert_eq(walk(art_ino, "@v2", &root2), 0);
+	cr_assert_eq(meta_write(M, rm_fn, &r), 0);
+	cr_expect_eq(walk(art_ino, "@v2", &x), ENOENT);
+	cr_expect_eq(walk(root2.ino, "model.pkl", &x), 0, "the removed version's tree went");
+	cr_expect_eq(artifact().latest, 1);
+	cr_expect_eq(artifact().next, 3, "the number is never used again");
+	cr_assert_eq(walk(art_ino, "@latest", &x), 0);
+	cr_assert_eq(meta_txn_begin(M, 1, &txn), 0);
+	cr_expect_eq(meta_link_get(txn, x.ino, &link), 0);
+	cr_expect_eq(meta_version_get(txn, art_ino, 2, &v), ENOENT);
+	cr_expect_eq(meta_removed_get(txn, art_ino, 2, &rec), 0);
+	cr_expect_eq(rec.removed_ns, 42);
+	cr_expect_eq(rec.v.root, root2.ino);
+	meta_txn_abort(txn);
+	cr_expect_str_eq(link, "@v1");
+	free(link);
+	cr_expect_eq(meta_write(M, rm_fn, &r), ENOENT, "removed twice");
+
+	cr_assert_eq(meta_write(M, tag_fn, NULL), 0); /* @prod -> @v1 */
+	r.n = 1;
+	cr_expect_eq(meta_write(M, rm_fn, &r), EBUSY);
+	cr_expect_str_eq(r.tags, "prod");
+	r.untag = 1;
+	cr_assert_eq(meta_write(M, rm_fn, &r), 0);
+	cr_expect_eq(artifact().latest, 0);
+	cr_expect_eq(walk(art_ino, "@latest", &x), ENOENT, "@latest with no version left");
+
+	r = (struct rm_arg){ .n = 2, .restore = 1 };
+	cr_assert_eq(meta_write(M, rm_fn, &r), 0);
+	cr_expect_eq(meta_write(M, rm_fn, &r), ENOENT, "restored twice");
+	cr_assert_eq(walk(art_ino, "@v2", &x), 0);
+	cr_expect_eq(x.ino, root2.ino);
+	cr_expect_eq(artifact().latest, 2);
+	cr_assert_eq(walk(art_ino, "@latest", &x), 0);
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * artifs rm URI... and artifs restore URI...: a version (p/a@vN, p/a@latest) or a whole
+ * artifact (p/a) removed, or brought back until gc purges it (docs/lifecycle.md). The daemon
+ * does it (ARTIFS_IOC_LIFECYCLE on the project folder), so every host's mount follows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "../fs/fs.h"
+#include "tools.h"
+
+static void usage(const char *cmd)
+{
+	if (!strcmp(cmd, "rm"))
+		printf("usage: artifs rm ARTIFACT@vN|ARTIFACT@latest|ARTIFACT...\n\n"
+		       "Removes a version, or a whole artifact, from every host's mount (within its\n"
+		       "refresh). Its number is never used again, and `artifs restore` brings it\n"
+		       "back, tags, labels and lineage included, until `artifs gc` purges it.\n"
+		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n"
+		       "Refused: a version a tag points at (EBUSY: move or drop the tag first), an\n"
+		       "artifact with changes not committed (EBUSY), something removed already\n"
+		       "(ENOENT). A removed artifact's name cannot be made again (mkdir: EEXIST)\n"
+		       "until it is restored. Files of it open now keep reading.\n");
+	else
+		printf("usage: artifs restore ARTIFACT@vN|ARTIFACT...\n\n"
+		       "Brings back a version or an artifact that `artifs rm` removed (on this host\n"
+		       "or another), as it was, until `artifs gc` purges it.\n"
+		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n");
+}
+
+/* What one operand names: the project folder's path, the artifact's name, a version. */
+struct target {
+	char project[PATH_MAX], name[136];
+	uint64_t n;
+};
+
+static int target_of(const char *cmd, const char *arg, struct target *t)
+{
+	char path[PATH_MAX], root[PATH_MAX], rel[PATH_MAX], *art, *ref, *end;
+
+	if (tool_on_mount(cmd, arg, path, sizeof(path), root, sizeof(root), rel, sizeof(rel)))
+		return 1;
+	/* rel: "p/a" or "p/a/@vN" (a URI's @ref became a path component). */
+	art = strchr(rel, '/');
+	end = art ? strchr(art + 1, '/') : NULL;
+	ref = end ? end + 1 : NULL;
+	if (!art || art == rel || !art[1] || (ref && (ref[0] != '@' || strchr(ref, '/')))) {
+		fprintf(stderr, "artifs %s: %s: not an artifact or a version of one\n", cmd, arg);
+		return 1;
+	}
+	*art++ = '\0';
+	if (end) {
+		*end = '\0';
+		ref++;
+	}
+	t->n = 0;
+	if (ref && !strcmp(ref, "latest") && !strcmp(cmd, "rm")) {
+		char link[PATH_MAX + 160], target[64];
+		ssize_t l;
+
+		snprintf(link, sizeof(link), "%s/%s/%s/@latest", root, rel, art);
+		l = readlink(link, target, sizeof(target) - 1);
+		if (l < 0) {
+			fprintf(stderr, "artifs %s: %s: no newest version: %s\n", cmd, arg,
+				strerror(errno));
+			return 1;
+		}
+		target[l] = '\0';
+		ref = target[0] == '@' ? target + 1 : target;
+		if (ref[0] != 'v' || tool_parse_uint(ref + 1, UINT64_MAX, &t->n) || !t->n)
+			return 1;
+	} else if (ref && (ref[0] != 'v' || tool_parse_uint(ref + 1, UINT64_MAX, &t->n) ||
+			   !t->n)) {
+		fprintf(stderr, "artifs %s: %s: name a version by its number (@vN)%s\n", cmd, arg,
+			!strcmp(cmd, "rm") ? " or @latest; a tag is dropped with artifs tag -d" : "");
+		return 1;
+	}
+	if ((size_t)snprintf(t->project, sizeof(t->project), "%s/%s", root, rel) >=
+		    sizeof(t->project) ||
+	    (size_t)snprintf(t->name, sizeof(t->name), "%s", art) >= sizeof(t->name)) {
+		fprintf(stderr, "artifs %s: %s: name too long\n", cmd, arg);
+		return 1;
+	}
+	return 0;
+}
+
+static int one(const char *cmd, const char *arg)
+{
+	struct artifs_ioc_lifecycle l;
+	struct target t;
+	int fd, err = 0;
+
+	if (target_of(cmd, arg, &t))
+		return 1;
+	memset(&l, 0, sizeof(l));
+	memcpy(l.name, t.name, strlen(t.name) + 1);
+	l.version = t.n;
+	l.op = strcmp(cmd, "rm") ? ARTIFS_RESTORE : ARTIFS_REMOVE;
+	fd = open(t.project, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, ARTIFS_IOC_LIFECYCLE, &l))
+		err = errno;
+	else
+		err = l.err;
+	if (fd >= 0)
+		close(fd);
+	if (err == ENOTTY && fd >= 0 && !l.err)
+		fprintf(stderr, "artifs %s: %s: the mount's daemon does not know removals (an older "
+				"artifs?)\n", cmd, arg);
+	else if (err)
+		fprintf(stderr, "artifs %s: %s: %s%s%s\n", cmd, arg, strerror(err),
+			l.why[0] ? ": " : "", l.why);
+	else
+		printf("%s %s\n", l.op == ARTIFS_REMOVE ? "removed" : "restored", arg);
+	return err ? 1 : 0;
+}
+
+static int run(const char *cmd, int argc, char **argv)
+{
+	int opts = 1, n = 0, ret = 0;
+
+	if (tool_wants_help(argc, argv)) {
+		usage(cmd);
+		return 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--")) {
+			opts = 0;
+		} else if (opts && argv[i][0] == '-') {
+			return tool_bad_option(cmd, argv[i]);
+		} else {
+			n++;
+			ret |= one(cmd, argv[i]);
+		}
+	}
+	if (!n) {
+		fprintf(stderr, "artifs %s: what? (see artifs %s --help)\n", cmd, cmd);
+		return 2;
+	}
+	return ret;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	return run("rm", argc, argv);
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	return run("restore", argc, argv);
+}
