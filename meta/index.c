@@ -873,6 +873,16 @@ int meta_lineage_put(struct meta_txn *txn, const struct meta_vref *out,
 	return put(txn, DBI_LINEAGE_DOWN, k, sizeof(k), &how, sizeof(how));
 }
 
+/* Whether version v is removed (its record moved to the removed table). */
+static int removed(struct meta_txn *txn, const struct meta_vref *v)
+{
+	uint8_t k[16];
+	MDB_val val;
+
+	version_key(k, v->artifact, v->n);
+	return get(txn, DBI_VERSIONS, k, 16, &val) == ENOENT;
+}
+
 int meta_lineage_iter(struct meta_txn *txn, const struct meta_vref *vr, int down,
 		      meta_lineage_fn *fn, void *arg)
 {
@@ -895,6 +905,8 @@ int meta_lineage_iter(struct meta_txn *txn, const struct meta_vref *vr, int down
 			break;
 		other.artifact = meta_be64_get((uint8_t *)key.mv_data + 16);
 		other.n = meta_be64_get((uint8_t *)key.mv_data + 24);
+		if (removed(txn, &other))
+			continue; /* its edges come back with it (lifecycle.md) */
 		if (v.mv_size == sizeof(how))
 			memcpy(&how, v.mv_data, sizeof(how));
 		rc = fn(arg, &other, how);

@@ -313,7 +313,8 @@ int meta_lineage_put(struct meta_txn *txn, const struct meta_vref *out,
 		     const struct meta_vref *in, uint32_t how);
 /* other and how borrowed for the call. (META_ITER_STOP above). */
 typedef int meta_lineage_fn(void *arg, const struct meta_vref *other, uint32_t how);
-/* down = 0: the inputs of v; down = 1: the versions that used v. */
+/* down = 0: the inputs of v; down = 1: the versions that used v. Removed versions are
+ * left out (their edges stay, for a restore). */
 int meta_lineage_iter(struct meta_txn *txn, const struct meta_vref *v, int down,
 		      meta_lineage_fn *fn, void *arg);
 

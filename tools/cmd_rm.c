@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * artifs rm URI... and artifs restore URI...: a version (p/a@vN, p/a@latest) or a whole
- * artifact (p/a) removed, or brought back until gc purges it (docs/lifecycle.md). The daemon
+ * artifs rm URI... and artifs restore URI...: a version (p/a@vN; @latest and tags name the
+ * version they point at) or a whole artifact (p/a) removed, or brought back until gc purges it (docs/lifecycle.md). The daemon
  * does it (ARTIFS_IOC_LIFECYCLE on the project folder), so every host's mount follows.
  */
 #include <errno.h>
@@ -62,25 +62,8 @@ static int target_of(const char *cmd, const char *arg, struct target *t)
 		ref++;
 	}
 	t->n = 0;
-	if (ref && !strcmp(ref, "latest") && !strcmp(cmd, "rm")) {
-		char link[PATH_MAX + 160], target[64];
-		ssize_t l;
-
-		snprintf(link, sizeof(link), "%s/%s/%s/@latest", root, rel, art);
-		l = readlink(link, target, sizeof(target) - 1);
-		if (l < 0) {
-			fprintf(stderr, "artifs %s: %s: no newest version: %s\n", cmd, arg,
-				strerror(errno));
-			return 1;
-		}
-		target[l] = '\0';
-		ref = target[0] == '@' ? target + 1 : target;
-		if (ref[0] != 'v' || tool_parse_uint(ref + 1, UINT64_MAX, &t->n) || !t->n)
-			return 1;
-	} else if (ref && (ref[0] != 'v' || tool_parse_uint(ref + 1, UINT64_MAX, &t->n) ||
-			   !t->n)) {
-		fprintf(stderr, "artifs %s: %s: name a version by its number (@vN)%s\n", cmd, arg,
-			!strcmp(cmd, "rm") ? " or @latest; a tag is dropped with artifs tag -d" : "");
+	if (ref && (ref[0] != 'v' || tool_parse_uint(ref + 1, UINT64_MAX, &t->n) || !t->n)) {
+		fprintf(stderr, "artifs %s: %s: name a version by its number (@vN)\n", cmd, arg);
 		return 1;
 	}
 	if ((size_t)snprintf(t->project, sizeof(t->project), "%s/%s", root, rel) >=

@@ -55,6 +55,9 @@ wait_for link_is "$B/@latest" @v2 || fail "host B's @latest did not follow @v2"
 [ "$(cat "$B/f")" = v2 ] || fail "host B's HEAD did not follow @v2"
 "$ARTIFS_BIN" log "$A" | grep -q '@v3' && fail "artifs log lists the removed @v3"
 "$ARTIFS_BIN" find --state "$STATE" --project p | grep -q 'p/a@v3' && fail "find lists @v3"
+"$ARTIFS_BIN" lineage --state "$STATE" --down artifs://p/src@v1 >"$T/down" || fail "lineage failed"
+grep -q 'p/a@v2' "$T/down" || fail "lineage --down lacks p/a@v2: $(cat "$T/down")"
+grep -q 'p/a@v3' "$T/down" && fail "lineage --down lists the removed p/a@v3"
 
 # Refusals, each with its reason.
 fails "Device or resource busy" "prod point at v1" rm "$A/@v1"
