@@ -252,7 +252,14 @@ static int apply_fn(struct meta_txn *txn, void *arg)
 		err = meta_version_restore(txn, &a, ap->nums[i]);
 	if (err)
 		return err;
-	if (ap->r->art)
+	/* A removed number stays taken, also once gc purged its manifest (docs/gc.md). */
+	for (size_t i = 0; i < ap->r->n; i++)
+		if (ap->r->v[i] >= a.next)
+			a.next = ap->r->v[i] + 1;
+	if (ap->r->art && ap->r->through >= a.next)
+		a.next = ap->r->through + 1;
+	err = meta_artifact_put(txn, &a);
+	if (!err && ap->r->art)
 		err = meta_art_removed_put(txn, a.ino, ap->r->through, ap->when);
 	else if (meta_art_removed_get(txn, a.ino, &through, NULL) == 0)
 		err = meta_art_removed_del(txn, a.ino);
@@ -271,6 +278,7 @@ static int apply_fn(struct meta_txn *txn, void *arg)
 static int differs(struct fs *fs, uint64_t art, const struct fs_removals *r)
 {
 	struct apply ap = { .fs = fs, .art = art, .r = r };
+	struct meta_artifact a;
 	struct meta_txn *txn;
 	uint64_t through;
 	int d, err = meta_txn_begin(fs->meta, 1, &txn);
@@ -285,6 +293,11 @@ static int differs(struct fs *fs, uint64_t art, const struct fs_removals *r)
 	if (!d)
 		d = r->art != (meta_art_removed_get(txn, art, &through, NULL) == 0) ||
 		    (r->art && through != r->through);
+	if (!d && !meta_artifact_get(txn, art, &a)) {
+		for (size_t i = 0; i < r->n && !d; i++)
+			d = r->v[i] >= a.next;
+		d = d || (r->art && r->through >= a.next);
+	}
 	meta_txn_abort(txn);
 	free(ap.nums);
 	return d;
