@@ -432,6 +432,9 @@ int fs_manifest_fetch(struct fs *fs, const char *project, const char *artifact, 
  * conf.refresh_ms (force 1: now; force 2: now, even when refresh is off). Errors are logged;
  * lookups go on with what is known. */
 int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force);
+/* The refresh itself, now, whatever conf.refresh_ms says (artifs rm and restore: the index
+ * follows the store at once). Caller holds art->refresh_lock, no HEAD lock. */
+int fs_refresh_locked(struct fs *fs, struct fs_art *art);
 /* A name missing in the root or a project: made on another host? 0 when it now exists. */
 int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *name);
 

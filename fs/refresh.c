@@ -329,10 +329,9 @@ static int tags_read(struct fs *fs, struct fs_art *art, const struct meta_artifa
 	return err;
 }
 
-int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
+int fs_refresh_locked(struct fs *fs, struct fs_art *art)
 {
-	struct fs_art *art = fs_art_get(fs, art_ino);
-	struct head_arg head = { .fs = fs, .art = art_ino };
+	struct head_arg head = { .fs = fs, .art = art->ino };
 	struct fs_removals r = { 0 };
 	struct meta_artifact a;
 	struct meta_txn *txn;
@@ -340,15 +339,11 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	size_t nfresh = 0;
 	int err;
 
+	FS_ASSERT_HELD(&art->refresh_lock);
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
-	if (!art || (fs->conf.refresh_ms == 0 && force < 2) || !refresh_due(fs, art, force))
-		return 0;
-	/* A refresh running now is as good: this lookup goes on with what is known. */
-	if (fs_mutex_trylock(&art->refresh_lock))
-		return 0;
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (!err) {
-		err = meta_artifact_get(txn, art_ino, &a);
+		err = meta_artifact_get(txn, art->ino, &a);
 		meta_txn_abort(txn);
 	}
 	if (!err) {
@@ -372,12 +367,27 @@ int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
 	if (nfresh)
 		log_msg(LOG_INFO, "refresh %s/%s: %zu version(s) from the store", a.project, a.name,
 			nfresh);
-	fs_mutex_unlock(&art->refresh_lock);
 	if (err)
-		log_msg(LOG_WARNING, "refresh of artifact inode %" PRIu64 " failed: %s", art_ino,
+		log_msg(LOG_WARNING, "refresh of artifact inode %" PRIu64 " failed: %s", art->ino,
 			strerror(err));
 	fs_removals_release(&r);
 	free(fresh);
+	return err;
+}
+
+int fs_refresh_artifact(struct fs *fs, uint64_t art_ino, int force)
+{
+	struct fs_art *art = fs_art_get(fs, art_ino);
+	int err;
+
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
+	if (!art || (fs->conf.refresh_ms == 0 && force < 2) || !refresh_due(fs, art, force))
+		return 0;
+	/* A refresh running now is as good: this lookup goes on with what is known. */
+	if (fs_mutex_trylock(&art->refresh_lock))
+		return 0;
+	err = fs_refresh_locked(fs, art);
+	fs_mutex_unlock(&art->refresh_lock);
 	return err;
 }
 

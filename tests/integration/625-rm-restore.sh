@@ -72,8 +72,21 @@ echo v4 >"$A/f"
 "$ARTIFS_BIN" commit "$A" | grep -q '@v4$' || fail "the next commit is not @v4"
 [ ! -e "$A/@v3" ] || fail "@v3 came back with a commit"
 
-# Restored on host B: back on both, with its label.
-"$ARTIFS_BIN" restore "$B/@v3" >/dev/null || fail "artifs restore of @v3 on host B failed"
+# A fresh host never reads the removed version in, and its number stays taken there; restored
+# from that host (which only the store tells it is removed), it is back on all three.
+M3=$T/mnt3
+mkdir -p "$M3"
+"$ARTIFS_BIN" mount -f -o "store=$STORE,state=$T/state3,$OPTS" "$M3" >>"$LOG" 2>&1 &
+PID3=$!
+CLEANUP_HOOKS+=("fusermount3 -uz '$M3' 2>/dev/null; kill -9 $PID3 2>/dev/null")
+wait_for mountpoint -q "$M3" || fail "third mount did not come up"
+wait_for test -d "$M3/p/a/@v4" || fail "host C does not see @v4"
+[ ! -e "$M3/p/a/@v3" ] || fail "host C shows the removed @v3"
+"$ARTIFS_BIN" restore "$M3/p/a/@v3" >/dev/null || fail "artifs restore of @v3 on host C failed"
+[ "$(cat "$M3/p/a/@v3/f")" = v3 ] || fail "host C does not read the restored @v3"
+fusermount3 -u "$M3"
+wait $PID3 || fail "third daemon exited non-zero"
+wait_for test -d "$B/@v3" || fail "host B does not see the restored @v3"
 [ "$(cat "$B/@v3/f")" = v3 ] || fail "host B does not read the restored @v3"
 wait_for test -d "$A/@v3" || fail "host A does not see the restored @v3"
 cmp "$A/@v3/big" "$T/big3" || fail "the restored @v3 reads other bytes"
