@@ -499,7 +499,8 @@ static int store_list(struct rb_arg *r)
 		err = be_list(r->fs->be, BE_KEY_REFS, keys_fn, &r->refs);
 	if (err)
 		return err;
-	qsort(r->vers.v, r->vers.n, sizeof(char *), cmp_keys);
+	if (r->vers.n)
+		qsort(r->vers.v, r->vers.n, sizeof(char *), cmp_keys);
 	return fs_attrs_plan_store(r->fs, r->metas.v, r->metas.n, &r->attrs);
 }
 

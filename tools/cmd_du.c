@@ -282,7 +282,8 @@ static int sum(struct du *d)
 	char uri[2 * META_PA_MAX + 40];
 	int err = meta_artifact_iter(d->txn, art_fn, &as);
 
-	qsort(as.v, as.n, sizeof(*as.v), art_cmp);
+	if (as.n)
+		qsort(as.v, as.n, sizeof(*as.v), art_cmp);
 	for (size_t i = 0; !err && i < as.n; i++) {
 		as.cur = &as.v[i];
 		as.versions = 0;
