@@ -102,6 +102,24 @@ int fs_mount_main(const struct fs_conf *c, struct fuse_args *args, const char *m
  */
 int fs_rebuild(const struct fs_conf *c);
 
+/*
+ * artifs fsck (docs/lifecycle.md, "Checking"): every manifest of the store decodes and names
+ * its version, every pack it names has a valid index of the digest it gives and the size the
+ * index says, every run lies in its pack, every format-1 chunk exists; deep: every chunk of
+ * those packs and chunks reads back verified. With c->state holding an index, no version of
+ * it may lack its manifest in the store. Reads only (a live mount may go on). Each problem
+ * goes to report (object: a store key; why: a sentence); progress (may be NULL) after each
+ * manifest. 0 when it could check (problems counts what it found), else the store's error.
+ */
+struct fs_fsck {
+	int deep;
+	void (*report)(void *arg, const char *object, const char *why);
+	void (*progress)(void *arg, size_t done, size_t total);
+	void *arg;
+	uint64_t versions, packs, chunks, problems;
+};
+int fs_fsck_run(const struct fs_conf *c, struct fs_fsck *out);
+
 /* Name rules of DESIGN.md section 1. 0 or EINVAL; *why says which rule broke. */
 int fs_name_check_pa(const char *name, const char **why);
 /* Checks an xattr value for a name that has rules (a metric is a number, a kind one word):

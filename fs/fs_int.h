@@ -234,6 +234,9 @@ int fs_artifacts_with(struct meta_txn *txn, enum fs_with what, struct meta_inos 
 void fs_log_open(struct fs *fs);
 /* Opens the state, store and index. */
 int fs_open_backing(struct fs *fs, int create_store);
+/* Opens the store alone (fs->be, fs->sc); cached: an S3 store gets the local chunk cache in
+ * front of it (fsck reads the store itself). */
+int fs_open_store(struct fs *fs, int create_store, int cached);
 void fs_close_backing(struct fs *fs);
 
 /* ---- fs/draft.c ---- */
@@ -419,6 +422,10 @@ int fs_do_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, con
 int fs_hidden_find(struct meta_txn *txn, uint64_t project_ino, const char *name,
 		   struct meta_artifact *out);
 
+/* ---- fs/fsck.c ---- */
+/* The checks of artifs fsck over fs->be (opened alone), and index (may be NULL) against it. */
+int fs_fsck(struct fs *fs, struct meta *index, struct fs_fsck *out);
+
 /* ---- fs/refresh.c: what other hosts wrote to the shared store ---- */
 /* The largest version object read (and written: a commit refuses a tree past it). */
 #define MANIFEST_OBJECT_MAX (64u << 20)
@@ -491,6 +498,10 @@ struct fs_packs {
  * another digest, or frames it lacks, or that do not add up to its size, gets a chunk list
  * that reads as EIO (fs_chunk_unplaced()), with a log line: the rest of the version reads. */
 int fs_packs_fetch(struct fs *fs, const struct manifest *m, struct fs_packs *packs);
+/* Reads and checks the index of pack name into *ix (of digest want, unless NULL): 0, or a
+ * logged reason to skip it (EINVAL: not valid or another digest; ENOENT: missing). */
+int fs_pack_index_fetch(struct fs *fs, const uint8_t *name, const uint8_t *want,
+			struct pack_index *ix);
 int fs_packs_install(struct meta_txn *txn, const struct fs_packs *packs);
 int fs_packs_resolve(struct meta_txn *txn, struct manifest *m);
 /* A chunk of such a list: no store object holds it. */

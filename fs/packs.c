@@ -38,10 +38,8 @@ static int packs_find(const struct fs_packs *packs, const uint8_t *name, size_t 
 	return 0;
 }
 
-/* Reads and checks the index of pack name into *ix (of digest want, unless NULL): 0, or a
- * logged reason to skip it. */
-static int index_fetch(struct fs *fs, const uint8_t *name, const uint8_t *want,
-		       struct pack_index *ix)
+int fs_pack_index_fetch(struct fs *fs, const uint8_t *name, const uint8_t *want,
+			struct pack_index *ix)
 {
 	char key[BE_KEY_MAX];
 	const char *why = NULL;
@@ -81,7 +79,7 @@ static void ifetch_run(void *arg)
 {
 	struct ifetch *f = arg;
 
-	f->err = index_fetch(f->fs, f->name, f->digest, &f->ix);
+	f->err = fs_pack_index_fetch(f->fs, f->name, f->digest, &f->ix);
 }
 
 /* The packs m names that neither packs holds nor this host read in before: *out, *n. */

@@ -61,9 +61,9 @@ static int dirs_make(struct fs *fs, int create_store)
 	return err;
 }
 
-/* An s3:// store: the S3 leaf, and a local disk cache in front of it for the chunks, which
- * are immutable. */
-static int s3_open(struct fs *fs)
+/* An s3:// store: the S3 leaf, and (cached) a local disk cache in front of it for the
+ * chunks, which are immutable. */
+static int s3_open(struct fs *fs, int with_cache)
 {
 	struct be_s3_conf sc = { .endpoint = fs->conf.endpoint, .max_retries = fs->conf.retries };
 	struct be_cache_conf cc = { .dir = fs->cache_dir, .max_bytes = fs->conf.cache_size };
@@ -85,6 +85,8 @@ static int s3_open(struct fs *fs)
 	if (!be_s3_conditional_writes(fs->be))
 		log_msg(LOG_WARNING, "store %s does not honour If-None-Match: commit to each artifact "
 				     "from one host at a time", fs->conf.store);
+	if (!with_cache)
+		return 0;
 	if (fs->conf.cache_dir)
 		snprintf(fs->cache_dir, sizeof(fs->cache_dir), "%s", fs->conf.cache_dir);
 	else
@@ -113,30 +115,45 @@ void fs_log_open(struct fs *fs)
 		log_msg(LOG_WARNING, "cannot write the log file %s: %s", path, strerror(err));
 }
 
-int fs_open_backing(struct fs *fs, int create_store)
+int fs_open_store(struct fs *fs, int create_store, int cached)
 {
 	struct be_local_conf lc = { .root = fs->conf.store };
-	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
 	const char *why = NULL;
-	int err = dirs_make(fs, create_store);
+	int err;
 
-	if (err)
-		return err;
 	if (strncmp(fs->conf.store, "s3://", 5) == 0) {
-		err = s3_open(fs);
+		err = s3_open(fs, cached);
 	} else {
 		err = be_local_create(&lc, &fs->be);
 		if (err)
 			log_msg(LOG_ERR, "cannot open store %s: %s", fs->conf.store, strerror(err));
 	}
 	if (err)
-		goto fail_be;
+		goto fail;
 	store_conf_init(&fs->sc);
 	err = store_open(fs->be, create_store, &fs->sc, &why);
-	if (err) {
-		log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
-		goto fail_be;
-	}
+	if (!err)
+		return 0;
+	log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
+fail:
+	be_destroy(fs->be);
+	fs->be = NULL;
+	free(fs->s3_bucket);
+	free(fs->s3_prefix);
+	fs->s3_bucket = fs->s3_prefix = NULL;
+	return err;
+}
+
+int fs_open_backing(struct fs *fs, int create_store)
+{
+	struct meta_conf mc = { .dir = fs->conf.state, .map_size = fs->conf.map_size };
+	const char *why = NULL;
+	int err = dirs_make(fs, create_store);
+
+	if (!err)
+		err = fs_open_store(fs, create_store, 1);
+	if (err)
+		return err;
 	err = meta_open(&mc, &fs->meta, &why);
 	if (err) {
 		log_msg(LOG_ERR, "state %s: %s", fs->conf.state, why ? why : strerror(err));

@@ -7,40 +7,6 @@
 #include "../fs/fs.h"
 #include "tools.h"
 
-/* Each item of one -o list, as mount splits them (a ',' inside a value is "\,"). */
-static int opt_list(char *opts, struct fs_conf *c)
-{
-	char *item = opts, *r = opts, *w = opts;
-	int err, last;
-
-	for (;;) {
-		if (*r == '\\' && r[1]) {
-			*w++ = r[1];
-			r += 2;
-			continue;
-		}
-		if (*r && *r != ',') {
-			*w++ = *r++;
-			continue;
-		}
-		last = !*r;
-		*w = '\0';
-		if (*item) {
-			err = tool_conf_opt("rebuild", item, TOOL_OPT_STORE, c);
-			if (err < 0) {
-				fprintf(stderr, "artifs rebuild: unknown option '%s' (see artifs rebuild "
-						"--help)\n", item);
-				return 1;
-			}
-			if (err)
-				return 1;
-		}
-		if (last)
-			return 0;
-		item = w = ++r;
-	}
-}
-
 int cmd_rebuild(int argc, char **argv)
 {
 	struct fs_conf c;
@@ -81,7 +47,7 @@ int cmd_rebuild(int argc, char **argv)
 					"see artifs rebuild --help)\n", argv[i]);
 			goto out;
 		}
-		if (opt_list(opts, &c))
+		if (tool_conf_list("rebuild", opts, TOOL_OPT_STORE, &c))
 			goto out;
 	}
 	if (tool_conf_finish("rebuild", &c))

@@ -352,3 +352,36 @@ void tool_conf_show(const struct fs_conf *c, unsigned which, FILE *f)
 		fprintf(f, "\t%s\n", src);
 	}
 }
+
+int tool_conf_list(const char *cmd, char *opts, unsigned which, struct fs_conf *c)
+{
+	char *item = opts, *r = opts, *w = opts;
+	int err, last;
+
+	for (;;) {
+		if (*r == '\\' && r[1]) {
+			*w++ = r[1];
+			r += 2;
+			continue;
+		}
+		if (*r && *r != ',') {
+			*w++ = *r++;
+			continue;
+		}
+		last = !*r;
+		*w = '\0';
+		if (*item) {
+			err = tool_conf_opt(cmd, item, which, c);
+			if (err < 0) {
+				fprintf(stderr, "artifs %s: unknown option '%s' (see artifs %s --help)\n",
+					cmd, item, cmd);
+				return 1;
+			}
+			if (err)
+				return 1;
+		}
+		if (last)
+			return 0;
+		item = w = ++r;
+	}
+}

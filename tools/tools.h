@@ -32,6 +32,7 @@ int cmd_lineage(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_du(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_prefetch(int argc, char **argv);
@@ -183,6 +184,9 @@ enum tool_opt_which { TOOL_OPT_STORE = 1 << 0, TOOL_OPT_DAEMON = 1 << 1 };
 int tool_conf_init(const char *cmd, unsigned which, struct fs_conf *c);
 int tool_conf_opt(const char *cmd, const char *item, unsigned which, struct fs_conf *c);
 int tool_conf_finish(const char *cmd, struct fs_conf *c);
+/* Each item of one -o list (as mount splits them: a ',' inside a value is "\,") by
+ * tool_conf_opt(): 0, or 1 with a message on stderr (an unknown option is refused). */
+int tool_conf_list(const char *cmd, char *opts, unsigned which, struct fs_conf *c);
 void tool_conf_release(struct fs_conf *c);
 void tool_conf_show(const struct fs_conf *c, unsigned which, FILE *f);
 
