@@ -376,7 +376,10 @@ int fs_hidden_find(struct meta_txn *txn, uint64_t project_ino, const char *name,
 	int err;
 
 	/* Its folder is gone from the project, so the artifact records are what is searched:
-	 * a walk of them all, on the rare paths that need it (mkdir, rmdir, restore). */
+	 * a walk of them all, on the paths that need it (mkdir, rmdir, a lookup of a name not
+	 * there, restore), and only when anything at all is removed. */
+	if (meta_removed_none(txn))
+		return ENOENT;
 	err = meta_artifact_iter(txn, hidden_fn, &h);
 
 	if (err)

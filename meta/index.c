@@ -806,6 +806,13 @@ out:
 	return rc;
 }
 
+int meta_removed_none(struct meta_txn *txn)
+{
+	MDB_stat st;
+
+	return mdb_stat(txn->txn, DBI(txn, DBI_REMOVED), &st) == 0 && st.ms_entries == 0;
+}
+
 int meta_art_removed_get(struct meta_txn *txn, uint64_t artifact, uint64_t *through,
 			 int64_t *when)
 {

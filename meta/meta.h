@@ -286,6 +286,9 @@ int meta_removed_del(struct meta_txn *txn, uint64_t artifact, uint64_t n);
 /* Removed versions of one artifact, oldest first (META_ITER_STOP above). */
 typedef int meta_removed_fn(void *arg, const struct meta_removed *rec);
 int meta_removed_iter(struct meta_txn *txn, uint64_t artifact, meta_removed_fn *fn, void *arg);
+/* Whether nothing at all is removed (the table is empty): the common case, checked first by
+ * the rare walks that look for removed artifacts. */
+int meta_removed_none(struct meta_txn *txn);
 /* An artifact removed as a whole: every version up to `through` is removed with it, and its
  * folder is hidden while it has no version left. ENOENT when it is not removed. */
 int meta_art_removed_get(struct meta_txn *txn, uint64_t artifact, uint64_t *through,
