@@ -237,6 +237,8 @@ int fs_open_backing(struct fs *fs, int create_store);
 /* Opens the store alone (fs->be, fs->sc); cached: an S3 store gets the local chunk cache in
  * front of it (fsck reads the store itself). */
 int fs_open_store(struct fs *fs, int create_store, int cached);
+/* Closes what fs_open_store() opened (none of it may be open: a no-op). */
+void fs_close_store(struct fs *fs);
 void fs_close_backing(struct fs *fs);
 
 /* ---- fs/draft.c ---- */
@@ -399,6 +401,9 @@ int fs_restore(struct fs *fs, struct fs_art *art, uint64_t n, char *why, size_t 
  * forget name in folder parent, on a thread of its own, after the request that made it has
  * been answered (a lookup holds the folder's lock that the kernel's forgetting takes). */
 void fs_inval_entry(struct fs *fs, uint64_t parent, const char *name);
+/* The same at once, for a request during which the kernel holds no folder lock (an ioctl),
+ * so that the caller sees the name gone when its request returns. */
+void fs_inval_entry_now(struct fs *fs, uint64_t parent, const char *name);
 /* The requesting process lists artifact folder art (opendir). */
 void fs_rmtree_listed(struct fs *fs, uint64_t art);
 /* unlink of @latest in artifact folder art by the requesting process: when it listed the

@@ -300,9 +300,7 @@ int fs_fsck_run(const struct fs_conf *c, struct fs_fsck *out)
 	if (!err)
 		err = fs_fsck(fs, index, out);
 	meta_close(index);
-	be_destroy(fs->be);
-	free(fs->s3_bucket);
-	free(fs->s3_prefix);
+	fs_close_store(fs);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 	return err;

@@ -83,13 +83,6 @@ static int mark_put(struct fs *fs, const struct what *w)
 	return be_put(fs->be, key, body, (size_t)len);
 }
 
-/* The index follows the store at once: a refresh of the artifact (its removals and, for a
- * version restored that this host never read, its manifest). */
-static int follow(struct fs *fs, struct fs_art *art, const struct meta_artifact *a)
-{
-	return fs_refresh_locked(fs, art);
-}
-
 int fs_remove(struct fs *fs, struct fs_art *art, uint64_t n, int defer, char *why,
 	      size_t whylen)
 {
@@ -120,7 +113,7 @@ int fs_remove(struct fs *fs, struct fs_art *art, uint64_t n, int defer, char *wh
 	} else if (!err && (err = mark_put(fs, &w))) {
 		snprintf(why, whylen, "cannot write the removal mark to the store: %s",
 			 strerror(err));
-	} else if (!err && !defer && (err = follow(fs, art, &w.a))) {
+	} else if (!err && !defer && (err = fs_refresh_locked(fs, art))) {
 		snprintf(why, whylen, "the index did not follow the store: %s", strerror(err));
 	}
 	fs_mutex_unlock(&art->refresh_lock);
@@ -153,7 +146,7 @@ int fs_restore(struct fs *fs, struct fs_art *art, uint64_t n, char *why, size_t 
 		if (err)
 			snprintf(why, whylen, "cannot remove the removal mark from the store: %s",
 				 strerror(err));
-		else if ((err = follow(fs, art, &w.a)))
+		else if ((err = fs_refresh_locked(fs, art)))
 			snprintf(why, whylen, "the index did not follow the store: %s",
 				 strerror(err));
 	}
@@ -236,6 +229,14 @@ int fs_do_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, con
 		err = ENOMEM;
 	else if (!err)
 		err = restore ? fs_restore(fs, art, n, why, whylen) : fs_remove(fs, art, n, 0, why, whylen);
+	if (!err && !restore) {
+		/* The kernel forgets the name before the command returns (an ioctl holds no
+		 * folder lock); the notifier's later telling is then a no-op. */
+		char vname[32];
+
+		snprintf(vname, sizeof(vname), "@v%" PRIu64, n);
+		fs_inval_entry_now(fs, n ? a.ino : ino, n ? vname : name);
+	}
 	if (err && why[0])
 		fs_refuse(err, restore ? "restore" : "rm", name, why);
 	return err;
@@ -366,7 +367,7 @@ static void rmtree_done(struct fs *fs, const struct fs_rmtree *done)
 	if (err)
 		return;
 	fs_mutex_lock(&art->refresh_lock);
-	err = follow(fs, art, &a);
+	err = fs_refresh_locked(fs, art);
 	fs_mutex_unlock(&art->refresh_lock);
 	if (err)
 		log_msg(LOG_WARNING, "%s/%s: the index did not follow its removal: %s (the next "

@@ -160,6 +160,12 @@ static void inval_run(void *arg)
 	free(iv);
 }
 
+void fs_inval_entry_now(struct fs *fs, uint64_t parent, const char *name)
+{
+	if (fs->se)
+		fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name));
+}
+
 void fs_inval_entry(struct fs *fs, uint64_t parent, const char *name)
 {
 	struct inval *iv = calloc(1, sizeof(*iv));

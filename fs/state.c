@@ -136,12 +136,17 @@ int fs_open_store(struct fs *fs, int create_store, int cached)
 		return 0;
 	log_msg(LOG_ERR, "store %s: %s", fs->conf.store, why ? why : strerror(err));
 fail:
+	fs_close_store(fs);
+	return err;
+}
+
+void fs_close_store(struct fs *fs)
+{
 	be_destroy(fs->be);
 	fs->be = NULL;
 	free(fs->s3_bucket);
 	free(fs->s3_prefix);
 	fs->s3_bucket = fs->s3_prefix = NULL;
-	return err;
 }
 
 int fs_open_backing(struct fs *fs, int create_store)
@@ -168,11 +173,7 @@ fail_meta:
 	meta_close(fs->meta);
 	fs->meta = NULL;
 fail_be:
-	be_destroy(fs->be);
-	fs->be = NULL;
-	free(fs->s3_bucket);
-	free(fs->s3_prefix);
-	fs->s3_bucket = fs->s3_prefix = NULL;
+	fs_close_store(fs);
 	return err;
 }
 
@@ -182,11 +183,7 @@ void fs_close_backing(struct fs *fs)
 		rcache_destroy(fs->rc);
 	if (fs->meta)
 		meta_close(fs->meta);
-	be_destroy(fs->be);
-	free(fs->s3_bucket);
-	free(fs->s3_prefix);
-	fs->s3_bucket = fs->s3_prefix = NULL;
+	fs_close_store(fs);
 	fs->rc = NULL;
 	fs->meta = NULL;
-	fs->be = NULL;
 }
