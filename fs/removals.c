@@ -36,7 +36,7 @@ int fs_removals_has(const struct fs_removals *r, uint64_t n)
 }
 
 /* n appended to the array *v (n used, *cap allocated). */
-static int fs_removals_add_to(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+static int add_to(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 {
 	uint64_t *nv = be_grow(*v, *n, cap, sizeof(*nv));
 
@@ -49,7 +49,7 @@ static int fs_removals_add_to(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 
 int fs_removals_add(struct fs_removals *r, uint64_t n)
 {
-	return fs_removals_add_to(&r->v, &r->n, &r->cap, n);
+	return add_to(&r->v, &r->n, &r->cap, n);
 }
 
 /* The artifact's removal mark: "through" is the newest version it removes. A mark that is
@@ -196,19 +196,37 @@ struct apply {
 	size_t n, cap;
 };
 
-static int num_fn(void *arg, const struct meta_version *v)
+/* The artifact removed up to through: its versions up to it. */
+static int through_fn(void *arg, const struct meta_version *v)
 {
 	struct apply *ap = arg;
-	uint64_t *nv;
 
-	if (!fs_removals_has(ap->r, v->n))
+	if (v->n > ap->r->through)
 		return 0;
-	nv = be_grow(ap->nums, ap->n, &ap->cap, sizeof(*nv));
-	if (!nv)
-		return ENOMEM;
-	ap->nums = nv;
-	nv[ap->n++] = v->n;
-	return 0;
+	return add_to(&ap->nums, &ap->n, &ap->cap, v->n);
+}
+
+/* The versions of art in the index that r removes, into ap->nums: a lookup per marked
+ * number, and a walk of the versions only when the whole artifact is removed, so that a
+ * refresh of an artifact with many versions and a few marks stays cheap. */
+static int gone_collect(struct meta_txn *txn, uint64_t art, struct apply *ap)
+{
+	struct meta_version v;
+	int err = 0;
+
+	ap->n = 0;
+	if (ap->r->art)
+		err = meta_version_iter(txn, art, through_fn, ap);
+	for (size_t i = 0; i < ap->r->n && !err; i++) {
+		if (ap->r->art && ap->r->v[i] <= ap->r->through)
+			continue; /* had by the walk */
+		err = meta_version_get(txn, art, ap->r->v[i], &v);
+		if (err == ENOENT)
+			err = 0;
+		else if (!err)
+			err = add_to(&ap->nums, &ap->n, &ap->cap, v.n);
+	}
+	return err;
 }
 
 static int back_fn(void *arg, const struct meta_removed *rec)
@@ -240,14 +258,13 @@ static int apply_fn(struct meta_txn *txn, void *arg)
 	if (err)
 		return err;
 	old_latest = a.latest;
-	ap->n = 0;
-	err = meta_version_iter(txn, a.ino, num_fn, ap);
+	err = gone_collect(txn, a.ino, ap);
 	free(ap->gone);
 	ap->gone = NULL;
 	ap->ngone = ap->capgone = 0;
 	for (size_t i = 0; i < ap->n && !err; i++) {
 		err = meta_version_remove(txn, &a, ap->nums[i], ap->when, 1, NULL, 0);
-		if (!err && fs_removals_add_to(&ap->gone, &ap->ngone, &ap->capgone, ap->nums[i]))
+		if (!err && add_to(&ap->gone, &ap->ngone, &ap->capgone, ap->nums[i]))
 			err = ENOMEM;
 	}
 	ap->n = 0;
@@ -290,7 +307,7 @@ static int differs(struct fs *fs, uint64_t art, const struct fs_removals *r)
 
 	if (err)
 		return 1;
-	err = meta_version_iter(txn, art, num_fn, &ap);
+	err = gone_collect(txn, art, &ap);
 	d = err || ap.n;
 	ap.n = 0;
 	if (!d)
