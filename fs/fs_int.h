@@ -7,7 +7,9 @@
  *                        the manifest write, which take no other lock; only another commit
  *                        or discard of the same artifact waits for it
  *   fs_art.refresh_lock  one artifact's refresh from the store, across its store reads; only
- *                        ever tried (a refresh already running is enough)
+ *                        ever tried by refresh (a refresh already running is enough); artifs
+ *                        rm and restore wait for it, across the mark's store write
+ *                        (lifecycle.c), holding commit_lock and no HEAD lock
  *   fs_art.tag_lock      one artifact's tag changes, each across its store write (git's ref
  *                        lock); refresh only tries it
  *   fs_art.lock          one artifact's HEAD tree: every change of it, a commit's snapshot
@@ -381,6 +383,9 @@ int fs_removals_read(struct fs *fs, const char *project, const char *artifact,
 int fs_removals_read_artifact(struct fs *fs, const char *project, const char *artifact,
 			      struct fs_removals *r);
 int fs_removals_add(struct fs_removals *r, uint64_t n);
+/* What the rest of a versions/<p>/<a>/ key is: 1 a version's removal mark (*n its number), 2
+ * the artifact's, 0 neither. */
+int fs_removal_mark(const char *rest, uint64_t *n);
 int fs_removals_has(const struct fs_removals *r, uint64_t n);
 void fs_removals_release(struct fs_removals *r);
 /* Makes the index of art follow r (one write transaction, none when nothing differs):

@@ -194,17 +194,6 @@ static int batch_install(struct rb_arg *r, struct batch *b)
 	return err;
 }
 
-/* Whether the rest of a versions/<p>/<a>/ key is a removal mark (docs/lifecycle.md). */
-static int removal_mark(const char *rest)
-{
-	size_t l = strlen(rest), sl = strlen(BE_REMOVED_SUFFIX);
-	uint64_t n;
-
-	return !strcmp(rest, BE_REMOVED_ARTIFACT) ||
-	       (l == 20 + sl && !strcmp(rest + 20, BE_REMOVED_SUFFIX) &&
-		be_key_version_number(rest, 20, &n) == 0);
-}
-
 /* The artifact p/a's removals, from the keys of its versions/ folder (sorted: they are
  * together), applied to the new index. */
 static int removals_apply_one(struct rb_arg *r, const char *p, const char *a, size_t from,
@@ -220,12 +209,14 @@ static int removals_apply_one(struct rb_arg *r, const char *p, const char *a, si
 		struct be_key k;
 
 		be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k);
-		if (!k.rest || !removal_mark(k.rest))
-			continue;
-		if (!strcmp(k.rest, BE_REMOVED_ARTIFACT))
+		switch (k.rest ? fs_removal_mark(k.rest, &n) : 0) {
+		case 2:
 			err = fs_removals_read_artifact(r->fs, p, a, &rm);
-		else if (be_key_version_number(k.rest, 20, &n) == 0)
+			break;
+		case 1:
 			err = fs_removals_add(&rm, n);
+			break;
+		}
 	}
 	if (!err && (rm.n || rm.art) && !(err = meta_txn_begin(r->fs->meta, 1, &txn))) {
 		err = artifact_find(txn, p, a, &aino);
@@ -278,12 +269,12 @@ static int versions_install(struct rb_arg *r)
 
 	for (size_t i = 0; i < r->vers.n && !err; i++) {
 		struct be_key k;
-		uint64_t aino;
+		uint64_t aino, n;
 		int found;
 
 		if (be_key_split(r->vers.v[i], BE_KEY_VERSIONS, &k) && !k.rest)
 			continue;
-		if (!k.n && removal_mark(k.rest))
+		if (!k.n && fs_removal_mark(k.rest, &n))
 			continue; /* removals_apply() */
 		if (!k.n) {
 			log_msg(LOG_WARNING, "rebuild: skipping %s: not a version number from 1 to "

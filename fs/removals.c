@@ -97,27 +97,32 @@ struct listing {
 	int want_nums, art_mark;
 };
 
+int fs_removal_mark(const char *rest, uint64_t *n)
+{
+	size_t len = strlen(rest), sl = strlen(BE_REMOVED_SUFFIX);
+
+	if (!strcmp(rest, BE_REMOVED_ARTIFACT))
+		return 2;
+	return len == 20 + sl && !strcmp(rest + 20, BE_REMOVED_SUFFIX) &&
+	       be_key_version_number(rest, 20, n) == 0;
+}
+
 static int list_fn(void *arg, const char *key, uint64_t size)
 {
 	struct listing *l = arg;
 	const char *name = key + strlen(l->prefix);
-	size_t len = strlen(name), sl = strlen(BE_REMOVED_SUFFIX);
-	uint64_t n, *nv;
+	uint64_t n;
 
-	if (!strcmp(name, BE_REMOVED_ARTIFACT)) {
+	switch (fs_removal_mark(name, &n)) {
+	case 2:
 		l->art_mark = 1;
 		return 0;
+	case 1:
+		return fs_removals_add(l->r, n);
 	}
-	if (len == 20 + sl && !strcmp(name + 20, BE_REMOVED_SUFFIX))
-		return be_key_version_number(name, 20, &n) ? 0 : fs_removals_add(l->r, n);
-	if (!l->want_nums || be_key_version_number(name, len, &n))
+	if (!l->want_nums || be_key_version_number(name, strlen(name), &n))
 		return 0;
-	nv = be_grow(l->nums, l->n, &l->cap, sizeof(*nv));
-	if (!nv)
-		return ENOMEM;
-	l->nums = nv;
-	nv[l->n++] = n;
-	return 0;
+	return add_to(&l->nums, &l->n, &l->cap, n);
 }
 
 int fs_removals_read(struct fs *fs, const char *project, const char *artifact,
@@ -232,16 +237,10 @@ static int gone_collect(struct meta_txn *txn, uint64_t art, struct apply *ap)
 static int back_fn(void *arg, const struct meta_removed *rec)
 {
 	struct apply *ap = arg;
-	uint64_t *nv;
 
 	if (fs_removals_has(ap->r, rec->v.n))
 		return 0;
-	nv = be_grow(ap->nums, ap->n, &ap->cap, sizeof(*nv));
-	if (!nv)
-		return ENOMEM;
-	ap->nums = nv;
-	nv[ap->n++] = rec->v.n;
-	return 0;
+	return add_to(&ap->nums, &ap->n, &ap->cap, rec->v.n);
 }
 
 /* The index made to follow the removals: versions they name go, removed ones they no longer

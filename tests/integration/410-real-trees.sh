@@ -1,7 +1,8 @@
 # Real trees from this machine: a Python site-packages folder and /usr/share/doc, copied into
 # artifacts with rsync -a, cp -a and tar, each become exactly one version equal to the source:
 # bytes (diff -r), types, modes, sizes, symlink targets and mtimes, in the HEAD and in @v1, and
-# again after a remount. The same copy into a plain folder on the local disk is the reference
+# again after a remount, and after rm -rf of the artifact folder and artifs restore; fsck
+# --deep of the store is clean. The same copy into a plain folder on the local disk is the reference
 # (tar keeps whole seconds only, so the source itself is not).
 #
 # ARTIFS_REAL_TREES="DIR..." replaces the two trees; ARTIFS_REAL_TREES_MB (default 100) bounds
@@ -140,5 +141,18 @@ check_all "before remount"
 stop
 start "commit_delay=$delay"
 check_all "after remount"
+# fsck --deep of the real trees' store is clean; rm -rf of each artifact folder removes it
+# (exit 0, nothing left of it on the mount), and artifs restore brings back @v1 and the HEAD
+# as they were (docs/lifecycle.md).
+out=$("$ARTIFS_BIN" fsck --deep -o "store=$STORE,state=$STATE" 2>&1) ||
+	problem "fsck --deep of the real trees' store: $out"
+for p in "${arts[@]}"; do
+	read -r k m <<<"$p"
+	art=$MNT/real/t$k-$m
+	rm -rf "$art" 2>"$T/rm.err" || problem "rm -rf of $art failed: $(head -3 "$T/rm.err")"
+	[ ! -e "$art" ] || problem "$art is still there after rm -rf"
+	"$ARTIFS_BIN" restore "$art" >/dev/null || problem "artifs restore of $art failed"
+done
+check_all "after rm -rf and restore"
 stop
 [ $problems -eq 0 ] || fail "$problems problems (above)"

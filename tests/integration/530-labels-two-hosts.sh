@@ -26,12 +26,9 @@ finds() { local s=$1; shift; "$ARTIFS_BIN" find --state "$s" "$@" | sort | tr '\
 
 OPTS="commit_delay=60000,refresh=200"
 M2=$T/mnt2 S2=$T/state2
-mkdir -p "$M2"
 start "$OPTS"
-"$ARTIFS_BIN" mount -f -o "store=$STORE,state=$S2,$OPTS" "$M2" >>"$LOG" 2>&1 &
-PID2=$!
-CLEANUP_HOOKS+=("fusermount3 -uz '$M2' 2>/dev/null; kill -9 $PID2 2>/dev/null")
-wait_for mountpoint -q "$M2" || fail "second mount did not come up"
+host_up "$M2" "$S2" "$OPTS"
+PID2=$HOST_PID
 A=$MNT/p/a B=$M2/p/a
 
 mkdir -p "$A"
@@ -128,11 +125,8 @@ plant "$V1/user.label.odd/not-a-stamp" "$T/junk"
 
 # a third host, fresh state, no rebuild: sees everything, the base under the newer objects
 M3=$T/mnt3 S3=$T/state3
-mkdir -p "$M3"
-"$ARTIFS_BIN" mount -f -o "store=$STORE,state=$S3,$OPTS" "$M3" >>"$LOG" 2>&1 &
-PID3=$!
-CLEANUP_HOOKS+=("fusermount3 -uz '$M3' 2>/dev/null; kill -9 $PID3 2>/dev/null")
-wait_for mountpoint -q "$M3" || fail "third mount did not come up"
+host_up "$M3" "$S3" "$OPTS"
+PID3=$HOST_PID
 C=$M3/p/a
 check_all() { # check_all MOUNT: what every host ends with
 	local m=$1

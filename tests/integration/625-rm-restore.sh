@@ -7,12 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 OPTS="commit_delay=600000,refresh=200"
 M2=$T/mnt2 S2=$T/state2
-mkdir -p "$M2"
 start "$OPTS"
-"$ARTIFS_BIN" mount -f -o "store=$STORE,state=$S2,$OPTS" "$M2" >>"$LOG" 2>&1 &
-PID2=$!
-CLEANUP_HOOKS+=("fusermount3 -uz '$M2' 2>/dev/null; kill -9 $PID2 2>/dev/null")
-wait_for mountpoint -q "$M2" || fail "second mount did not come up"
+host_up "$M2" "$S2" "$OPTS"
+PID2=$HOST_PID
 export ARTIFS_MOUNT=$MNT
 A=$MNT/p/a B=$M2/p/a
 # fails ERRNO-TEXT WHY-TEXT ARGS...: artifs ARGS fails, saying both.
@@ -75,11 +72,8 @@ echo v4 >"$A/f"
 # A fresh host never reads the removed version in, and its number stays taken there; restored
 # from that host (which only the store tells it is removed), it is back on all three.
 M3=$T/mnt3
-mkdir -p "$M3"
-"$ARTIFS_BIN" mount -f -o "store=$STORE,state=$T/state3,$OPTS" "$M3" >>"$LOG" 2>&1 &
-PID3=$!
-CLEANUP_HOOKS+=("fusermount3 -uz '$M3' 2>/dev/null; kill -9 $PID3 2>/dev/null")
-wait_for mountpoint -q "$M3" || fail "third mount did not come up"
+host_up "$M3" "$T/state3" "$OPTS"
+PID3=$HOST_PID
 wait_for test -d "$M3/p/a/@v4" || fail "host C does not see @v4"
 [ ! -e "$M3/p/a/@v3" ] || fail "host C shows the removed @v3"
 "$ARTIFS_BIN" restore "$M3/p/a/@v3" >/dev/null || fail "artifs restore of @v3 on host C failed"

@@ -86,6 +86,16 @@ start() {
 	wait_for mountpoint -q "$MNT" || fail "mount did not come up"
 }
 
+# host_up MNT STATE [extra -o options]: another host's mount of $STORE (its own state), in
+# the background, unmounted and killed at exit; its daemon's pid in HOST_PID.
+host_up() {
+	mkdir -p "$1"
+	"$ARTIFS_BIN" mount -f -o "store=$STORE,state=$2${3:+,$3}" "$1" >>"$LOG" 2>&1 &
+	HOST_PID=$!
+	CLEANUP_HOOKS+=("fusermount3 -uz '$1' 2>/dev/null; kill -9 $HOST_PID 2>/dev/null")
+	wait_for mountpoint -q "$1" || fail "the mount at $1 did not come up"
+}
+
 # stop: unmounts and checks that the daemon exits 0.
 stop() {
 	fusermount3 -u "$MNT" || fail "fusermount3 -u failed"
