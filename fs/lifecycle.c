@@ -114,7 +114,8 @@ int fs_remove(struct fs *fs, struct fs_art *art, uint64_t n, int defer, char *wh
 		snprintf(why, whylen, "cannot write the removal mark to the store: %s",
 			 strerror(err));
 	} else if (!err && !defer && (err = fs_refresh_locked(fs, art))) {
-		snprintf(why, whylen, "the index did not follow the store: %s", strerror(err));
+		snprintf(why, whylen, "done in the store, but this host's index did not follow "
+			 "yet (its next refresh does): %s", strerror(err));
 	}
 	fs_mutex_unlock(&art->refresh_lock);
 	fs_mutex_unlock(&art->commit_lock);
@@ -147,7 +148,8 @@ int fs_restore(struct fs *fs, struct fs_art *art, uint64_t n, char *why, size_t 
 			snprintf(why, whylen, "cannot remove the removal mark from the store: %s",
 				 strerror(err));
 		else if ((err = fs_refresh_locked(fs, art)))
-			snprintf(why, whylen, "the index did not follow the store: %s",
+			snprintf(why, whylen, "done in the store, but this host's index did not "
+				 "follow yet (its next refresh does): %s",
 				 strerror(err));
 	}
 	fs_mutex_unlock(&art->refresh_lock);
