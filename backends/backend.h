@@ -60,8 +60,10 @@ int log_to_file(const char *path);
 void log_set_debug(int on);
 
 /* Called once per object by list(); return 0 to go on, anything else stops the listing and
- * is returned by list(). key is borrowed, valid only during the call. */
-typedef int be_list_fn(void *arg, const char *key, uint64_t size);
+ * is returned by list(). key is borrowed, valid only during the call. mtime: the object's
+ * modification time in seconds since the epoch as the store reports it, or -1 when the store
+ * did not say (gc then takes the object as new: docs/gc.md). */
+typedef int be_list_fn(void *arg, const char *key, uint64_t size, int64_t mtime);
 
 /*
  * The ops table of one store implementation. Contract for every implementation:

@@ -312,6 +312,7 @@ static int local_del(struct be *be, const char *key)
 struct ent {
 	char *sortkey; /* name, plus '/' for a directory */
 	uint64_t size;
+	int64_t mtime;
 	int is_dir;
 };
 
@@ -423,6 +424,7 @@ static int read_dir(struct walk *w, const char *dir, const char *name_prefix,
 			break;
 		}
 		ents[n].size = (uint64_t)st.st_size;
+		ents[n].mtime = (int64_t)st.st_mtime;
 		ents[n].is_dir = is_dir;
 		n++;
 	}
@@ -469,7 +471,7 @@ static int walk_dir(struct walk *w, size_t dlen, const char *np)
 			w->path[dlen + !!dlen + klen - 1] = '\0'; /* drop the sort '/' */
 			err = walk_dir(w, dlen + !!dlen + klen - 1, "");
 		} else {
-			err = w->fn(w->arg, w->path, ents[i].size);
+			err = w->fn(w->arg, w->path, ents[i].size, ents[i].mtime);
 		}
 	}
 	for (i = 0; i < n; i++)

@@ -1352,7 +1352,7 @@ static int s3_list(struct be *be, const char *prefix, be_list_fn *fn, void *arg)
 			/* "dir/" markers made by consoles are not objects of ours. */
 			if (!*rel || rel[strlen(rel) - 1] == '/')
 				continue;
-			err = fn(arg, rel, page.sizes[i]);
+			err = fn(arg, rel, page.sizes[i], page.mtimes[i]);
 			if (err)
 				goto out;
 		}

@@ -41,6 +41,7 @@ int s3_query_build(const struct s3_param *params, size_t n, char **out);
 struct s3_list_page {
 	char **keys; /* caller-frees through s3_list_page_release() */
 	uint64_t *sizes;
+	int64_t *mtimes; /* LastModified in seconds since the epoch, -1 when absent */
 	size_t n;
 	int truncated;
 	char *next_token; /* NULL unless truncated */

@@ -8,8 +8,10 @@
  * interpreted. Text of elements we do not need is never stored.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <expat.h>
 
@@ -21,6 +23,7 @@ enum field {
 	F_NONE,
 	F_KEY,
 	F_SIZE,
+	F_MTIME,
 	F_TRUNCATED,
 	F_TOKEN,
 	F_CODE,
@@ -41,6 +44,7 @@ struct list_state {
 	char *key; /* the current <Contents> */
 	int have_size;
 	uint64_t size;
+	int64_t mtime;
 	const char *prefix;
 	size_t prefix_len;
 	const char *after;
@@ -109,6 +113,7 @@ static void XMLCALL list_start(void *ud, const XML_Char *name, const XML_Char **
 			}
 			st->in_contents = 1;
 			st->have_size = 0;
+			st->mtime = -1;
 		} else if (!strcmp(name, "IsTruncated")) {
 			if (st->seen_truncated++)
 				list_fail(st, EIO, "IsTruncated twice in listing");
@@ -129,6 +134,8 @@ static void XMLCALL list_start(void *ud, const XML_Char *name, const XML_Char **
 			if (st->have_size)
 				list_fail(st, EIO, "two Sizes in one listing entry");
 			collect(st, F_SIZE, 20);
+		} else if (!strcmp(name, "LastModified")) {
+			collect(st, F_MTIME, 40);
 		}
 	}
 }
@@ -164,12 +171,25 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* An ISO 8601 UTC time as S3 writes it ("2026-12-02T15:04:05.000Z") in seconds since the
+ * epoch; -1 for anything else (the object is then taken as new). */
+static int64_t parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+	char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	if (!end || (*end && *end != '.' && *end != 'Z'))
+		return -1;
+	return (int64_t)timegm(&tm);
+}
+
 static int page_grow(struct list_state *st)
 {
 	struct s3_list_page *pg = st->page;
 	size_t cap = st->cap ? st->cap * 2 : 64;
 	char **k;
 	uint64_t *sz;
+	int64_t *mt;
 
 	if (cap > S3_PAGE_KEYS)
 		cap = S3_PAGE_KEYS;
@@ -181,6 +201,10 @@ static int page_grow(struct list_state *st)
 	if (!sz)
 		return ENOMEM;
 	pg->sizes = sz;
+	mt = realloc(pg->mtimes, cap * sizeof(*mt));
+	if (!mt)
+		return ENOMEM;
+	pg->mtimes = mt;
 	st->cap = cap;
 	return 0;
 }
@@ -214,6 +238,7 @@ static void contents_end(struct list_state *st)
 	}
 	pg->keys[pg->n] = st->key;
 	pg->sizes[pg->n] = st->size;
+	pg->mtimes[pg->n] = st->mtime;
 	pg->n++;
 	st->key = NULL;
 }
@@ -241,6 +266,9 @@ static void field_end(struct list_state *st)
 			return;
 		}
 		st->have_size = 1;
+		break;
+	case F_MTIME:
+		st->mtime = parse_time(st->text);
 		break;
 	case F_TRUNCATED:
 		if (!strcmp(st->text, "true"))
@@ -285,6 +313,7 @@ void s3_list_page_release(struct s3_list_page *page)
 		free(page->keys[i]);
 	free(page->keys);
 	free(page->sizes);
+	free(page->mtimes);
 	free(page->next_token);
 	memset(page, 0, sizeof(*page));
 }

@@ -61,7 +61,7 @@ static int conf_check(const struct store_conf *c, const char **why)
 	return 0;
 }
 
-static int list_any(void *arg, const char *key, uint64_t size)
+static int list_any(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	return 1; /* one object is enough: stop */
 }

@@ -439,7 +439,7 @@ struct seen {
 	size_t n, cap;
 };
 
-static int seen_fn(void *arg, const char *key, uint64_t size)
+static int seen_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct seen *s = arg;
 	const char *rest = key + s->dirlen;
@@ -578,7 +578,7 @@ static int cands_add(struct cands *c, const char *key)
 	return 0;
 }
 
-static int cands_list_fn(void *arg, const char *key, uint64_t size)
+static int cands_list_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	return cands_add(arg, key);
 }
@@ -1229,7 +1229,7 @@ int fs_attrs_refresh_project(struct fs *fs, uint64_t pino, int force)
 }
 
 
-static int drop_fn(void *arg, const char *key, uint64_t size)
+static int drop_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct fs *fs = arg;
 

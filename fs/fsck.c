@@ -51,7 +51,7 @@ static void problem(struct ck *c, const char *object, const char *fmt, ...)
 	c->out->report(c->out->arg, object, why);
 }
 
-static int keys_fn(void *arg, const char *key, uint64_t size)
+static int keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct ck *c = arg;
 	char **nv = be_grow(c->keys, c->nkeys, &c->capkeys, sizeof(*nv));

@@ -22,7 +22,7 @@ struct keys {
 	size_t n, cap;
 };
 
-static int keys_fn(void *arg, const char *key, uint64_t size)
+static int keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct keys *k = arg;
 	char **nv = be_grow(k->v, k->n, &k->cap, sizeof(*nv));

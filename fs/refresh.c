@@ -60,7 +60,7 @@ struct tagset {
 	struct be *be;
 };
 
-static int tags_fn(void *arg, const char *key, uint64_t size)
+static int tags_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct tagset *t = arg;
 	const char *tag = key + strlen(t->prefix), *why;

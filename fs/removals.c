@@ -107,7 +107,7 @@ int fs_removal_mark(const char *rest, uint64_t *n)
 	       be_key_version_number(rest, 20, n) == 0;
 }
 
-static int list_fn(void *arg, const char *key, uint64_t size)
+static int list_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct listing *l = arg;
 	const char *name = key + strlen(l->prefix);

@@ -225,7 +225,7 @@ struct collect {
 	int stop_after; /* 0: never */
 };
 
-static int collect_fn(void *arg, const char *key, uint64_t size)
+static int collect_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct collect *c = arg;
 

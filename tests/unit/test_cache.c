@@ -406,7 +406,7 @@ struct collect {
 	int n;
 };
 
-static int collect_fn(void *arg, const char *key, uint64_t size)
+static int collect_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct collect *c = arg;
 

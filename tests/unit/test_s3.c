@@ -234,6 +234,7 @@ Test(s3_xml, good_page)
 	cr_assert_str_eq(pg.keys[2], "p/z\xc3\xa9");
 	cr_assert_eq(pg.sizes[2], UINT64_MAX);
 	cr_assert_eq(pg.truncated, 0);
+	cr_assert_eq(pg.mtimes[0], 1704067200, "LastModified in seconds since the epoch");
 	cr_assert_null(pg.next_token);
 	s3_list_page_release(&pg);
 
@@ -241,6 +242,24 @@ Test(s3_xml, good_page)
 	cr_assert_eq(parse(LHEAD "<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated>" LTAIL,
 			   "", NULL, &pg), 0);
 	cr_assert_eq(pg.n, 0);
+	s3_list_page_release(&pg);
+}
+
+Test(s3_xml, last_modified)
+{
+	static const char xml[] = LHEAD "<IsTruncated>false</IsTruncated>"
+		"<Contents><Key>p/a</Key><Size>1</Size></Contents>"
+		"<Contents><Key>p/b</Key><LastModified>yesterday</LastModified><Size>1</Size>"
+		"</Contents>"
+		"<Contents><Key>p/c</Key><LastModified>2026-12-02T15:04:05Z</LastModified>"
+		"<Size>1</Size></Contents>" LTAIL;
+	struct s3_list_page pg;
+
+	cr_assert_eq(parse(xml, "p/", NULL, &pg), 0);
+	cr_assert_eq(pg.n, 3);
+	cr_assert_eq(pg.mtimes[0], -1, "no LastModified: unknown");
+	cr_assert_eq(pg.mtimes[1], -1, "a LastModified that is no time: unknown");
+	cr_assert_eq(pg.mtimes[2], 1796223845);
 	s3_list_page_release(&pg);
 }
 
@@ -1101,7 +1120,7 @@ struct collect {
 	int n;
 };
 
-static int collect_fn(void *arg, const char *key, uint64_t size)
+static int collect_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct collect *c = arg;
 
@@ -1322,7 +1341,7 @@ struct keylist {
 	size_t n, cap;
 };
 
-static int keylist_add(void *arg, const char *key, uint64_t size)
+static int keylist_add(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct keylist *k = arg;
 
@@ -1507,7 +1526,7 @@ static void expect_list(struct be *be, const char *prefix, const char *const *wa
 		cr_assert_str_eq(c.keys[i], want[i], "list '%s' [%d]", prefix, i);
 }
 
-static int stop_after_2(void *arg, const char *key, uint64_t size)
+static int stop_after_2(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	int *n = arg;
 
@@ -1675,7 +1694,7 @@ struct order {
 	uint64_t bytes;
 };
 
-static int order_fn(void *arg, const char *key, uint64_t size)
+static int order_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct order *o = arg;
 
