@@ -397,6 +397,59 @@ static int staging_lost(struct fs *fs, uint64_t ino, const char *path)
 
 /* Cuts and uploads every staged file of the snapshot, with no lock held. A file written
  * while it was cut is cut again, so that no version holds bytes the file never held. */
+/* The chunks of e that lie in packs gc condemned, copied into the commit's new packs (read
+ * back verified), so that the version names none of those packs (docs/gc.md). */
+static int rehome_entry(struct fs *fs, struct fs_uppool *pool, const struct manifest_entry *e,
+			void *buf)
+{
+	int err = 0;
+
+	for (size_t k = 0; k < e->nchunks && !err; k++) {
+		struct meta_txn *txn;
+		struct pack_loc loc;
+
+		err = meta_txn_begin(fs->meta, 1, &txn);
+		if (err)
+			break;
+		err = meta_chunk_loc_get(txn, e->chunks[k].id, &loc);
+		meta_txn_abort(txn);
+		if (err == ENOENT) {
+			err = 0; /* a format-1 chunk, or a pack gone: the runs say so */
+			continue;
+		}
+		if (!err && fs_gc_avoids(fs, loc.pack) &&
+		    !(err = chunk_fetch_at(fs->be, &e->chunks[k], &loc, buf)))
+			err = fs_uppool_put(pool, &e->chunks[k], buf);
+	}
+	return err;
+}
+
+static int rehome_all(struct fs *fs, struct fs_uppool *pool, struct snap *s, char *why,
+		      size_t whylen)
+{
+	void *buf;
+	int err = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	int none = fs->gc_avoid.n == 0;
+
+	pthread_mutex_unlock(&fs->lock);
+	if (none)
+		return 0;
+	if (!(buf = be_buf_alloc(CHUNK_FETCH_CAP(fs->sc.chunk_max))))
+		return ENOMEM;
+	for (size_t i = 0; i < s->m.nentries && !err; i++) {
+		if (s->staged[i] || !s->m.entries[i].nchunks)
+			continue;
+		err = rehome_entry(fs, pool, &s->m.entries[i], buf);
+		if (err)
+			snprintf(why, whylen, "cannot copy the chunks of \"%s\" out of a pack gc "
+				 "condemned: %s", s->m.entries[i].path, strerror(err));
+	}
+	be_buf_free(buf);
+	return err;
+}
+
 static int cut_all(struct fs *fs, struct fs_art *art, struct snap *s, char *why, size_t whylen)
 {
 	struct fs_uppool *pool;
@@ -456,6 +509,8 @@ static int cut_all(struct fs *fs, struct fs_art *art, struct snap *s, char *why,
 				 strerror(err));
 		}
 	}
+	if (!err && s->pw)
+		err = rehome_all(fs, pool, s, why, whylen);
 	fs_uppool_destroy(pool);
 	atomic_store(&art->commit_total, 0);
 	if (s->pw) {
@@ -489,6 +544,9 @@ static int manifest_store(struct fs *fs, struct fs_art *art, const struct meta_a
 	int err = 0;
 
 	FS_ASSERT_NO_HEAD_LOCK();
+	/* The last look at gc's marks before the manifest names its packs (docs/gc.md). */
+	if (fs->sc.format >= 2 && (err = fs_gc_check(fs, &s->m, why, whylen)))
+		return err;
 	for (uint64_t n = a->next > a->latest ? a->next : a->latest + 1, tries = 0;;
 	     n++, tries++) {
 		s->m.version = n;

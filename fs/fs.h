@@ -120,6 +120,31 @@ struct fs_fsck {
 };
 int fs_fsck_run(const struct fs_conf *c, struct fs_fsck *out);
 
+/*
+ * artifs gc (docs/gc.md): one run over the store. Takes the turn (EBUSY when another run
+ * holds it: other names it), purges the versions removed more than removed_grace_s ago,
+ * condemns the packs no other version names that are older than grace_s, and deletes those
+ * condemned more than grace_s + skew_s ago. dry_run: nothing is written; the counts say what
+ * a run would do. When *stop becomes non-zero the run ends after the object at hand (EINTR).
+ * line (may be NULL) gets one line per phase. Works on the store alone: mounts go on.
+ */
+struct fs_gc {
+	int dry_run;
+	int64_t grace_s, removed_grace_s, skew_s;
+	volatile int *stop;
+	void (*line)(void *arg, const char *text);
+	void *arg;
+	char other[256];
+	uint64_t versions;   /* live versions (removed ones in their grace included) */
+	uint64_t purged;     /* versions purged (dry run: that would be) */
+	uint64_t unreadable; /* manifests that do not decode: then nothing is condemned */
+	uint64_t packs, pack_bytes, live_packs, live_bytes;
+	uint64_t condemned, condemned_bytes; /* marked now, or waiting since an earlier run */
+	uint64_t lifted;                     /* marks of packs live again */
+	uint64_t swept, swept_bytes;         /* deleted (dry run: that would be) */
+};
+int fs_gc_run(const struct fs_conf *c, struct fs_gc *g);
+
 /* Name rules of DESIGN.md section 1. 0 or EINVAL; *why says which rule broke. */
 int fs_name_check_pa(const char *name, const char **why);
 /* Checks an xattr value for a name that has rules (a metric is a number, a kind one word):

@@ -169,6 +169,12 @@ struct fs_stats {
 
 struct rcache;
 
+/* A set of pack names (fs/gcmarks.c): add, then sort (drops duplicates), then has. */
+struct fs_names {
+	uint8_t (*v)[PACK_NAME_LEN];
+	size_t n, cap;
+};
+
 struct fs {
 	struct fs_conf conf;
 	struct meta *meta;
@@ -201,6 +207,11 @@ struct fs {
 	struct fs_rmtree rmtrees[FS_RMTREES]; /* recursive removals (lifecycle.c; fs->lock) */
 	int committer_started;
 	int stopping;
+	/* fs/gcmarks.c, under lock: the packs gc condemned or deleted, as the last commit's
+	 * listing found them, and the records of deleted packs the index applied */
+	struct fs_names gc_avoid;
+	char **gc_records;
+	size_t gc_nrecords, gc_caprecords;
 };
 
 /* ---- fs/util.c ---- */
@@ -485,12 +496,41 @@ struct fs_uppool;
 int fs_uppool_create(struct fs *fs, struct pack_writer *pw, struct fs_uppool **out);
 /* Waits for every upload still running, then frees p (NULL: nothing). */
 void fs_uppool_destroy(struct fs_uppool *p);
+/* Stores one chunk (plain: its ref->len bytes, ref named) into p's pack writer in the calling
+ * thread, after every batch queued before it: for chunks copied out of a pack gc condemned
+ * (commit.c). EINVAL without a pack writer (format 1). */
+int fs_uppool_put(struct fs_uppool *p, const struct chunk_ref *ref, const void *plain);
 /* From now on adds the bytes of every chunk p has stored or found known to *done. */
 void fs_uppool_count(struct fs_uppool *p, _Atomic uint64_t *done);
 /* Cuts ino's staging file into chunks queued on p, waits for their uploads, and fills e
  * (size, mtime, digest, chunks). ENOENT when there is no staging file. Holds no lock (asserts
  * no HEAD lock is held): blocks on the store. */
 int fs_cut_file(struct fs *fs, struct fs_uppool *p, uint64_t ino, struct manifest_entry *e);
+
+/* ---- fs/gcmarks.c: what gc's objects tell a commit (docs/gc.md) ----
+ * gc/runs/<time>-<random>: one per gc run; gc/condemned/<pack hex>: a pack gc found
+ * unreferenced; gc/swept/<run>: the packs a run deleted, {"at_ns": …, "packs": [hex…]}. */
+#define GC_RUNS "gc/runs/"
+#define GC_CONDEMNED "gc/condemned/"
+#define GC_SWEPT "gc/swept/"
+#define GC_RECORD_MAX (8u << 20) /* bytes of a record of deleted packs */
+int fs_names_add(struct fs_names *s, const uint8_t *name);
+void fs_names_sort(struct fs_names *s);
+int fs_names_has(const struct fs_names *s, const uint8_t *name);
+void fs_names_release(struct fs_names *s);
+/* 32 lowercase hex digits: 0, else EINVAL. */
+int fs_gc_name_parse(const char *hex, uint8_t name[PACK_NAME_LEN]);
+/* The packs of a record gc/swept/<run> added to packs: 0, ENOENT, EINVAL (logged). */
+int fs_gc_record_read(struct be *be, const char *key, struct fs_names *packs);
+/* Lists gc/condemned/ and gc/swept/ into fs->gc_avoid; the packs of each record not seen
+ * before are forgotten by the index (meta_pack_forget()). Store I/O, no lock held. */
+int fs_gc_avoid_refresh(struct fs *fs);
+void fs_gc_marks_free(struct fs *fs);
+/* Whether fs->gc_avoid holds pack (takes fs->lock). */
+int fs_gc_avoids(struct fs *fs, const uint8_t *pack);
+/* Right before a commit writes manifest m: fs_gc_avoid_refresh(), then EAGAIN with why when
+ * m names a pack to avoid (the commit is made again, storing those chunks anew). */
+int fs_gc_check(struct fs *fs, const struct manifest *m, char *why, size_t whylen);
 
 /* ---- fs/packs.c: pack indexes of other hosts' versions (store format 2) ---- */
 struct fs_packs {

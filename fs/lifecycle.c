@@ -9,10 +9,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs_int.h"
 
@@ -125,6 +127,37 @@ int fs_remove(struct fs *fs, struct fs_art *art, uint64_t n, int defer, char *wh
 	return err;
 }
 
+/* ENOENT with why when the removal mark key says gc purged what it removes (docs/gc.md);
+ * 0 when it does not, or cannot be read (the restore then goes on as before). */
+static int purged_check(struct fs *fs, const char *key, char *why, size_t whylen)
+{
+	json_error_t jerr;
+	json_t *o = NULL, *t;
+	void *buf = NULL;
+	size_t len;
+	int err = be_get_all(fs->be, key, 4096, &buf, &len);
+
+	if (!err)
+		o = json_loadb(buf, len, 0, &jerr);
+	free(buf);
+	t = json_object_get(o, "purged_ns");
+	if (json_is_integer(t)) {
+		time_t when = (time_t)(json_integer_value(t) / 1000000000LL);
+		struct tm tm;
+		char date[64] = "?";
+
+		if (gmtime_r(&when, &tm))
+			strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
+		snprintf(why, whylen, "purged by gc on %s: its manifest and labels are gone from "
+			 "the store", date);
+		err = ENOENT;
+	} else {
+		err = 0;
+	}
+	json_decref(o);
+	return err;
+}
+
 int fs_restore(struct fs *fs, struct fs_art *art, uint64_t n, char *why, size_t whylen)
 {
 	struct what w = { 0 };
@@ -142,6 +175,8 @@ int fs_restore(struct fs *fs, struct fs_art *art, uint64_t n, char *why, size_t 
 		snprintf(why, whylen, "%s is not removed", n ? "the version" : "the artifact");
 	} else if (!err) {
 		err = be_key_removed(key, sizeof(key), w.a.project, w.a.name, n);
+		if (!err && (err = purged_check(fs, key, why, whylen)))
+			goto out;
 		if (!err && (err = be_del(fs->be, key)) == ENOENT)
 			err = 0; /* restored meanwhile by another host */
 		if (err)
@@ -152,6 +187,7 @@ int fs_restore(struct fs *fs, struct fs_art *art, uint64_t n, char *why, size_t 
 				 "follow yet (its next refresh does): %s",
 				 strerror(err));
 	}
+out:
 	fs_mutex_unlock(&art->refresh_lock);
 	fs_mutex_unlock(&art->commit_lock);
 	if (!err)
@@ -183,6 +219,8 @@ static int restore_unseen(struct fs *fs, const struct meta_inode *p, const char 
 	}
 	if (!err)
 		err = be_key_removed(key, sizeof(key), project, name, 0);
+	if (!err && (err = purged_check(fs, key, why, whylen)))
+		return err;
 	if (!err && (err = be_del(fs->be, key)) == ENOENT)
 		err = 0;
 	if (err)

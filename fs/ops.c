@@ -734,6 +734,7 @@ out_free:
 		fs_handles_free(fs); /* those the kernel never released */
 		fs_drafts_free(fs);
 		fs_lineage_destroy(fs);
+		fs_gc_marks_free(fs);
 		pthread_mutex_destroy(&fs->lock);
 	}
 	free(fs);

@@ -52,8 +52,8 @@ static size_t batch_cap(const struct fs *fs)
 
 /* Names each chunk of j (ref) and sets known[i] when this host knows chunk i good in the
  * store, so it needs no storing or verifying (chunk_put). In store format 2 the known chunks
- * are those of this host's own packs (their location says so), which the manifest's runs
- * then name. One read transaction for the batch. */
+ * are those of this host's own packs (their location says so) that gc has not condemned,
+ * which the manifest's runs then name. One read transaction for the batch. */
 static int chunks_known(struct fs *fs, struct upjob *j, uint8_t known[])
 {
 	struct meta_txn *txn;
@@ -70,8 +70,9 @@ static int chunks_known(struct fs *fs, struct upjob *j, uint8_t known[])
 
 		if (fs->sc.format < 2)
 			k = meta_chunk_known(txn, j->ref[i].id);
-		else if (!(k = meta_chunk_loc_get(txn, j->ref[i].id, &loc)) && !loc.own)
-			k = ENOENT;
+		else if (!(k = meta_chunk_loc_get(txn, j->ref[i].id, &loc)) &&
+			 (!loc.own || fs_gc_avoids(fs, loc.pack)))
+			k = ENOENT; /* another's pack, or one gc condemned (docs/gc.md) */
 		if (k && k != ENOENT)
 			err = k;
 		known[i] = !k;
@@ -394,6 +395,21 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *pool, uint64_t ino, struct mani
 	err = cut_collect(pool, &jobs, e, path, err);
 	EVP_MD_CTX_free(jobs.md);
 	close(fd);
+	return err;
+}
+
+int fs_uppool_put(struct fs_uppool *p, const struct chunk_ref *ref, const void *plain)
+{
+	struct pack_loc loc;
+	uint64_t added = 0;
+	int err;
+
+	if (!p->pw)
+		return EINVAL;
+	err = pack_writer_add(p->pw, p->seq++, 1, &plain, ref, p->fs->sc.zstd_level, &loc,
+			      &added);
+	if (!err && p->done)
+		atomic_fetch_add(p->done, ref->len);
 	return err;
 }
 

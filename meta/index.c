@@ -1285,6 +1285,39 @@ int meta_pack_read_in(struct meta_txn *txn, const struct pack_index *ix, int own
 	return err;
 }
 
+int meta_pack_forget(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN])
+{
+	struct meta_pack mp;
+	uint8_t *frames;
+	uint32_t no;
+	MDB_val v;
+	int rc = get(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN, &v);
+
+	if (rc == ENOENT)
+		return 0;
+	if (!rc)
+		rc = pack_record(&v, &mp, &no);
+	if (rc == ENOENT) /* a damaged record: only the record goes */
+		return del(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN);
+	if (rc)
+		return rc;
+	/* Values read are valid only until the transaction's next write: a copy. */
+	frames = malloc(mp.n * META_FRAME_BYTES + 1);
+	if (!frames)
+		return ENOMEM;
+	memcpy(frames, mp.frames, mp.n * META_FRAME_BYTES);
+	for (size_t i = 0; i < mp.n && !rc; i++) {
+		uint8_t *f = frames + i * META_FRAME_BYTES;
+		MDB_val at;
+
+		if (get(txn, DBI_CHUNK_AT, f, AT_KEY, &at) == 0 && at.mv_size == AT_BYTES &&
+		    meta_be32_get(at.mv_data) == no)
+			rc = del(txn, DBI_CHUNK_AT, f, AT_KEY);
+	}
+	free(frames);
+	return rc ? rc : del(txn, DBI_PACKS, (void *)name, PACK_NAME_LEN);
+}
+
 /* ---- schema 1 to 2 ---- */
 
 #define OLD_FRAME (CHUNK_ID_LEN + 4)

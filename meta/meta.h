@@ -197,6 +197,10 @@ struct meta_pack {
 	size_t n;
 };
 int meta_pack_get(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN], struct meta_pack *out);
+/* Forgets pack name (gc deleted it from the store: docs/gc.md): its record, and the
+ * location of each of its chunks that lies in it, so that no commit deduplicates against it
+ * or names it again. A pack not read in: 0. */
+int meta_pack_forget(struct meta_txn *txn, const uint8_t name[PACK_NAME_LEN]);
 /* The chunks of frames [first, first + n) of pack name's index read in, into out[0, n): 0;
  * ENOENT when the index was not read in, ESTALE when digest (unless NULL) is not its, ERANGE
  * when it has fewer frames; or the index's error. */

@@ -40,7 +40,7 @@ _artifs() {
 		done
 	fi
 	case "$prev:$cmd" in
-	-o:mount | -o:rebuild | -o:config)
+	-o:mount | -o:rebuild | -o:config | -o:fsck | -o:gc)
 		# An -o list: complete its last item, keeping the items before it.
 		local pre=
 		[[ $cur == *,* ]] && pre=${cur%,*},

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What gc's objects tell a commit (docs/gc.md, "Why a chunk another host is about to use
+ * survives"): the packs condemned (gc/condemned/<pack>) and those deleted (the records
+ * gc/swept/<run>), which no manifest may name. A commit lists both right before it writes its
+ * manifest (fs_gc_check()); the index forgets the packs of every record it had not applied
+ * yet, and what is to be avoided is kept in fs->gc_avoid for the next commits' deduplication
+ * (upload.c) and for the copies of chunks out of such packs (commit.c). Also the sets of pack
+ * names and the mark bodies gc.c uses.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_int.h"
+
+static int name_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, PACK_NAME_LEN);
+}
+
+int fs_names_add(struct fs_names *s, const uint8_t *name)
+{
+	void *nv = be_grow(s->v, s->n, &s->cap, sizeof(*s->v));
+
+	if (!nv)
+		return ENOMEM;
+	s->v = nv;
+	memcpy(s->v[s->n++], name, PACK_NAME_LEN);
+	return 0;
+}
+
+void fs_names_sort(struct fs_names *s)
+{
+	size_t n = 0;
+
+	if (!s->n)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), name_cmp);
+	for (size_t i = 1; i < s->n; i++)
+		if (memcmp(s->v[n], s->v[i], PACK_NAME_LEN))
+			memcpy(s->v[++n], s->v[i], PACK_NAME_LEN);
+	s->n = n + 1;
+}
+
+int fs_names_has(const struct fs_names *s, const uint8_t *name)
+{
+	return s->n && bsearch(name, s->v, s->n, sizeof(*s->v), name_cmp) != NULL;
+}
+
+void fs_names_release(struct fs_names *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+int fs_gc_name_parse(const char *hex, uint8_t name[PACK_NAME_LEN])
+{
+	return strlen(hex) == 2 * PACK_NAME_LEN ? be_hex_decode(hex, 2 * PACK_NAME_LEN, name,
+								   PACK_NAME_LEN)
+						 : EINVAL;
+}
+
+int fs_gc_record_read(struct be *be, const char *key, struct fs_names *packs)
+{
+	json_error_t jerr;
+	json_t *o, *a, *x;
+	void *buf = NULL;
+	size_t len, i;
+	int err = be_get_all(be, key, GC_RECORD_MAX, &buf, &len);
+
+	if (err)
+		return err;
+	o = json_loadb(buf, len, 0, &jerr);
+	free(buf);
+	a = o ? json_object_get(o, "packs") : NULL;
+	if (!json_is_array(a)) {
+		json_decref(o);
+		log_msg(LOG_WARNING, "store: %s is not a record of packs gc deleted; skipped", key);
+		return EINVAL;
+	}
+	json_array_foreach(a, i, x) {
+		uint8_t name[PACK_NAME_LEN];
+
+		if (json_is_string(x) && !fs_gc_name_parse(json_string_value(x), name) &&
+		    (err = fs_names_add(packs, name)))
+			break;
+	}
+	json_decref(o);
+	return err;
+}
+
+/* One listing of gc/condemned/ and gc/swept/: the packs condemned, and the records. */
+struct marks {
+	struct fs_names condemned;
+	char **records;
+	size_t nrecords, caprecords;
+};
+
+static int marks_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
+{
+	struct marks *m = arg;
+	uint8_t name[PACK_NAME_LEN];
+	char **nv;
+
+	if (!strncmp(key, GC_CONDEMNED, strlen(GC_CONDEMNED)))
+		return fs_gc_name_parse(key + strlen(GC_CONDEMNED), name)
+			       ? 0 : fs_names_add(&m->condemned, name);
+	nv = be_grow(m->records, m->nrecords, &m->caprecords, sizeof(*nv));
+	if (!nv || !(nv[m->nrecords] = strdup(key)))
+		return ENOMEM;
+	m->records = nv;
+	m->nrecords++;
+	return 0;
+}
+
+static int applied(const struct fs *fs, const char *key)
+{
+	for (size_t i = 0; i < fs->gc_nrecords; i++)
+		if (!strcmp(fs->gc_records[i], key))
+			return 1;
+	return 0;
+}
+
+static int forget_fn(struct meta_txn *txn, void *arg)
+{
+	const struct fs_names *packs = arg;
+	int err = 0;
+
+	for (size_t i = 0; i < packs->n && !err; i++)
+		err = meta_pack_forget(txn, packs->v[i]);
+	return err;
+}
+
+/* A record not applied before: the index forgets its packs, which join swept. */
+static int record_apply(struct fs *fs, const char *key, struct fs_names *swept)
+{
+	struct fs_names packs = { 0 };
+	char **nv;
+	int err = fs_gc_record_read(fs->be, key, &packs);
+
+	if (err == ENOENT || err == EINVAL)
+		err = 0; /* expired meanwhile; or not one (logged) */
+	if (!err && packs.n)
+		err = meta_write(fs->meta, forget_fn, &packs);
+	for (size_t i = 0; i < packs.n && !err; i++)
+		err = fs_names_add(swept, packs.v[i]);
+	fs_names_release(&packs);
+	if (err)
+		return err;
+	pthread_mutex_lock(&fs->lock);
+	nv = be_grow(fs->gc_records, fs->gc_nrecords, &fs->gc_caprecords, sizeof(*nv));
+	if (nv) {
+		fs->gc_records = nv;
+		if ((nv[fs->gc_nrecords] = strdup(key)))
+			fs->gc_nrecords++;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+int fs_gc_avoid_refresh(struct fs *fs)
+{
+	struct marks m = { 0 };
+	int err;
+
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
+	err = be_list(fs->be, GC_CONDEMNED, marks_fn, &m);
+	if (!err)
+		err = be_list(fs->be, GC_SWEPT, marks_fn, &m);
+	for (size_t i = 0; i < m.nrecords && !err; i++) {
+		pthread_mutex_lock(&fs->lock);
+		int seen = applied(fs, m.records[i]);
+
+		pthread_mutex_unlock(&fs->lock);
+		if (!seen)
+			err = record_apply(fs, m.records[i], &m.condemned);
+	}
+	for (size_t i = 0; i < m.nrecords; i++)
+		free(m.records[i]);
+	free(m.records);
+	if (err) {
+		fs_names_release(&m.condemned);
+		return err;
+	}
+	/* The packs of records applied now are in it too: the index no longer knows them, but
+	 * the manifest about to be checked was made before. */
+	fs_names_sort(&m.condemned);
+	pthread_mutex_lock(&fs->lock);
+	fs_names_release(&fs->gc_avoid);
+	fs->gc_avoid = m.condemned;
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+int fs_gc_avoids(struct fs *fs, const uint8_t *pack)
+{
+	int has;
+
+	pthread_mutex_lock(&fs->lock);
+	has = fs_names_has(&fs->gc_avoid, pack);
+	pthread_mutex_unlock(&fs->lock);
+	return has;
+}
+
+int fs_gc_check(struct fs *fs, const struct manifest *m, char *why, size_t whylen)
+{
+	int err = fs_gc_avoid_refresh(fs);
+
+	if (err) {
+		snprintf(why, whylen, "cannot list what gc condemned in the store: %s",
+			 strerror(err));
+		return err;
+	}
+	for (size_t p = 0; p < m->npacks; p++) {
+		char hex[2 * PACK_NAME_LEN + 1];
+
+		if (!fs_gc_avoids(fs, m->packs[p].name))
+			continue;
+		be_hex_encode(m->packs[p].name, PACK_NAME_LEN, hex);
+		snprintf(why, whylen, "pack %s, which the version would name, was condemned by gc "
+			 "meanwhile: its chunks are stored again", hex);
+		log_msg(LOG_NOTICE, "commit: %s", why);
+		return EAGAIN;
+	}
+	return 0;
+}
+
+void fs_gc_marks_free(struct fs *fs)
+{
+	fs_names_release(&fs->gc_avoid);
+	for (size_t i = 0; i < fs->gc_nrecords; i++)
+		free(fs->gc_records[i]);
+	free(fs->gc_records);
+	fs->gc_records = NULL;
+	fs->gc_nrecords = fs->gc_caprecords = 0;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* artifs gc [--dry-run] [--grace D] [--removed-grace D] [--skew D] [-o store=…]: one run of
+ * garbage collection over the store (docs/gc.md). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../fs/fs.h"
+#include "tools.h"
+
+static volatile int stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static void line(void *arg, const char *text)
+{
+	printf("%s\n", text);
+	fflush(stdout);
+}
+
+static void usage(void)
+{
+	printf("usage: artifs gc [--dry-run] [--grace D] [--removed-grace D] [--skew D]\n"
+	       "                 [-o option[,option...]]\n\n"
+	       "One run of garbage collection over the store (docs/gc.md): versions removed\n"
+	       "(artifs rm) more than --removed-grace ago are purged (their manifest and labels\n"
+	       "deleted; artifs restore then refuses them), packs that no other version names\n"
+	       "and that are older than --grace are condemned, and packs condemned by an earlier\n"
+	       "run more than --grace plus --skew ago are deleted. Two runs, --grace apart, reclaim\n"
+	       "what the first finds. Mounts on this and other hosts go on meanwhile: a commit\n"
+	       "never names a condemned pack. One run at a time per store: another is refused.\n"
+	       "Prints one line per phase; Ctrl-C stops after the object at hand.\n\n"
+	       "  --dry-run          write nothing: say what would be purged, condemned, deleted\n"
+	       "  --grace D          how old a pack must be to be condemned, and how long it stays\n"
+	       "                     condemned before it is deleted (default 1h)\n"
+	       "  --removed-grace D  how long a removed version stays restorable (default 7d)\n"
+	       "  --skew D           the largest clock difference between hosts (default 5m)\n"
+	       "  D is a number of seconds, or a number with s, m, h or d.\n\n"
+	       "options, as artifs mount takes them (see artifs mount --help):\n"
+	       "  store=DIR|s3://bucket[/prefix], endpoint=URL, retries=N\n\n"
+	       "Exit status: 0 done, 1 failed, 2 a bad command line, 75 another gc runs on the\n"
+	       "store, 130 interrupted.\n");
+}
+
+/* "90", "90s", "10m", "1h", "7d": seconds, at most ten years. */
+static int duration(const char *s, int64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int64_t unit = 1;
+
+	if (*s < '0' || *s > '9')
+		return EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return EINVAL;
+	if (!strcmp(end, "m"))
+		unit = 60;
+	else if (!strcmp(end, "h"))
+		unit = 3600;
+	else if (!strcmp(end, "d"))
+		unit = 86400;
+	else if (*end && strcmp(end, "s"))
+		return EINVAL;
+	if (v > 3650ULL * 86400 / (unsigned long long)unit)
+		return EINVAL;
+	*out = (int64_t)v * unit;
+	return 0;
+}
+
+static int option(struct fs_gc *g, struct fs_conf *c, int argc, char **argv, int *i)
+{
+	static const char *const names[] = { "--grace", "--removed-grace", "--skew" };
+	int64_t *dst[] = { &g->grace_s, &g->removed_grace_s, &g->skew_s };
+
+	if (!strcmp(argv[*i], "--dry-run")) {
+		g->dry_run = 1;
+		return 0;
+	}
+	if (!strncmp(argv[*i], "-o", 2) && argv[*i][2])
+		return tool_conf_list("gc", argv[*i] + 2, TOOL_OPT_STORE, c) ? 1 : 0;
+	for (size_t k = 0; k < 3; k++) {
+		if (strcmp(argv[*i], names[k]) && strcmp(argv[*i], "-o"))
+			continue;
+		if (*i + 1 >= argc)
+			return tool_needs_value("gc", argv[*i]);
+		if (!strcmp(argv[*i], "-o"))
+			return tool_conf_list("gc", argv[++*i], TOOL_OPT_STORE, c) ? 1 : 0;
+		if (duration(argv[*i + 1], dst[k])) {
+			fprintf(stderr, "artifs gc: %s %s: a number of seconds, or a number with s, "
+					"m, h or d\n", argv[*i], argv[*i + 1]);
+			return 2;
+		}
+		++*i;
+		return 0;
+	}
+	if (argv[*i][0] == '-')
+		return tool_bad_option("gc", argv[*i]);
+	fprintf(stderr, "artifs gc: unexpected argument '%s' (see artifs gc --help)\n", argv[*i]);
+	return 2;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+	struct fs_gc g = { .grace_s = 3600, .removed_grace_s = 7 * 86400, .skew_s = 300,
+			   .stop = &stop, .line = line };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct fs_conf c;
+	int err, ret;
+
+	if (tool_wants_help(argc, argv)) {
+		usage();
+		return 0;
+	}
+	if (tool_conf_init("gc", TOOL_OPT_STORE, &c))
+		return 1;
+	for (int i = 1; i < argc; i++)
+		if ((ret = option(&g, &c, argc, argv, &i)))
+			return ret;
+	if (tool_conf_finish("gc", &c))
+		return 1;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	err = fs_gc_run(&c, &g);
+	if (err == EBUSY) {
+		fprintf(stderr, "artifs gc: another gc runs on this store, %s; try again once it "
+				"ended\n", g.other);
+		return 75;
+	}
+	if (err == EINTR) {
+		fprintf(stderr, "artifs gc: interrupted; what is done stays done, and the next run "
+				"goes on from there\n");
+		return 130;
+	}
+	if (err) {
+		fprintf(stderr, "artifs gc: %s: %s\n", c.store, strerror(err));
+		return 1;
+	}
+	return 0;
+}
