@@ -419,7 +419,7 @@ static int rehome_entry(struct fs *fs, struct fs_uppool *pool, const struct mani
 		}
 		if (!err && fs_gc_avoids(fs, loc.pack) &&
 		    !(err = chunk_fetch_at(fs->be, &e->chunks[k], &loc, buf)))
-			err = fs_uppool_put(pool, &e->chunks[k], buf);
+			err = fs_uppool_put(pool, &e->chunks[k], (uint8_t *)buf + CHUNK_FETCH_OFF);
 	}
 	return err;
 }

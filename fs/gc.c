@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +45,8 @@ struct gc {
 	struct fs_gc *g;
 	char run[BE_KEY_MAX]; /* our gc/runs/ entry ("" without one: dry run) */
 	int64_t started_ns, beat_ns;
+	int64_t scan_ns; /* when the listing of versions/ began: what is live was live then */
+	long steps, kill_at; /* $ARTIFS_TEST_GC_KILL_AT: the tests' kill -9 at a given step */
 	struct fs_names live;
 	struct spack *packs;
 	size_t npacks, cappacks;
@@ -128,6 +131,8 @@ static int going(struct gc *c)
 
 	if (c->g->stop && *c->g->stop)
 		return EINTR;
+	if (++c->steps == c->kill_at)
+		raise(SIGKILL);
 	if (!c->run[0] || now - c->beat_ns < BEAT_S * NS)
 		return 0;
 	gethostname(host, sizeof(host) - 1);
@@ -192,7 +197,7 @@ static int del_prefix(struct gc *c, const char *prefix)
 	struct keys l = { 0 };
 	int err = be_list(c->fs->be, prefix, keys_fn, &l);
 
-	for (size_t i = 0; i < l.n && !err; i++)
+	for (size_t i = 0; i < l.n && !err && !(err = going(c)); i++)
 		err = be_del(c->fs->be, l.v[i]);
 	keys_free(&l);
 	return err;
@@ -382,7 +387,10 @@ static int scan(struct gc *c)
 {
 	struct keys l = { 0 };
 	size_t from = 0;
-	int err = be_list(c->fs->be, BE_KEY_VERSIONS, keys_fn, &l);
+	int err;
+
+	c->scan_ns = fs_now_ns();
+	err = be_list(c->fs->be, BE_KEY_VERSIONS, keys_fn, &l);
 
 	for (size_t i = 1; i <= l.n && !err; i++)
 		if (i == l.n || !same_artifact(l.v[from], l.v[i])) {
@@ -482,6 +490,8 @@ static int pack_judge(struct gc *c, const struct spack *p, struct fs_names *swee
 	const struct cmark *m = c->nmarks ? bsearch(p->name, c->marks, c->nmarks, sizeof(*m),
 						    cmark_cmp) : NULL;
 	int64_t now = fs_now_ns(), wait = (c->g->grace_s + c->g->skew_s) * NS;
+	/* A manifest a commit wrote after it last saw no mark for this pack is in the scan when
+	 * the mark is older than the grace at the time the scan began (docs/gc.md). */
 
 	c->g->packs++;
 	c->g->pack_bytes += p->bytes;
@@ -493,7 +503,7 @@ static int pack_judge(struct gc *c, const struct spack *p, struct fs_names *swee
 	}
 	if (c->g->unreadable)
 		return 0; /* what is live is not known */
-	if (m && m->at_ns >= 0 && m->at_ns + wait < now && sweep->n < SWEEP_MAX) {
+	if (m && m->at_ns >= 0 && m->at_ns + wait < c->scan_ns && sweep->n < SWEEP_MAX) {
 		c->g->swept++;
 		c->g->swept_bytes += p->bytes;
 		return fs_names_add(sweep, p->name);
@@ -654,9 +664,12 @@ static int phases(struct gc *c)
 
 static int fs_gc(struct fs *fs, struct fs_gc *g)
 {
-	struct gc c = { .fs = fs, .g = g };
+	struct gc c = { .fs = fs, .g = g, .kill_at = -1 };
+	const char *k = getenv("ARTIFS_TEST_GC_KILL_AT");
 	int err = 0, derr;
 
+	if (k)
+		c.kill_at = strtol(k, NULL, 10);
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	if (!g->dry_run)
 		err = turn_take(&c);

@@ -2,7 +2,7 @@
 # reclaim at least 99% of the bytes of removed versions (the store's size measured); what is
 # kept reads back byte-exact after a remount and fsck --deep is clean; restore of a purged
 # version or artifact is refused; a commit that would deduplicate against a pack gc condemned
-# or deleted stores its chunks again; a second gc while one runs is refused (exit 75) and a
+# or deleted stores its chunks again, also those of a draft's unchanged file; a second gc while one runs is refused (exit 75) and a
 # stale run's entry does not stop the next.
 . "$(dirname "$0")/lib.sh"
 local_store_only
@@ -101,10 +101,20 @@ commit "$D"
 "$ARTIFS_BIN" rm "$C/@v1" >/dev/null || fail "artifs rm of p/c@v1 failed"
 "$ARTIFS_BIN" rm "$D/@v1" >/dev/null || fail "artifs rm of p/d@v1 failed"
 "$ARTIFS_BIN" rm "$D/@v2" >/dev/null || fail "artifs rm of p/d@v2 failed"
+# p/e: a draft on a version that is removed and purged; its unchanged file's chunks are
+# copied out of the condemned pack by the commit
+E=$MNT/p/e
+mkdir -p "$E"
+head -c 1500000 /dev/urandom >"$T/z"
+cp "$T/z" "$E/z"
+commit "$E"
+echo draft >"$E/new"
+"$ARTIFS_BIN" rm "$E/@v1" >/dev/null || fail "artifs rm of p/e@v1 failed"
 age
 gc --removed-grace 0 --grace 0 --skew 0 >/dev/null || fail "gc (condemn) failed"
 cp "$T/x" "$C/x"
 commit "$C"
+commit "$E"
 # p/d: its pack is deleted before the same bytes come again (the index still locates them)
 gc --removed-grace 0 --grace 0 --skew 0 >/dev/null || fail "gc (delete) failed"
 cp "$T/y" "$D/y"
@@ -116,6 +126,8 @@ stop
 start "$OPTS"
 cmp "$T/x" "$C/@v2/x" || fail "p/c@v2 does not read back"
 cmp "$T/y" "$D/@v3/y" || fail "p/d@v3 does not read back"
+cmp "$T/z" "$E/@v2/z" || fail "p/e@v2 (a draft on a purged version) does not read back"
+[ "$(cat "$E/@v2/new")" = draft ] || fail "p/e@v2 lost its new file"
 
 # One run at a time: a live entry of another run refuses this one (75); a stale one does not.
 mkdir -p "$STORE/gc/runs"
