@@ -514,6 +514,7 @@ int fs_cut_file(struct fs *fs, struct fs_uppool *p, uint64_t ino, struct manifes
 #define GC_CONDEMNED "gc/condemned/"
 #define GC_SWEPT "gc/swept/"
 #define GC_RECORD_MAX (8u << 20) /* bytes of a record of deleted packs */
+#define FS_GC_RECORD_KEEP_DAYS 90 /* how long gc keeps a record of deleted packs */
 int fs_names_add(struct fs_names *s, const uint8_t *name);
 void fs_names_sort(struct fs_names *s);
 int fs_names_has(const struct fs_names *s, const uint8_t *name);

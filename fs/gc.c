@@ -24,7 +24,7 @@
 #define BEAT_S 60       /* how often a run rewrites its entry */
 #define SMALL_MAX 4096  /* a run entry, a removal mark, a condemnation mark */
 #define SWEEP_MAX 65536 /* packs deleted by one run (the rest by the next) */
-#define SWEPT_KEEP_S (90LL * 86400) /* how long the records of deleted packs stay */
+#define SWEPT_KEEP_S (FS_GC_RECORD_KEEP_DAYS * 86400LL)
 
 /* A pack of the listing of packs/: its two objects. */
 struct spack {
@@ -143,6 +143,19 @@ static int going(struct gc *c)
 	return be_put(c->fs->be, c->run, body, (size_t)len);
 }
 
+/* Whether the entry o is of a run on this host whose process is gone (killed): then it is
+ * stale without waiting for its lease. */
+static int dead_here(const json_t *o)
+{
+	const json_t *h = json_object_get(o, "host"), *p = json_object_get(o, "pid");
+	char host[256] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	return json_is_string(h) && !strcmp(json_string_value(h), host) && json_is_integer(p) &&
+	       json_integer_value(p) > 0 && json_integer_value(p) < INT32_MAX &&
+	       kill((pid_t)json_integer_value(p), 0) == -1 && errno == ESRCH;
+}
+
 /* Another run's entry: stale ones are deleted; an older live one holds the turn (EBUSY). */
 static int turn_other(struct gc *c, const char *key)
 {
@@ -153,9 +166,10 @@ static int turn_other(struct gc *c, const char *key)
 
 	if (err == ENOENT)
 		return 0;
-	if (!err && beat + LEASE_S * NS < fs_now_ns()) {
-		log_msg(LOG_NOTICE, "gc: %s is stale (no heartbeat for %d minutes); deleted", key,
-			LEASE_S / 60);
+	if (!err && (beat + LEASE_S * NS < fs_now_ns() || dead_here(o))) {
+		log_msg(LOG_NOTICE, "gc: %s is stale (%s); deleted", key,
+			beat + LEASE_S * NS < fs_now_ns() ? "no heartbeat for 10 minutes"
+							  : "its process on this host is gone");
 		err = be_del(c->fs->be, key);
 	} else if (!err && strcmp(key, c->run) < 0) {
 		snprintf(c->g->other, sizeof(c->g->other), "since %s, on host %s",

@@ -206,10 +206,75 @@ int fs_gc_avoids(struct fs *fs, const uint8_t *pack)
 	return has;
 }
 
+#define CHECKED "gc_checked_ns"
+#define DAY_NS (86400LL * 1000000000LL)
+
+static int checked_put(struct meta_txn *txn, void *arg)
+{
+	return meta_conf_u64_put(txn, CHECKED, *(uint64_t *)arg);
+}
+
+/* When this index last looked at gc's records (0: never), from the index. */
+static int checked_get(struct fs *fs, uint64_t *ns)
+{
+	struct meta_txn *txn;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = meta_conf_u64_get(txn, CHECKED, ns);
+	meta_txn_abort(txn);
+	if (err == ENOENT) {
+		*ns = 0;
+		err = 0;
+	}
+	return err;
+}
+
+static int forget_one(struct meta_txn *txn, void *arg)
+{
+	return meta_pack_forget(txn, arg);
+}
+
+/* An index that has not looked at the records for longer than half their keep (a host away
+ * that long, or a new index) may locate chunks in packs whose record expired: each pack m
+ * names must then exist; a missing one is forgotten and the commit made again (EAGAIN). */
+static int long_away(struct fs *fs, const struct manifest *m, char *why, size_t whylen)
+{
+	uint64_t last, now = (uint64_t)fs_now_ns();
+	int err = checked_get(fs, &last), missing = 0;
+
+	if (err || last + (uint64_t)FS_GC_RECORD_KEEP_DAYS / 2 * DAY_NS > now)
+		return err;
+	for (size_t p = 0; p < m->npacks && !err; p++) {
+		char key[BE_KEY_MAX];
+		uint64_t size;
+
+		err = pack_key(m->packs[p].name, 1, key, sizeof(key));
+		if (!err && (err = be_head(fs->be, key, &size)) == ENOENT) {
+			missing = 1;
+			err = meta_write(fs->meta, forget_one, (void *)m->packs[p].name);
+		}
+	}
+	if (!err && !missing && last + DAY_NS < now)
+		err = meta_write(fs->meta, checked_put, &now);
+	if (!err && missing) {
+		snprintf(why, whylen, "a pack the version would name is gone from the store (gc "
+			 "deleted it while this index was not looking): its chunks are stored again");
+		log_msg(LOG_NOTICE, "commit: %s", why);
+		return EAGAIN;
+	}
+	return err;
+}
+
 int fs_gc_check(struct fs *fs, const struct manifest *m, char *why, size_t whylen)
 {
 	int err = fs_gc_avoid_refresh(fs);
 
+	if (!err)
+		err = long_away(fs, m, why, whylen);
+	if (err == EAGAIN)
+		return err;
 	if (err) {
 		snprintf(why, whylen, "cannot list what gc condemned in the store: %s",
 			 strerror(err));

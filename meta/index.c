@@ -98,6 +98,28 @@ static int walk_end(int rc)
 	return rc == MDB_NOTFOUND ? 0 : meta_err(rc, "cursor");
 }
 
+/* ---- small settings of the index ---- */
+
+int meta_conf_u64_get(struct meta_txn *txn, const char *name, uint64_t *out)
+{
+	MDB_val v;
+	int rc = get(txn, DBI_CONF, (void *)name, strlen(name), &v);
+
+	if (!rc && v.mv_size != 8)
+		rc = ENOENT;
+	if (!rc)
+		*out = meta_be64_get(v.mv_data);
+	return rc;
+}
+
+int meta_conf_u64_put(struct meta_txn *txn, const char *name, uint64_t val)
+{
+	uint8_t b[8];
+
+	meta_be64_put(b, val);
+	return put(txn, DBI_CONF, (void *)name, strlen(name), b, 8);
+}
+
 /* ---- inodes ---- */
 
 int meta_ino_alloc(struct meta_txn *txn, uint64_t *ino)

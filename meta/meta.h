@@ -139,6 +139,9 @@ int meta_table_use(struct meta_txn *txn, unsigned i, struct meta_table_use *out)
 
 /* Allocates a fresh inode number (never reused, stable across remounts). */
 int meta_ino_alloc(struct meta_txn *txn, uint64_t *ino);
+/* A number the index keeps under name (names of fs/: "gc_checked_ns"): ENOENT when unset. */
+int meta_conf_u64_get(struct meta_txn *txn, const char *name, uint64_t *out);
+int meta_conf_u64_put(struct meta_txn *txn, const char *name, uint64_t val);
 int meta_inode_get(struct meta_txn *txn, uint64_t ino, struct meta_inode *out);
 int meta_inode_put(struct meta_txn *txn, const struct meta_inode *in);
 /* Deletes the inode with its chunk list, symlink target and xattrs (not its dirents). */
