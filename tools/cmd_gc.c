@@ -123,25 +123,27 @@ int cmd_gc(int argc, char **argv)
 		return 1;
 	for (int i = 1; i < argc; i++)
 		if ((ret = option(&g, &c, argc, argv, &i)))
-			return ret;
+			goto out;
+	ret = 1;
 	if (tool_conf_finish("gc", &c))
-		return 1;
+		goto out;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	err = fs_gc_run(&c, &g);
 	if (err == EBUSY) {
 		fprintf(stderr, "artifs gc: another gc runs on this store, %s; try again once it "
 				"ended\n", g.other);
-		return 75;
-	}
-	if (err == EINTR) {
+		ret = 75;
+	} else if (err == EINTR) {
 		fprintf(stderr, "artifs gc: interrupted; what is done stays done, and the next run "
 				"goes on from there\n");
-		return 130;
-	}
-	if (err) {
+		ret = 130;
+	} else if (err) {
 		fprintf(stderr, "artifs gc: %s: %s\n", c.store, strerror(err));
-		return 1;
+	} else {
+		ret = 0;
 	}
-	return 0;
+out:
+	tool_conf_release(&c);
+	return ret;
 }
