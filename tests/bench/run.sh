@@ -553,6 +553,20 @@ if want 9; then
 		fuse_down gen
 	done
 fi
+# 9h, 9i: one `artifs gc` run over the generated store (docs/gc.md: it lists versions/ and
+# reads every kept version's manifest; nothing is removed there, so nothing is deleted).
+if want 9; then
+	row 9h "artifs gc over $VERSIONS versions (1 run)" s "" ""
+	row 9i "artifs gc peak RSS over $VERSIONS versions" MiB "" ""
+	timed python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL)
+open(sys.argv[1], "w").write("%d %d\n" % (r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))' \
+		"$T/gc.rss" "$BIN" gc -o "store=$T/gen" 2>>"$LOGS/gc.log"
+	read -r gcrc gcrss <"$T/gc.rss"
+	[ "$gcrc" = 0 ] || say "artifs gc exited $gcrc (see $LOGS/gc.log)"
+	rec 9h artifs "$(div "$EL" 1 %.2f)"
+	rec 9i artifs "$(div "$gcrss" 1024 %.1f)"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # 10. lineage (was tests/bench/lineage.sh): open+read+close of the FILES files of a version,
