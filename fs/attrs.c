@@ -109,9 +109,10 @@ static int name_allowed(enum fs_attr_where where, const char *name)
 		return 0;
 	switch (where) {
 	case FA_PROJECT:
-		return label;
+		return label || strcmp(name, "user.artifs.retain") == 0;
 	case FA_ARTIFACT:
-		return label || strcmp(name, "user.artifs.kind") == 0;
+		return label || strcmp(name, "user.artifs.kind") == 0 ||
+		       strcmp(name, "user.artifs.retain") == 0;
 	case FA_VERSION:
 		return label || metric;
 	}
@@ -1276,5 +1277,53 @@ int fs_mirror_meta(struct fs *fs, uint64_t ino)
 		err = 0;
 	if (err)
 		log_msg(LOG_ERR, "cannot write %s to the store: %s", key, strerror(err));
+	return err;
+}
+
+/* The newest stamp below a name's folder (keys of exactly <dir><stamp>). */
+struct newest {
+	size_t dlen;
+	char stamp[STAMP_LEN + 1];
+};
+
+static int newest_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
+{
+	struct newest *w = arg;
+	const char *s = key + w->dlen;
+
+	if (!stamp_parse(s, NULL) && strcmp(s, w->stamp) > 0)
+		memcpy(w->stamp, s, STAMP_LEN + 1);
+	return 0;
+}
+
+int fs_attr_fetch(struct fs *fs, const struct fs_attr_owner *o, const char *name, char *val,
+		  size_t cap, size_t *len)
+{
+	char dir[KEY_MAX + 1], key[KEY_MAX + STAMP_LEN + 2];
+	struct newest w = { 0 };
+	void *buf = NULL;
+	size_t n;
+	int err = name_dir(o, name, dir, sizeof(dir));
+
+	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
+	if (err)
+		return err;
+	w.dlen = strlen(dir);
+	err = be_list(fs->be, dir, newest_fn, &w);
+	if (!err && !w.stamp[0])
+		err = ENOENT;
+	if (err)
+		return err;
+	snprintf(key, sizeof(key), "%s%s", dir, w.stamp);
+	err = be_get_all(fs->be, key, cap + 1, &buf, &n);
+	if (err == EFBIG)
+		err = E2BIG;
+	if (!err && (n < 1 || ((char *)buf)[0] != 'v'))
+		err = ENOENT; /* a removal, or not one of ours */
+	if (!err) {
+		memcpy(val, (char *)buf + 1, n - 1);
+		*len = n - 1;
+	}
+	free(buf);
 	return err;
 }

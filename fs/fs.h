@@ -137,6 +137,8 @@ struct fs_gc {
 	char other[256];
 	uint64_t versions;   /* live versions (removed ones in their grace included) */
 	uint64_t purged;     /* versions purged (dry run: that would be) */
+	uint64_t retained;   /* versions removed by a retention policy (dry run: would be) */
+	uint64_t removed_bytes; /* bytes of packs only removed versions name */
 	uint64_t unreadable; /* manifests that do not decode: then nothing is condemned */
 	uint64_t packs, pack_bytes, live_packs, live_bytes;
 	uint64_t condemned, condemned_bytes; /* marked now, or waiting since an earlier run */
@@ -144,6 +146,15 @@ struct fs_gc {
 	uint64_t swept, swept_bytes;         /* deleted (dry run: that would be) */
 };
 int fs_gc_run(const struct fs_conf *c, struct fs_gc *g);
+
+/* A retention policy, the value of user.artifs.retain on a project or artifact folder
+ * (docs/gc.md, "Retention"): "last=N", "younger=D" or both, comma-separated. 0, or EINVAL
+ * with *why. */
+struct fs_retain {
+	uint64_t last;     /* keep the newest N versions; 0: the rule is not set */
+	int64_t younger_s; /* keep versions made less than this long ago; 0: not set */
+};
+int fs_retain_parse(const char *val, size_t len, struct fs_retain *r, const char **why);
 
 /* Name rules of DESIGN.md section 1. 0 or EINVAL; *why says which rule broke. */
 int fs_name_check_pa(const char *name, const char **why);

@@ -786,6 +786,11 @@ int fs_attr_publish(struct fs *fs, const struct fs_attr_owner *o, const char *na
  * name is 0. Part of the caller's write transaction. */
 int fs_attr_apply(struct meta_txn *txn, const struct meta_inode *in, const char *name,
 		  const void *val, size_t len, int remove);
+/* The value of name of o as the store holds it now (the newest object of the name; the base
+ * layer is not read) into val (cap bytes): 0 and *len; ENOENT when there is none or it was
+ * removed; E2BIG when it is longer than cap. One LIST and one GET. */
+int fs_attr_fetch(struct fs *fs, const struct fs_attr_owner *o, const char *name, char *val,
+		  size_t cap, size_t *len);
 /* Deletes every attribute object of o from the store (a removed project or artifact, so
  * that one made again under its name starts without them). Blocks on the store. */
 int fs_attrs_drop(struct fs *fs, const struct fs_attr_owner *o);

@@ -40,6 +40,24 @@ struct cmark {
 	int64_t at_ns;
 };
 
+/* An artifact of the store, as the scan found it, and its retention policy. */
+struct gart {
+	char project[BE_NAME_MAX + 1], artifact[BE_NAME_MAX + 1];
+	struct fs_retain pol;
+	int has_pol;
+	size_t v0, nv; /* its versions: vers[v0, v0 + nv), ascending */
+};
+
+/* A version the scan kept (not purged). */
+struct gver {
+	uint64_t n;
+	int64_t created_ns;
+	uint32_t art;
+	uint8_t removed, keep, tagged;
+	char *inputs;        /* declared and captured input URIs, one per line */
+	size_t pack0, npack; /* its packs: vpacks[pack0, pack0 + npack) */
+};
+
 struct gc {
 	struct fs *fs;
 	struct fs_gc *g;
@@ -48,6 +66,16 @@ struct gc {
 	int64_t scan_ns; /* when the listing of versions/ began: what is live was live then */
 	long steps, kill_at; /* $ARTIFS_TEST_GC_KILL_AT: the tests' kill -9 at a given step */
 	struct fs_names live;
+	struct gart *arts;
+	size_t narts, caparts;
+	struct gver *vers;
+	size_t nvers, capvers;
+	uint8_t (*vpacks)[PACK_NAME_LEN];
+	size_t nvpacks, capvpacks;
+	struct fs_names keep;          /* packs of the versions that stay (not removed) */
+	char pol_project[BE_NAME_MAX + 1]; /* the project whose policy pol_p is */
+	struct fs_retain pol_p;
+	int pol_p_set;
 	struct spack *packs;
 	size_t npacks, cappacks;
 	struct cmark *marks;
@@ -239,8 +267,49 @@ static int purge(struct gc *c, const struct be_key *k, uint64_t n, const char *m
 	return err;
 }
 
+/* The version's record: its inputs, and its packs (which join the live set). */
+static int ver_add(struct gc *c, const struct manifest *m, int removed)
+{
+	struct gver *v = be_grow(c->vers, c->nvers, &c->capvers, sizeof(*v));
+	struct be_str in = { 0 };
+	int err = 0;
+
+	if (!v)
+		return ENOMEM;
+	c->vers = v;
+	v = &c->vers[c->nvers];
+	*v = (struct gver){ .n = m->version, .created_ns = m->created_ns,
+			    .art = (uint32_t)(c->narts - 1), .removed = (uint8_t)removed,
+			    .pack0 = c->nvpacks, .npack = m->npacks };
+	for (int i = 0; i < 2 && !err; i++) {
+		const char *t = i ? m->captured : m->inputs;
+
+		if (t && *t && !(err = be_str_add(&in, t, strlen(t))))
+			err = be_str_add(&in, "\n", 1);
+	}
+	for (size_t p = 0; p < m->npacks && !err; p++) {
+		void *nv = be_grow(c->vpacks, c->nvpacks, &c->capvpacks, sizeof(*c->vpacks));
+
+		if (!nv) {
+			err = ENOMEM;
+			break;
+		}
+		c->vpacks = nv;
+		memcpy(c->vpacks[c->nvpacks++], m->packs[p].name, PACK_NAME_LEN);
+		err = fs_names_add(&c->live, m->packs[p].name);
+	}
+	if (err) {
+		be_str_release(&in);
+		return err;
+	}
+	v->inputs = in.s;
+	c->arts[c->narts - 1].nv++;
+	c->nvers++;
+	return 0;
+}
+
 /* A live version: the packs its manifest names join the live set. */
-static int live_add(struct gc *c, const struct be_key *k, uint64_t n)
+static int live_add(struct gc *c, const struct be_key *k, uint64_t n, int removed)
 {
 	struct manifest m;
 	uint8_t digest[32];
@@ -255,8 +324,7 @@ static int live_add(struct gc *c, const struct be_key *k, uint64_t n)
 	if (err)
 		return err;
 	c->g->versions++;
-	for (size_t p = 0; p < m.npacks && !err; p++)
-		err = fs_names_add(&c->live, m.packs[p].name);
+	err = ver_add(c, &m, removed);
 	manifest_release(&m);
 	return err;
 }
@@ -353,13 +421,71 @@ static int64_t removed_when(const struct removed *r, const struct be_key *k, cha
 	return r->through && k->n <= r->through ? r->art_ns : -1;
 }
 
+/* The policy (user.artifs.retain) of an owner, as the store holds it: 0 and *r, ENOENT. */
+static int policy_read(struct gc *c, const struct fs_attr_owner *o, struct fs_retain *r)
+{
+	char val[256];
+	const char *why;
+	size_t len;
+	int err = fs_attr_fetch(c->fs, o, "user.artifs.retain", val, sizeof(val), &len);
+
+	if (err == E2BIG || (!err && fs_retain_parse(val, len, r, &why))) {
+		log_msg(LOG_WARNING, "gc: the retention policy of %s%s%s is not one; ignored",
+			o->project, o->where == FA_ARTIFACT ? "/" : "", o->artifact);
+		return ENOENT;
+	}
+	return err;
+}
+
+/* A new artifact record for the listing key's artifact, with its policy (its own, else its
+ * project's). */
+static int art_add(struct gc *c, const char *key)
+{
+	struct fs_attr_owner o = { .where = FA_ARTIFACT };
+	struct be_key k;
+	struct gart *a = be_grow(c->arts, c->narts, &c->caparts, sizeof(*a));
+	int err;
+
+	if (!a)
+		return ENOMEM;
+	c->arts = a;
+	a = &c->arts[c->narts++];
+	memset(a, 0, sizeof(*a));
+	a->v0 = c->nvers;
+	if (be_key_split(key, BE_KEY_VERSIONS, &k) && !k.rest)
+		return 0; /* not an artifact's key: no version is recorded under it */
+	snprintf(a->project, sizeof(a->project), "%s", k.project);
+	snprintf(a->artifact, sizeof(a->artifact), "%s", k.artifact);
+	snprintf(o.project, sizeof(o.project), "%s", k.project);
+	snprintf(o.artifact, sizeof(o.artifact), "%s", k.artifact);
+	err = policy_read(c, &o, &a->pol);
+	a->has_pol = !err;
+	if (err != ENOENT)
+		return err;
+	if (strcmp(c->pol_project, k.project)) {
+		o.where = FA_PROJECT;
+		o.artifact[0] = '\0';
+		snprintf(c->pol_project, sizeof(c->pol_project), "%s", k.project);
+		err = policy_read(c, &o, &c->pol_p);
+		c->pol_p_set = !err;
+		if (err && err != ENOENT)
+			return err;
+	}
+	a->has_pol = c->pol_p_set;
+	a->pol = c->pol_p;
+	return 0;
+}
+
 /* One artifact's listing keys[from, to): each version purged, or its packs live. */
 static int scan_artifact(struct gc *c, char **keys, size_t from, size_t to)
 {
 	struct removed r = { 0 };
 	struct be_key k = { 0 };
 	int64_t keep = c->g->removed_grace_s * NS;
-	int err = removed_read(c, keys, from, to, &r), under_art = 0;
+	int err = art_add(c, keys[from]), under_art = 0;
+
+	if (!err)
+		err = removed_read(c, keys, from, to, &r);
 
 	for (size_t i = from; i < to && !err && !(err = going(c)); i++) {
 		char mark[BE_KEY_MAX];
@@ -369,7 +495,7 @@ static int scan_artifact(struct gc *c, char **keys, size_t from, size_t to)
 			continue; /* marks, and names that are no version (refresh logs them) */
 		ns = removed_when(&r, &k, mark, sizeof(mark));
 		if (ns < 0 || ns + keep >= fs_now_ns()) {
-			err = live_add(c, &k, k.n);
+			err = live_add(c, &k, k.n, ns >= 0);
 			continue;
 		}
 		err = purge(c, &k, k.n, mark[0] ? mark : NULL, ns);
@@ -382,6 +508,193 @@ static int scan_artifact(struct gc *c, char **keys, size_t from, size_t to)
 		err = art_purged(c, &k, &r);
 	free(r.n);
 	free(r.ns);
+	return err;
+}
+
+/* ---- retention (docs/gc.md, "Retention") ---- */
+
+static int art_cmp(const struct gart *a, const char *project, const char *artifact)
+{
+	char x[2 * BE_NAME_MAX + 4], y[2 * BE_NAME_MAX + 4];
+
+	/* the order of the listing: by "<p>/<a>/" */
+	snprintf(x, sizeof(x), "%s/%s/", a->project, a->artifact);
+	snprintf(y, sizeof(y), "%s/%s/", project, artifact);
+	return strcmp(x, y);
+}
+
+/* The record of version n of project/artifact, or NULL. */
+static struct gver *ver_find(struct gc *c, const char *project, const char *artifact,
+			     uint64_t n)
+{
+	size_t lo = 0, hi = c->narts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2, vlo, vhi;
+		int cmp = art_cmp(&c->arts[mid], project, artifact);
+
+		if (cmp < 0) {
+			lo = mid + 1;
+		} else if (cmp > 0) {
+			hi = mid;
+		} else {
+			vlo = c->arts[mid].v0;
+			vhi = vlo + c->arts[mid].nv;
+			while (vlo < vhi) {
+				size_t vm = vlo + (vhi - vlo) / 2;
+
+				if (c->vers[vm].n == n)
+					return &c->vers[vm];
+				if (c->vers[vm].n < n)
+					vlo = vm + 1;
+				else
+					vhi = vm;
+			}
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Every version a tag of artifact a points at is marked tagged. */
+static int tags_read(struct gc *c, struct gart *a)
+{
+	struct keys l = { 0 };
+	char prefix[BE_KEY_MAX];
+	int err = be_key_ref(prefix, sizeof(prefix), a->project, a->artifact, NULL);
+
+	if (!err)
+		err = be_list(c->fs->be, prefix, keys_fn, &l);
+	for (size_t i = 0; i < l.n && !err; i++) {
+		char buf[32];
+		size_t got;
+		struct gver *v;
+
+		if (be_get(c->fs->be, l.v[i], 0, sizeof(buf) - 1, buf, &got))
+			continue; /* dropped meanwhile */
+		buf[got] = '\0';
+		v = ver_find(c, a->project, a->artifact, strtoull(buf, NULL, 10));
+		if (v)
+			v->tagged = 1;
+	}
+	keys_free(&l);
+	return err;
+}
+
+/* The versions each policy keeps, and all versions of artifacts without one: the newest,
+ * the last N, the younger ones, the tagged ones. Removed versions are not kept. */
+static int retain_roots(struct gc *c)
+{
+	int64_t now = fs_now_ns();
+	int err = 0;
+
+	for (size_t i = 0; i < c->narts && !err; i++) {
+		struct gart *a = &c->arts[i];
+		uint64_t rank = 0;
+
+		if (a->has_pol)
+			err = tags_read(c, a);
+		for (size_t k = a->nv; k-- > 0 && !err;) {
+			struct gver *v = &c->vers[a->v0 + k];
+
+			if (v->removed)
+				continue;
+			v->keep = !a->has_pol || rank == 0 || v->tagged ||
+				  (a->pol.last && rank < a->pol.last) ||
+				  (a->pol.younger_s && v->created_ns + a->pol.younger_s * NS > now);
+			rank++;
+		}
+	}
+	return err;
+}
+
+/* "artifs://<p>/<a>@v<N>" into its parts: 0, or EINVAL. */
+static int uri_parse(const char *s, size_t len, char *project, char *artifact, uint64_t *n)
+{
+	const char *at, *slash, *p = s + 9;
+	char num[24];
+
+	if (len < 12 || strncmp(s, "artifs://", 9))
+		return EINVAL;
+	slash = memchr(p, '/', len - 9);
+	at = slash ? memchr(slash, '@', len - (size_t)(slash - s)) : NULL;
+	if (!at || (size_t)(slash - p) > BE_NAME_MAX || (size_t)(at - slash - 1) > BE_NAME_MAX ||
+	    at[1] != 'v' || len - (size_t)(at + 2 - s) >= sizeof(num))
+		return EINVAL;
+	memcpy(project, p, (size_t)(slash - p));
+	project[slash - p] = '\0';
+	memcpy(artifact, slash + 1, (size_t)(at - slash - 1));
+	artifact[at - slash - 1] = '\0';
+	memcpy(num, at + 2, len - (size_t)(at + 2 - s));
+	num[len - (size_t)(at + 2 - s)] = '\0';
+	*n = strtoull(num, NULL, 10);
+	return *n ? 0 : EINVAL;
+}
+
+/* Every version a kept version was built from is kept too, transitively (lineage). */
+static int retain_lineage(struct gc *c)
+{
+	size_t *stack = malloc((c->nvers + 1) * sizeof(*stack)), top = 0;
+
+	if (!stack)
+		return ENOMEM;
+	for (size_t i = 0; i < c->nvers; i++)
+		if (c->vers[i].keep)
+			stack[top++] = i;
+	while (top) {
+		const char *t = c->vers[stack[--top]].inputs;
+
+		for (; t && *t; t += strcspn(t, "\n"), t += *t == '\n') {
+			char project[BE_NAME_MAX + 1], artifact[BE_NAME_MAX + 1];
+			uint64_t n;
+			struct gver *v;
+
+			if (uri_parse(t, strcspn(t, "\n"), project, artifact, &n))
+				continue;
+			v = ver_find(c, project, artifact, n);
+			if (v && !v->keep && !v->removed) {
+				v->keep = 1;
+				stack[top++] = (size_t)(v - c->vers);
+			}
+		}
+	}
+	free(stack);
+	return 0;
+}
+
+/* A removal mark for a version no policy keeps, as artifs rm writes one. */
+static int retain_remove(struct gc *c, const struct gart *a, const struct gver *v)
+{
+	char key[BE_KEY_MAX], body[128];
+	int len = snprintf(body, sizeof(body), "{\"removed_ns\":%" PRId64 ",\"by\":\"gc\"}\n",
+			   fs_now_ns());
+	int err = be_key_removed(key, sizeof(key), a->project, a->artifact, v->n);
+
+	if (c->g->dry_run) {
+		say(c, "would remove %s/%s@v%" PRIu64, a->project, a->artifact, v->n);
+		return err;
+	}
+	return err ? err : be_put(c->fs->be, key, body, (size_t)len);
+}
+
+static int retain(struct gc *c)
+{
+	int err = retain_roots(c);
+
+	if (!err)
+		err = retain_lineage(c);
+	for (size_t i = 0; i < c->nvers && !err && !(err = going(c)); i++) {
+		struct gver *v = &c->vers[i];
+
+		if (!v->removed && !v->keep) {
+			err = retain_remove(c, &c->arts[v->art], v);
+			c->g->retained += !err;
+			continue;
+		}
+		for (size_t p = 0; p < v->npack && !err && !v->removed; p++)
+			err = fs_names_add(&c->keep, c->vpacks[v->pack0 + p]);
+	}
+	fs_names_sort(&c->keep);
 	return err;
 }
 
@@ -509,6 +822,8 @@ static int pack_judge(struct gc *c, const struct spack *p, struct fs_names *swee
 
 	c->g->packs++;
 	c->g->pack_bytes += p->bytes;
+	if (!fs_names_has(&c->keep, p->name))
+		c->g->removed_bytes += p->bytes;
 	if (fs_names_has(&c->live, p->name)) {
 		c->g->live_packs++;
 		c->g->live_bytes += p->bytes;
@@ -634,6 +949,12 @@ static int records_expire(struct gc *c)
 
 static void gc_free(struct gc *c)
 {
+	for (size_t i = 0; i < c->nvers; i++)
+		free(c->vers[i].inputs);
+	free(c->vers);
+	free(c->arts);
+	free(c->vpacks);
+	fs_names_release(&c->keep);
 	fs_names_release(&c->live);
 	free(c->packs);
 	free(c->marks);
@@ -656,6 +977,11 @@ static int phases(struct gc *c)
 		return err;
 	say(c, "versions: %" PRIu64 " kept, %" PRIu64 " %spurged (removed more than %" PRId64
 	    " s ago)", g->versions, g->purged, would, g->removed_grace_s);
+	err = g->unreadable ? 0 : retain(c);
+	if (err)
+		return err;
+	say(c, "retain: %" PRIu64 " versions %sremoved by policy (restorable until purged)",
+	    g->retained, would);
 	if (g->unreadable)
 		say(c, "%" PRIu64 " manifest(s) do not decode (artifs fsck names them): no pack is "
 		    "condemned while what they name is not known", g->unreadable);
@@ -673,6 +999,8 @@ static int phases(struct gc *c)
 	    g->grace_s + g->skew_s, g->lifted);
 	say(c, "deleted: %" PRIu64 " packs %s(%s)", g->swept, would,
 	    mib(g->swept_bytes, a, sizeof(a)));
+	say(c, "removed versions: %s in packs no other version names (freed once purged)",
+	    mib(g->removed_bytes, a, sizeof(a)));
 	return records_expire(c);
 }
 

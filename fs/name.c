@@ -60,8 +60,55 @@ int fs_name_check_tag(const char *tag, const char **why)
 	return 0;
 }
 
+int fs_retain_parse(const char *val, size_t len, struct fs_retain *r, const char **why)
+{
+	char buf[128], *save = NULL, *item;
+
+	memset(r, 0, sizeof(*r));
+	*why = "a retention policy is last=N and/or younger=D (D: seconds, or a number with s, m, "
+	       "h or d), comma-separated";
+	while (len && (val[len - 1] == '\n' || val[len - 1] == ' '))
+		len--;
+	if (!len || len >= sizeof(buf))
+		return EINVAL;
+	memcpy(buf, val, len);
+	buf[len] = '\0';
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *end;
+		unsigned long long v;
+		int64_t unit = 1;
+
+		if (!strncmp(item, "last=", 5) && item[5] >= '0' && item[5] <= '9') {
+			v = strtoull(item + 5, &end, 10);
+			if (*end || v < 1 || v > 1000000000ULL || r->last)
+				return EINVAL;
+			r->last = v;
+		} else if (!strncmp(item, "younger=", 8) && item[8] >= '0' && item[8] <= '9') {
+			v = strtoull(item + 8, &end, 10);
+			if (!strcmp(end, "m"))
+				unit = 60;
+			else if (!strcmp(end, "h"))
+				unit = 3600;
+			else if (!strcmp(end, "d"))
+				unit = 86400;
+			else if (*end && strcmp(end, "s"))
+				return EINVAL;
+			if (v < 1 || v > 36500ULL * 86400 / (unsigned long long)unit || r->younger_s)
+				return EINVAL;
+			r->younger_s = (int64_t)v * unit;
+		} else {
+			return EINVAL;
+		}
+	}
+	return r->last || r->younger_s ? 0 : EINVAL;
+}
+
 int fs_xattr_value_check(const char *name, const char *val, size_t len, const char **why)
 {
+	struct fs_retain r;
+
+	if (strcmp(name, "user.artifs.retain") == 0)
+		return fs_retain_parse(val, len, &r, why);
 	if (strncmp(name, "user.metric.", 12) == 0) {
 		char buf[64], *end;
 		double d;

@@ -106,7 +106,7 @@ static int computed_get(struct fs *fs, struct meta_txn *txn, const struct meta_i
 static int shared_name(const char *name)
 {
 	return prefix(name, "user.label.") || prefix(name, "user.metric.") ||
-	       strcmp(name, "user.artifs.kind") == 0;
+	       strcmp(name, "user.artifs.kind") == 0 || strcmp(name, "user.artifs.retain") == 0;
 }
 
 
@@ -234,11 +234,11 @@ static int classify(const struct meta_inode *in, const char *name, enum xa_class
 	}
 	switch (in->kind) {
 	case MK_PROJECT:
-		if (label) {
+		if (label || strcmp(name, "user.artifs.retain") == 0) {
 			*c = XA_STORE;
 			return 0;
 		}
-		*why = "projects carry user.label.* attributes only";
+		*why = "projects carry user.label.* and user.artifs.retain attributes only";
 		return EPERM;
 	case MK_VERSION:
 		if (label || metric) {
@@ -261,7 +261,8 @@ static int classify(const struct meta_inode *in, const char *name, enum xa_class
 			*c = XA_DISCARD;
 			return 0;
 		}
-		if (label || strcmp(name, "user.artifs.kind") == 0) {
+		if (label || strcmp(name, "user.artifs.kind") == 0 ||
+		    strcmp(name, "user.artifs.retain") == 0) {
 			*c = XA_STORE;
 			return 0;
 		}

@@ -40,6 +40,7 @@ static const struct {
 	{ "rm", cmd_rm, "remove a version or an artifact (restorable until gc)" },
 	{ "restore", cmd_restore, "bring back a removed version or artifact" },
 	{ "fsck", cmd_fsck, "check the store (and this host's index against it)" },
+	{ "retain", cmd_retain, "show or set the retention policy of a project or artifact" },
 	{ "gc", cmd_gc, "purge removed versions and delete packs no version names" },
 	{ "prefetch", cmd_prefetch, "read a version into the local cache" },
 	{ "config", cmd_config, "the mount options in effect, and where each came from" },

@@ -34,6 +34,7 @@ int cmd_du(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_retain(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_prefetch(int argc, char **argv);
