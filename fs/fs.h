@@ -155,6 +155,9 @@ struct fs_retain {
 	int64_t younger_s; /* keep versions made less than this long ago; 0: not set */
 };
 int fs_retain_parse(const char *val, size_t len, struct fs_retain *r, const char **why);
+/* A duration: digits alone (seconds) or followed by s, m, h or d, at most max_s seconds:
+ * 0 and *out in seconds, else EINVAL. */
+int fs_duration_parse(const char *s, int64_t max_s, int64_t *out);
 
 /* Name rules of DESIGN.md section 1. 0 or EINVAL; *why says which rule broke. */
 int fs_name_check_pa(const char *name, const char **why);

@@ -215,6 +215,14 @@ struct fs {
 };
 
 /* ---- fs/util.c ---- */
+/* The keys of one listing: be_list(be, prefix, fs_keys_fn, &keys) collects them (copies, in
+ * the store's order); fs_keys_free() gives them back and zeroes keys. */
+struct fs_keys {
+	char **v;
+	size_t n, cap;
+};
+int fs_keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime);
+void fs_keys_free(struct fs_keys *l);
 int64_t fs_now_ns(void);     /* CLOCK_REALTIME */
 int64_t fs_mono_ns(void);    /* CLOCK_MONOTONIC */
 /* ns since the epoch (negative before 1970) as a timespec with 0 <= tv_nsec < 10^9. */

@@ -32,8 +32,7 @@ struct ck {
 	struct fs_fsck *out;
 	struct seen packs;
 	uint8_t *buf; /* deep: one chunk */
-	char **keys;
-	size_t nkeys, capkeys;
+	struct fs_keys keys;
 };
 
 static void problem(struct ck *c, const char *object, const char *fmt, ...)
@@ -49,18 +48,6 @@ static void problem(struct ck *c, const char *object, const char *fmt, ...)
 	va_end(ap);
 	c->out->problems++;
 	c->out->report(c->out->arg, object, why);
-}
-
-static int keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
-{
-	struct ck *c = arg;
-	char **nv = be_grow(c->keys, c->nkeys, &c->capkeys, sizeof(*nv));
-
-	if (!nv || !(nv[c->nkeys] = strdup(key)))
-		return ENOMEM;
-	c->keys = nv;
-	c->nkeys++;
-	return 0;
 }
 
 /* What checking pack name found before, or NULL when it was not checked yet. */
@@ -225,8 +212,8 @@ static int idx_version_fn(void *arg, const struct meta_version *v)
 
 	if (be_key_version(key, sizeof(key), x->a->project, x->a->name, v->n))
 		return 0;
-	for (size_t i = 0; i < x->c->nkeys; i++)
-		if (!strcmp(x->c->keys[i], key))
+	for (size_t i = 0; i < x->c->keys.n; i++)
+		if (!strcmp(x->c->keys.v[i], key))
 			return 0;
 	problem(x->c, key, "missing, but this host's index has %s/%s@v%" PRIu64
 		" (artifs rebuild makes the index from the store)", x->a->project, x->a->name,
@@ -262,17 +249,15 @@ int fs_fsck(struct fs *fs, struct meta *index, struct fs_fsck *out)
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
 	if (out->deep && !(c.buf = be_buf_alloc(CHUNK_FETCH_CAP(fs->sc.chunk_max))))
 		return ENOMEM;
-	err = be_list(fs->be, BE_KEY_VERSIONS, keys_fn, &c);
-	for (size_t i = 0; i < c.nkeys && !err; i++) {
-		err = version_check(&c, c.keys[i]);
+	err = be_list(fs->be, BE_KEY_VERSIONS, fs_keys_fn, &c.keys);
+	for (size_t i = 0; i < c.keys.n && !err; i++) {
+		err = version_check(&c, c.keys.v[i]);
 		if (out->progress)
-			out->progress(out->arg, i + 1, c.nkeys);
+			out->progress(out->arg, i + 1, c.keys.n);
 	}
 	if (!err && index)
 		err = index_check(&c, index);
-	for (size_t i = 0; i < c.nkeys; i++)
-		free(c.keys[i]);
-	free(c.keys);
+	fs_keys_free(&c.keys);
 	free(c.packs.name);
 	free(c.packs.v);
 	be_buf_free(c.buf);

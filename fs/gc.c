@@ -96,32 +96,6 @@ static void say(struct gc *c, const char *fmt, ...)
 		c->g->line(c->g->arg, line);
 }
 
-/* The keys of one listing. */
-struct keys {
-	char **v;
-	size_t n, cap;
-};
-
-static void keys_free(struct keys *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-static int keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
-{
-	struct keys *l = arg;
-	char **nv = be_grow(l->v, l->n, &l->cap, sizeof(*nv));
-
-	if (!nv || !(nv[l->n] = strdup(key)))
-		return ENOMEM;
-	l->v = nv;
-	l->n++;
-	return 0;
-}
-
 /* A small JSON object of the store (hostile input): NULL when missing or not one. */
 static json_t *small_get(struct gc *c, const char *key, int *err)
 {
@@ -210,7 +184,7 @@ static int turn_other(struct gc *c, const char *key)
 
 static int turn_take(struct gc *c)
 {
-	struct keys l = { 0 };
+	struct fs_keys l = { 0 };
 	uint8_t rnd[4];
 	char hex[9];
 	int err;
@@ -226,22 +200,22 @@ static int turn_take(struct gc *c)
 		c->run[0] = '\0';
 		return err;
 	}
-	err = be_list(c->fs->be, GC_RUNS, keys_fn, &l);
+	err = be_list(c->fs->be, GC_RUNS, fs_keys_fn, &l);
 	for (size_t i = 0; i < l.n && !err; i++)
 		if (strcmp(l.v[i], c->run))
 			err = turn_other(c, l.v[i]);
-	keys_free(&l);
+	fs_keys_free(&l);
 	return err;
 }
 
 static int del_prefix(struct gc *c, const char *prefix)
 {
-	struct keys l = { 0 };
-	int err = be_list(c->fs->be, prefix, keys_fn, &l);
+	struct fs_keys l = { 0 };
+	int err = be_list(c->fs->be, prefix, fs_keys_fn, &l);
 
 	for (size_t i = 0; i < l.n && !err && !(err = going(c)); i++)
 		err = be_del(c->fs->be, l.v[i]);
-	keys_free(&l);
+	fs_keys_free(&l);
 	return err;
 }
 
@@ -559,12 +533,12 @@ static struct gver *ver_find(struct gc *c, const char *project, const char *arti
 /* Every version a tag of artifact a points at is marked tagged. */
 static int tags_read(struct gc *c, struct gart *a)
 {
-	struct keys l = { 0 };
+	struct fs_keys l = { 0 };
 	char prefix[BE_KEY_MAX];
 	int err = be_key_ref(prefix, sizeof(prefix), a->project, a->artifact, NULL);
 
 	if (!err)
-		err = be_list(c->fs->be, prefix, keys_fn, &l);
+		err = be_list(c->fs->be, prefix, fs_keys_fn, &l);
 	for (size_t i = 0; i < l.n && !err; i++) {
 		char buf[32];
 		size_t got;
@@ -577,7 +551,7 @@ static int tags_read(struct gc *c, struct gart *a)
 		if (v)
 			v->tagged = 1;
 	}
-	keys_free(&l);
+	fs_keys_free(&l);
 	return err;
 }
 
@@ -712,19 +686,19 @@ static int same_artifact(const char *x, const char *y)
  * adjacent: they share a prefix). */
 static int scan(struct gc *c)
 {
-	struct keys l = { 0 };
+	struct fs_keys l = { 0 };
 	size_t from = 0;
 	int err;
 
 	c->scan_ns = fs_now_ns();
-	err = be_list(c->fs->be, BE_KEY_VERSIONS, keys_fn, &l);
+	err = be_list(c->fs->be, BE_KEY_VERSIONS, fs_keys_fn, &l);
 
 	for (size_t i = 1; i <= l.n && !err; i++)
 		if (i == l.n || !same_artifact(l.v[from], l.v[i])) {
 			err = scan_artifact(c, l.v, from, i);
 			from = i;
 		}
-	keys_free(&l);
+	fs_keys_free(&l);
 	return err;
 }
 
@@ -931,8 +905,8 @@ static int mark_sweep(struct gc *c)
  * start time); every host applies them at its next commit long before. */
 static int records_expire(struct gc *c)
 {
-	struct keys l = { 0 };
-	int err = be_list(c->fs->be, GC_SWEPT, keys_fn, &l);
+	struct fs_keys l = { 0 };
+	int err = be_list(c->fs->be, GC_SWEPT, fs_keys_fn, &l);
 
 	for (size_t i = 0; i < l.n && !err; i++) {
 		const char *t = l.v[i] + strlen(GC_SWEPT);
@@ -943,7 +917,7 @@ static int records_expire(struct gc *c)
 		if ((int64_t)ns + SWEPT_KEEP_S * NS < fs_now_ns() && !c->g->dry_run)
 			err = be_del(c->fs->be, l.v[i]);
 	}
-	keys_free(&l);
+	fs_keys_free(&l);
 	return err;
 }
 

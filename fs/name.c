@@ -60,6 +60,32 @@ int fs_name_check_tag(const char *tag, const char **why)
 	return 0;
 }
 
+int fs_duration_parse(const char *s, int64_t max_s, int64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int64_t unit = 1;
+
+	if (*s < '0' || *s > '9')
+		return EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return EINVAL;
+	if (!strcmp(end, "m"))
+		unit = 60;
+	else if (!strcmp(end, "h"))
+		unit = 3600;
+	else if (!strcmp(end, "d"))
+		unit = 86400;
+	else if (*end && strcmp(end, "s"))
+		return EINVAL;
+	if (v > (unsigned long long)(max_s / unit))
+		return EINVAL;
+	*out = (int64_t)v * unit;
+	return 0;
+}
+
 int fs_retain_parse(const char *val, size_t len, struct fs_retain *r, const char **why)
 {
 	char buf[128], *save = NULL, *item;
@@ -76,26 +102,16 @@ int fs_retain_parse(const char *val, size_t len, struct fs_retain *r, const char
 	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		char *end;
 		unsigned long long v;
-		int64_t unit = 1;
 
 		if (!strncmp(item, "last=", 5) && item[5] >= '0' && item[5] <= '9') {
 			v = strtoull(item + 5, &end, 10);
 			if (*end || v < 1 || v > 1000000000ULL || r->last)
 				return EINVAL;
 			r->last = v;
-		} else if (!strncmp(item, "younger=", 8) && item[8] >= '0' && item[8] <= '9') {
-			v = strtoull(item + 8, &end, 10);
-			if (!strcmp(end, "m"))
-				unit = 60;
-			else if (!strcmp(end, "h"))
-				unit = 3600;
-			else if (!strcmp(end, "d"))
-				unit = 86400;
-			else if (*end && strcmp(end, "s"))
+		} else if (!strncmp(item, "younger=", 8)) {
+			if (r->younger_s || fs_duration_parse(item + 8, 36500LL * 86400, &r->younger_s) ||
+			    !r->younger_s)
 				return EINVAL;
-			if (v < 1 || v > 36500ULL * 86400 / (unsigned long long)unit || r->younger_s)
-				return EINVAL;
-			r->younger_s = (int64_t)v * unit;
 		} else {
 			return EINVAL;
 		}

@@ -17,33 +17,6 @@
 
 #include "fs_int.h"
 
-struct keys {
-	char **v;
-	size_t n, cap;
-};
-
-static int keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
-{
-	struct keys *k = arg;
-	char **nv = be_grow(k->v, k->n, &k->cap, sizeof(*nv));
-
-	if (!nv)
-		return ENOMEM;
-	k->v = nv;
-	nv[k->n] = strdup(key);
-	if (!nv[k->n])
-		return ENOMEM;
-	k->n++;
-	return 0;
-}
-
-static void keys_free(struct keys *k)
-{
-	for (size_t i = 0; i < k->n; i++)
-		free(k->v[i]);
-	free(k->v);
-}
-
 static int ensure_dir(struct meta_txn *txn, uint64_t parent, const char *name, uint32_t kind,
 		      uint64_t *ino, const char *project)
 {
@@ -71,7 +44,7 @@ struct lineage_pending {
 
 struct rb_arg {
 	struct fs *fs;
-	struct keys vers, metas, refs;
+	struct fs_keys vers, metas, refs;
 	struct fs_attr_plan *attrs; /* read from meta/ before the transaction */
 	struct lineage_pending *pend;
 	size_t npend, cap;
@@ -482,12 +455,12 @@ static int index_swap(const char *state, const char *tmp, const char *old)
 /* Every key of versions/, meta/ and refs/ (versions sorted), and the attributes' plan. */
 static int store_list(struct rb_arg *r)
 {
-	int err = be_list(r->fs->be, BE_KEY_VERSIONS, keys_fn, &r->vers);
+	int err = be_list(r->fs->be, BE_KEY_VERSIONS, fs_keys_fn, &r->vers);
 
 	if (!err)
-		err = be_list(r->fs->be, BE_KEY_META, keys_fn, &r->metas);
+		err = be_list(r->fs->be, BE_KEY_META, fs_keys_fn, &r->metas);
 	if (!err)
-		err = be_list(r->fs->be, BE_KEY_REFS, keys_fn, &r->refs);
+		err = be_list(r->fs->be, BE_KEY_REFS, fs_keys_fn, &r->refs);
 	if (err)
 		return err;
 	if (r->vers.n)
@@ -558,9 +531,9 @@ out:
 	rm_tree(tmp);
 	meta_close(old_meta);
 	free(heads.v);
-	keys_free(&r.vers);
-	keys_free(&r.metas);
-	keys_free(&r.refs);
+	fs_keys_free(&r.vers);
+	fs_keys_free(&r.metas);
+	fs_keys_free(&r.refs);
 	fs_attrs_plan_free(r.attrs);
 	pending_free(&r);
 	free(r.tagn);

@@ -419,3 +419,23 @@ int fs_mv_check(struct meta_txn *txn, struct fs_mv *r, struct meta_inode *p,
 	}
 	return 0;
 }
+
+int fs_keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
+{
+	struct fs_keys *l = arg;
+	char **nv = be_grow(l->v, l->n, &l->cap, sizeof(*nv));
+
+	if (!nv || !(nv[l->n] = strdup(key)))
+		return ENOMEM;
+	l->v = nv;
+	l->n++;
+	return 0;
+}
+
+void fs_keys_free(struct fs_keys *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}

@@ -50,33 +50,6 @@ static void usage(void)
 	       "store, 130 interrupted.\n");
 }
 
-/* "90", "90s", "10m", "1h", "7d": seconds, at most ten years. */
-static int duration(const char *s, int64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	int64_t unit = 1;
-
-	if (*s < '0' || *s > '9')
-		return EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return EINVAL;
-	if (!strcmp(end, "m"))
-		unit = 60;
-	else if (!strcmp(end, "h"))
-		unit = 3600;
-	else if (!strcmp(end, "d"))
-		unit = 86400;
-	else if (*end && strcmp(end, "s"))
-		return EINVAL;
-	if (v > 3650ULL * 86400 / (unsigned long long)unit)
-		return EINVAL;
-	*out = (int64_t)v * unit;
-	return 0;
-}
-
 static int option(struct fs_gc *g, struct fs_conf *c, int argc, char **argv, int *i)
 {
 	static const char *const names[] = { "--grace", "--removed-grace", "--skew" };
@@ -95,7 +68,7 @@ static int option(struct fs_gc *g, struct fs_conf *c, int argc, char **argv, int
 			return tool_needs_value("gc", argv[*i]);
 		if (!strcmp(argv[*i], "-o"))
 			return tool_conf_list("gc", argv[++*i], TOOL_OPT_STORE, c) ? 1 : 0;
-		if (duration(argv[*i + 1], dst[k])) {
+		if (fs_duration_parse(argv[*i + 1], 3650LL * 86400, dst[k])) {
 			fprintf(stderr, "artifs gc: %s %s: a number of seconds, or a number with s, "
 					"m, h or d\n", argv[*i], argv[*i + 1]);
 			return 2;
