@@ -261,6 +261,10 @@ int fs_open_store(struct fs *fs, int create_store, int cached);
 /* Closes what fs_open_store() opened (none of it may be open: a no-op). */
 void fs_close_store(struct fs *fs);
 void fs_close_backing(struct fs *fs);
+/* For the commands that work on the store alone (fsck, gc): a struct fs of conf c with only
+ * its store open (not created, not cached); fs_offline_close() closes and frees it. */
+int fs_offline_open(const struct fs_conf *c, struct fs **out);
+void fs_offline_close(struct fs *fs);
 
 /* ---- fs/draft.c ---- */
 struct fs_art *fs_art_get(struct fs *fs, uint64_t art_ino);

@@ -266,18 +266,13 @@ int fs_fsck(struct fs *fs, struct meta *index, struct fs_fsck *out)
 
 int fs_fsck_run(const struct fs_conf *c, struct fs_fsck *out)
 {
-	struct fs *fs = calloc(1, sizeof(*fs));
 	struct meta_conf mc = { .dir = c->state, .readonly = 1 };
 	struct meta *index = NULL;
 	const char *why = NULL;
+	struct fs *fs = NULL;
 	char path[4200];
-	int err;
+	int err = fs_offline_open(c, &fs);
 
-	if (!fs)
-		return ENOMEM;
-	fs->conf = *c;
-	pthread_mutex_init(&fs->lock, NULL);
-	err = fs_open_store(fs, 0, 0);
 	snprintf(path, sizeof(path), "%s/data.mdb", c->state);
 	if (!err && access(path, F_OK) == 0 && meta_open(&mc, &index, &why))
 		log_msg(LOG_WARNING, "fsck: the index in %s is not checked: %s", c->state,
@@ -285,8 +280,6 @@ int fs_fsck_run(const struct fs_conf *c, struct fs_fsck *out)
 	if (!err)
 		err = fs_fsck(fs, index, out);
 	meta_close(index);
-	fs_close_store(fs);
-	pthread_mutex_destroy(&fs->lock);
-	free(fs);
+	fs_offline_close(fs);
 	return err;
 }

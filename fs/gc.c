@@ -999,18 +999,11 @@ static int fs_gc(struct fs *fs, struct fs_gc *g)
 
 int fs_gc_run(const struct fs_conf *c, struct fs_gc *g)
 {
-	struct fs *fs = calloc(1, sizeof(*fs));
-	int err;
+	struct fs *fs = NULL;
+	int err = fs_offline_open(c, &fs);
 
-	if (!fs)
-		return ENOMEM;
-	fs->conf = *c;
-	pthread_mutex_init(&fs->lock, NULL);
-	err = fs_open_store(fs, 0, 0);
 	if (!err)
 		err = fs_gc(fs, g);
-	fs_close_store(fs);
-	pthread_mutex_destroy(&fs->lock);
-	free(fs);
+	fs_offline_close(fs);
 	return err;
 }

@@ -187,3 +187,31 @@ void fs_close_backing(struct fs *fs)
 	fs->rc = NULL;
 	fs->meta = NULL;
 }
+
+int fs_offline_open(const struct fs_conf *c, struct fs **out)
+{
+	struct fs *fs = calloc(1, sizeof(*fs));
+	int err;
+
+	if (!fs)
+		return ENOMEM;
+	fs->conf = *c;
+	pthread_mutex_init(&fs->lock, NULL);
+	err = fs_open_store(fs, 0, 0);
+	if (err) {
+		fs_offline_close(fs);
+		return err;
+	}
+	*out = fs;
+	return 0;
+}
+
+void fs_offline_close(struct fs *fs)
+{
+	if (!fs)
+		return;
+	fs_close_store(fs);
+	fs_gc_marks_free(fs);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
