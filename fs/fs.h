@@ -133,6 +133,8 @@ struct fs_gc {
 	int64_t grace_s, removed_grace_s, skew_s;
 	volatile int *stop;
 	void (*line)(void *arg, const char *text);
+	/* may be NULL: how far a long phase ("versions", "packs") got, now and then */
+	void (*progress)(void *arg, const char *phase, size_t done, size_t total);
 	void *arg;
 	char other[256];
 	uint64_t versions;   /* live versions (removed ones in their grace included) */

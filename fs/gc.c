@@ -697,6 +697,8 @@ static int scan(struct gc *c)
 		if (i == l.n || !same_artifact(l.v[from], l.v[i])) {
 			err = scan_artifact(c, l.v, from, i);
 			from = i;
+			if (c->g->progress)
+				c->g->progress(c->g->arg, "versions", i, l.n);
 		}
 	fs_keys_free(&l);
 	return err;
@@ -891,8 +893,11 @@ static int mark_sweep(struct gc *c)
 	fs_names_sort(&c->live);
 	if (!err)
 		err = be_list(c->fs->be, GC_CONDEMNED, marks_fn, c);
-	for (size_t i = 0; i < c->npacks && !err && !(err = going(c)); i++)
+	for (size_t i = 0; i < c->npacks && !err && !(err = going(c)); i++) {
 		err = pack_judge(c, &c->packs[i], &sweep);
+		if (c->g->progress && (i % 256 == 255 || i + 1 == c->npacks))
+			c->g->progress(c->g->arg, "packs", i + 1, c->npacks);
+	}
 	if (!err)
 		err = sweep_all(c, &sweep);
 	if (!err)

@@ -18,10 +18,24 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+static int tty; /* stderr is a terminal: progress goes there, on one line */
+
 static void line(void *arg, const char *text)
 {
+	if (tty)
+		fprintf(stderr, "\r\033[K");
 	printf("%s\n", text);
 	fflush(stdout);
+}
+
+static void progress(void *arg, const char *phase, size_t done, size_t total)
+{
+	static size_t shown;
+
+	if (tty && (done == total || done - shown >= 64 || done < shown)) {
+		fprintf(stderr, "\r\033[K%s: %zu/%zu", phase, done, total);
+		shown = done;
+	}
 }
 
 static void usage(void)
@@ -85,7 +99,7 @@ static int option(struct fs_gc *g, struct fs_conf *c, int argc, char **argv, int
 int cmd_gc(int argc, char **argv)
 {
 	struct fs_gc g = { .grace_s = 3600, .removed_grace_s = 7 * 86400, .skew_s = 300,
-			   .stop = &stop, .line = line };
+			   .stop = &stop, .line = line, .progress = progress };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct fs_conf c;
 	int err, ret;
@@ -102,6 +116,7 @@ int cmd_gc(int argc, char **argv)
 	ret = 1;
 	if (tool_conf_finish("gc", &c))
 		goto out;
+	tty = isatty(2);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	err = fs_gc_run(&c, &g);
