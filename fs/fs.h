@@ -113,10 +113,15 @@ int fs_rebuild(const struct fs_conf *c);
  */
 struct fs_fsck {
 	int deep;
+	/* repair: a version key whose object is not its manifest is moved to lost+found/ in the
+	 * store (a newer format's stays); an index that disagrees with the store is made anew
+	 * (fs_rebuild(), EBUSY-refused while mounted); each repair goes to report ("repaired: …")
+	 * and counts in repaired, not problems. unreferenced: packs no version names (gc's). */
+	int repair;
 	void (*report)(void *arg, const char *object, const char *why);
 	void (*progress)(void *arg, size_t done, size_t total);
 	void *arg;
-	uint64_t versions, packs, chunks, problems;
+	uint64_t versions, packs, chunks, problems, repaired, unreferenced, drift;
 };
 int fs_fsck_run(const struct fs_conf *c, struct fs_fsck *out);
 

@@ -8,6 +8,7 @@
  * whose manifest the store lacks. Reads only: a live mount may use the store meanwhile.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@ struct ck {
 	struct seen packs;
 	uint8_t *buf; /* deep: one chunk */
 	struct fs_keys keys;
+	uint64_t drift; /* problems of the index against the store (a rebuild repairs them) */
+	uint8_t last_unref[PACK_NAME_LEN];
+	int last_unref_set;
 };
 
 static void problem(struct ck *c, const char *object, const char *fmt, ...)
@@ -73,6 +77,22 @@ static int seen_put(struct seen *s, const uint8_t *name, int bad, size_t frames)
 	s->v = nv;
 	memcpy(s->name[s->n], name, PACK_NAME_LEN);
 	s->v[s->n++] = (struct seen_pack){ bad, frames };
+	return 0;
+}
+
+/* A pack of the listing that no version named (its .pack, or an .idx without one). */
+static int unref_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
+{
+	struct ck *c = arg;
+	uint8_t name[PACK_NAME_LEN];
+	int index;
+
+	if (!pack_key_parse(key, name, &index) && !seen_get(&c->packs, name) &&
+	    (!index || !c->last_unref_set || memcmp(c->last_unref, name, PACK_NAME_LEN))) {
+		c->out->unreferenced++;
+		memcpy(c->last_unref, name, PACK_NAME_LEN);
+		c->last_unref_set = 1;
+	}
 	return 0;
 }
 
@@ -157,6 +177,41 @@ static void chunks_check(struct ck *c, const struct manifest *m)
 		}
 }
 
+/* --repair of a version key whose object is no manifest of it: moved (copied, then deleted)
+ * to lost+found/<key> in the store, so nothing is lost and the version number stays taken
+ * by nothing. A manifest of a newer format than this artifs reads stays where it is. 0 when
+ * moved, EEXIST when left, or the store's error. */
+static int quarantine(struct ck *c, const char *key, char *why, size_t len)
+{
+	char dst[BE_KEY_MAX + 16];
+	json_error_t jerr;
+	json_t *o, *f;
+	void *buf = NULL;
+	size_t n;
+	int err = be_get_all(c->fs->be, key, 1u << 30, &buf, &n), newer = 0;
+
+	if (err)
+		return err;
+	o = json_loadb(buf, n, 0, &jerr);
+	f = json_object_get(o, "artifs_manifest");
+	newer = json_is_integer(f) && json_integer_value(f) > MANIFEST_FORMAT_MAX;
+	json_decref(o);
+	if (newer) {
+		snprintf(why, len, "a manifest of a newer format than this artifs reads: not "
+			 "moved (upgrade artifs)");
+		free(buf);
+		return EEXIST;
+	}
+	snprintf(dst, sizeof(dst), "lost+found/%s", key);
+	err = be_put(c->fs->be, dst, buf, n);
+	free(buf);
+	if (!err)
+		err = be_del(c->fs->be, key);
+	if (!err)
+		snprintf(why, len, "repaired: not a valid manifest of this version, moved to %s", dst);
+	return err;
+}
+
 /* One manifest key: it decodes, and what it names is there. */
 static int version_check(struct ck *c, const char *key)
 {
@@ -168,6 +223,20 @@ static int version_check(struct ck *c, const char *key)
 	if (be_key_split(key, BE_KEY_VERSIONS, &k) || !k.n)
 		return 0; /* removal marks, and names refresh skips (logged there) */
 	err = fs_manifest_fetch(c->fs, k.project, k.artifact, k.n, &m, digest);
+	if (err == EINVAL && c->out->repair) {
+		char why[BE_KEY_MAX + 128];
+
+		err = quarantine(c, key, why, sizeof(why));
+		if (!err) {
+			c->out->repaired++;
+			c->out->report(c->out->arg, key, why);
+			return 0;
+		}
+		if (err != EEXIST)
+			return err;
+		problem(c, key, "%s", why);
+		return 0;
+	}
 	if (err == EINVAL) {
 		problem(c, key, "not a valid manifest of this version (see the log line)");
 		return 0;
@@ -216,8 +285,9 @@ static int idx_version_fn(void *arg, const struct meta_version *v)
 		if (!strcmp(x->c->keys.v[i], key))
 			return 0;
 	problem(x->c, key, "missing, but this host's index has %s/%s@v%" PRIu64
-		" (artifs rebuild makes the index from the store)", x->a->project, x->a->name,
-		v->n);
+		" (artifs rebuild, or fsck --repair, makes the index from the store)",
+		x->a->project, x->a->name, v->n);
+	x->c->drift++;
 	return 0;
 }
 
@@ -255,8 +325,12 @@ int fs_fsck(struct fs *fs, struct meta *index, struct fs_fsck *out)
 		if (out->progress)
 			out->progress(out->arg, i + 1, c.keys.n);
 	}
+	if (!err)
+		err = be_list(fs->be, BE_KEY_PACKS, unref_fn, &c);
 	if (!err && index)
 		err = index_check(&c, index);
+	if (!err && c.drift && out->repair)
+		out->drift = c.drift;
 	fs_keys_free(&c.keys);
 	free(c.packs.name);
 	free(c.packs.v);
@@ -281,5 +355,21 @@ int fs_fsck_run(const struct fs_conf *c, struct fs_fsck *out)
 		err = fs_fsck(fs, index, out);
 	meta_close(index);
 	fs_offline_close(fs);
+	if (!err && out->drift) {
+		/* The index follows the store: made anew from it (not while a mount uses it). */
+		int rerr = fs_rebuild(c);
+
+		if (!rerr) {
+			out->problems -= out->drift;
+			out->repaired += out->drift;
+			out->report(out->arg, c->state, "repaired: the index was made anew from the "
+				    "store (artifs rebuild)");
+		} else {
+			out->report(out->arg, c->state, rerr == EBUSY
+					? "not repaired: a mount uses this index (unmount, then "
+					  "fsck --repair again)"
+					: "not repaired: the index could not be made anew (see the log)");
+		}
+	}
 	return err;
 }

@@ -484,6 +484,9 @@ int fs_rebuild(const struct fs_conf *c)
 	fs->conf = *c;
 	pthread_mutex_init(&fs->lock, NULL);
 	snprintf(old, sizeof(old), "%s/index.old-%ld", c->state, (long)time(NULL));
+	/* Two rebuilds within a second (fsck --repair, then artifs rebuild): the next free name */
+	for (int k = 1; access(old, F_OK) == 0 && k < 1000; k++)
+		snprintf(old, sizeof(old), "%s/index.old-%ld-%d", c->state, (long)time(NULL), k);
 	snprintf(tmp, sizeof(tmp), "%s/rebuild.new", c->state);
 	snprintf(cache, sizeof(cache), "%s/cache", c->state);
 	snprintf(cache, sizeof(cache), "%s/data.mdb", c->state);

@@ -21,7 +21,7 @@
 
 #include "meta.h"
 
-#define MF_FORMAT_MAX 2
+#define MF_FORMAT_MAX MANIFEST_FORMAT_MAX
 /* Chunks of all files of a format-2 version together (what its runs expand to): about
  * 300 GiB at the 37 KiB mean chunk of 32 KiB chunking, 300 MB of chunk lists at install. */
 #define MF_CHUNKS_MAX (1u << 23)

@@ -433,6 +433,9 @@ struct manifest_entry {
 	size_t nxattrs;
 };
 
+/* The newest manifest format this artifs reads ("artifs_manifest"). */
+#define MANIFEST_FORMAT_MAX 2
+
 struct manifest {
 	char *project, *artifact;
 	uint64_t version;

@@ -11,18 +11,22 @@
 
 struct out {
 	int json, tty;
-	json_t *problems;
+	json_t *problems, *repaired;
 };
 
 static void report(void *arg, const char *object, const char *why)
 {
 	struct out *o = arg;
+	int fixed = !strncmp(why, "repaired: ", 10);
 
+	if (fixed)
+		why += 10;
 	if (o->json)
-		json_array_append_new(o->problems, json_pack("{s:s, s:s}", "object", object,
-							    "why", why));
+		json_array_append_new(fixed ? o->repaired : o->problems,
+				      json_pack("{s:s, s:s}", "object", object, "why", why));
 	else
-		printf("%sproblem\t%s\t%s\n", o->tty ? "\r\033[K" : "", object, why);
+		printf("%s%s\t%s\t%s\n", o->tty ? "\r\033[K" : "", fixed ? "repaired" : "problem",
+		       object, why);
 }
 
 static void progress(void *arg, size_t done, size_t total)
@@ -35,7 +39,8 @@ static void progress(void *arg, size_t done, size_t total)
 
 static void usage(void)
 {
-	printf("usage: artifs fsck [--deep] [--format text|json] [-o option[,option...]]\n\n"
+	printf("usage: artifs fsck [--deep] [--repair] [--format text|json]\n"
+	       "                   [-o option[,option...]]\n\n"
 	       "Checks the store: every version's manifest decodes and names its version, every\n"
 	       "pack it names has a valid index of the digest the manifest gives and the size\n"
 	       "that index says, every run lies inside its pack, every chunk of a format-1 store\n"
@@ -43,8 +48,14 @@ static void usage(void)
 	       "store). With the state folder's index, every version the index holds must have\n"
 	       "its manifest in the store. Reads only: a mount may use the store meanwhile.\n"
 	       "Prints one line per problem (problem, the store key, why) and a summary, or with\n"
-	       "--format json one object. Exit status: 0 clean, 1 problems found (or the check\n"
-	       "failed), 2 a bad command line. Nothing is repaired yet (docs/lifecycle.md).\n\n"
+	       "--format json one object. --repair moves a version key's object that is no\n"
+	       "manifest of it to lost+found/ in the store, and makes the index anew from the\n"
+	       "store when they disagree (not while a mount uses it); each repair is a line\n"
+	       "(repaired, the object, what was done); what cannot be repaired stays a problem\n"
+	       "(docs/lifecycle.md). Packs no version names are counted: artifs gc reclaims\n"
+	       "them.\n"
+	       "Exit status: 0 clean (after the repairs), 1 problems found (or the check\n"
+	       "failed), 2 a bad command line.\n\n"
 	       "options, as artifs mount takes them (see artifs mount --help):\n"
 	       "  store=DIR|s3://bucket[/prefix], state=DIR, endpoint=URL, retries=N\n");
 }
@@ -65,6 +76,8 @@ int cmd_fsck(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--deep")) {
 			f.deep = 1;
+		} else if (!strcmp(argv[i], "--repair")) {
+			f.repair = 1;
 		} else if (!strcmp(argv[i], "--format")) {
 			if (i + 1 >= argc) {
 				ret = tool_needs_value("fsck", argv[i]);
@@ -96,7 +109,7 @@ int cmd_fsck(int argc, char **argv)
 	}
 	if (tool_conf_finish("fsck", &c))
 		goto out;
-	if (o.json && !(o.problems = json_array()))
+	if (o.json && (!(o.problems = json_array()) || !(o.repaired = json_array())))
 		goto out;
 	o.tty = o.tty && !o.json;
 	err = fs_fsck_run(&c, &f);
@@ -105,22 +118,30 @@ int cmd_fsck(int argc, char **argv)
 		goto out;
 	}
 	if (o.json) {
-		json_t *j = json_pack("{s:I, s:I, s:I, s:b, s:O}", "versions", (json_int_t)f.versions,
-				      "packs", (json_int_t)f.packs, "chunks_verified",
-				      (json_int_t)(f.deep ? f.chunks : 0), "deep", f.deep,
-				      "problems", o.problems);
+		json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:b, s:O, s:O}", "versions",
+				      (json_int_t)f.versions, "packs", (json_int_t)f.packs,
+				      "unreferenced_packs", (json_int_t)f.unreferenced,
+				      "chunks_verified", (json_int_t)(f.deep ? f.chunks : 0),
+				      "deep", f.deep, "problems", o.problems, "repaired",
+				      o.repaired);
 
 		tool_print_json(j);
 		json_decref(j);
 	} else {
-		printf("%llu versions, %llu good packs%s: %llu problem%s\n",
-		       (unsigned long long)f.versions, (unsigned long long)f.packs,
-		       f.deep ? ", every chunk read back" : "", (unsigned long long)f.problems,
-		       f.problems == 1 ? "" : "s");
+		printf("%llu versions, %llu good packs%s: %llu problem%s", (unsigned long long)f.versions,
+		       (unsigned long long)f.packs, f.deep ? ", every chunk read back" : "",
+		       (unsigned long long)f.problems, f.problems == 1 ? "" : "s");
+		if (f.repair)
+			printf(", %llu repaired", (unsigned long long)f.repaired);
+		if (f.unreferenced)
+			printf("; %llu pack%s no version names (artifs gc reclaims them)",
+			       (unsigned long long)f.unreferenced, f.unreferenced == 1 ? "" : "s");
+		printf("\n");
 	}
 	ret = f.problems ? 1 : 0;
 out:
 	json_decref(o.problems);
+	json_decref(o.repaired);
 	tool_conf_release(&c);
 	return ret;
 }

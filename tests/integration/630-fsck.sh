@@ -85,5 +85,31 @@ clean
 # Refusals: an unknown option, a bad format.
 if "$ARTIFS_BIN" fsck --bogus -o "$O" 2>/dev/null; then fail "fsck took --bogus"; fi
 if "$ARTIFS_BIN" fsck --format xml -o "$O" 2>/dev/null; then fail "fsck took --format xml"; fi
+
+# --repair: a planted object at a version key goes to lost+found/ (kept, not deleted); a
+# manifest of a newer format stays where it is; index drift is repaired only unmounted.
+printf 'garbage' >"$STORE/versions/p/a/00000000000000000009"
+out=$("$ARTIFS_BIN" fsck --repair -o "$O" 2>/dev/null) || fail "fsck --repair of a planted manifest: $out"
+echo "$out" | grep -q "^repaired	versions/p/a/00000000000000000009	.*lost+found/" ||
+	fail "fsck --repair did not say what it did: $out"
+[ "$(cat "$STORE/lost+found/versions/p/a/00000000000000000009")" = garbage ] ||
+	fail "the planted object is not in lost+found/"
+[ ! -e "$STORE/versions/p/a/00000000000000000009" ] || fail "the planted object stays"
+clean
+printf '{"artifs_manifest": 99}' >"$STORE/versions/p/a/00000000000000000009"
+fsck_finds "versions/p/a/00000000000000000009	a manifest of a newer format" --repair
+[ -e "$STORE/versions/p/a/00000000000000000009" ] || fail "--repair moved a newer manifest"
+rm "$STORE/versions/p/a/00000000000000000009"
+mv "$STORE/versions/p/a/00000000000000000001" "$T/m1"
+fsck_finds "$STATE	not repaired: a mount uses this index" --repair
+
+# Refusals: an unknown option, a bad format.
+if "$ARTIFS_BIN" fsck --bogus -o "$O" 2>/dev/null; then fail "fsck took --bogus"; fi
+if "$ARTIFS_BIN" fsck --format xml -o "$O" 2>/dev/null; then fail "fsck took --format xml"; fi
 stop
+out=$("$ARTIFS_BIN" fsck --repair -o "$O" 2>/dev/null) || fail "fsck --repair unmounted: $out"
+echo "$out" | grep -q "^repaired	$STATE	the index was made anew" || fail "fsck --repair: $out"
+clean
+mv "$T/m1" "$STORE/versions/p/a/00000000000000000001"
+"$ARTIFS_BIN" rebuild -o "$O" >"$T/rb" 2>&1 || fail "rebuild after putting v1 back failed: $(cat "$T/rb")"
 clean --deep # with no mount too
