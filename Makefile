@@ -105,6 +105,8 @@ bench: $(BUILD)/artifs
 # with kill -9, remount and rebuild checks (tests/model/README.md; SOAK_* variables).
 soak: $(BUILD)/artifs
 	ARTIFS_BIN=$(abspath $(BUILD)/artifs) tests/model/soak.sh
+	GC_ROUNDS=$${GC_ROUNDS:-400} GC_SEEDS="$${GC_SEEDS:-1 2 3 4 5 6}" \
+		ARTIFS_BIN=$(abspath $(BUILD)/artifs) bash tests/integration/645-gc-hosts.sh
 
 # libFuzzer targets for the store-facing parsers (docs/fuzz.md); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
