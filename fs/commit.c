@@ -395,8 +395,6 @@ static int staging_lost(struct fs *fs, uint64_t ino, const char *path)
 /* The passes a staged file gets when writes keep landing while it is cut. */
 #define CUT_TRIES 3
 
-/* Cuts and uploads every staged file of the snapshot, with no lock held. A file written
- * while it was cut is cut again, so that no version holds bytes the file never held. */
 /* The chunks of e that lie in packs gc condemned, copied into the commit's new packs (read
  * back verified), so that the version names none of those packs (docs/gc.md). */
 static int rehome_entry(struct fs *fs, struct fs_uppool *pool, const struct manifest_entry *e,
@@ -430,11 +428,7 @@ static int rehome_all(struct fs *fs, struct fs_uppool *pool, struct snap *s, cha
 	void *buf;
 	int err = 0;
 
-	pthread_mutex_lock(&fs->lock);
-	int none = fs->gc_avoid.n == 0;
-
-	pthread_mutex_unlock(&fs->lock);
-	if (none)
+	if (!fs_gc_avoiding(fs))
 		return 0;
 	if (!(buf = be_buf_alloc(CHUNK_FETCH_CAP(fs->sc.chunk_max))))
 		return ENOMEM;
@@ -450,6 +444,8 @@ static int rehome_all(struct fs *fs, struct fs_uppool *pool, struct snap *s, cha
 	return err;
 }
 
+/* Cuts and uploads every staged file of the snapshot, with no lock held. A file written
+ * while it was cut is cut again, so that no version holds bytes the file never held. */
 static int cut_all(struct fs *fs, struct fs_art *art, struct snap *s, char *why, size_t whylen)
 {
 	struct fs_uppool *pool;

@@ -169,6 +169,13 @@ struct fs_stats {
 
 struct rcache;
 
+/* The keys of one listing: be_list(be, prefix, fs_keys_fn, &keys) collects them (copies, in
+ * the store's order); fs_keys_free() gives them back and zeroes keys. */
+struct fs_keys {
+	char **v;
+	size_t n, cap;
+};
+
 /* A set of pack names (fs/gcmarks.c): add, then sort (drops duplicates), then has. */
 struct fs_names {
 	uint8_t (*v)[PACK_NAME_LEN];
@@ -210,17 +217,10 @@ struct fs {
 	/* fs/gcmarks.c, under lock: the packs gc condemned or deleted, as the last commit's
 	 * listing found them, and the records of deleted packs the index applied */
 	struct fs_names gc_avoid;
-	char **gc_records;
-	size_t gc_nrecords, gc_caprecords;
+	struct fs_keys gc_records;
 };
 
 /* ---- fs/util.c ---- */
-/* The keys of one listing: be_list(be, prefix, fs_keys_fn, &keys) collects them (copies, in
- * the store's order); fs_keys_free() gives them back and zeroes keys. */
-struct fs_keys {
-	char **v;
-	size_t n, cap;
-};
 int fs_keys_fn(void *arg, const char *key, uint64_t size, int64_t mtime);
 void fs_keys_free(struct fs_keys *l);
 int64_t fs_now_ns(void);     /* CLOCK_REALTIME */
@@ -533,13 +533,12 @@ int fs_names_has(const struct fs_names *s, const uint8_t *name);
 void fs_names_release(struct fs_names *s);
 /* 32 lowercase hex digits: 0, else EINVAL. */
 int fs_gc_name_parse(const char *hex, uint8_t name[PACK_NAME_LEN]);
-/* The packs of a record gc/swept/<run> added to packs: 0, ENOENT, EINVAL (logged). */
-int fs_gc_record_read(struct be *be, const char *key, struct fs_names *packs);
 /* Lists gc/condemned/ and gc/swept/ into fs->gc_avoid; the packs of each record not seen
  * before are forgotten by the index (meta_pack_forget()). Store I/O, no lock held. */
 int fs_gc_avoid_refresh(struct fs *fs);
 void fs_gc_marks_free(struct fs *fs);
-/* Whether fs->gc_avoid holds pack (takes fs->lock). */
+/* Whether fs->gc_avoid holds anything, and whether it holds pack (each takes fs->lock). */
+int fs_gc_avoiding(struct fs *fs);
 int fs_gc_avoids(struct fs *fs, const uint8_t *pack);
 /* Right before a commit writes manifest m: fs_gc_avoid_refresh(), then EAGAIN with why when
  * m names a pack to avoid (the commit is made again, storing those chunks anew). */

@@ -31,7 +31,6 @@ struct spack {
 	uint8_t name[PACK_NAME_LEN];
 	uint64_t bytes;
 	int64_t mtime; /* the newer of the two, -1 when unknown */
-	int objects;   /* 1: the pack, 2: the index */
 };
 
 /* A condemnation mark: the pack, and when it was written. */
@@ -723,7 +722,6 @@ static int packs_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 		memcpy(last->name, name, PACK_NAME_LEN);
 	}
 	last->bytes += size;
-	last->objects |= index ? 2 : 1;
 	if (mtime < 0 || (last->mtime >= 0 && mtime > last->mtime))
 		last->mtime = mtime;
 	return 0;

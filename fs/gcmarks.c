@@ -64,7 +64,8 @@ int fs_gc_name_parse(const char *hex, uint8_t name[PACK_NAME_LEN])
 						 : EINVAL;
 }
 
-int fs_gc_record_read(struct be *be, const char *key, struct fs_names *packs)
+/* The packs of a record gc/swept/<run> added to packs: 0, ENOENT, EINVAL (logged). */
+static int record_read(struct be *be, const char *key, struct fs_names *packs)
 {
 	json_error_t jerr;
 	json_t *o, *a, *x;
@@ -93,34 +94,18 @@ int fs_gc_record_read(struct be *be, const char *key, struct fs_names *packs)
 	return err;
 }
 
-/* One listing of gc/condemned/ and gc/swept/: the packs condemned, and the records. */
-struct marks {
-	struct fs_names condemned;
-	char **records;
-	size_t nrecords, caprecords;
-};
-
-static int marks_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
+/* A key of gc/condemned/: its pack joins the set. */
+static int condemned_fn(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
-	struct marks *m = arg;
 	uint8_t name[PACK_NAME_LEN];
-	char **nv;
 
-	if (!strncmp(key, GC_CONDEMNED, strlen(GC_CONDEMNED)))
-		return fs_gc_name_parse(key + strlen(GC_CONDEMNED), name)
-			       ? 0 : fs_names_add(&m->condemned, name);
-	nv = be_grow(m->records, m->nrecords, &m->caprecords, sizeof(*nv));
-	if (!nv || !(nv[m->nrecords] = strdup(key)))
-		return ENOMEM;
-	m->records = nv;
-	m->nrecords++;
-	return 0;
+	return fs_gc_name_parse(key + strlen(GC_CONDEMNED), name) ? 0 : fs_names_add(arg, name);
 }
 
 static int applied(const struct fs *fs, const char *key)
 {
-	for (size_t i = 0; i < fs->gc_nrecords; i++)
-		if (!strcmp(fs->gc_records[i], key))
+	for (size_t i = 0; i < fs->gc_records.n; i++)
+		if (!strcmp(fs->gc_records.v[i], key))
 			return 1;
 	return 0;
 }
@@ -139,8 +124,7 @@ static int forget_fn(struct meta_txn *txn, void *arg)
 static int record_apply(struct fs *fs, const char *key, struct fs_names *swept)
 {
 	struct fs_names packs = { 0 };
-	char **nv;
-	int err = fs_gc_record_read(fs->be, key, &packs);
+	int err = record_read(fs->be, key, &packs);
 
 	if (err == ENOENT || err == EINVAL)
 		err = 0; /* expired meanwhile; or not one (logged) */
@@ -152,48 +136,53 @@ static int record_apply(struct fs *fs, const char *key, struct fs_names *swept)
 	if (err)
 		return err;
 	pthread_mutex_lock(&fs->lock);
-	nv = be_grow(fs->gc_records, fs->gc_nrecords, &fs->gc_caprecords, sizeof(*nv));
-	if (nv) {
-		fs->gc_records = nv;
-		if ((nv[fs->gc_nrecords] = strdup(key)))
-			fs->gc_nrecords++;
-	}
+	fs_keys_fn(&fs->gc_records, key, 0, -1); /* out of memory: applied again next time */
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
 }
 
 int fs_gc_avoid_refresh(struct fs *fs)
 {
-	struct marks m = { 0 };
+	struct fs_names avoid = { 0 };
+	struct fs_keys records = { 0 };
 	int err;
 
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
-	err = be_list(fs->be, GC_CONDEMNED, marks_fn, &m);
+	err = be_list(fs->be, GC_CONDEMNED, condemned_fn, &avoid);
 	if (!err)
-		err = be_list(fs->be, GC_SWEPT, marks_fn, &m);
-	for (size_t i = 0; i < m.nrecords && !err; i++) {
-		pthread_mutex_lock(&fs->lock);
-		int seen = applied(fs, m.records[i]);
+		err = be_list(fs->be, GC_SWEPT, fs_keys_fn, &records);
+	for (size_t i = 0; i < records.n && !err; i++) {
+		int seen;
 
+		pthread_mutex_lock(&fs->lock);
+		seen = applied(fs, records.v[i]);
 		pthread_mutex_unlock(&fs->lock);
 		if (!seen)
-			err = record_apply(fs, m.records[i], &m.condemned);
+			err = record_apply(fs, records.v[i], &avoid);
 	}
-	for (size_t i = 0; i < m.nrecords; i++)
-		free(m.records[i]);
-	free(m.records);
+	fs_keys_free(&records);
 	if (err) {
-		fs_names_release(&m.condemned);
+		fs_names_release(&avoid);
 		return err;
 	}
 	/* The packs of records applied now are in it too: the index no longer knows them, but
 	 * the manifest about to be checked was made before. */
-	fs_names_sort(&m.condemned);
+	fs_names_sort(&avoid);
 	pthread_mutex_lock(&fs->lock);
 	fs_names_release(&fs->gc_avoid);
-	fs->gc_avoid = m.condemned;
+	fs->gc_avoid = avoid;
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
+}
+
+int fs_gc_avoiding(struct fs *fs)
+{
+	int any;
+
+	pthread_mutex_lock(&fs->lock);
+	any = fs->gc_avoid.n > 0;
+	pthread_mutex_unlock(&fs->lock);
+	return any;
 }
 
 int fs_gc_avoids(struct fs *fs, const uint8_t *pack)
@@ -297,9 +286,5 @@ int fs_gc_check(struct fs *fs, const struct manifest *m, char *why, size_t whyle
 void fs_gc_marks_free(struct fs *fs)
 {
 	fs_names_release(&fs->gc_avoid);
-	for (size_t i = 0; i < fs->gc_nrecords; i++)
-		free(fs->gc_records[i]);
-	free(fs->gc_records);
-	fs->gc_records = NULL;
-	fs->gc_nrecords = fs->gc_caprecords = 0;
+	fs_keys_free(&fs->gc_records);
 }

@@ -57,7 +57,7 @@ static size_t batch_cap(const struct fs *fs)
 static int chunks_known(struct fs *fs, struct upjob *j, uint8_t known[])
 {
 	struct meta_txn *txn;
-	int err;
+	int err, avoiding = fs->sc.format >= 2 && fs_gc_avoiding(fs);
 
 	for (size_t i = 0; i < j->n; i++)
 		chunk_hash(j->mem + j->at[i], j->ref[i].len, j->ref[i].id);
@@ -71,7 +71,7 @@ static int chunks_known(struct fs *fs, struct upjob *j, uint8_t known[])
 		if (fs->sc.format < 2)
 			k = meta_chunk_known(txn, j->ref[i].id);
 		else if (!(k = meta_chunk_loc_get(txn, j->ref[i].id, &loc)) &&
-			 (!loc.own || fs_gc_avoids(fs, loc.pack)))
+			 (!loc.own || (avoiding && fs_gc_avoids(fs, loc.pack))))
 			k = ENOENT; /* another's pack, or one gc condemned (docs/gc.md) */
 		if (k && k != ENOENT)
 			err = k;

@@ -2,7 +2,7 @@
 # artifacts with rsync -a, cp -a and tar, each become exactly one version equal to the source:
 # bytes (diff -r), types, modes, sizes, symlink targets and mtimes, in the HEAD and in @v1, and
 # again after a remount, and after rm -rf of the artifact folder and artifs restore; fsck
-# --deep of the store is clean. The same copy into a plain folder on the local disk is the reference
+# --deep of the store is clean, also after gc purged one of them and deleted its packs. The same copy into a plain folder on the local disk is the reference
 # (tar keeps whole seconds only, so the source itself is not).
 #
 # ARTIFS_REAL_TREES="DIR..." replaces the two trees; ARTIFS_REAL_TREES_MB (default 100) bounds
@@ -154,5 +154,37 @@ for p in "${arts[@]}"; do
 	"$ARTIFS_BIN" restore "$art" >/dev/null || problem "artifs restore of $art failed"
 done
 check_all "after rm -rf and restore"
+# gc (docs/gc.md): every artifact of the first tree (its copies share their chunks) removed
+# and purged, its packs deleted over two runs; every other artifact still reads as its
+# reference from the store, and fsck --deep is clean.
+read -r k0 _ <<<"${arts[0]}"
+kept=()
+for p in "${arts[@]}"; do
+	read -r k m <<<"$p"
+	if [ "$k" = "$k0" ]; then
+		rm -rf "$MNT/real/t$k-$m" || problem "rm -rf of real/t$k-$m before gc failed"
+	else
+		kept+=("$p")
+	fi
+done
+if [ "${STORE#s3://}" = "$STORE" ]; then
+	find "$STORE/packs" -type f -exec touch -d '-1 hour' {} + # as if committed an hour ago
+	grace=0
+else
+	grace=1 # S3 keeps its own times: the packs must be a second old
+	sleep 1.1
+fi
+for run in 1 2; do
+	out=$("$ARTIFS_BIN" gc --removed-grace 0 --grace $grace --skew 0 -o "store=$STORE" 2>&1) ||
+		problem "gc run $run over the real trees: $out"
+	[ "$grace" = 0 ] || sleep 1.1
+done
+echo "$out" | grep -q "deleted: [1-9]" || problem "gc deleted no pack of the removed tree: $out"
+arts=("${kept[@]}")
+stop
+start "commit_delay=$delay"
+check_all "after gc"
+out=$("$ARTIFS_BIN" fsck --deep -o "store=$STORE,state=$STATE" 2>&1) ||
+	problem "fsck --deep after gc: $out"
 stop
 [ $problems -eq 0 ] || fail "$problems problems (above)"
