@@ -199,20 +199,13 @@ out:
 /* Restoring an artifact this index never held (removed elsewhere before it was seen): the
  * mark goes from the store, and the next lookup of the name finds the artifact as one made
  * elsewhere (refresh.c). */
-static int restore_unseen(struct fs *fs, const struct meta_inode *p, const char *name,
-			  char *why, size_t whylen)
+int fs_restore_unseen(struct fs *fs, const char *project, const char *name, char *why,
+		      size_t whylen)
 {
-	char project[META_NAME_MAX + 1], key[BE_KEY_MAX];
-	struct meta_txn *txn;
+	char key[BE_KEY_MAX];
 	struct fs_removals r = { 0 };
-	int err = meta_txn_begin(fs->meta, 1, &txn);
+	int err = fs_removals_read_artifact(fs, project, name, &r);
 
-	if (err)
-		return err;
-	err = fs_child_name(txn, META_ROOT_INO, p->ino, project);
-	meta_txn_abort(txn);
-	if (!err)
-		err = fs_removals_read_artifact(fs, project, name, &r);
 	if (!err && !r.art) {
 		snprintf(why, whylen, "no artifact of this name is removed");
 		return ENOENT;
@@ -225,6 +218,70 @@ static int restore_unseen(struct fs *fs, const struct meta_inode *p, const char 
 		err = 0;
 	if (err)
 		snprintf(why, whylen, "cannot restore it from the store: %s", strerror(err));
+	return err;
+}
+
+static int restore_unseen(struct fs *fs, const struct meta_inode *p, const char *name,
+			  char *why, size_t whylen)
+{
+	char project[META_NAME_MAX + 1];
+	struct meta_txn *txn;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	err = fs_child_name(txn, META_ROOT_INO, p->ino, project);
+	meta_txn_abort(txn);
+	return err ? err : fs_restore_unseen(fs, project, name, why, whylen);
+}
+
+static int may_write(const struct fuse_ctx *ctx, const struct meta_inode *p)
+{
+	return ctx->uid == 0 || (ctx->uid == p->uid && (p->mode & S_IWUSR)) ||
+	       (ctx->gid == p->gid && (p->mode & S_IWGRP)) || (p->mode & S_IWOTH);
+}
+
+/* artifs rm or restore of project name (fs/projects.c): the project folder's writers, as
+ * for its artifacts. */
+static int project_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, const char *name,
+			     uint64_t n, int restore, char *why, size_t whylen)
+{
+	const char *op = restore ? "restore" : "rm";
+	struct meta_inode p = { .uid = 0, .mode = 0755 };
+	struct meta_txn *txn;
+	uint64_t pino = 0;
+	uint32_t type;
+	int err = meta_txn_begin(fs->meta, 1, &txn);
+
+	if (err)
+		return err;
+	if (n) {
+		err = EINVAL;
+		snprintf(why, whylen, "a version belongs to an artifact: name it p/a@vN");
+	} else if (meta_dirent_get(txn, META_ROOT_INO, name, &pino, &type) == 0) {
+		err = meta_inode_get(txn, pino, &p);
+	} else if (fs_hidden_project(txn, name, &pino) == 0) {
+		err = meta_inode_get(txn, pino, &p);
+		if (!err && !restore) {
+			err = ENOENT;
+			snprintf(why, whylen, "the project is removed already (artifs restore "
+				 "brings it back)");
+		}
+	} else if (!restore) {
+		err = ENOENT;
+		snprintf(why, whylen, "no such project");
+	}
+	meta_txn_abort(txn);
+	if (!err && !may_write(ctx, &p)) {
+		err = EACCES;
+		snprintf(why, whylen, "only root or a user who may write to the project folder "
+			 "removes and restores it");
+	}
+	if (!err)
+		err = restore ? fs_project_restore(fs, name, why, whylen)
+			      : fs_project_remove(fs, pino, name, 0, why, whylen);
+	if (err && why[0])
+		fs_refuse(err, op, name, why);
 	return err;
 }
 
@@ -242,17 +299,18 @@ int fs_do_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, con
 
 	if (err)
 		return err;
-	if (p.kind != MK_PROJECT)
+	if (p.kind != MK_PROJECT && p.kind != MK_ROOT)
 		return ENOTTY;
-	if (ctx->uid != 0 && !(ctx->uid == p.uid && (p.mode & S_IWUSR)) &&
-	    !(ctx->gid == p.gid && (p.mode & S_IWGRP)) && !(p.mode & S_IWOTH)) {
-		snprintf(why, whylen, "only root or a user who may write to the project folder "
-			 "removes and restores its artifacts");
-		return fs_refuse(EACCES, restore ? "restore" : "rm", name, why);
-	}
 	if (fs_name_check_pa(name, &bad)) {
 		snprintf(why, whylen, "%s", bad);
 		return fs_refuse(EINVAL, restore ? "restore" : "rm", name, why);
+	}
+	if (p.kind == MK_ROOT)
+		return project_lifecycle(fs, ctx, name, n, restore, why, whylen);
+	if (!may_write(ctx, &p)) {
+		snprintf(why, whylen, "only root or a user who may write to the project folder "
+			 "removes and restores its artifacts");
+		return fs_refuse(EACCES, restore ? "restore" : "rm", name, why);
 	}
 	err = meta_txn_begin(fs->meta, 1, &txn);
 	if (err)

@@ -88,12 +88,17 @@ again:
 		err = 0;
 		goto out;
 	}
-	if (!err && in.kind == MK_ARTIFACT && fs->conf.refresh_ms && !artifact_asked) {
-		/* An artifact looked up again (its name is cached for `refresh`): refreshed when
-		 * due, so that its removal on another host is seen (docs/lifecycle.md). */
+	if (!err && (in.kind == MK_ARTIFACT || in.kind == MK_PROJECT) && fs->conf.refresh_ms &&
+	    !artifact_asked) {
+		/* An artifact or project looked up again (its name is cached for `refresh`):
+		 * refreshed when due, so that its removal on another host is seen
+		 * (docs/lifecycle.md). */
 		artifact_asked = 1;
 		meta_txn_abort(txn);
-		fs_refresh_artifact(fs, in.ino, 0);
+		if (in.kind == MK_ARTIFACT)
+			fs_refresh_artifact(fs, in.ino, 0);
+		else
+			fs_project_follow(fs, &in, name);
 		goto again;
 	}
 	if (!err) {
@@ -138,6 +143,7 @@ struct mk_arg {
 	struct meta_inode out;
 	uint64_t art; /* artifact whose HEAD changed, 0 if none */
 	const char *why;
+	int project_removed; /* a project of this name is removed in the store */
 };
 
 struct longest {
@@ -216,6 +222,11 @@ static int mk_pa(struct meta_txn *txn, struct mk_arg *m, const struct meta_inode
 		err = fs_child_name(txn, META_ROOT_INO, p->ino, pname);
 	if (!err && kind == MK_ARTIFACT && fs_hidden_find(txn, p->ino, m->name, &gone) == 0) {
 		m->why = "an artifact of this name was removed: artifs restore brings it back";
+		return EEXIST;
+	}
+	if (!err && kind == MK_PROJECT && (m->project_removed ||
+					   fs_hidden_project(txn, m->name, &ino) == 0)) {
+		m->why = "a project of this name was removed: artifs restore brings it back";
 		return EEXIST;
 	}
 	if (!err)
@@ -325,6 +336,10 @@ static int mknode(struct fs *fs, const struct fuse_ctx *ctx, uint64_t parent, co
 		if (p.kind == MK_ARTIFACT)
 			return fs_tag_link(fs, ctx, parent, name, link, e);
 	}
+	/* A project removed on another host, before this one saw it: its name stays taken
+	 * (one store read, on the rare mkdir of a project). */
+	if (parent == META_ROOT_INO && S_ISDIR(mode) && fs->conf.refresh_ms)
+		m.project_removed = fs_project_removed(fs, name);
 	/* The artifact's lock keeps a commit from walking a half-changed HEAD. */
 	err = fs_head_lock(fs, parent, &p, &art);
 	if (err)
@@ -373,6 +388,7 @@ struct rm_arg {
 	uint64_t freed;  /* HEAD inode whose staging file goes after commit */
 	uint64_t art;    /* artifact whose HEAD changed */
 	struct fs_attr_owner owner; /* a removed project or artifact: its attribute objects */
+	uint64_t project;           /* a project holding removed artifacts only */
 };
 
 /* Whether child c of the rm may go (a version, @latest, .artifs or a tag may not; a folder
@@ -425,7 +441,7 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 	uint32_t type;
 	int err;
 
-	r->freed = r->art = 0;
+	r->freed = r->art = r->project = 0;
 	r->owner.where = 0;
 	err = parent_get(txn, r->parent, &p, &r->why);
 	if (err)
@@ -459,7 +475,7 @@ static int rm_fn(struct meta_txn *txn, void *arg)
 			err = meta_inode_del(txn, c.ino);
 	} else if (c.kind == MK_PROJECT) {
 		if (fs_hidden_find(txn, c.ino, NULL, &a) == 0) {
-			r->why = "it holds removed artifacts (artifs restore brings one back)";
+			r->project = c.ino; /* removed as by artifs rm (fs_do_unlink) */
 			return ENOTEMPTY;
 		}
 		r->owner.where = FA_PROJECT;
@@ -509,6 +525,14 @@ int fs_do_unlink(struct fs *fs, uint64_t parent, const char *name, int dir)
 		return err;
 	err = meta_write(fs->meta, rm_fn, &r);
 	fs_head_unlock(art);
+	if (err == ENOTEMPTY && r.project) {
+		/* The last step of rm -rf of a project folder: its artifacts are removed (and
+		 * restorable), so the project is too (docs/lifecycle.md). */
+		char why[512] = "";
+
+		err = fs_project_remove(fs, r.project, name, 1, why, sizeof(why));
+		return err ? fs_refuse(err, "rmdir", name, why) : 0;
+	}
 	if (err) {
 		if (r.why)
 			fs_refuse(err, dir ? "rmdir" : "unlink", name, r.why);

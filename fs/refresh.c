@@ -409,6 +409,11 @@ static int discover_fn(struct meta_txn *txn, void *arg)
 	int made, err = meta_inode_get(txn, d->parent, &p);
 
 	d->made = 0;
+	if (!err && d->kind == MK_PROJECT && fs_hidden_project(txn, d->name, &ino) == 0) {
+		/* Removed here and restored elsewhere: its folder shows again, and lookups of
+		 * its artifacts show theirs. */
+		return meta_dirent_put(txn, d->parent, d->name, ino, S_IFDIR);
+	}
 	if (!err && d->kind == MK_ARTIFACT && fs_hidden_find(txn, d->parent, d->name, &a) == 0) {
 		/* Removed here and restored elsewhere: its folder shows again, and the refresh
 		 * that follows brings its versions back. */
@@ -477,6 +482,8 @@ int fs_refresh_name(struct fs *fs, const struct meta_inode *parent, const char *
 	if (!err)
 		err = be_head(fs->be, key, &size);
 	if (!err && d.kind == MK_ARTIFACT && artifact_removed(fs, d.project, name))
+		err = ENOENT;
+	if (!err && d.kind == MK_PROJECT && fs_project_removed(fs, name))
 		err = ENOENT;
 	if (err)
 		return err;

@@ -114,13 +114,12 @@ void fs_stat_fill(struct fs *fs, const struct meta_inode *in, struct stat *st)
 
 double fs_entry_timeout(const struct fs *fs, const struct meta_inode *in)
 {
-	/* Projects keep their inode for life, so their names are cached (their attributes are
-	 * not, below). An artifact and its versions keep theirs too, but another host may
+	/* Projects, artifacts and versions keep their inodes for life, but another host may
 	 * remove them (docs/lifecycle.md): with refresh on, the kernel asks again after
-	 * `refresh`, and that lookup refreshes the artifact when due. */
-	if (in->kind == MK_PROJECT || in->kind == MK_CTL)
+	 * `refresh`, and that lookup looks at the store when due. */
+	if (in->kind == MK_CTL)
 		return 86400.0;
-	if (in->kind == MK_ARTIFACT || in->kind == MK_VERSION)
+	if (in->kind == MK_PROJECT || in->kind == MK_ARTIFACT || in->kind == MK_VERSION)
 		return fs->conf.refresh_ms ? fs->conf.refresh_ms / 1000.0 : 86400.0;
 	return fs_timeout(in);
 }

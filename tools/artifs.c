@@ -120,6 +120,10 @@ int tool_path(const char *arg, char *out, size_t len)
 	}
 	s = arg + 9;
 	slash = strchr(s, '/');
+	if (!slash && *s && !strchr(s, '@')) { /* artifs://project */
+		n = snprintf(out, len, "%s/%s", tool_mountpoint(), s);
+		return n < 0 || (size_t)n >= len ? 2 : 0;
+	}
 	if (!slash || slash == s) {
 		fprintf(stderr, "artifs: malformed URI '%s' (artifs://project/artifact[@ref][/path])\n",
 			arg);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * artifs rm URI... and artifs restore URI...: a version (p/a@vN; @latest and tags name the
- * version they point at) or a whole artifact (p/a) removed, or brought back until gc purges it (docs/lifecycle.md). The daemon
+ * version they point at), a whole artifact (p/a) or a whole project (p) removed, or brought back until gc purges it (docs/lifecycle.md). The daemon
  * does it (ARTIFS_IOC_LIFECYCLE on the project folder), so every host's mount follows.
  */
 #include <errno.h>
@@ -20,19 +20,21 @@
 static void usage(const char *cmd)
 {
 	if (!strcmp(cmd, "rm"))
-		printf("usage: artifs rm ARTIFACT@vN|ARTIFACT@latest|ARTIFACT...\n\n"
-		       "Removes a version, or a whole artifact, from every host's mount (within its\n"
-		       "refresh). Its number is never used again, and `artifs restore` brings it\n"
-		       "back, tags, labels and lineage included, until `artifs gc` purges it.\n"
-		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n"
+		printf("usage: artifs rm ARTIFACT@vN|ARTIFACT@latest|ARTIFACT|PROJECT...\n\n"
+		       "Removes a version, a whole artifact or a whole project from every host's\n"
+		       "mount (within its refresh). A number is never used again, and `artifs\n"
+		       "restore` brings it back, tags, labels and lineage included, until `artifs gc`\n"
+		       "purges it. ARTIFACT is its folder on an artifs mount or\n"
+		       "artifs://project/artifact; PROJECT its folder or artifs://project.\n"
 		       "Refused: a version a tag points at (EBUSY: move or drop the tag first), an\n"
-		       "artifact with changes not committed (EBUSY), something removed already\n"
-		       "(ENOENT). A removed artifact's name cannot be made again (mkdir: EEXIST)\n"
-		       "until it is restored. Files of it open now keep reading.\n");
+		       "artifact with changes not committed, or a project holding one (EBUSY),\n"
+		       "something removed already (ENOENT). A removed name cannot be made again\n"
+		       "(mkdir: EEXIST) until it is restored. Files of it open now keep reading.\n");
 	else
-		printf("usage: artifs restore ARTIFACT@vN|ARTIFACT...\n\n"
-		       "Brings back a version or an artifact that `artifs rm` removed (on this host\n"
-		       "or another), as it was, until `artifs gc` purges it.\n"
+		printf("usage: artifs restore ARTIFACT@vN|ARTIFACT|PROJECT...\n\n"
+		       "Brings back a version, an artifact or a project that `artifs rm` removed (on\n"
+		       "this host or another), as it was, until `artifs gc` purges it. A project\n"
+		       "comes back with every artifact it held when it was removed.\n"
 		       "ARTIFACT is its folder on an artifs mount or artifs://project/artifact.\n");
 }
 
@@ -48,12 +50,24 @@ static int target_of(const char *cmd, const char *arg, struct target *t)
 
 	if (tool_on_mount(cmd, arg, path, sizeof(path), root, sizeof(root), rel, sizeof(rel)))
 		return 1;
-	/* rel: "p/a" or "p/a/@vN" (a URI's @ref became a path component). */
+	/* rel: "p", "p/a" or "p/a/@vN" (a URI's @ref became a path component). A project is
+	 * asked of the root folder. */
+	if (rel[0] && !strchr(rel, '/')) {
+		t->n = 0;
+		if ((size_t)snprintf(t->project, sizeof(t->project), "%s", root) >=
+			    sizeof(t->project) ||
+		    (size_t)snprintf(t->name, sizeof(t->name), "%s", rel) >= sizeof(t->name)) {
+			fprintf(stderr, "artifs %s: %s: name too long\n", cmd, arg);
+			return 1;
+		}
+		return 0;
+	}
 	art = strchr(rel, '/');
 	end = art ? strchr(art + 1, '/') : NULL;
 	ref = end ? end + 1 : NULL;
 	if (!art || art == rel || !art[1] || (ref && (ref[0] != '@' || strchr(ref, '/')))) {
-		fprintf(stderr, "artifs %s: %s: not an artifact or a version of one\n", cmd, arg);
+		fprintf(stderr, "artifs %s: %s: not a project, an artifact or a version of one\n",
+			cmd, arg);
 		return 1;
 	}
 	*art++ = '\0';
@@ -101,7 +115,8 @@ static int one(const char *cmd, const char *arg)
 		fprintf(stderr, "artifs %s: %s: %s%s%s\n", cmd, arg, strerror(err),
 			l.why[0] ? ": " : "", l.why);
 	else
-		printf("%s %s\n", l.op == ARTIFS_REMOVE ? "removed" : "restored", arg);
+		printf("%s %s%s%s\n", l.op == ARTIFS_REMOVE ? "removed" : "restored", arg,
+		       l.why[0] ? ": " : "", l.why);
 	return err ? 1 : 0;
 }
 

@@ -62,7 +62,7 @@ fails "No such file or directory" "removed already" rm "$A/@v3"
 fails "No such file or directory" "no version 9" rm "$A/@v9"
 fails "File exists" "not removed" restore "$A/@v2"
 fails "Device or resource busy" "prod point at v1" rm "artifs://p/a@prod" # a tag names its version
-fails "" "not an artifact or a version" rm "$A/@v2/f"
+fails "" "not a project, an artifact or a version" rm "$A/@v2/f"
 
 # The number is never used again.
 echo v4 >"$A/f"
@@ -128,12 +128,39 @@ link_is "$A/@prod" @v1 || fail "rm -rf dropped @prod"
 [ "$(cat "$A/f")" = v4 ] || fail "the HEAD after rm -rf and restore is not @v4"
 python3 -c 'import shutil, sys; shutil.rmtree(sys.argv[1])' "$A" || fail "shutil.rmtree failed"
 [ ! -e "$A" ] || fail "the artifact folder is still there after shutil.rmtree"
-if rm -rf "$MNT/p" 2>"$T/rmp"; then fail "rm -rf of a project with removed artifacts succeeded"; fi
-grep -q "holds removed artifacts" "$MNT/.artifs/errors" || fail "no reason for the project's rmdir"
-[ -d "$MNT/p" ] || fail "the project went"
-"$ARTIFS_BIN" restore "$A" >/dev/null || fail "restore after shutil.rmtree failed"
-"$ARTIFS_BIN" restore "$MNT/p/src" >/dev/null || fail "restore of p/src after rm -rf p failed"
-link_is "$A/@prod" @v1 || fail "shutil.rmtree dropped @prod"
+# rm -rf of the project folder removes the project (restorable) on both hosts; restore
+# brings back every artifact it held, also p/a that shutil.rmtree removed before.
+rm -rf "$MNT/p" || fail "rm -rf of the project failed"
+[ ! -e "$MNT/p" ] || fail "the project is still there after rm -rf"
+wait_for test ! -e "$M2/p" || fail "host B still shows the project after rm -rf"
+expect_errno EEXIST "os.mkdir('$MNT/p')"
+grep -q "a project of this name was removed" "$MNT/.artifs/errors" ||
+	fail "the project mkdir refusal's reason is not in .artifs/errors"
+fails "No such file or directory" "removed already" rm "artifs://p"
+"$ARTIFS_BIN" restore "artifs://p" >/dev/null || fail "restore of the project failed"
+fails "File exists" "not removed" restore "$MNT/p"
+for m in "$MNT" "$M2"; do
+	wait_for test -d "$m/p/a/@v4" || fail "$m does not show the restored project's p/a"
+	wait_for test -f "$m/p/src/@v1/d" || fail "$m does not show the restored project's p/src"
+	wait_for link_is "$m/p/a/@prod" @v1 || fail "$m lost @prod with the project"
+	[ "$(getfattr --only-values --absolute-names -n user.label.team "$m/p/a")" = vision ] ||
+		fail "$m lost the label with the project"
+done
+cmp "$A/@v3/big" "$T/big3" || fail "the restored project reads other bytes"
+
+# artifs rm of a project: a draft anywhere refuses it before anything changes; an empty
+# artifact goes for good; removed on host B, it goes from host A within refresh.
+mkdir "$MNT/p/empty"
+echo draft >"$MNT/p/src/new"
+fails "Device or resource busy" "p/src has changes not committed" rm "$MNT/p"
+[ -d "$A/@v4" ] && [ -d "$MNT/p/empty" ] || fail "a refused project removal changed something"
+"$ARTIFS_BIN" discard "$MNT/p/src" || fail "discard of p/src failed"
+"$ARTIFS_BIN" rm "$M2/p" | grep -qx "removed $M2/p" || fail "artifs rm of the project on host B failed"
+[ ! -e "$M2/p" ] || fail "host B still shows the project"
+wait_for test ! -e "$MNT/p" || fail "host A still shows the project host B removed"
+"$ARTIFS_BIN" restore "$MNT/p" >/dev/null || fail "restore of the project on host A failed"
+wait_for test -d "$M2/p/a/@v4" || fail "host B does not show the project host A restored"
+[ ! -e "$MNT/p/empty" ] || fail "the empty artifact came back"
 
 # A rebuild from the store keeps removals.
 "$ARTIFS_BIN" rm "$A/@v2" >/dev/null || fail "artifs rm of @v2 failed"
