@@ -447,14 +447,22 @@ int fs_rmtree_refused(struct fs *fs, uint64_t art);
  * until the process ends, every name it listed stays, so that its walk finds them). */
 int fs_rmtree_absorbs(struct fs *fs, uint64_t parent, const char *name);
 /* ARTIFS_IOC_LIFECYCLE on project folder ino (fs.h): artifact name of it, or its version
- * n, removed or restored (restore 1); on the root folder, project name. ENOTTY when ino is
- * neither. */
+ * n, removed or restored (restore 1). ENOTTY when ino is no project folder. */
 int fs_do_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const char *name,
 		    uint64_t n, int restore, char *why, size_t whylen);
+/* Whether the caller may remove and restore what folder p holds: root, or a writer by its
+ * mode bits. */
+int fs_may_write(const struct fuse_ctx *ctx, const struct meta_inode *p);
 /* The artifact of project folder project_ino named name (NULL: any) whose folder is hidden
  * (removed), into *out: 0, or ENOENT. */
 int fs_hidden_find(struct meta_txn *txn, uint64_t project_ino, const char *name,
 		   struct meta_artifact *out);
+/* The hidden (removed) project named name: 0 and *pino, or ENOENT. */
+int fs_hidden_project(struct meta_txn *txn, const char *name, uint64_t *pino);
+/* "meta/<project>/@removed", the project's removal mark. */
+int fs_project_mark_key(char *key, size_t len, const char *project);
+/* Whether the store holds project's removal mark (1; 0 also when it cannot tell). */
+int fs_project_removed(struct fs *fs, const char *project);
 /* The removal mark of artifact project/name deleted from the store for an artifact this
  * index does not hold: 0, ENOENT with why when none is removed or gc purged it. */
 int fs_restore_unseen(struct fs *fs, const char *project, const char *name, char *why,
@@ -472,14 +480,13 @@ int fs_project_remove(struct fs *fs, uint64_t pino, const char *project, int rmd
 /* artifs restore of a project: the artifacts its mark names back (those gc purged are named
  * in why, with 0), the mark deleted, the folder shown. EEXIST when it is not removed. */
 int fs_project_restore(struct fs *fs, const char *project, char *why, size_t whylen);
-/* Whether the store holds project's removal mark (1; 0 also when it cannot tell). */
-int fs_project_removed(struct fs *fs, const char *project);
+/* ARTIFS_IOC_LIFECYCLE on the root folder: project name removed or restored. */
+int fs_do_project_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, const char *name,
+			    uint64_t n, int restore, char *why, size_t whylen);
 /* Project p (named name) looked up: at most once per refresh, its mark is looked for, and
  * when another host removed it, its artifacts follow their marks and an emptied folder
  * leaves the root. */
 int fs_project_follow(struct fs *fs, const struct meta_inode *p, const char *name);
-/* The hidden project named name: 0 and *pino, or ENOENT. */
-int fs_hidden_project(struct meta_txn *txn, const char *name, uint64_t *pino);
 
 /* ---- fs/fsck.c ---- */
 /* The checks of artifs fsck over fs->be (opened alone), and index (may be NULL) against it. */

@@ -235,54 +235,10 @@ static int restore_unseen(struct fs *fs, const struct meta_inode *p, const char 
 	return err ? err : fs_restore_unseen(fs, project, name, why, whylen);
 }
 
-static int may_write(const struct fuse_ctx *ctx, const struct meta_inode *p)
+int fs_may_write(const struct fuse_ctx *ctx, const struct meta_inode *p)
 {
 	return ctx->uid == 0 || (ctx->uid == p->uid && (p->mode & S_IWUSR)) ||
 	       (ctx->gid == p->gid && (p->mode & S_IWGRP)) || (p->mode & S_IWOTH);
-}
-
-/* artifs rm or restore of project name (fs/projects.c): the project folder's writers, as
- * for its artifacts. */
-static int project_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, const char *name,
-			     uint64_t n, int restore, char *why, size_t whylen)
-{
-	const char *op = restore ? "restore" : "rm";
-	struct meta_inode p = { .uid = 0, .mode = 0755 };
-	struct meta_txn *txn;
-	uint64_t pino = 0;
-	uint32_t type;
-	int err = meta_txn_begin(fs->meta, 1, &txn);
-
-	if (err)
-		return err;
-	if (n) {
-		err = EINVAL;
-		snprintf(why, whylen, "a version belongs to an artifact: name it p/a@vN");
-	} else if (meta_dirent_get(txn, META_ROOT_INO, name, &pino, &type) == 0) {
-		err = meta_inode_get(txn, pino, &p);
-	} else if (fs_hidden_project(txn, name, &pino) == 0) {
-		err = meta_inode_get(txn, pino, &p);
-		if (!err && !restore) {
-			err = ENOENT;
-			snprintf(why, whylen, "the project is removed already (artifs restore "
-				 "brings it back)");
-		}
-	} else if (!restore) {
-		err = ENOENT;
-		snprintf(why, whylen, "no such project");
-	}
-	meta_txn_abort(txn);
-	if (!err && !may_write(ctx, &p)) {
-		err = EACCES;
-		snprintf(why, whylen, "only root or a user who may write to the project folder "
-			 "removes and restores it");
-	}
-	if (!err)
-		err = restore ? fs_project_restore(fs, name, why, whylen)
-			      : fs_project_remove(fs, pino, name, 0, why, whylen);
-	if (err && why[0])
-		fs_refuse(err, op, name, why);
-	return err;
 }
 
 int fs_do_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, const char *name,
@@ -299,15 +255,13 @@ int fs_do_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, uint64_t ino, con
 
 	if (err)
 		return err;
-	if (p.kind != MK_PROJECT && p.kind != MK_ROOT)
+	if (p.kind != MK_PROJECT)
 		return ENOTTY;
 	if (fs_name_check_pa(name, &bad)) {
 		snprintf(why, whylen, "%s", bad);
 		return fs_refuse(EINVAL, restore ? "restore" : "rm", name, why);
 	}
-	if (p.kind == MK_ROOT)
-		return project_lifecycle(fs, ctx, name, n, restore, why, whylen);
-	if (!may_write(ctx, &p)) {
+	if (!fs_may_write(ctx, &p)) {
 		snprintf(why, whylen, "only root or a user who may write to the project folder "
 			 "removes and restores its artifacts");
 		return fs_refuse(EACCES, restore ? "restore" : "rm", name, why);

@@ -453,8 +453,12 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 		memcpy(&l, in_buf, sizeof(l));
 		l.name[sizeof(l.name) - 1] = '\0';
 		l.why[0] = '\0';
-		l.err = fs_do_lifecycle(FS(req), fuse_req_ctx(req), ino, l.name, l.version,
-					l.op == ARTIFS_RESTORE, l.why, sizeof(l.why));
+		l.err = ino == FUSE_ROOT_ID
+				? fs_do_project_lifecycle(FS(req), fuse_req_ctx(req), l.name,
+							  l.version, l.op == ARTIFS_RESTORE, l.why,
+							  sizeof(l.why))
+				: fs_do_lifecycle(FS(req), fuse_req_ctx(req), ino, l.name, l.version,
+						  l.op == ARTIFS_RESTORE, l.why, sizeof(l.why));
 		if (l.err == ENOTTY || (l.op != ARTIFS_REMOVE && l.op != ARTIFS_RESTORE))
 			fuse_reply_err(req, ENOTTY);
 		else

@@ -19,10 +19,6 @@
 /* The mark's largest body: every artifact name of a big project fits. */
 #define MARK_MAX (1u << 20)
 
-static int mark_key(char *key, size_t len, const char *project)
-{
-	return be_key_meta(key, len, project, NULL, "@removed");
-}
 
 /* ---- what the index holds ---- */
 
@@ -95,14 +91,35 @@ struct hide {
 	int show, changed;
 };
 
-/* Hiding needs the project folder empty: an artifact committed to after the removal (by a
- * host that had not seen it) keeps its project shown. */
+/* Stops at an artifact with versions or a draft (or anything else in the folder). */
+struct holds {
+	struct meta_txn *txn;
+	int yes;
+};
+
+static int holds_fn(void *arg, const char *name, size_t namelen, uint64_t child, uint32_t type)
+{
+	struct holds *h = arg;
+	struct meta_artifact a;
+
+	(void)name;
+	(void)namelen;
+	(void)type;
+	if (meta_artifact_get(h->txn, child, &a) || a.latest || a.next > 1 || a.draft) {
+		h->yes = 1;
+		return META_ITER_STOP;
+	}
+	return 0;
+}
+
+/* Hiding needs every artifact with a folder empty (never committed, no draft): one committed
+ * to after the removal (by a host that had not seen it) keeps its project shown. */
 static int hide_fn(struct meta_txn *txn, void *arg)
 {
 	struct hide *h = arg;
 	uint64_t child;
 	uint32_t type;
-	int empty, err = meta_dirent_get(txn, META_ROOT_INO, h->name, &child, &type);
+	int err = meta_dirent_get(txn, META_ROOT_INO, h->name, &child, &type);
 
 	h->changed = 0;
 	if (h->show) {
@@ -112,8 +129,10 @@ static int hide_fn(struct meta_txn *txn, void *arg)
 	} else {
 		if (err || child != h->pino)
 			return err == ENOENT ? 0 : err;
-		err = meta_dir_empty(txn, h->pino, &empty);
-		if (err || !empty)
+		struct holds hs = { txn, 0 };
+
+		err = meta_dirent_iter(txn, h->pino, NULL, holds_fn, &hs);
+		if (err || hs.yes)
 			return err;
 		err = meta_dirent_del(txn, META_ROOT_INO, h->name);
 	}
@@ -136,69 +155,13 @@ static int show(struct fs *fs, uint64_t pino, const char *name, int shown, int i
 	return err;
 }
 
-struct hidden_project {
-	const char *name;
-	struct meta_txn *txn;
-	uint64_t pino;
-};
-
-static int hidden_project_fn(void *arg, const struct meta_artifact *rec)
-{
-	struct hidden_project *h = arg;
-	uint64_t child;
-	uint32_t type;
-
-	if (strcmp(rec->project, h->name) ||
-	    (meta_dirent_get(h->txn, META_ROOT_INO, h->name, &child, &type) == 0 &&
-	     child == rec->project_ino))
-		return 0;
-	h->pino = rec->project_ino;
-	return META_ITER_STOP;
-}
-
-int fs_hidden_project(struct meta_txn *txn, const char *name, uint64_t *pino)
-{
-	struct hidden_project h = { name, txn, 0 };
-	struct meta_inode in;
-	int err;
-
-	/* A hidden project holds removed artifacts only, so there is none to find while
-	 * nothing is removed; else the artifact records name it. */
-	if (meta_removed_none(txn))
-		return ENOENT;
-	err = meta_artifact_iter(txn, hidden_project_fn, &h);
-	if (err)
-		return err;
-	if (!h.pino || meta_inode_get(txn, h.pino, &in) || in.kind != MK_PROJECT)
-		return ENOENT;
-	*pino = h.pino;
-	return 0;
-}
-
 /* ---- the mark ---- */
-
-/* Whether the store holds project's mark: 1, 0, or -errno when it cannot tell. */
-static int mark_exists(struct fs *fs, const char *project)
-{
-	char key[BE_KEY_MAX];
-	uint64_t size;
-	int err = mark_key(key, sizeof(key), project);
-
-	if (!err)
-		err = be_head(fs->be, key, &size);
-	return err == 0 ? 1 : err == ENOENT ? 0 : -err;
-}
-
-int fs_project_removed(struct fs *fs, const char *project)
-{
-	return mark_exists(fs, project) == 1;
-}
 
 static int mark_put(struct fs *fs, const char *project, const struct arts *gone)
 {
 	json_t *o = json_object(), *names = json_array();
 	char key[BE_KEY_MAX], *body = NULL;
-	int err = mark_key(key, sizeof(key), project);
+	int err = fs_project_mark_key(key, sizeof(key), project);
 
 	if (!o || !names) {
 		json_decref(o);
@@ -229,7 +192,7 @@ static int mark_read(struct fs *fs, const char *project, json_t **out)
 	json_t *o = NULL, *names;
 	void *buf = NULL;
 	size_t len;
-	int err = mark_key(key, sizeof(key), project);
+	int err = fs_project_mark_key(key, sizeof(key), project);
 
 	if (!err)
 		err = be_get_all(fs->be, key, MARK_MAX, &buf, &len);
@@ -270,10 +233,9 @@ static int remove_all(struct fs *fs, uint64_t pino, const char *project, char *w
 		struct fs_art *art = fs_art_get(fs, s.v[i].ino);
 		char one[400] = "";
 
-		if (s.v[i].latest || s.v[i].next > 1)
-			err = art ? fs_remove(fs, art, 0, 0, one, sizeof(one)) : ENOMEM;
-		else
-			err = fs_do_unlink(fs, pino, s.v[i].name, 1);
+		if (!s.v[i].latest && s.v[i].next <= 1)
+			continue; /* never committed: it stays with the hidden folder */
+		err = art ? fs_remove(fs, art, 0, 0, one, sizeof(one)) : ENOMEM;
 		if (err == ENOENT && one[0])
 			err = 0; /* removed meanwhile */
 		if (err)
@@ -298,9 +260,9 @@ int fs_project_remove(struct fs *fs, uint64_t pino, const char *project, int rmd
 	if (!err)
 		err = arts_read(fs, pino, 1, &gone);
 	if (!err && !gone.n) {
-		/* Nothing was ever committed: the project goes for good, as by rmdir. */
-		free(gone.v);
-		return fs_do_unlink(fs, META_ROOT_INO, project, 1);
+		err = ENOENT;
+		snprintf(why, whylen, "nothing in the project was ever committed (rmdir removes "
+			 "an empty one)");
 	}
 	if (!err && (err = mark_put(fs, project, &gone)))
 		snprintf(why, whylen, "its artifacts are removed, but the project's mark could "
@@ -385,7 +347,7 @@ int fs_project_restore(struct fs *fs, const char *project, char *why, size_t why
 		}
 	}
 	json_decref(names);
-	if (!err && !(err = mark_key(key, sizeof(key), project)) &&
+	if (!err && !(err = fs_project_mark_key(key, sizeof(key), project)) &&
 	    (err = be_del(fs->be, key)) == ENOENT)
 		err = 0; /* restored meanwhile by another host */
 	if (err && !why[0])
@@ -444,17 +406,62 @@ int fs_project_follow(struct fs *fs, const struct meta_inode *p, const char *nam
 	int err;
 
 	FS_ASSERT_NO_HEAD_LOCK(); /* store I/O */
-	if (!fs->conf.refresh_ms || !due(fs, p->ino) || mark_exists(fs, name) != 1)
+	if (!fs->conf.refresh_ms || !due(fs, p->ino) || !fs_project_removed(fs, name))
 		return 0;
 	/* Removed elsewhere: each artifact follows its own mark (one committed to after the
 	 * removal stays, and the project with it). */
 	err = arts_read(fs, p->ino, 0, &s);
-	for (size_t i = 0; i < s.n && !err; i++) {
-		if (s.v[i].latest || s.v[i].next > 1 || s.v[i].draft)
-			fs_refresh_artifact(fs, s.v[i].ino, 1);
-		else /* empty: the removal took it for good */
-			fs_do_unlink(fs, p->ino, s.v[i].name, 1);
-	}
+	for (size_t i = 0; i < s.n && !err; i++)
+		fs_refresh_artifact(fs, s.v[i].ino, 1);
 	free(s.v);
 	return err ? err : show(fs, p->ino, name, 0, 1);
+}
+
+/* artifs rm or restore of project name (fs/projects.c): the project folder's writers, as
+ * for its artifacts. */
+int fs_do_project_lifecycle(struct fs *fs, const struct fuse_ctx *ctx, const char *name,
+			    uint64_t n, int restore, char *why, size_t whylen)
+{
+	const char *op = restore ? "restore" : "rm", *bad;
+	struct meta_inode p = { .uid = 0, .mode = 0755 };
+	struct meta_txn *txn;
+	uint64_t pino = 0;
+	uint32_t type;
+	int err;
+
+	if (fs_name_check_pa(name, &bad)) {
+		snprintf(why, whylen, "%s", bad);
+		return fs_refuse(EINVAL, op, name, why);
+	}
+	err = meta_txn_begin(fs->meta, 1, &txn);
+	if (err)
+		return err;
+	if (n) {
+		err = EINVAL;
+		snprintf(why, whylen, "a version belongs to an artifact: name it p/a@vN");
+	} else if (meta_dirent_get(txn, META_ROOT_INO, name, &pino, &type) == 0) {
+		err = meta_inode_get(txn, pino, &p);
+	} else if (fs_hidden_project(txn, name, &pino) == 0) {
+		err = meta_inode_get(txn, pino, &p);
+		if (!err && !restore) {
+			err = ENOENT;
+			snprintf(why, whylen, "the project is removed already (artifs restore "
+				 "brings it back)");
+		}
+	} else if (!restore) {
+		err = ENOENT;
+		snprintf(why, whylen, "no such project");
+	}
+	meta_txn_abort(txn);
+	if (!err && !fs_may_write(ctx, &p)) {
+		err = EACCES;
+		snprintf(why, whylen, "only root or a user who may write to the project folder "
+			 "removes and restores it");
+	}
+	if (!err)
+		err = restore ? fs_project_restore(fs, name, why, whylen)
+			      : fs_project_remove(fs, pino, name, 0, why, whylen);
+	if (err && why[0])
+		fs_refuse(err, op, name, why);
+	return err;
 }

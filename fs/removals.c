@@ -411,3 +411,66 @@ int fs_hidden_find(struct meta_txn *txn, uint64_t project_ino, const char *name,
 	return 0;
 }
 
+
+/* ---- hidden projects (fs/projects.c) ---- */
+
+int fs_project_mark_key(char *key, size_t len, const char *project)
+{
+	return be_key_meta(key, len, project, NULL, "@removed");
+}
+
+/* Whether the store holds project's mark: 1, 0, or -errno when it cannot tell. */
+static int mark_exists(struct fs *fs, const char *project)
+{
+	char key[BE_KEY_MAX];
+	uint64_t size;
+	int err = fs_project_mark_key(key, sizeof(key), project);
+
+	if (!err)
+		err = be_head(fs->be, key, &size);
+	return err == 0 ? 1 : err == ENOENT ? 0 : -err;
+}
+
+int fs_project_removed(struct fs *fs, const char *project)
+{
+	return mark_exists(fs, project) == 1;
+}
+
+struct hidden_project {
+	const char *name;
+	struct meta_txn *txn;
+	uint64_t pino;
+};
+
+static int hidden_project_fn(void *arg, const struct meta_artifact *rec)
+{
+	struct hidden_project *h = arg;
+	uint64_t child;
+	uint32_t type;
+
+	if (strcmp(rec->project, h->name) ||
+	    (meta_dirent_get(h->txn, META_ROOT_INO, h->name, &child, &type) == 0 &&
+	     child == rec->project_ino))
+		return 0;
+	h->pino = rec->project_ino;
+	return META_ITER_STOP;
+}
+
+int fs_hidden_project(struct meta_txn *txn, const char *name, uint64_t *pino)
+{
+	struct hidden_project h = { name, txn, 0 };
+	struct meta_inode in;
+	int err;
+
+	/* A hidden project holds removed artifacts only, so there is none to find while
+	 * nothing is removed; else the artifact records name it. */
+	if (meta_removed_none(txn))
+		return ENOENT;
+	err = meta_artifact_iter(txn, hidden_project_fn, &h);
+	if (err)
+		return err;
+	if (!h.pino || meta_inode_get(txn, h.pino, &in) || in.kind != MK_PROJECT)
+		return ENOENT;
+	*pino = h.pino;
+	return 0;
+}

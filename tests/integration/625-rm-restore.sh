@@ -148,8 +148,8 @@ for m in "$MNT" "$M2"; do
 done
 cmp "$A/@v3/big" "$T/big3" || fail "the restored project reads other bytes"
 
-# artifs rm of a project: a draft anywhere refuses it before anything changes; an empty
-# artifact goes for good; removed on host B, it goes from host A within refresh.
+# artifs rm of a project: a draft anywhere refuses it before anything changes; removed on
+# host B, it goes from host A within refresh, an empty artifact with it.
 mkdir "$MNT/p/empty"
 echo draft >"$MNT/p/src/new"
 fails "Device or resource busy" "p/src has changes not committed" rm "$MNT/p"
@@ -160,7 +160,7 @@ fails "Device or resource busy" "p/src has changes not committed" rm "$MNT/p"
 wait_for test ! -e "$MNT/p" || fail "host A still shows the project host B removed"
 "$ARTIFS_BIN" restore "$MNT/p" >/dev/null || fail "restore of the project on host A failed"
 wait_for test -d "$M2/p/a/@v4" || fail "host B does not show the project host A restored"
-[ ! -e "$MNT/p/empty" ] || fail "the empty artifact came back"
+[ -d "$MNT/p/empty" ] || fail "the empty artifact did not come back with its project"
 
 # A rebuild from the store keeps removals.
 "$ARTIFS_BIN" rm "$A/@v2" >/dev/null || fail "artifs rm of @v2 failed"
