@@ -213,9 +213,9 @@ static int mark_read(struct fs *fs, const char *project, json_t **out)
 
 /* ---- artifs rm of a project ---- */
 
-/* Each artifact with a folder goes: one with versions as by artifs rm (restorable), an
- * empty one for good as by rmdir. First all are checked, so that a draft refuses the
- * removal before anything changes. */
+/* Each artifact with versions goes as by artifs rm (restorable); one never committed stays
+ * with the hidden folder. First all are checked, so that a draft refuses the removal before
+ * anything changes. */
 static int remove_all(struct fs *fs, uint64_t pino, const char *project, char *why,
 		      size_t whylen)
 {
